@@ -1,0 +1,37 @@
+/*  cmd.h - the seinpost command-line tool: one file per command group,
+    dispatched from a table in seinpost.c as smtpctl does.               */
+#ifndef CMD_H_INCLUDED
+#define CMD_H_INCLUDED
+
+#include <stdbool.h>
+#include "seinpost.h"
+
+/*  Exit codes shared by every command. */
+enum { CMD_OK = 0, CMD_REJECTED = 1, CMD_USAGE = 2, CMD_FAILED = 3 };
+
+/*  A client configuration (emitter or partner side), see conf/client.yaml
+    and conf/partner.yaml. Every member is optional in the file; each
+    command checks for what it needs.                                    */
+typedef struct {
+    char *path;
+    char *endpoint;             /* emit: the daemon's ingress */
+    char *listen;               /* listen: where this partner binds */
+    char *signing_key_path;
+    sp_key_t *signing_key;
+    char *source;               /* emit: CloudEvents source */
+    char *curve_secret_path;
+    char *server_curve_public;  /* emit: the daemon's CURVE public key */
+    sp_key_t *router_key;       /* listen: the router's Ed25519 key */
+    sp_key_t **emitter_keys;    /* listen: emitters it trusts */
+    size_t emitter_key_count;
+} cli_conf_t;
+
+cli_conf_t *cli_conf_load(const char *path, char *err, size_t errlen);
+void cli_conf_destroy(cli_conf_t **self_p);
+
+int cmd_keygen(int argc, char **argv);
+int cmd_emit(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
+#endif

@@ -1,0 +1,100 @@
+/*  cmd_conf.c - client configuration for `seinpost emit` and `listen`.    */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "sp_yaml.h"
+
+static const char *const s_keys[] = {
+    "endpoint", "listen", "signing_key", "source", "curve_secret_key",
+    "server_curve_public_key", "router_public_key", "emitter_public_keys", NULL };
+
+static char *s_text(sp_yaml_t *yaml, sp_yaml_node_t *root, const char *key,
+                    bool resolve)
+{
+    const char *text = sp_yaml_scalar(sp_yaml_get(yaml, root, key));
+    if (!text)
+        return NULL;
+    return resolve ? sp_yaml_resolve(yaml, text) : strdup(text);
+}
+
+static int s_emitter_keys(cli_conf_t *self, sp_yaml_t *yaml, sp_yaml_node_t *root,
+                          char *err, size_t errlen)
+{
+    sp_yaml_node_t *list = sp_yaml_get(yaml, root, "emitter_public_keys");
+    if (!list)
+        return 0;
+    if (!sp_yaml_is_seq(list))
+        return sp_yaml_error(yaml, list, err, errlen, "emitter_public_keys must be a list");
+    self->emitter_keys = calloc(sp_yaml_size(list) + 1, sizeof *self->emitter_keys);
+    for (size_t i = 0; self->emitter_keys && i < sp_yaml_size(list); i++) {
+        sp_yaml_node_t *item = sp_yaml_item(yaml, list, i);
+        sp_key_t *key = sp_key_from_text(sp_yaml_scalar(item));
+        if (!key)
+            return sp_yaml_error(yaml, item, err, errlen, "not an ed25519:<base64> key");
+        self->emitter_keys[self->emitter_key_count++] = key;
+    }
+    return 0;
+}
+
+static int s_parse(cli_conf_t *self, sp_yaml_t *yaml, char *err, size_t errlen)
+{
+    sp_yaml_node_t *root = sp_yaml_root(yaml);
+    size_t index = 0;
+    if (!sp_yaml_is_map(root))
+        return sp_yaml_error(yaml, root, err, errlen, "expected a mapping");
+    sp_yaml_node_t *unknown = sp_yaml_next_unknown(yaml, root, s_keys, &index);
+    if (unknown)
+        return sp_yaml_error(yaml, unknown, err, errlen, "unknown key");
+    self->endpoint = s_text(yaml, root, "endpoint", false);
+    self->listen = s_text(yaml, root, "listen", false);
+    self->signing_key_path = s_text(yaml, root, "signing_key", true);
+    self->source = s_text(yaml, root, "source", false);
+    self->curve_secret_path = s_text(yaml, root, "curve_secret_key", true);
+    self->server_curve_public = s_text(yaml, root, "server_curve_public_key", false);
+    sp_yaml_node_t *router = sp_yaml_get(yaml, root, "router_public_key");
+    if (router && !(self->router_key = sp_key_from_text(sp_yaml_scalar(router))))
+        return sp_yaml_error(yaml, router, err, errlen, "not an ed25519:<base64> key");
+    if (self->signing_key_path) {
+        self->signing_key = sp_key_load(self->signing_key_path, true, err, errlen);
+        if (!self->signing_key)
+            return -1;
+    }
+    return s_emitter_keys(self, yaml, root, err, errlen);
+}
+
+cli_conf_t *cli_conf_load(const char *path, char *err, size_t errlen)
+{
+    cli_conf_t *self = calloc(1, sizeof *self);
+    sp_yaml_t *yaml = sp_yaml_load(path, err, errlen);
+    if (!self || !yaml || (self->path = strdup(path)) == NULL
+        || s_parse(self, yaml, err, errlen) != 0) {
+        cli_conf_destroy(&self);
+        sp_yaml_destroy(&yaml);
+        return NULL;
+    }
+    sp_yaml_destroy(&yaml);
+    return self;
+}
+
+void cli_conf_destroy(cli_conf_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cli_conf_t *self = *self_p;
+    free(self->path);
+    free(self->endpoint);
+    free(self->listen);
+    free(self->signing_key_path);
+    free(self->source);
+    free(self->curve_secret_path);
+    free(self->server_curve_public);
+    sp_key_destroy(&self->signing_key);
+    sp_key_destroy(&self->router_key);
+    for (size_t i = 0; i < self->emitter_key_count; i++)
+        sp_key_destroy(&self->emitter_keys[i]);
+    free(self->emitter_keys);
+    free(self);
+    *self_p = NULL;
+}

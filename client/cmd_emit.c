@@ -1,0 +1,193 @@
+/*  cmd_emit.c - `seinpost emit`: build a CloudEvent (or take one whole),
+    sign it, send it, wait for ACCEPTED/REJECTED. --stream reads JSON lines
+    from stdin and keeps up to --window signals in flight.               */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "cmd.h"
+#include "sp_event.h"
+#include "sp_util.h"
+
+typedef struct {
+    cli_conf_t *conf;
+    sp_emitter_t *emitter;
+    const char *type;
+    const char *subject;
+    int timeout_ms;
+    int window;
+    int rejected;
+    int accepted;
+} emit_ctx_t;
+
+static void s_uuid(char out[37])
+{
+    uint8_t b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+             b[12], b[13], b[14], b[15]);
+}
+
+/*  A whole event when the input has specversion; otherwise the input is
+    data and the envelope is built from the options and the config.     */
+static char *s_event(emit_ctx_t *ctx, json_t *input, char *err, size_t errlen)
+{
+    if (json_object_get(input, "specversion"))
+        return json_dumps(input, JSON_COMPACT);
+    if (!ctx->type || !ctx->conf->source) {
+        snprintf(err, errlen, "--type and a 'source' in the client config are needed");
+        return NULL;
+    }
+    char id[37], when[40];
+    s_uuid(id);
+    sp_time_format(sp_time_now_ms(), when, sizeof when);
+    json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0",
+                              "id", id, "source", ctx->conf->source, "type", ctx->type,
+                              "time", when, "datacontenttype", "application/json",
+                              "data", input);
+    if (ctx->subject)
+        json_object_set_new(event, "subject", json_string(ctx->subject));
+    char *text = json_dumps(event, JSON_COMPACT);
+    json_decref(event);
+    return text;
+}
+
+static void s_report(emit_ctx_t *ctx, const sp_reply_t *reply, const char *what)
+{
+    if (reply->code <= SP_DUPLICATE) {
+        ctx->accepted++;
+        printf("ACCEPTED %s %s: %s\n", what, reply->code_name, reply->reason);
+    } else {
+        ctx->rejected++;
+        fprintf(stderr, "REJECTED %s %s: %s\n", what, reply->code_name, reply->reason);
+    }
+    fflush(stdout);
+}
+
+static int s_one(emit_ctx_t *ctx, const char *data_path)
+{
+    char err[512] = "";
+    json_error_t jerr;
+    sp_reply_t reply;
+    json_t *input = strcmp(data_path, "-") == 0
+                    ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr)
+                    : json_load_file(data_path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!input) {
+        fprintf(stderr, "seinpost emit: %s: not JSON (line %d)\n", data_path, jerr.line);
+        return CMD_USAGE;
+    }
+    char *event = s_event(ctx, input, err, sizeof err);
+    json_decref(input);
+    if (!event) {
+        fprintf(stderr, "seinpost emit: %s\n", err);
+        return CMD_USAGE;
+    }
+    int rc = sp_emitter_emit(ctx->emitter, event, strlen(event), &reply, ctx->timeout_ms);
+    free(event);
+    if (rc != 0) {
+        fprintf(stderr, "seinpost emit: no answer from %s within %d ms\n",
+                ctx->conf->endpoint, ctx->timeout_ms);
+        return CMD_FAILED;
+    }
+    s_report(ctx, &reply, "signal");
+    return ctx->rejected ? CMD_REJECTED : CMD_OK;
+}
+
+static int s_collect(emit_ctx_t *ctx, int *in_flight)
+{
+    sp_reply_t reply;
+    int rc = sp_emitter_recv(ctx->emitter, &reply, ctx->timeout_ms);
+    if (rc != 0) {
+        fprintf(stderr, "seinpost emit: no answer within %d ms\n", ctx->timeout_ms);
+        return -1;
+    }
+    (*in_flight)--;
+    s_report(ctx, &reply, reply.correlation);
+    return 0;
+}
+
+static int s_stream(emit_ctx_t *ctx)
+{
+    char *line = NULL, err[512], correlation[32];
+    size_t cap = 0;
+    int in_flight = 0, lineno = 0;
+    json_error_t jerr;
+    while (getline(&line, &cap, stdin) > 0) {
+        lineno++;
+        json_t *input = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
+        char *event = input ? s_event(ctx, input, err, sizeof err) : NULL;
+        json_decref(input);
+        if (!event) {
+            fprintf(stderr, "seinpost emit: line %d: not a JSON object\n", lineno);
+            ctx->rejected++;
+            continue;
+        }
+        snprintf(correlation, sizeof correlation, "line-%d", lineno);
+        int rc = sp_emitter_send(ctx->emitter, correlation, event, strlen(event));
+        free(event);
+        if (rc != 0)
+            break;
+        if (++in_flight >= ctx->window && s_collect(ctx, &in_flight) != 0)
+            break;
+    }
+    free(line);
+    while (in_flight > 0 && s_collect(ctx, &in_flight) == 0)
+        ;
+    fprintf(stderr, "seinpost emit: %d accepted, %d rejected\n", ctx->accepted, ctx->rejected);
+    return in_flight ? CMD_FAILED : ctx->rejected ? CMD_REJECTED : CMD_OK;
+}
+
+int cmd_emit(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' }, { "type", required_argument, NULL, 't' },
+        { "subject", required_argument, NULL, 's' }, { "data", required_argument, NULL, 'd' },
+        { "stream", no_argument, NULL, 'S' }, { "timeout", required_argument, NULL, 'T' },
+        { "window", required_argument, NULL, 'w' }, { NULL, 0, NULL, 0 } };
+    emit_ctx_t ctx = { .timeout_ms = 10000, .window = 64 };
+    const char *conf_path = NULL, *data = NULL;
+    int stream = 0, opt, rc = CMD_FAILED;
+    char err[1024] = "";
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:t:s:d:", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf_path = optarg; break;
+        case 't': ctx.type = optarg; break;
+        case 's': ctx.subject = optarg; break;
+        case 'd': data = optarg; break;
+        case 'S': stream = 1; break;
+        case 'T': ctx.timeout_ms = atoi(optarg); break;
+        case 'w': ctx.window = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
+        default: return CMD_USAGE;
+        }
+    }
+    if (!conf_path || (!data && !stream)) {
+        fprintf(stderr, "usage: seinpost emit -c CONF [--type T] [--subject S] "
+                "--data FILE|- | --stream\n");
+        return CMD_USAGE;
+    }
+    ctx.conf = cli_conf_load(conf_path, err, sizeof err);
+    if (!ctx.conf || !ctx.conf->endpoint || !ctx.conf->signing_key) {
+        fprintf(stderr, "seinpost emit: %s\n", err[0] ? err : "config needs endpoint and signing_key");
+        goto cleanup;
+    }
+    ctx.emitter = sp_emitter_new(ctx.conf->endpoint, ctx.conf->signing_key,
+                                 ctx.conf->server_curve_public, ctx.conf->curve_secret_path,
+                                 err, sizeof err);
+    if (!ctx.emitter) {
+        fprintf(stderr, "seinpost emit: %s\n", err);
+        goto cleanup;
+    }
+    rc = stream ? s_stream(&ctx) : s_one(&ctx, data);
+cleanup:
+    sp_emitter_destroy(&ctx.emitter);
+    cli_conf_destroy(&ctx.conf);
+    return rc;
+}

@@ -1,0 +1,133 @@
+/*  cmd_listen.c - `seinpost listen`: the reference partner endpoint. Each
+    new verified signal becomes one JSON line on stdout (flushed) or the
+    stdin of --exec CMD; the receipt covers it only after that succeeded. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "sp_util.h"
+
+typedef struct {
+    const char *exec;
+    long count;                 /* stop after this many new signals; 0 = never */
+    long handled;
+} listen_ctx_t;
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+static int s_write_line(const sp_signal_t *signal)
+{
+    json_error_t jerr;
+    json_t *event = json_loadb(signal->event, signal->event_len, 0, &jerr);
+    json_t *line = json_pack("{s:s, s:I, s:s, s:s, s:s?, s:s?, s:s?, s:o}",
+                             "subscription", signal->subscription,
+                             "seq", (json_int_t) signal->seq, "source", signal->source,
+                             "id", signal->id, "type", signal->type,
+                             "grondslag", signal->grondslag, "activity", signal->activity,
+                             "event", event ? event : json_null());
+    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    if (!text)
+        return -1;
+    int rc = (puts(text) < 0 || fflush(stdout) != 0) ? -1 : 0;
+    free(text);
+    return rc;
+}
+
+static int s_run_exec(const char *command, const sp_signal_t *signal)
+{
+    FILE *pipe = popen(command, "w");
+    if (!pipe)
+        return -1;
+    size_t written = fwrite(signal->event, 1, signal->event_len, pipe);
+    int status = pclose(pipe);
+    if (written != signal->event_len || status == -1)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int s_handle(const sp_signal_t *signal, void *arg)
+{
+    listen_ctx_t *ctx = arg;
+    if (signal->duplicate)
+        return 0;               /* already written once: acknowledge again */
+    int rc = ctx->exec ? s_run_exec(ctx->exec, signal) : s_write_line(signal);
+    if (rc == 0)
+        ctx->handled++;
+    return rc;
+}
+
+static int s_loop(sp_partner_t *partner, listen_ctx_t *ctx)
+{
+    while (!s_stop && (ctx->count == 0 || ctx->handled < ctx->count)) {
+        if (sp_partner_poll(partner, s_handle, ctx, 200) < 0)
+            return CMD_FAILED;
+        if (sp_partner_last_error(partner)[0]) {
+            fprintf(stderr, "seinpost listen: refused a batch: %s\n",
+                    sp_partner_last_error(partner));
+            ((char *) sp_partner_last_error(partner))[0] = '\0';
+        }
+    }
+    /* let the last receipt leave before the socket closes */
+    sp_partner_poll(partner, s_handle, ctx, 100);
+    return CMD_OK;
+}
+
+int cmd_listen(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' }, { "exec", required_argument, NULL, 'e' },
+        { "count", required_argument, NULL, 'n' }, { NULL, 0, NULL, 0 } };
+    listen_ctx_t ctx = { 0 };
+    const char *conf_path = NULL;
+    char err[1024] = "";
+    int opt, rc = CMD_FAILED;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:e:n:", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf_path = optarg; break;
+        case 'e': ctx.exec = optarg; break;
+        case 'n': ctx.count = atol(optarg); break;
+        default: return CMD_USAGE;
+        }
+    }
+    if (!conf_path) {
+        fprintf(stderr, "usage: seinpost listen -c CONF [--exec CMD] [--count N]\n");
+        return CMD_USAGE;
+    }
+    cli_conf_t *conf = cli_conf_load(conf_path, err, sizeof err);
+    sp_partner_t *partner = NULL;
+    if (!conf || !conf->listen || !conf->signing_key || !conf->router_key) {
+        fprintf(stderr, "seinpost listen: %s\n",
+                err[0] ? err : "config needs listen, signing_key and router_public_key");
+        goto cleanup;
+    }
+    partner = sp_partner_new(conf->listen, conf->signing_key, conf->router_key,
+                             (const sp_key_t *const *) conf->emitter_keys,
+                             conf->emitter_key_count, conf->curve_secret_path, err, sizeof err);
+    if (!partner) {
+        fprintf(stderr, "seinpost listen: %s\n", err);
+        goto cleanup;
+    }
+    signal(SIGTERM, s_on_signal);
+    signal(SIGINT, s_on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    rc = s_loop(partner, &ctx);
+cleanup:
+    sp_partner_destroy(&partner);
+    cli_conf_destroy(&conf);
+    return rc;
+}

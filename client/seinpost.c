@@ -1,0 +1,41 @@
+/*  seinpost.c - the command-line tool: a table of commands.               */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} s_commands[] = {
+    { "keygen", cmd_keygen, "keygen [--curve] -o FILE     write a key pair" },
+    { "emit",   cmd_emit,   "emit -c CONF --type T [--subject S] --data FILE|-  [--stream]" },
+    { "listen", cmd_listen, "listen -c CONF [--exec CMD] [--count N]  reference partner" },
+    { "status", cmd_status, "status -c SEINPOST.YAML [--json]  queues per subscriber" },
+};
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: seinpost COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        fprintf(out, "  %s\n", s_commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        s_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CMD_USAGE : CMD_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("seinpost %s\n", SP_VERSION_STRING);
+        return CMD_OK;
+    }
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (strcmp(argv[1], s_commands[i].name) == 0)
+            return s_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "seinpost: unknown command '%s'\n", argv[1]);
+    s_usage(stderr);
+    return CMD_USAGE;
+}

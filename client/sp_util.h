@@ -1,0 +1,29 @@
+/*  sp_util.h - small helpers shared by libseinpost, the CLI and the daemon.
+    Internal (not installed).                                              */
+#ifndef SP_UTIL_H_INCLUDED
+#define SP_UTIL_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*  Writes data to path durably: temp file, fsync, rename, fsync of the
+    directory, as OpenSMTPD's queue does.                                 */
+int sp_file_write_atomic(const char *path, const void *data, size_t len,
+                         mode_t mode);
+/*  Reads a whole file (at most max bytes); caller frees. NUL-terminated.  */
+char *sp_file_read(const char *path, size_t max, size_t *len);
+
+/*  Monotonic milliseconds, for timers.                                    */
+int64_t sp_clock_ms(void);
+
+/*  Logging to stderr, one line per event. Messages must never carry
+    personal data: callers log ids, codes and counts, not payloads.       */
+typedef enum { SP_LOG_DEBUG, SP_LOG_INFO, SP_LOG_NOTICE, SP_LOG_WARNING,
+               SP_LOG_ERROR } sp_log_level_t;
+void sp_log_setup(const char *ident, sp_log_level_t min_level, int json);
+void sp_log(sp_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int sp_log_level_parse(const char *text, sp_log_level_t *level);
+
+#endif

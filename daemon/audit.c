@@ -1,0 +1,207 @@
+/*  audit.c - hash-chained audit rows and signed checkpoints.              */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "audit.h"
+#include "sp_event.h"
+
+struct audit {
+    store_t *store;
+    const sp_key_t *key;
+    sqlite3_stmt *insert;
+    sqlite3_stmt *checkpoint;
+    int64_t last_seq;
+    uint8_t last_hash[SP_SHA256_SIZE];
+    int64_t checkpointed_seq;
+};
+
+static void s_digest_field(EVP_MD_CTX *ctx, const char *text, bool last)
+{
+    if (text)
+        EVP_DigestUpdate(ctx, text, strlen(text));
+    if (!last)
+        EVP_DigestUpdate(ctx, "\n", 1);
+}
+
+void audit_row_hash(const uint8_t prev[SP_SHA256_SIZE], int64_t seq, int64_t ts,
+                    const char *kind, const char *trace_id, int64_t signal_id,
+                    const char *subscriber, const char *detail,
+                    uint8_t out[SP_SHA256_SIZE])
+{
+    char number[32];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, prev, SP_SHA256_SIZE);
+    snprintf(number, sizeof number, "%" PRId64, seq);
+    s_digest_field(ctx, number, false);
+    snprintf(number, sizeof number, "%" PRId64, ts);
+    s_digest_field(ctx, number, false);
+    s_digest_field(ctx, kind, false);
+    s_digest_field(ctx, trace_id, false);
+    if (signal_id > 0)
+        snprintf(number, sizeof number, "%" PRId64, signal_id);
+    else
+        number[0] = '\0';
+    s_digest_field(ctx, number, false);
+    s_digest_field(ctx, subscriber, false);
+    s_digest_field(ctx, detail, true);
+    EVP_DigestFinal_ex(ctx, out, NULL);
+    EVP_MD_CTX_free(ctx);
+}
+
+int audit_checkpoint_bytes(int64_t audit_seq, const uint8_t hash[SP_SHA256_SIZE],
+                           int64_t ts, char *buf, size_t len)
+{
+    char hex[2 * SP_SHA256_SIZE + 1];
+    sp_hex(hash, SP_SHA256_SIZE, hex);
+    int n = snprintf(buf, len, "%" PRId64 "\n%s\n%" PRId64, audit_seq, hex, ts);
+    return n > 0 && (size_t) n < len ? n : -1;
+}
+
+int audit_resync(audit_t *self)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    self->last_seq = 0;
+    memset(self->last_hash, 0, sizeof self->last_hash);
+    if (sqlite3_prepare_v2(store_db(self->store),
+                           "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    int step = sqlite3_step(stmt);
+    if (step == SQLITE_ROW) {
+        self->last_seq = sqlite3_column_int64(stmt, 0);
+        if (sqlite3_column_bytes(stmt, 1) == SP_SHA256_SIZE)
+            memcpy(self->last_hash, sqlite3_column_blob(stmt, 1), SP_SHA256_SIZE);
+        rc = 0;
+    } else if (step == SQLITE_DONE)
+        rc = 0;
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int s_load_checkpointed(audit_t *self)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(store_db(self->store),
+                           "SELECT COALESCE(MAX(audit_seq), 0) FROM checkpoints",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        self->checkpointed_seq = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return 0;
+}
+
+audit_t *audit_new(store_t *store, const sp_key_t *key, char *err, size_t errlen)
+{
+    audit_t *self = calloc(1, sizeof *self);
+    sqlite3 *db = store_db(store);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->store = store;
+    self->key = key;
+    if (sqlite3_prepare_v3(db,
+            "INSERT INTO audit(seq, ts, kind, trace_id, signal_id, subscriber,"
+            " detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?)",
+            -1, SQLITE_PREPARE_PERSISTENT, &self->insert, NULL) != SQLITE_OK
+        || sqlite3_prepare_v3(db,
+            "INSERT INTO checkpoints(ts, audit_seq, chain_hash, key_id, signature)"
+            " VALUES(?,?,?,?,?)", -1, SQLITE_PREPARE_PERSISTENT,
+            &self->checkpoint, NULL) != SQLITE_OK
+        || audit_resync(self) != 0 || s_load_checkpointed(self) != 0) {
+        snprintf(err, errlen, "audit: %s", sqlite3_errmsg(db));
+        audit_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void audit_destroy(audit_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sqlite3_finalize((*self_p)->insert);
+    sqlite3_finalize((*self_p)->checkpoint);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int64_t audit_last_seq(const audit_t *self) { return self->last_seq; }
+
+static void s_bind_opt_text(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text && *text)
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(stmt, index);
+}
+
+int audit_append(audit_t *self, const char *kind, const char *trace_id,
+                 int64_t signal_id, const char *subscriber, json_t *detail)
+{
+    uint8_t hash[SP_SHA256_SIZE];
+    int64_t seq = self->last_seq + 1, ts = sp_time_now_ms();
+    char *text = json_dumps(detail ? detail : json_object(),
+                            JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+    json_decref(detail);
+    if (!text)
+        return -1;
+    audit_row_hash(self->last_hash, seq, ts, kind, trace_id, signal_id,
+                   subscriber, text, hash);
+    sqlite3_stmt *stmt = self->insert;
+    sqlite3_bind_int64(stmt, 1, seq);
+    sqlite3_bind_int64(stmt, 2, ts);
+    sqlite3_bind_text(stmt, 3, kind, -1, SQLITE_STATIC);
+    s_bind_opt_text(stmt, 4, trace_id);
+    if (signal_id > 0)
+        sqlite3_bind_int64(stmt, 5, signal_id);
+    else
+        sqlite3_bind_null(stmt, 5);
+    s_bind_opt_text(stmt, 6, subscriber);
+    sqlite3_bind_text(stmt, 7, text, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, 8, self->last_hash, SP_SHA256_SIZE, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, 9, hash, SP_SHA256_SIZE, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    free(text);
+    if (rc != SQLITE_DONE)
+        return -1;
+    self->last_seq = seq;
+    memcpy(self->last_hash, hash, SP_SHA256_SIZE);
+    return 0;
+}
+
+int audit_checkpoint(audit_t *self)
+{
+    char bytes[160];
+    uint8_t sig[SP_SIGNATURE_SIZE];
+    int64_t ts = sp_time_now_ms();
+    if (self->last_seq == self->checkpointed_seq)
+        return 0;
+    int len = audit_checkpoint_bytes(self->last_seq, self->last_hash, ts,
+                                     bytes, sizeof bytes);
+    if (len < 0 || sp_key_sign(self->key, SP_DOMAIN_CHECKPOINT, bytes,
+                               (size_t) len, sig) != 0)
+        return -1;
+    sqlite3_stmt *stmt = self->checkpoint;
+    sqlite3_bind_int64(stmt, 1, ts);
+    sqlite3_bind_int64(stmt, 2, self->last_seq);
+    sqlite3_bind_blob(stmt, 3, self->last_hash, SP_SHA256_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, sp_key_id(self->key), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, 5, sig, SP_SIGNATURE_SIZE, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (rc != SQLITE_DONE)
+        return -1;
+    self->checkpointed_seq = self->last_seq;
+    return 0;
+}

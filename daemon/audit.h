@@ -1,0 +1,61 @@
+/*  audit.h - append-only audit trail with a SHA-256 hash chain.
+
+    Every step of a signal's life is one row in table audit, written in the
+    same transaction as the state change it records. Row n's hash covers
+    row n-1's hash and row n's canonical bytes (docs/audit.md); signed
+    checkpoints pin (seq, hash) with the node's Ed25519 key, so deleting or
+    editing rows, or truncating the tail, is detectable offline.
+*/
+#ifndef AUDIT_H_INCLUDED
+#define AUDIT_H_INCLUDED
+
+#include <jansson.h>
+#include "seinpost.h"
+#include "store.h"
+
+typedef struct audit audit_t;
+
+/*  Event kinds. */
+#define AUDIT_DAEMON_START      "daemon.start"
+#define AUDIT_DAEMON_STOP       "daemon.stop"
+#define AUDIT_CONFIG_LOADED     "config.loaded"
+#define AUDIT_CONFIG_REJECTED   "config.rejected"
+#define AUDIT_SIGNAL_RECEIVED   "signal.received"
+#define AUDIT_SIGNAL_REJECTED   "signal.rejected"
+#define AUDIT_SIGNAL_ACCEPTED   "signal.accepted"
+#define AUDIT_SIGNAL_DUPLICATE  "signal.duplicate"
+#define AUDIT_ROUTED            "delivery.routed"
+#define AUDIT_ATTEMPT           "delivery.attempt"
+#define AUDIT_RECEIPT           "delivery.receipt"
+#define AUDIT_RECEIPT_REJECTED  "receipt.rejected"
+#define AUDIT_RETRY             "delivery.retry"
+#define AUDIT_DEAD              "delivery.deadlettered"
+#define AUDIT_REDELIVERED       "delivery.redelivered"
+#define AUDIT_PURGED            "signal.purged"
+#define AUDIT_CONNECTION_REFUSED "connection.refused"
+#define AUDIT_ALERT             "alert.run"
+
+/*  Canonical bytes of a row, exactly what the chain hash covers:
+    prev_hash (32 bytes) || "<seq>\n<ts>\n<kind>\n<trace_id>\n<signal_id>\n
+    <subscriber>\n<detail>" with empty strings for NULL and decimal numbers. */
+void audit_row_hash(const uint8_t prev[SP_SHA256_SIZE], int64_t seq, int64_t ts,
+                    const char *kind, const char *trace_id, int64_t signal_id,
+                    const char *subscriber, const char *detail,
+                    uint8_t out[SP_SHA256_SIZE]);
+/*  Checkpoint signed bytes: "<audit_seq>\n<hex chain hash>\n<ts>".        */
+int audit_checkpoint_bytes(int64_t audit_seq, const uint8_t hash[SP_SHA256_SIZE],
+                           int64_t ts, char *buf, size_t len);
+
+audit_t *audit_new(store_t *store, const sp_key_t *key, char *err, size_t errlen);
+void audit_destroy(audit_t **self_p);
+/*  Appends an event; takes ownership of detail (may be NULL). Must run
+    inside a store transaction.                                           */
+int audit_append(audit_t *self, const char *kind, const char *trace_id,
+                 int64_t signal_id, const char *subscriber, json_t *detail);
+/*  Re-reads the chain head after a rollback.                             */
+int audit_resync(audit_t *self);
+/*  Writes a signed checkpoint if events were added since the last one.   */
+int audit_checkpoint(audit_t *self);
+int64_t audit_last_seq(const audit_t *self);
+
+#endif

@@ -1,0 +1,140 @@
+/*  batch.c - one DELIVER message: a header listing each entry (seq, ids,
+    SHA-256 of the event, the emitter's signature, the legal basis), signed
+    by the router, followed by the exact event bytes the emitter signed.  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deliver.h"
+#include "sp_proto.h"
+#include "sp_util.h"
+
+static json_t *s_entry(const sub_state_t *sub, const store_pending_t *row)
+{
+    char sha[2 * SP_SHA256_SIZE + 1], sig[2 * SP_SIGNATURE_SIZE + 1];
+    const subscription_t *subscription = NULL;
+    for (size_t i = 0; i < sub->conf->sub_count; i++)
+        if (strcmp(sub->conf->subs[i].name, row->subscription) == 0)
+            subscription = &sub->conf->subs[i];
+    if (!subscription)
+        return NULL;
+    sp_hex(row->event_sha256, SP_SHA256_SIZE, sha);
+    sp_hex(row->signature, SP_SIGNATURE_SIZE, sig);
+    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                     "subscription", row->subscription, "seq", (json_int_t) row->seq,
+                     "source", row->source, "id", row->ce_id, "type", row->type,
+                     "sha256", sha, "emitter_key", row->key_id, "emitter_sig", sig,
+                     "grondslag", subscription->grondslag,
+                     "activity", subscription->activity, "trace_id", row->trace_id);
+}
+
+static char *s_header(server_t *self, const sub_state_t *sub, store_pending_t *rows,
+                      int count, int64_t batch_no)
+{
+    char sent_at[40];
+    sp_time_format(sp_time_now_ms(), sent_at, sizeof sent_at);
+    json_t *entries = json_array();
+    for (int i = 0; i < count; i++) {
+        json_t *entry = s_entry(sub, &rows[i]);
+        if (!entry || json_array_append_new(entries, entry) != 0) {
+            json_decref(entries);
+            return NULL;
+        }
+    }
+    json_t *header = json_pack("{s:i, s:s, s:s, s:s, s:I, s:s, s:o}", "v", 1,
+                               "router", self->config->node_name,
+                               "router_key", sp_key_id(self->config->signing_key),
+                               "subscriber", sub->name, "batch", (json_int_t) batch_no,
+                               "sent_at", sent_at, "entries", entries);
+    char *text = header ? json_dumps(header, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(header);
+    return text;
+}
+
+/*  Opens every sealed event; plain[i] must be freed by the caller.       */
+static int s_open_events(server_t *self, store_pending_t *rows, int count,
+                         void **plain, size_t *len)
+{
+    char ad[1100];
+    for (int i = 0; i < count; i++) {
+        plain[i] = malloc(rows[i].event_len);
+        snprintf(ad, sizeof ad, "%s\n%s", rows[i].source, rows[i].ce_id);
+        long n = plain[i] ? vault_open(self->vault, rows[i].event, rows[i].event_len,
+                                       ad, plain[i]) : -1;
+        if (n < 0) {
+            sp_log(SP_LOG_ERROR, "signal %lld cannot be opened with this node's "
+                   "secret", (long long) rows[i].signal_id);
+            return -1;
+        }
+        len[i] = (size_t) n;
+    }
+    return 0;
+}
+
+static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int count,
+                    const char *header, const uint8_t *sig, int64_t now)
+{
+    int64_t batch_id = 0;
+    const char *key_id = sp_key_id(self->config->signing_key);
+    if (store_begin(self->store) != 0
+        || store_batch_insert(self->store, sub->name, sp_time_now_ms(), header,
+                              strlen(header), sig, key_id, &batch_id) != 0)
+        return -1;
+    for (int i = 0; i < count; i++) {
+        store_pending_t *row = &rows[i];
+        if (store_delivery_sent(self->store, row->id, batch_id, sp_time_now_ms()) != 0)
+            return -1;
+        audit_append(self->audit, AUDIT_ATTEMPT, row->trace_id, row->signal_id, sub->name,
+                     json_pack("{s:s, s:I, s:i, s:I, s:s}", "subscription", row->subscription,
+                               "seq", (json_int_t) row->seq, "attempt", row->attempts + 1,
+                               "batch_id", (json_int_t) batch_id, "outcome", "sent"));
+        inflight_t *slot = &sub->inflight[sub->inflight_count++];
+        slot->delivery_id = row->id;
+        slot->signal_id = row->signal_id;
+        slot->seq = row->seq;
+        slot->batch_id = batch_id;
+        slot->sent_at = now;
+        snprintf(slot->subscription, sizeof slot->subscription, "%s", row->subscription);
+        snprintf(slot->trace_id, sizeof slot->trace_id, "%s", row->trace_id);
+        server_note_sent(self, sub->name, row->subscription, row->seq);
+        sub->cursor = row->id;
+    }
+    return 0;
+}
+
+int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
+                       int count, int64_t now)
+{
+    static int64_t batch_no;
+    void *plain[SERVER_BATCH_MAX] = {0};
+    size_t plain_len[SERVER_BATCH_MAX];
+    const void *parts[4 + SERVER_BATCH_MAX];
+    size_t sizes[4 + SERVER_BATCH_MAX];
+    uint8_t sig[SP_SIGNATURE_SIZE];
+    int rc = -1;
+    if (batch_no == 0)
+        batch_no = sp_time_now_ms();
+    char *header = s_header(self, sub, rows, count, ++batch_no);
+    if (!header || s_open_events(self, rows, count, plain, plain_len) != 0
+        || sp_key_sign(self->config->signing_key, SP_DOMAIN_BATCH, header,
+                       strlen(header), sig) != 0)
+        goto cleanup;
+    parts[0] = SP_PROTOCOL;  sizes[0] = strlen(SP_PROTOCOL);
+    parts[1] = SP_CMD_DELIVER;  sizes[1] = strlen(SP_CMD_DELIVER);
+    parts[2] = header;  sizes[2] = strlen(header);
+    parts[3] = sig;  sizes[3] = sizeof sig;
+    for (int i = 0; i < count; i++) {
+        parts[4 + i] = plain[i];
+        sizes[4 + i] = plain_len[i];
+    }
+    if (sp_send_parts(sub->socket, parts, sizes, 4 + (size_t) count, ZMQ_DONTWAIT) != 0)
+        goto cleanup;
+    if (s_record(self, sub, rows, count, header, sig, now) != 0)
+        self->tx_failed = true;
+    rc = 0;
+cleanup:
+    for (int i = 0; i < count; i++)
+        free(plain[i]);
+    free(header);
+    return rc;
+}

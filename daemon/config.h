@@ -1,0 +1,131 @@
+/*  config.h - seinpostd configuration (YAML), see conf/seinpost.yaml.
+
+    config_load() reads the whole file into an immutable config_t; a reload
+    builds a new one and swaps it in only when it loaded without error.
+    Every error names file, line and what is wrong.
+*/
+#ifndef CONFIG_H_INCLUDED
+#define CONFIG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "seinpost.h"
+#include "sp_event.h"
+
+typedef enum { FILTER_EXACT, FILTER_PREFIX, FILTER_ANY_OF } filter_op_t;
+
+/*  One condition of a subscription filter; all conditions must hold.
+    path: "source", "subject", "type" or "data.<field>[.<field>]".
+    For EXACT and PREFIX, values[0] is the operand; ANY_OF has value_count
+    alternatives. A JSON number or boolean field matches when its JSON text
+    equals the operand (e.g. 42, true).                                  */
+typedef struct {
+    char *path;
+    filter_op_t op;
+    char **values;
+    size_t value_count;
+    int line;
+} filter_cond_t;
+
+typedef struct {
+    char *name;                 /* unique within its subscriber */
+    char *type;                 /* signal type it takes */
+    filter_cond_t *conds;
+    size_t cond_count;
+    char *grondslag;            /* legal basis, free text; mandatory */
+    char *activity;             /* processing-activity id (URI); mandatory */
+    int line;
+} subscription_t;
+
+typedef struct {
+    int64_t initial_ms;         /* first retry delay; default 1 s */
+    double multiplier;          /* default 2.0 */
+    int64_t max_delay_ms;       /* default 1 h */
+    int64_t max_age_ms;         /* dead-letter after; default 72 h */
+    double jitter;              /* 0..1, fraction of the delay; default 0.2 */
+} retry_policy_t;
+
+typedef struct {
+    char *name;                 /* unique */
+    char *endpoint;             /* partner binds, router connects */
+    sp_key_t *key;              /* partner's Ed25519 public key (receipts) */
+    char *curve_public;         /* partner's CURVE public key (Z85), or NULL */
+    int window;                 /* max deliveries in flight; default 64 */
+    int64_t receipt_timeout_ms; /* default 10 s */
+    retry_policy_t retry;
+    subscription_t *subs;
+    size_t sub_count;
+    int line;
+} subscriber_t;
+
+typedef enum {
+    FIELD_STRING, FIELD_NUMBER, FIELD_INTEGER, FIELD_BOOLEAN,
+    FIELD_OBJECT, FIELD_ARRAY, FIELD_ANY
+} field_type_t;
+
+typedef struct {
+    char *name;                 /* member of data */
+    field_type_t type;
+    bool subject_id;            /* holds a data-subject id (pseudonymise) */
+} data_field_t;
+
+typedef struct {
+    char *type;                 /* CloudEvents type */
+    data_field_t *fields;       /* required members of data */
+    size_t field_count;
+    char *subject_id_type;      /* e.g. "BSN": what subject holds; or NULL */
+    int64_t retention_ms;       /* payload purge after; 0 = keep */
+    int line;
+} signal_type_t;
+
+typedef struct {
+    char *name;                 /* unique */
+    char oin[21];               /* 20 digits */
+    sp_key_t *key;              /* Ed25519 public key */
+    char *curve_public;         /* CURVE public key (Z85), or NULL */
+    char **types;               /* types it may emit */
+    size_t type_count;
+    int max_in_flight;          /* default 1000 */
+    int line;
+} emitter_t;
+
+typedef struct {
+    char *path;                 /* file it came from */
+    char *node_name;
+    char *signing_key_path;
+    sp_key_t *signing_key;      /* loaded, with secret */
+    char *curve_secret_path;    /* node's CURVE secret key file, or NULL */
+    char *ingress_endpoint;     /* emitters connect here */
+    char *admin_endpoint;       /* operator socket, ipc:// */
+    char *database;
+    char *pseudonym_key_path;   /* node secret for pseudonyms; optional */
+    bool allow_plaintext_tcp;   /* test only: "insecure_plaintext_tcp_for_tests" */
+    sp_event_limits_t limits;
+    int64_t clock_skew_ms;      /* max |time - now|; default 24 h; 0 = off */
+    int64_t checkpoint_interval_ms;  /* audit checkpoints; default 60 s */
+    char *alert_command;        /* run on dead-letter; or NULL */
+    int64_t alert_interval_ms;  /* per subscriber; default 1 h */
+    signal_type_t *types;
+    size_t type_count;
+    emitter_t *emitters;
+    size_t emitter_count;
+    subscriber_t *subscribers;
+    size_t subscriber_count;
+} config_t;
+
+/*  Loads and validates path. On error returns NULL and writes one or more
+    "file:line: message" lines (newline-separated) into err.             */
+config_t *config_load(const char *path, char *err, size_t errlen);
+void config_destroy(config_t **self_p);
+
+const signal_type_t *config_signal_type(const config_t *self, const char *type);
+const emitter_t *config_emitter_by_key_id(const config_t *self, const char *key_id);
+const emitter_t *config_emitter_by_name(const config_t *self, const char *name);
+const subscriber_t *config_subscriber(const config_t *self, const char *name);
+bool config_emitter_may_emit(const emitter_t *emitter, const char *type);
+
+/*  Durations: "250ms", "10s", "5m", "2h", "3d" or a bare number of seconds. */
+int config_parse_duration(const char *text, int64_t *ms);
+
+#endif

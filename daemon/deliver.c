@@ -1,0 +1,278 @@
+/*  deliver.c - the scheduler: per subscriber a bounded window of in-flight
+    deliveries in id order (so each subscription's seq order holds), sent in
+    router-signed batches; signed cumulative receipts mark them done; no
+    receipt in time, a NACK or no connection is a failed attempt, retried
+    with exponential backoff and jitter (go-back-N from the oldest unacked).
+    Past the subscriber's max age a delivery is dead-lettered: kept, marked,
+    audited. The backlog stays in SQLite; memory holds only the window.
+*/
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "deliver.h"
+#include "server.h"
+#include "sp_proto.h"
+#include "sp_util.h"
+
+sub_state_t *deliver_sub(server_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->sub_count; i++)
+        if (strcmp(self->subs[i].name, name) == 0)
+            return &self->subs[i];
+    return NULL;
+}
+
+static int64_t s_backoff_ms(const retry_policy_t *retry, int failures)
+{
+    double delay = (double) retry->initial_ms * pow(retry->multiplier, failures - 1);
+    if (delay > (double) retry->max_delay_ms)
+        delay = (double) retry->max_delay_ms;
+    /* jitter spreads retries of many routers hitting one partner */
+    double spread = delay * retry->jitter;
+    double offset = spread * ((double) randombytes_uniform(2001) / 1000.0 - 1.0);
+    delay += offset;
+    return delay < 1 ? 1 : (int64_t) delay;
+}
+
+/*  A failed attempt: back off, and resend from the oldest unacknowledged. */
+void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
+                             const char *error)
+{
+    const subscriber_t *conf = sub->conf;
+    sub->failures++;
+    int64_t delay = s_backoff_ms(&conf->retry, sub->failures);
+    sub->next_send_at = now + delay;
+    snprintf(sub->last_error, sizeof sub->last_error, "%s", error);
+    if (store_begin(self->store) != 0) {
+        self->tx_failed = true;
+        return;
+    }
+    int64_t head_id = 0, head_signal = 0;
+    const char *trace = NULL;
+    if (sub->inflight_count > 0) {
+        head_id = sub->inflight[0].delivery_id;
+        head_signal = sub->inflight[0].signal_id;
+        trace = sub->inflight[0].trace_id;
+        sub->cursor = head_id - 1;
+        sub->inflight_count = 0;
+    }
+    if (head_id > 0)
+        store_delivery_fail(self->store, head_id, error);
+    char when[40];
+    sp_time_format(sp_time_now_ms() + delay, when, sizeof when);
+    audit_append(self->audit, AUDIT_RETRY, trace, head_signal, sub->name,
+                 json_pack("{s:s, s:i, s:s, s:I}", "error", error,
+                           "consecutive_failures", sub->failures,
+                           "next_attempt_at", when, "delay_ms", (json_int_t) delay));
+    sp_log(SP_LOG_WARNING, "delivery to %s failed (%s); retry %d in %" PRId64 " ms",
+           sub->name, error, sub->failures, delay);
+}
+
+static int s_socket_open(server_t *self, sub_state_t *sub, char *err, size_t errlen)
+{
+    const subscriber_t *conf = sub->conf;
+    int one = 1, zero = 0;
+    sub->socket = zmq_socket(self->zmq, ZMQ_DEALER);
+    if (!sub->socket)
+        goto failed;
+    /* IMMEDIATE: no queueing towards a partner that is not connected, so a
+       down partner shows up as a failed send, not a silent backlog in RAM */
+    zmq_setsockopt(sub->socket, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(sub->socket, ZMQ_LINGER, &zero, sizeof zero);
+    if (conf->curve_public && self->config->curve_secret_path) {
+        char pub[41], sec[41];
+        if (sp_curve_load(self->config->curve_secret_path, pub, sec, err, errlen) != 0)
+            return -1;
+        int rc = sp_socket_curve_client(sub->socket, pub, sec, conf->curve_public);
+        sodium_memzero(sec, sizeof sec);
+        if (rc != 0)
+            goto failed;
+    }
+    if (zmq_connect(sub->socket, conf->endpoint) != 0)
+        goto failed;
+    return 0;
+failed:
+    snprintf(err, errlen, "subscriber %s: %s: %s", sub->name, conf->endpoint,
+             zmq_strerror(zmq_errno()));
+    return -1;
+}
+
+int deliver_setup(server_t *self)
+{
+    char err[512];
+    const config_t *config = self->config;
+    self->subs = calloc(config->subscriber_count ? config->subscriber_count : 1,
+                        sizeof *self->subs);
+    if (!self->subs)
+        return -1;
+    for (size_t i = 0; i < config->subscriber_count; i++) {
+        sub_state_t *sub = &self->subs[i];
+        sub->conf = &config->subscribers[i];
+        sub->name = strdup(sub->conf->name);
+        sub->inflight = calloc((size_t) sub->conf->window, sizeof *sub->inflight);
+        self->sub_count++;
+        if (!sub->name || !sub->inflight || s_socket_open(self, sub, err, sizeof err) != 0) {
+            sp_log(SP_LOG_ERROR, "%s", err);
+            return -1;
+        }
+    }
+    self->dispatch_wanted = true;
+    return 0;
+}
+
+void deliver_teardown(server_t *self)
+{
+    for (size_t i = 0; i < self->sub_count; i++) {
+        zmq_close(self->subs[i].socket);
+        free(self->subs[i].name);
+        free(self->subs[i].inflight);
+    }
+    free(self->subs);
+    self->subs = NULL;
+    self->sub_count = 0;
+}
+
+void deliver_reset_all(server_t *self)
+{
+    for (size_t i = 0; i < self->sub_count; i++) {
+        sub_state_t *sub = &self->subs[i];
+        if (sub->inflight_count > 0)
+            sub->cursor = sub->inflight[0].delivery_id - 1;
+        sub->inflight_count = 0;
+    }
+    self->dispatch_wanted = true;
+}
+
+static const subscription_t *s_subscription(const subscriber_t *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->sub_count; i++)
+        if (strcmp(conf->subs[i].name, name) == 0)
+            return &conf->subs[i];
+    return NULL;
+}
+
+static void s_dead_letter(server_t *self, sub_state_t *sub, const store_pending_t *row,
+                          const char *reason)
+{
+    if (store_begin(self->store) != 0
+        || store_delivery_dead(self->store, row->id, reason, sp_time_now_ms()) != 0) {
+        self->tx_failed = true;
+        return;
+    }
+    sub->dead++;
+    self->stats.dead++;
+    audit_append(self->audit, AUDIT_DEAD, row->trace_id, row->signal_id, sub->name,
+                 json_pack("{s:s, s:I, s:i, s:s}", "subscription", row->subscription,
+                           "seq", (json_int_t) row->seq, "attempts", row->attempts,
+                           "reason", reason));
+    sp_log(SP_LOG_WARNING, "dead-lettered delivery %" PRId64 " to %s: %s",
+           row->id, sub->name, reason);
+    deliver_alert(self, sub, row, reason);
+}
+
+/*  Why a pending row may no longer be sent, or NULL when it may.          */
+static const char *s_undeliverable(const sub_state_t *sub, const store_pending_t *row,
+                                   int64_t wall_now)
+{
+    if (!s_subscription(sub->conf, row->subscription))
+        return "subscription removed from configuration: no legal basis to deliver";
+    if (wall_now - row->created_at > sub->conf->retry.max_age_ms)
+        return "max age passed without a receipt";
+    if (!row->event)
+        return "payload purged before delivery";
+    return NULL;
+}
+
+static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
+{
+    store_pending_t rows[SERVER_BATCH_MAX];
+    store_pending_t *live[SERVER_BATCH_MAX];
+    int space = sub->conf->window - sub->inflight_count;
+    int max = space < SERVER_BATCH_MAX ? space : SERVER_BATCH_MAX;
+    if (max <= 0 || now < sub->next_send_at)
+        return;
+    int count = store_pending_page(self->store, sub->name, sub->cursor,
+                                   self->committed_delivery_id, rows, max);
+    if (count < 0) {
+        sp_log(SP_LOG_ERROR, "reading the queue of %s: %s", sub->name,
+               store_errmsg(self->store));
+        return;
+    }
+    sub->more_pending = count == max;
+    int64_t wall_now = sp_time_now_ms();
+    int live_count = 0;
+    for (int i = 0; i < count; i++) {
+        const char *why = s_undeliverable(sub, &rows[i], wall_now);
+        if (why)
+            s_dead_letter(self, sub, &rows[i], why);
+        else
+            live[live_count++] = &rows[i];
+    }
+    if (live_count > 0) {
+        store_pending_t packed[SERVER_BATCH_MAX];
+        for (int i = 0; i < live_count; i++)
+            packed[i] = *live[i];
+        if (deliver_send_batch(self, sub, packed, live_count, now) != 0)
+            deliver_attempt_failed(self, sub, now, "partner not connected");
+    } else if (count > 0)
+        sub->more_pending = true;       /* everything was dead: look further */
+    store_pending_clear(rows, count);
+}
+
+void deliver_dispatch(server_t *self, int64_t now)
+{
+    bool more = false;
+    for (size_t i = 0; i < self->sub_count; i++) {
+        sub_state_t *sub = &self->subs[i];
+        if (!sub->conf)
+            continue;
+        s_dispatch_one(self, sub, now);
+        more = more || (sub->more_pending && now >= sub->next_send_at
+                        && sub->inflight_count < sub->conf->window);
+    }
+    self->dispatch_wanted = more;
+}
+
+void deliver_timers(server_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->sub_count; i++) {
+        sub_state_t *sub = &self->subs[i];
+        if (!sub->conf)
+            continue;
+        if (sub->inflight_count > 0
+            && now - sub->inflight[0].sent_at >= sub->conf->receipt_timeout_ms) {
+            char error[80];
+            snprintf(error, sizeof error, "no receipt within %" PRId64 " ms",
+                     sub->conf->receipt_timeout_ms);
+            deliver_attempt_failed(self, sub, now, error);
+        }
+        if (sub->inflight_count == 0 && now >= sub->next_send_at && sub->failures > 0)
+            self->dispatch_wanted = true;
+    }
+}
+
+int64_t deliver_next_timer(server_t *self, int64_t now)
+{
+    int64_t next = -1;
+    for (size_t i = 0; i < self->sub_count; i++) {
+        sub_state_t *sub = &self->subs[i];
+        int64_t at = -1;
+        if (!sub->conf)
+            continue;
+        if (sub->inflight_count > 0)
+            at = sub->inflight[0].sent_at + sub->conf->receipt_timeout_ms;
+        else if (sub->failures > 0 || sub->more_pending)
+            at = sub->next_send_at;
+        if (at < 0)
+            continue;
+        int64_t wait = at > now ? at - now : 0;
+        if (next < 0 || wait < next)
+            next = wait;
+    }
+    return next;
+}

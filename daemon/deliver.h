@@ -1,0 +1,20 @@
+/*  deliver.h - internals shared by the delivery scheduler (deliver.c),
+    batch building (batch.c), receipt handling (receipt.c) and alerts
+    (alert.c). The scheduler's entry points are in server.h.             */
+#ifndef DELIVER_H_INCLUDED
+#define DELIVER_H_INCLUDED
+
+#include "server.h"
+
+/*  Builds, signs and sends one DELIVER of rows; records the batch and the
+    attempt. Returns -1 when the partner is not connected (nothing sent). */
+int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
+                       int count, int64_t now);
+void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
+                            const char *error);
+/*  Runs the configured alert command for a dead-lettered delivery, at most
+    once per subscriber per alert interval. No personal data is passed.  */
+void deliver_alert(server_t *self, sub_state_t *sub, const store_pending_t *row,
+                   const char *reason);
+
+#endif

@@ -1,0 +1,302 @@
+/*  ingress.c - EMIT: frame checks, signature, envelope, authorisation,
+    dedup, then the signal and one delivery per matching subscription are
+    written into the turn's transaction. The reply waits for the commit.
+
+    Order of checks: cheap framing first, then the signature before any
+    parsing, so that nothing unauthenticated reaches the JSON parser.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "filter.h"
+#include "route.h"
+#include "server.h"
+#include "sp_proto.h"
+#include "sp_util.h"
+
+/*  What one EMIT carried, borrowed from its frames.                      */
+typedef struct {
+    sp_frames_t frames;
+    reply_t *reply;
+    const emitter_t *emitter;
+    const uint8_t *signature;
+    const uint8_t *event_bytes;
+    size_t event_len;
+    sp_event_t *event;
+    uint8_t sha256[SP_SHA256_SIZE];
+    char key_id[SP_KEY_ID_SIZE + 1];
+    char trace_id[33];
+} emit_t;
+
+static reply_t *s_reply_new(server_t *self)
+{
+    if (self->reply_count == SERVER_INGRESS_BURST)
+        return NULL;
+    reply_t *reply = &self->replies[self->reply_count++];
+    memset(reply, 0, sizeof *reply);
+    return reply;
+}
+
+static sp_code_t s_reject(emit_t *emit, sp_code_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static sp_code_t s_reject(emit_t *emit, sp_code_t code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(emit->reply->reason, sizeof emit->reply->reason, fmt, ap);
+    va_end(ap);
+    emit->reply->code = code;
+    emit->reply->accepted = false;
+    return code;
+}
+
+static sp_code_t s_check_frames(emit_t *emit, size_t max_bytes)
+{
+    sp_frames_t *f = &emit->frames;
+    /* frame 0 is the ROUTER identity; protocol frames follow it */
+    size_t n = f->count + f->dropped;
+    if (f->oversize)
+        return s_reject(emit, SP_E_TOO_LARGE, "message of %zu bytes exceeds the "
+                        "limit of %zu", f->total, max_bytes);
+    if (n < 2 || !sp_frame_is(f, 1 + SP_EMIT_PROTOCOL, SP_PROTOCOL))
+        return s_reject(emit, SP_E_PROTOCOL, "first frame must be \"%s\"", SP_PROTOCOL);
+    if (n < 3 || !sp_frame_is(f, 1 + SP_EMIT_COMMAND, SP_CMD_EMIT))
+        return s_reject(emit, SP_E_COMMAND, "unknown command; expected \"%s\"",
+                        SP_CMD_EMIT);
+    size_t corr = sp_frame_size(f, 1 + SP_EMIT_CORRELATION);
+    if (n > 1 + SP_EMIT_CORRELATION && corr > 0 && corr <= SP_CORRELATION_MAX)
+        sp_frame_string(f, 1 + SP_EMIT_CORRELATION, emit->reply->correlation,
+                        sizeof emit->reply->correlation);
+    if (n != 1 + SP_EMIT_FRAMES)
+        return s_reject(emit, SP_E_FRAMES, "EMIT has %zu frames, expected %d",
+                        n - 1, SP_EMIT_FRAMES);
+    for (size_t i = 1; i < f->count; i++)
+        if (sp_frame_size(f, i) == 0)
+            return s_reject(emit, SP_E_FRAMES, "frame %zu is empty", i - 1);
+    if (corr > SP_CORRELATION_MAX || emit->reply->correlation[0] == '\0')
+        return s_reject(emit, SP_E_FRAMES, "correlation must be 1..%d bytes of text",
+                        SP_CORRELATION_MAX);
+    return SP_OK;
+}
+
+static sp_code_t s_check_signature(server_t *self, emit_t *emit)
+{
+    sp_frames_t *f = &emit->frames;
+    if (sp_frame_string(f, 1 + SP_EMIT_KEY_ID, emit->key_id, sizeof emit->key_id) != 0
+        || strlen(emit->key_id) != SP_KEY_ID_SIZE)
+        return s_reject(emit, SP_E_KEY_UNKNOWN, "key id must be %d hex characters",
+                        SP_KEY_ID_SIZE);
+    emit->emitter = config_emitter_by_key_id(self->config, emit->key_id);
+    if (!emit->emitter)
+        return s_reject(emit, SP_E_KEY_UNKNOWN, "key %s belongs to no configured emitter",
+                        emit->key_id);
+    if (sp_frame_size(f, 1 + SP_EMIT_SIGNATURE) != SP_SIGNATURE_SIZE)
+        return s_reject(emit, SP_E_SIGNATURE_LENGTH, "signature is %zu bytes, "
+                        "Ed25519 signatures are %d", sp_frame_size(f, 1 + SP_EMIT_SIGNATURE),
+                        SP_SIGNATURE_SIZE);
+    emit->signature = sp_frame_data(f, 1 + SP_EMIT_SIGNATURE);
+    emit->event_bytes = sp_frame_data(f, 1 + SP_EMIT_EVENT);
+    emit->event_len = sp_frame_size(f, 1 + SP_EMIT_EVENT);
+    if (sp_key_verify(emit->emitter->key, SP_DOMAIN_SIGNAL, emit->event_bytes,
+                      emit->event_len, emit->signature) != 0)
+        return s_reject(emit, SP_E_SIGNATURE, "signature by key %s does not verify "
+                        "over the event bytes", emit->key_id);
+    return SP_OK;
+}
+
+static bool s_field_type_ok(field_type_t type, json_t *value)
+{
+    switch (type) {
+    case FIELD_STRING:  return json_is_string(value);
+    case FIELD_NUMBER:  return json_is_number(value);
+    case FIELD_INTEGER: return json_is_integer(value);
+    case FIELD_BOOLEAN: return json_is_boolean(value);
+    case FIELD_OBJECT:  return json_is_object(value);
+    case FIELD_ARRAY:   return json_is_array(value);
+    case FIELD_ANY:     return true;
+    }
+    return false;
+}
+
+static const char *s_field_type_name(field_type_t type)
+{
+    static const char *names[] = { "a string", "a number", "an integer",
+                                   "a boolean", "an object", "an array", "any value" };
+    return names[type];
+}
+
+static sp_code_t s_check_data(const signal_type_t *type, emit_t *emit)
+{
+    json_t *data = emit->event->data;
+    if (type->field_count > 0 && !json_is_object(data))
+        return s_reject(emit, SP_E_DATA_MISSING, "type %s requires a data object",
+                        type->type);
+    for (size_t i = 0; i < type->field_count; i++) {
+        const data_field_t *field = &type->fields[i];
+        json_t *value = json_object_get(data, field->name);
+        if (!value)
+            return s_reject(emit, SP_E_DATA_MISSING, "data field '%s' is required "
+                            "for type %s", field->name, type->type);
+        if (!s_field_type_ok(field->type, value))
+            return s_reject(emit, SP_E_DATA_TYPE, "data field '%s' must be %s",
+                            field->name, s_field_type_name(field->type));
+    }
+    return SP_OK;
+}
+
+static sp_code_t s_check_event(server_t *self, emit_t *emit)
+{
+    sp_code_t code = SP_OK;
+    char reason[200];
+    const config_t *config = self->config;
+    emit->event = sp_event_parse(emit->event_bytes, emit->event_len, &config->limits,
+                                 &code, reason, sizeof reason);
+    if (!emit->event)
+        return s_reject(emit, code, "%s", reason);
+    if (strcmp(emit->event->oin, emit->emitter->oin) != 0)
+        return s_reject(emit, SP_E_SOURCE_MISMATCH, "source OIN is not the OIN of "
+                        "emitter %s", emit->emitter->name);
+    const signal_type_t *type = config_signal_type(config, emit->event->type);
+    if (!type)
+        return s_reject(emit, SP_E_TYPE_UNKNOWN, "type %s is not configured",
+                        emit->event->type);
+    if (!config_emitter_may_emit(emit->emitter, type->type))
+        return s_reject(emit, SP_E_NOT_ALLOWED, "emitter %s may not emit %s",
+                        emit->emitter->name, type->type);
+    if (config->clock_skew_ms > 0
+        && llabs(emit->event->time_ms - sp_time_now_ms()) > config->clock_skew_ms)
+        return s_reject(emit, SP_E_CLOCK_SKEW, "time is more than %lld s from the "
+                        "router's clock", (long long) (config->clock_skew_ms / 1000));
+    return s_check_data(type, emit);
+}
+
+/*  Returns SP_OK for a new signal, SP_DUPLICATE, or a rejection.          */
+static sp_code_t s_check_duplicate(server_t *self, emit_t *emit)
+{
+    int64_t id = 0;
+    uint8_t stored[SP_SHA256_SIZE] = {0};
+    sp_sha256(emit->event_bytes, emit->event_len, emit->sha256);
+    int found = store_signal_find(self->store, emit->event->source, emit->event->id,
+                                  &id, stored);
+    if (found < 0)
+        return s_reject(emit, SP_E_STORAGE, "cannot read the store");
+    if (found == 0)
+        return SP_OK;
+    if (memcmp(stored, emit->sha256, SP_SHA256_SIZE) != 0)
+        return s_reject(emit, SP_E_REPLAY, "source and id were accepted before with "
+                        "other content");
+    emit->reply->accepted = true;
+    emit->reply->code = SP_DUPLICATE;
+    snprintf(emit->reply->reason, sizeof emit->reply->reason,
+             "accepted before; stored once");
+    return SP_DUPLICATE;
+}
+
+static void s_audit_rejected(server_t *self, emit_t *emit)
+{
+    json_t *detail = json_pack("{s:s, s:s}", "code", sp_code_name(emit->reply->code),
+                               "reason", emit->reply->reason);
+    if (emit->emitter)
+        json_object_set_new(detail, "emitter", json_string(emit->emitter->name));
+    if (emit->key_id[0])
+        json_object_set_new(detail, "key_id", json_string(emit->key_id));
+    if (emit->reply->correlation[0])
+        json_object_set_new(detail, "correlation", json_string(emit->reply->correlation));
+    if (store_begin(self->store) == 0)
+        audit_append(self->audit, AUDIT_SIGNAL_REJECTED, NULL, 0, NULL, detail);
+    else
+        json_decref(detail);
+}
+
+static void s_handle(server_t *self, emit_t *emit)
+{
+    const config_t *config = self->config;
+    size_t max_bytes = config->limits.max_bytes + 4096;
+    sp_code_t code = s_check_frames(emit, max_bytes);
+    if (code == SP_OK)
+        code = s_check_signature(self, emit);
+    if (code == SP_OK)
+        code = s_check_event(self, emit);
+    if (code == SP_OK && store_begin(self->store) != 0)
+        code = s_reject(emit, SP_E_STORAGE, "cannot start a transaction");
+    if (code == SP_OK)
+        code = s_check_duplicate(self, emit);
+    if (code == SP_OK)
+        code = route_store(self, emit->event, emit->emitter, emit->event_bytes,
+                             emit->event_len, emit->sha256, emit->key_id,
+                             emit->signature, emit->reply);
+    if (code == SP_DUPLICATE) {
+        self->stats.duplicates++;
+        audit_append(self->audit, AUDIT_SIGNAL_DUPLICATE, NULL, 0, NULL,
+                     json_pack("{s:s, s:s}", "emitter", emit->emitter->name,
+                               "correlation", emit->reply->correlation));
+    } else if (code != SP_OK) {
+        self->stats.rejected++;
+        self->stats.rejected_by_code[code]++;
+        s_audit_rejected(self, emit);
+        sp_log(SP_LOG_INFO, "rejected %s from %s: %s", sp_code_name(code),
+               emit->emitter ? emit->emitter->name : "unknown emitter",
+               emit->reply->reason);
+    }
+}
+
+void ingress_handle(server_t *self)
+{
+    emit_t emit;
+    memset(&emit, 0, sizeof emit);
+    size_t max_bytes = self->config->limits.max_bytes + 4096;
+    if (sp_frames_recv(&emit.frames, self->ingress, SP_EMIT_FRAMES + 1, max_bytes,
+                       ZMQ_DONTWAIT) != 0)
+        return;
+    self->stats.received++;
+    emit.reply = s_reply_new(self);
+    if (!emit.reply || emit.frames.count == 0) {
+        sp_frames_close(&emit.frames);
+        return;
+    }
+    size_t id_len = sp_frame_size(&emit.frames, 0);
+    if (id_len <= sizeof emit.reply->identity) {
+        memcpy(emit.reply->identity, sp_frame_data(&emit.frames, 0), id_len);
+        emit.reply->identity_len = id_len;
+    }
+    s_handle(self, &emit);
+    sp_event_destroy(&emit.event);
+    sp_frames_close(&emit.frames);
+}
+
+void ingress_fail_replies(server_t *self, const char *reason)
+{
+    for (size_t i = 0; i < self->reply_count; i++) {
+        reply_t *reply = &self->replies[i];
+        if (!reply->accepted)
+            continue;
+        reply->accepted = false;
+        reply->code = SP_E_STORAGE;
+        snprintf(reply->reason, sizeof reply->reason, "%s", reason);
+        self->stats.rejected++;
+        self->stats.rejected_by_code[SP_E_STORAGE]++;
+    }
+}
+
+void ingress_send_replies(server_t *self)
+{
+    for (size_t i = 0; i < self->reply_count; i++) {
+        reply_t *reply = &self->replies[i];
+        const char *command = reply->accepted ? SP_CMD_ACCEPTED : SP_CMD_REJECTED;
+        const char *code = sp_code_name(reply->code);
+        const void *parts[] = { reply->identity, SP_PROTOCOL, command,
+                                reply->correlation, code, reply->reason };
+        size_t sizes[] = { reply->identity_len, strlen(SP_PROTOCOL), strlen(command),
+                           strlen(reply->correlation), strlen(code),
+                           strlen(reply->reason) };
+        /* An emitter that went away just misses its reply: it resends and
+           the duplicate is answered like the first time.                 */
+        sp_send_parts(self->ingress, parts, sizes, 6, ZMQ_DONTWAIT);
+    }
+    self->reply_count = 0;
+}

@@ -1,0 +1,169 @@
+/*  loop.c - the event loop: persist before reply, as Redis's beforeSleep. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reload.h"
+#include "server.h"
+#include "sp_proto.h"
+#include "sp_util.h"
+
+#define LOOP_MAX_WAIT_MS 1000
+
+/*  After a failed transaction nothing of the turn happened: replies turn
+    into REJECTED STORAGE, counters and the audit head are re-read, and
+    every in-flight window restarts from the database.                   */
+static void s_turn_failed(server_t *self)
+{
+    char reason[200];
+    snprintf(reason, sizeof reason, "storage failure; nothing stored (%s)",
+             store_errmsg(self->store));
+    sp_log(SP_LOG_ERROR, "transaction failed, rolled back: %s", store_errmsg(self->store));
+    store_rollback(self->store);
+    ingress_fail_replies(self, reason);
+    audit_resync(self->audit);
+    server_reload_seqs(self);
+    deliver_reset_all(self);
+    self->written_delivery_id = self->committed_delivery_id;
+    self->tx_failed = false;
+}
+
+static void s_commit(server_t *self)
+{
+    if (self->tx_failed) {
+        s_turn_failed(self);
+        return;
+    }
+    if (!store_in_transaction(self->store))
+        return;
+    if (store_commit(self->store) != 0) {
+        s_turn_failed(self);
+        return;
+    }
+    if (self->written_delivery_id > self->committed_delivery_id) {
+        self->committed_delivery_id = self->written_delivery_id;
+        self->dispatch_wanted = true;
+    }
+}
+
+static void s_checkpoint(server_t *self, int64_t now)
+{
+    if (now < self->next_checkpoint_at)
+        return;
+    self->next_checkpoint_at = now + self->config->checkpoint_interval_ms;
+    if (store_begin(self->store) != 0 || audit_checkpoint(self->audit) != 0)
+        self->tx_failed = true;
+}
+
+static long s_poll_timeout(server_t *self, int64_t now)
+{
+    if (self->dispatch_wanted || self->stop || self->reload)
+        return 0;
+    int64_t wait = deliver_next_timer(self, now);
+    int64_t until_checkpoint = self->next_checkpoint_at - now;
+    if (wait < 0 || wait > LOOP_MAX_WAIT_MS)
+        wait = LOOP_MAX_WAIT_MS;
+    if (until_checkpoint < wait)
+        wait = until_checkpoint < 0 ? 0 : until_checkpoint;
+    return (long) wait;
+}
+
+static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
+{
+    if (items[0].revents & ZMQ_POLLIN)
+        for (int i = 0; i < SERVER_INGRESS_BURST && self->reply_count < SERVER_INGRESS_BURST; i++) {
+            int64_t before = self->stats.received;
+            ingress_handle(self);
+            if (self->stats.received == before)
+                break;
+        }
+    for (size_t i = 0; i < self->sub_count && 2 + i < count; i++)
+        if (items[2 + i].revents & ZMQ_POLLIN)
+            deliver_handle_socket(self, &self->subs[i]);
+    if (self->admin && (items[1].revents & ZMQ_POLLIN))
+        admin_handle(self);
+}
+
+static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
+{
+    int64_t now = sp_clock_ms();
+    int rc = zmq_poll(items, (int) count, s_poll_timeout(self, now));
+    if (rc < 0 && zmq_errno() != EINTR) {
+        sp_log(SP_LOG_ERROR, "poll: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (rc > 0)
+        s_handle_ready(self, items, count);
+    now = sp_clock_ms();
+    deliver_timers(self, now);
+    if (self->dispatch_wanted && !self->tx_failed)
+        deliver_dispatch(self, now);
+    s_checkpoint(self, now);
+    s_commit(self);
+    ingress_send_replies(self);
+    return 0;
+}
+
+static size_t s_poll_items(server_t *self, zmq_pollitem_t **items_p)
+{
+    size_t count = 2 + self->sub_count;
+    zmq_pollitem_t *items = calloc(count, sizeof *items);
+    if (!items)
+        return 0;
+    items[0] = (zmq_pollitem_t) { self->ingress, 0, ZMQ_POLLIN, 0 };
+    items[1] = (zmq_pollitem_t) { self->admin, -1, self->admin ? ZMQ_POLLIN : 0, 0 };
+    for (size_t i = 0; i < self->sub_count; i++)
+        items[2 + i] = (zmq_pollitem_t) { self->subs[i].socket, 0, ZMQ_POLLIN, 0 };
+    *items_p = items;
+    return count;
+}
+
+static void s_lifecycle_event(server_t *self, const char *kind)
+{
+    if (store_begin(self->store) != 0)
+        return;
+    audit_append(self->audit, kind, NULL, 0, NULL,
+                 json_pack("{s:s, s:s, s:s}", "node", self->config->node_name,
+                           "config", self->config->path, "version", SP_VERSION_STRING));
+    if (strcmp(kind, AUDIT_DAEMON_STOP) == 0)
+        audit_checkpoint(self->audit);
+    s_commit(self);
+}
+
+int server_run(server_t *self)
+{
+    zmq_pollitem_t *items = NULL;
+    int rc = 0;
+    s_lifecycle_event(self, AUDIT_DAEMON_START);
+    s_lifecycle_event(self, AUDIT_CONFIG_LOADED);
+    self->next_checkpoint_at = sp_clock_ms() + self->config->checkpoint_interval_ms;
+    size_t count = s_poll_items(self, &items);
+    sp_log(SP_LOG_NOTICE, "%s ready: ingress %s, %zu subscribers",
+           self->config->node_name, self->config->ingress_endpoint, self->sub_count);
+    server_notify_ready(self);
+    while (!self->stop && count > 0) {
+        if (s_turn(self, items, count) != 0) {
+            rc = -1;
+            break;
+        }
+        if (self->reload) {
+            self->reload = 0;
+            if (server_reload(self) == 1) {
+                free(items);
+                count = s_poll_items(self, &items);
+            }
+        }
+        server_notify_tick(self);
+    }
+    server_notify_stopping(self);
+    s_commit(self);
+    ingress_send_replies(self);
+    s_lifecycle_event(self, AUDIT_DAEMON_STOP);
+    sp_log(SP_LOG_NOTICE, "stopped: %" PRId64 " accepted, %" PRId64 " rejected, %"
+           PRId64 " delivered", self->stats.accepted, self->stats.rejected,
+           self->stats.delivered);
+    free(items);
+    return rc;
+}

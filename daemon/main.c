@@ -1,0 +1,112 @@
+/*  main.c - seinpostd: argument parsing, signals, run.                    */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reload.h"
+#include "server.h"
+#include "sp_util.h"
+
+static server_t *s_server;
+
+static void s_on_signal(int sig)
+{
+    if (!s_server)
+        return;
+    if (sig == SIGHUP)
+        s_server->reload = 1;
+    else
+        s_server->stop = 1;
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: seinpostd -c FILE [-t] [--log-level LEVEL] [--log-format text|json]\n"
+        "  -c, --config FILE      configuration (see seinpost.yaml(5))\n"
+        "  -t, --test             check the configuration and exit\n"
+        "      --log-level L      debug, info, notice, warning, error (default info)\n"
+        "      --log-format F     text (default) or json\n"
+        "  -V, --version\n");
+}
+
+static void s_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int s_test_config(const char *path)
+{
+    char err[8192] = "";
+    config_t *config = config_load(path, err, sizeof err);
+    if (!config) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    printf("%s: configuration OK (%zu emitters, %zu subscribers, %zu signal types)\n",
+           path, config->emitter_count, config->subscriber_count, config->type_count);
+    config_destroy(&config);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "log-format", required_argument, NULL, 'f' },
+        { "version", no_argument, NULL, 'V' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 } };
+    const char *config_path = NULL;
+    sp_log_level_t level = SP_LOG_INFO;
+    int json = 0, test = 0, opt;
+    while ((opt = getopt_long(argc, argv, "c:tVh", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 't': test = 1; break;
+        case 'l':
+            if (sp_log_level_parse(optarg, &level) != 0) {
+                fprintf(stderr, "seinpostd: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'f':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "seinpostd: log format is text or json\n");
+                return 2;
+            }
+            json = strcmp(optarg, "json") == 0;
+            break;
+        case 'V': printf("seinpostd %s\n", SP_VERSION_STRING); return 0;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
+    }
+    if (!config_path) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (test)
+        return s_test_config(config_path);
+    sp_log_setup("seinpostd", level, json);
+    char err[8192] = "";
+    s_install_signals();
+    s_server = server_new(config_path, err, sizeof err);
+    if (!s_server) {
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            sp_log(SP_LOG_ERROR, "%s", line);
+        return 1;
+    }
+    int rc = server_dead_letter_orphans(s_server) == 0 ? server_run(s_server) : -1;
+    server_destroy(&s_server);
+    return rc == 0 ? 0 : 1;
+}

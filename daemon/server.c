@@ -1,0 +1,197 @@
+/*  server.c - start-up, the event loop and shutdown.
+
+    One turn of the loop: poll; take up to SERVER_INGRESS_BURST signals and
+    every receipt that arrived; run timers; dispatch deliveries of signals
+    committed in earlier turns; commit once (group commit: one fsync for
+    everything the turn wrote); only then send the ACCEPTED/REJECTED replies.
+*/
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "server.h"
+#include "sp_proto.h"
+#include "sp_util.h"
+
+static void s_seq_seen(const char *subscriber, const char *subscription,
+                       int64_t max_seq, void *arg);
+
+int64_t server_next_seq(server_t *self, const char *subscriber, const char *subscription)
+{
+    for (size_t i = 0; i < self->seq_count; i++) {
+        seq_counter_t *c = &self->seqs[i];
+        if (strcmp(c->subscriber, subscriber) == 0
+            && strcmp(c->subscription, subscription) == 0)
+            return c->next_seq++;
+    }
+    s_seq_seen(subscriber, subscription, 0, self);
+    return server_next_seq(self, subscriber, subscription);
+}
+
+static seq_counter_t *s_counter(server_t *self, const char *subscriber,
+                                const char *subscription)
+{
+    for (size_t i = 0; i < self->seq_count; i++)
+        if (strcmp(self->seqs[i].subscriber, subscriber) == 0
+            && strcmp(self->seqs[i].subscription, subscription) == 0)
+            return &self->seqs[i];
+    return NULL;
+}
+
+void server_note_sent(server_t *self, const char *subscriber,
+                      const char *subscription, int64_t seq)
+{
+    seq_counter_t *c = s_counter(self, subscriber, subscription);
+    if (c && seq > c->max_sent)
+        c->max_sent = seq;
+}
+
+int64_t server_max_sent(server_t *self, const char *subscriber, const char *subscription)
+{
+    seq_counter_t *c = s_counter(self, subscriber, subscription);
+    return c ? c->max_sent : 0;
+}
+
+static void s_seq_seen(const char *subscriber, const char *subscription,
+                       int64_t max_seq, void *arg)
+{
+    server_t *self = arg;
+    seq_counter_t *c = s_counter(self, subscriber, subscription);
+    if (!c) {
+        seq_counter_t *grown = realloc(self->seqs, (self->seq_count + 1) * sizeof *grown);
+        if (!grown)
+            return;
+        self->seqs = grown;
+        c = &self->seqs[self->seq_count++];
+        c->subscriber = strdup(subscriber);
+        c->subscription = strdup(subscription);
+        c->max_sent = 0;
+    }
+    c->next_seq = max_seq + 1;
+}
+
+/*  After a rollback the counters may have run ahead of the database.     */
+int server_reload_seqs(server_t *self)
+{
+    for (size_t i = 0; i < self->seq_count; i++)
+        self->seqs[i].next_seq = 1;
+    return store_each_max_seq(self->store, s_seq_seen, self);
+}
+
+static int s_bind(server_t *self, char *err, size_t errlen)
+{
+    const config_t *config = self->config;
+    int zero = 0, one = 1;
+    int64_t max_msg = (int64_t) config->limits.max_bytes * 4 + 65536;
+    self->ingress = zmq_socket(self->zmq, ZMQ_ROUTER);
+    zmq_setsockopt(self->ingress, ZMQ_LINGER, &zero, sizeof zero);
+    /* hard cap: well above the limit so an oversize signal gets a clear
+       TOO_LARGE; beyond it ZeroMQ drops the connection unread            */
+    zmq_setsockopt(self->ingress, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+    zmq_setsockopt(self->ingress, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    if (config->curve_secret_path) {
+        char pub[41], sec[41];
+        if (sp_curve_load(config->curve_secret_path, pub, sec, err, errlen) != 0)
+            return -1;
+        int rc = sp_socket_curve_server(self->ingress, sec);
+        sodium_memzero(sec, sizeof sec);
+        if (rc != 0)
+            goto failed;
+    }
+    if (zmq_bind(self->ingress, config->ingress_endpoint) != 0)
+        goto failed;
+    if (config->admin_endpoint) {
+        self->admin = zmq_socket(self->zmq, ZMQ_ROUTER);
+        zmq_setsockopt(self->admin, ZMQ_LINGER, &zero, sizeof zero);
+        if (zmq_bind(self->admin, config->admin_endpoint) != 0) {
+            snprintf(err, errlen, "admin %s: %s", config->admin_endpoint,
+                     zmq_strerror(zmq_errno()));
+            return -1;
+        }
+    }
+    return 0;
+failed:
+    snprintf(err, errlen, "ingress %s: %s", config->ingress_endpoint,
+             zmq_strerror(zmq_errno()));
+    return -1;
+}
+
+static char *s_secret_path(const config_t *config)
+{
+    char *path = NULL;
+    if (config->pseudonym_key_path)
+        return strdup(config->pseudonym_key_path);
+    if (asprintf(&path, "%s.secret", config->database) < 0)
+        return NULL;
+    return path;
+}
+
+static int s_open_state(server_t *self, char *err, size_t errlen)
+{
+    char *secret = s_secret_path(self->config);
+    self->store = store_open(self->config->database, false, err, errlen);
+    if (!self->store || !secret) {
+        free(secret);
+        return -1;
+    }
+    self->vault = vault_new(secret, 1, err, errlen);
+    free(secret);
+    if (!self->vault)
+        return -1;
+    self->audit = audit_new(self->store, self->config->signing_key, err, errlen);
+    if (!self->audit || server_reload_seqs(self) != 0)
+        return -1;
+    self->committed_delivery_id = INT64_MAX;
+    return 0;
+}
+
+server_t *server_new(const char *config_path, char *err, size_t errlen)
+{
+    server_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->config = config_load(config_path, err, errlen);
+    self->replies = calloc(SERVER_INGRESS_BURST, sizeof *self->replies);
+    self->zmq = zmq_ctx_new();
+    if (!self->config || !self->replies || !self->zmq
+        || s_open_state(self, err, errlen) != 0 || s_bind(self, err, errlen) != 0
+        || deliver_setup(self) != 0) {
+        if (!err[0])
+            snprintf(err, errlen, "start-up failed");
+        server_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void server_destroy(server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    server_t *self = *self_p;
+    deliver_teardown(self);
+    if (self->ingress)
+        zmq_close(self->ingress);
+    if (self->admin)
+        zmq_close(self->admin);
+    if (self->zmq)
+        zmq_ctx_term(self->zmq);
+    audit_destroy(&self->audit);
+    vault_destroy(&self->vault);
+    store_destroy(&self->store);
+    config_destroy(&self->config);
+    for (size_t i = 0; i < self->seq_count; i++) {
+        free(self->seqs[i].subscriber);
+        free(self->seqs[i].subscription);
+    }
+    free(self->seqs);
+    free(self->replies);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,131 @@
+/*  server.h - the daemon's state, shared by its subsystems.
+
+    One thread runs one event loop (server.c), as in Redis: poll, handle
+    what arrived, commit once (group commit), then reply and dispatch.
+*/
+#ifndef SERVER_H_INCLUDED
+#define SERVER_H_INCLUDED
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "config.h"
+#include "store.h"
+#include "vault.h"
+
+#define SERVER_INGRESS_BURST 1024   /* messages handled per loop turn */
+#define SERVER_BATCH_MAX 32         /* signals per DELIVER message */
+
+/*  A reply waiting for the commit that makes its signal durable.         */
+typedef struct {
+    uint8_t identity[256];
+    size_t identity_len;
+    char correlation[65];
+    sp_code_t code;
+    char reason[200];
+    bool accepted;
+} reply_t;
+
+/*  One in-flight delivery. */
+typedef struct {
+    int64_t delivery_id;
+    int64_t signal_id;
+    int64_t seq;
+    int64_t batch_id;
+    int64_t sent_at;            /* monotonic ms */
+    char subscription[128];
+    char trace_id[33];
+} inflight_t;
+
+/*  Per subscriber delivery state; the backlog itself stays on disk.      */
+typedef struct {
+    char *name;
+    const subscriber_t *conf;   /* into the current config */
+    void *socket;               /* DEALER, connects to the partner */
+    inflight_t *inflight;       /* window entries, oldest first */
+    int inflight_count;
+    int64_t cursor;             /* highest delivery id sent */
+    int64_t next_send_at;       /* monotonic ms; backoff gate */
+    int failures;               /* consecutive failed attempts */
+    bool more_pending;          /* last page was full: look again soon */
+    int64_t delivered;
+    int64_t dead;
+    int64_t last_success_ms;    /* wall clock */
+    char last_error[160];
+    int64_t last_alert_ms;      /* monotonic */
+} sub_state_t;
+
+/*  Next sequence number per (subscriber, subscription).                  */
+typedef struct {
+    char *subscriber;
+    char *subscription;
+    int64_t next_seq;
+    int64_t max_sent;
+} seq_counter_t;
+
+typedef struct {
+    int64_t received, accepted, duplicates, rejected, delivered, dead;
+    int64_t rejected_by_code[SP_CODE_COUNT];
+} server_stats_t;
+
+typedef struct server {
+    config_t *config;
+    store_t *store;
+    audit_t *audit;
+    vault_t *vault;
+    void *zmq;
+    void *ingress;              /* ROUTER, emitters connect */
+    void *admin;                /* ROUTER on ipc://, operators */
+    reply_t *replies;
+    size_t reply_count;
+    sub_state_t *subs;
+    size_t sub_count;
+    seq_counter_t *seqs;
+    size_t seq_count;
+    int64_t committed_delivery_id;  /* dispatch reads nothing newer */
+    int64_t written_delivery_id;    /* newest in the open transaction */
+    bool dispatch_wanted;
+    bool tx_failed;                 /* roll the turn back, reject it */
+    int64_t next_checkpoint_at;
+    server_stats_t stats;
+    volatile sig_atomic_t stop;
+    volatile sig_atomic_t reload;
+} server_t;
+
+/*  server.c */
+server_t *server_new(const char *config_path, char *err, size_t errlen);
+void server_destroy(server_t **self_p);
+int server_run(server_t *self);
+int64_t server_next_seq(server_t *self, const char *subscriber,
+                        const char *subscription);
+int server_reload_seqs(server_t *self);
+/*  Remembers the highest seq sent per subscription, so that a receipt for
+    something never sent is recognised and refused.                     */
+void server_note_sent(server_t *self, const char *subscriber,
+                      const char *subscription, int64_t seq);
+int64_t server_max_sent(server_t *self, const char *subscriber,
+                        const char *subscription);
+
+/*  ingress.c: one EMIT message; queues its reply.                        */
+void ingress_handle(server_t *self);
+/*  After a failed commit: every queued ACCEPTED becomes REJECTED STORAGE.  */
+void ingress_fail_replies(server_t *self, const char *reason);
+void ingress_send_replies(server_t *self);
+
+/*  deliver.c */
+int deliver_setup(server_t *self);
+void deliver_teardown(server_t *self);
+void deliver_handle_socket(server_t *self, sub_state_t *sub);
+void deliver_timers(server_t *self, int64_t now);
+void deliver_dispatch(server_t *self, int64_t now);
+void deliver_reset_all(server_t *self);
+/*  Milliseconds until the next delivery timer, or -1 when none.         */
+int64_t deliver_next_timer(server_t *self, int64_t now);
+sub_state_t *deliver_sub(server_t *self, const char *name);
+
+/*  admin.c */
+void admin_handle(server_t *self);
+
+#endif

@@ -1,0 +1,117 @@
+/*  store.h - the durable queue in SQLite (WAL, synchronous=FULL).
+
+    Signals, one delivery row per matching subscription, the batches the
+    router signed, the partners' receipts and the audit chain live in one
+    database, so that one transaction makes a signal and all its deliveries
+    durable at once. The event loop opens a transaction lazily and commits
+    it once per turn (group commit); nothing is acknowledged before that.
+*/
+#ifndef STORE_H_INCLUDED
+#define STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sqlite3.h>
+#include "seinpost.h"
+
+typedef struct store store_t;
+
+typedef enum { DELIVERY_PENDING = 0, DELIVERY_DONE = 1, DELIVERY_DEAD = 2 } delivery_state_t;
+
+typedef struct {
+    const char *source;
+    const char *ce_id;
+    const char *type;
+    const char *emitter;
+    int64_t received_at;        /* Unix ms */
+    const void *event;
+    size_t event_len;
+    const uint8_t *event_sha256;
+    const char *key_id;
+    const uint8_t *signature;   /* 64 bytes */
+    const char *trace_id;       /* 32 hex */
+    const char *subject_pseudonym;  /* or NULL */
+} store_signal_t;
+
+/*  One pending delivery with what a batch needs, read from disk in pages. */
+typedef struct {
+    int64_t id;
+    int64_t signal_id;
+    char subscription[128];
+    int64_t seq;
+    int64_t created_at;
+    int attempts;
+    char source[512];
+    char ce_id[512];
+    char type[256];
+    char key_id[SP_KEY_ID_SIZE + 1];
+    uint8_t signature[SP_SIGNATURE_SIZE];
+    uint8_t event_sha256[SP_SHA256_SIZE];
+    char trace_id[33];
+    void *event;                /* malloc'ed, NULL once purged */
+    size_t event_len;
+} store_pending_t;
+
+/*  Opens (creating if needed) and checks the database. A file that is not
+    a seinpost database, or fails SQLite's quick_check, is refused with a
+    reason: the daemon must not run on a store it cannot trust.            */
+store_t *store_open(const char *path, bool readonly, char *err, size_t errlen);
+void store_destroy(store_t **self_p);
+sqlite3 *store_db(store_t *self);
+const char *store_errmsg(store_t *self);
+
+int store_begin(store_t *self);         /* no-op when already open */
+int store_commit(store_t *self);        /* no-op when none open */
+void store_rollback(store_t *self);
+bool store_in_transaction(const store_t *self);
+/*  True when the last failure was the disk or the file, not the input.   */
+bool store_failure_is_storage(const store_t *self);
+
+/*  1 found (fills id and sha256), 0 not found, -1 error.                  */
+int store_signal_find(store_t *self, const char *source, const char *ce_id,
+                      int64_t *id, uint8_t sha256[SP_SHA256_SIZE]);
+int store_signal_insert(store_t *self, const store_signal_t *signal, int64_t *id);
+int store_delivery_insert(store_t *self, int64_t signal_id, const char *subscriber,
+                          const char *subscription, int64_t seq, int64_t now);
+
+/*  Highest seq per (subscriber, subscription), for restarting counters.  */
+typedef void (store_seq_fn)(const char *subscriber, const char *subscription,
+                            int64_t max_seq, void *arg);
+int store_each_max_seq(store_t *self, store_seq_fn *fn, void *arg);
+
+/*  Up to max pending deliveries of subscriber with id > after, in id order.
+    Returns the number read, -1 on error. Free with store_pending_clear(). */
+int store_pending_page(store_t *self, const char *subscriber, int64_t after,
+                       int64_t upto, store_pending_t *out, int max);
+void store_pending_clear(store_pending_t *rows, int count);
+/*  Counts of pending deliveries and the oldest created_at (0 if none).   */
+int store_pending_stats(store_t *self, const char *subscriber, int64_t *count,
+                        int64_t *oldest);
+
+int store_batch_insert(store_t *self, const char *subscriber, int64_t now,
+                       const void *header, size_t header_len,
+                       const uint8_t sig[SP_SIGNATURE_SIZE], const char *key_id,
+                       int64_t *batch_id);
+int store_delivery_sent(store_t *self, int64_t delivery_id, int64_t batch_id,
+                        int64_t now);
+int store_receipt_insert(store_t *self, const char *subscriber, int64_t now,
+                         const void *body, size_t body_len,
+                         const uint8_t sig[SP_SIGNATURE_SIZE], const char *key_id,
+                         int64_t *receipt_id);
+/*  Marks pending deliveries of (subscriber, subscription) with seq <=
+    through_seq done under receipt_id; returns how many, -1 on error.    */
+int store_deliveries_ack(store_t *self, const char *subscriber,
+                         const char *subscription, int64_t through_seq,
+                         int64_t receipt_id, int64_t now);
+/*  Calls fn for each pending delivery of (subscriber, subscription) with
+    seq <= through_seq, before store_deliveries_ack() marks them.        */
+typedef int (store_delivery_fn)(int64_t delivery_id, int64_t signal_id,
+                                int64_t seq, const char *trace_id, void *arg);
+int store_each_pending_upto(store_t *self, const char *subscriber,
+                            const char *subscription, int64_t through_seq,
+                            store_delivery_fn *fn, void *arg);
+int store_delivery_fail(store_t *self, int64_t delivery_id, const char *error);
+int store_delivery_dead(store_t *self, int64_t delivery_id, const char *reason,
+                        int64_t now);
+
+#endif

@@ -1,0 +1,140 @@
+/*  vault.c - node secret, sealing with libsodium, pseudonyms with OpenSSL. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/hmac.h>
+#include <sodium.h>
+
+#include "seinpost.h"
+#include "sp_util.h"
+#include "vault.h"
+
+#define VAULT_SECRET_SIZE 32
+
+struct vault {
+    uint8_t seal_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+    uint8_t pseudonym_key[32];
+};
+
+static void s_derive(const uint8_t secret[VAULT_SECRET_SIZE], const char *label,
+                     uint8_t out[32])
+{
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), secret, VAULT_SECRET_SIZE, (const uint8_t *) label,
+         strlen(label), out, &len);
+}
+
+static int s_read_secret(const char *path, uint8_t secret[VAULT_SECRET_SIZE],
+                         char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+        snprintf(err, errlen, "%s: node secret is accessible by group or others; "
+                 "chmod 600 it", path);
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    ssize_t n = read(fd, secret, VAULT_SECRET_SIZE);
+    close(fd);
+    if (n != VAULT_SECRET_SIZE) {
+        snprintf(err, errlen, "%s: node secret must be %d bytes", path, VAULT_SECRET_SIZE);
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+vault_t *vault_new(const char *path, int create, char *err, size_t errlen)
+{
+    uint8_t secret[VAULT_SECRET_SIZE];
+    vault_t *self = NULL;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        return NULL;
+    }
+    if (s_read_secret(path, secret, err, errlen) != 0) {
+        if (errno != ENOENT || !create) {
+            if (errno == ENOENT)
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            return NULL;
+        }
+        randombytes_buf(secret, sizeof secret);
+        if (sp_file_write_atomic(path, secret, sizeof secret, 0600) != 0) {
+            snprintf(err, errlen, "%s: cannot write node secret: %s", path, strerror(errno));
+            goto cleanup;
+        }
+    }
+    self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    s_derive(secret, "seinpost/1 seal", self->seal_key);
+    s_derive(secret, "seinpost/1 pseudonym", self->pseudonym_key);
+cleanup:
+    sodium_memzero(secret, sizeof secret);
+    return self;
+}
+
+void vault_destroy(vault_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sodium_memzero(*self_p, sizeof(vault_t));
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int vault_seal(const vault_t *self, const void *plain, size_t len,
+               const char *ad, uint8_t *out)
+{
+    uint8_t *nonce = out;
+    randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    return crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, plain, len,
+        (const uint8_t *) ad, strlen(ad), NULL, nonce, self->seal_key);
+}
+
+long vault_open(const vault_t *self, const uint8_t *sealed, size_t len,
+                const char *ad, void *out)
+{
+    unsigned long long plain_len = 0;
+    if (len < VAULT_OVERHEAD)
+        return -1;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            out, &plain_len, NULL,
+            sealed + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+            len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+            (const uint8_t *) ad, strlen(ad), sealed, self->seal_key) != 0)
+        return -1;
+    return (long) plain_len;
+}
+
+void vault_pseudonym(const vault_t *self, const char *id_type, const char *value,
+                     char out[VAULT_PSEUDONYM_HEX + 1])
+{
+    uint8_t mac[32];
+    unsigned int len = sizeof mac;
+    size_t tlen = strlen(id_type), vlen = strlen(value);
+    uint8_t *msg = malloc(tlen + 1 + vlen);
+    if (!msg) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(msg, id_type, tlen);
+    msg[tlen] = ':';
+    memcpy(msg + tlen + 1, value, vlen);
+    HMAC(EVP_sha256(), self->pseudonym_key, sizeof self->pseudonym_key, msg,
+         tlen + 1 + vlen, mac, &len);
+    free(msg);
+    sp_hex(mac, sizeof mac, out);
+}
