@@ -130,6 +130,20 @@ static char *s_secret_path(const config_t *config)
     return path;
 }
 
+/*  Dispatch reads only deliveries at or below this id: what is committed. */
+static int s_load_committed(server_t *self)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(store_db(self->store), "SELECT COALESCE(MAX(id), 0) FROM deliveries",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        self->committed_delivery_id = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    self->written_delivery_id = self->committed_delivery_id;
+    return 0;
+}
+
 static int s_open_state(server_t *self, char *err, size_t errlen)
 {
     char *secret = s_secret_path(self->config);
@@ -145,8 +159,7 @@ static int s_open_state(server_t *self, char *err, size_t errlen)
     self->audit = audit_new(self->store, self->config->signing_key, err, errlen);
     if (!self->audit || server_reload_seqs(self) != 0)
         return -1;
-    self->committed_delivery_id = INT64_MAX;
-    return 0;
+    return s_load_committed(self);
 }
 
 server_t *server_new(const char *config_path, char *err, size_t errlen)

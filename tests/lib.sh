@@ -1,0 +1,207 @@
+# tests/lib.sh - shared by the demo and the integration tests.
+#
+# sp_setup DIR PORT_BASE     keys and configs for: the daemon, one emitter
+#                            (burgerzaken-tilburg), two partners (toeslagen,
+#                            belastingdienst), all on 127.0.0.1 with CURVE.
+# sp_start_daemon / sp_start_partner NAME / sp_stop NAME / sp_stop_all
+# Every process is started in the background with its PID in DIR/NAME.pid
+# and stopped by that PID; nothing is killed by name.
+#
+# Variables (set before sp_setup to change the generated daemon config):
+#   SP_RECEIPT_TIMEOUT (2s)  SP_RETRY_INITIAL (200ms)  SP_RETRY_MAX (2s)
+#   SP_MAX_AGE (72h)  SP_CHECKPOINT (60s)  SP_ALERT_COMMAND ("")
+
+: "${BIN:=build}"
+SP_BIN=$(cd "$BIN" && pwd)
+
+sp_log() { printf '%s\n' "$*" >&2; }
+
+sp_keys() {
+    local dir=$1 name
+    mkdir -p "$dir/keys"
+    for name in node burgerzaken toeslagen belastingdienst; do
+        "$SP_BIN/seinpost" keygen -o "$dir/keys/$name.key" | sed -n 's/^public_key: //p' \
+            > "$dir/keys/$name.pubtext"
+        "$SP_BIN/seinpost" keygen --curve -o "$dir/keys/$name.curve" \
+            | sed -n 's/^curve_public_key: //p' > "$dir/keys/$name.curvepub"
+    done
+}
+
+sp_pub() { cat "$SP_DIR/keys/$1.pubtext"; }
+sp_curvepub() { cat "$SP_DIR/keys/$1.curvepub"; }
+
+sp_write_daemon_config() {
+    cat > "$SP_DIR/seinpost.yaml" <<YAML
+node:
+  name: seinpost-test
+  signing_key: keys/node.key
+  curve_secret_key: keys/node.curve
+listen:
+  ingress: tcp://127.0.0.1:$SP_PORT_INGRESS
+  admin: ipc://admin.sock
+database: seinpost.db
+limits:
+  clock_skew: 0s
+audit:
+  checkpoint_interval: ${SP_CHECKPOINT:-60s}
+${SP_ALERT_COMMAND:+  alert_command: $SP_ALERT_COMMAND}
+${SP_ALERT_COMMAND:+  alert_interval: 1s}
+signal_types:
+  - type: nl.gemeente.burgerzaken.geen-dubbele-bewoning
+    subject_id_type: BSN
+    retention: ${SP_RETENTION:-30d}
+    data:
+      gemeentecode: string
+      nummeraanduidingIdentificatie: string
+      bewonerBsn: { type: string, subject_id: true }
+      vastgesteldOp: string
+  - type: nl.gemeente.burgerzaken.verblijft-niet-op-adres
+    subject_id_type: BSN
+    data:
+      gemeentecode: string
+      vastgesteldOp: string
+  - type: nl.gemeente.burgerzaken.adresonderzoek-gestart
+    data:
+      gemeentecode: string
+      aanleiding: string
+emitters:
+  - name: burgerzaken-tilburg
+    oin: "00000001001234567000"
+    public_key: $(sp_pub burgerzaken)
+    curve_public_key: "$(sp_curvepub burgerzaken)"
+    types:
+      - nl.gemeente.burgerzaken.geen-dubbele-bewoning
+      - nl.gemeente.burgerzaken.verblijft-niet-op-adres
+subscribers:
+  - name: toeslagen
+    endpoint: tcp://127.0.0.1:$SP_PORT_TOESLAGEN
+    public_key: $(sp_pub toeslagen)
+    curve_public_key: "$(sp_curvepub toeslagen)"
+    window: ${SP_WINDOW:-64}
+    receipt_timeout: ${SP_RECEIPT_TIMEOUT:-2s}
+    retry: { initial: ${SP_RETRY_INITIAL:-200ms}, multiplier: 2, max_delay: ${SP_RETRY_MAX:-2s}, max_age: ${SP_MAX_AGE:-72h}, jitter: 0.1 }
+    subscriptions:
+      - name: huurtoeslag-bewoning
+        type: nl.gemeente.burgerzaken.geen-dubbele-bewoning
+        filter:
+          - { field: data.gemeentecode, any_of: ["0855", "0796"] }
+        grondslag:
+          text: "Awir art. 9 en 10: toetsing huishouden voor huurtoeslag"
+          activity: "https://verwerkingsregister.example/toeslagen/huurtoeslag-bewoning"
+  - name: belastingdienst
+    endpoint: tcp://127.0.0.1:$SP_PORT_BELASTINGDIENST
+    public_key: $(sp_pub belastingdienst)
+    curve_public_key: "$(sp_curvepub belastingdienst)"
+    receipt_timeout: ${SP_RECEIPT_TIMEOUT:-2s}
+    retry: { initial: ${SP_RETRY_INITIAL:-200ms}, multiplier: 2, max_delay: ${SP_RETRY_MAX:-2s}, max_age: ${SP_MAX_AGE:-72h}, jitter: 0.1 }
+    subscriptions:
+      - name: verblijf-tilburg
+        type: nl.gemeente.burgerzaken.verblijft-niet-op-adres
+        filter:
+          - { field: data.gemeentecode, exact: "0855" }
+        grondslag:
+          text: "AWR art. 53: gegevensverstrekking voor de heffing"
+          activity: "https://verwerkingsregister.example/belastingdienst/adres"
+      - name: bewoning-prefix
+        type: nl.gemeente.burgerzaken.geen-dubbele-bewoning
+        filter:
+          - { field: source, prefix: "urn:nld:oin:00000001001234567000" }
+          - { field: data.gemeentecode, exact: "0796" }
+        grondslag:
+          text: "AWR art. 53: gegevensverstrekking voor de heffing"
+          activity: "https://verwerkingsregister.example/belastingdienst/bewoning"
+YAML
+}
+
+sp_write_client_configs() {
+    cat > "$SP_DIR/burgerzaken.yaml" <<YAML
+endpoint: tcp://127.0.0.1:$SP_PORT_INGRESS
+signing_key: keys/burgerzaken.key
+source: urn:nld:oin:00000001001234567000:systeem:burgerzaken
+curve_secret_key: keys/burgerzaken.curve
+server_curve_public_key: "$(sp_curvepub node)"
+YAML
+    local name port
+    for name in toeslagen belastingdienst; do
+        port=$SP_PORT_TOESLAGEN
+        [ "$name" = belastingdienst ] && port=$SP_PORT_BELASTINGDIENST
+        cat > "$SP_DIR/$name.yaml" <<YAML
+listen: tcp://127.0.0.1:$port
+signing_key: keys/$name.key
+curve_secret_key: keys/$name.curve
+router_public_key: $(sp_pub node)
+emitter_public_keys:
+  - $(sp_pub burgerzaken)
+YAML
+    done
+}
+
+sp_setup() {
+    SP_DIR=$1
+    SP_PORT_INGRESS=$2
+    SP_PORT_TOESLAGEN=$(($2 + 1))
+    SP_PORT_BELASTINGDIENST=$(($2 + 2))
+    mkdir -p "$SP_DIR"
+    sp_keys "$SP_DIR"
+    sp_write_daemon_config
+    sp_write_client_configs
+}
+
+# sp_wait SECONDS COMMAND...: polls every 0.1 s until COMMAND succeeds.
+sp_wait() {
+    local limit=$(( $1 * 10 )) i=0
+    shift
+    while [ $i -lt $limit ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+sp_alive() { [ -f "$SP_DIR/$1.pid" ] && kill -0 "$(cat "$SP_DIR/$1.pid")" 2>/dev/null; }
+
+sp_start_daemon() {
+    "$SP_BIN/seinpostd" -c "$SP_DIR/seinpost.yaml" "$@" 2>>"$SP_DIR/daemon.log" &
+    echo $! > "$SP_DIR/daemon.pid"
+    sp_wait 20 "$SP_BIN/seinpost" status -c "$SP_DIR/seinpost.yaml" || {
+        sp_log "daemon did not come up:"; tail -5 "$SP_DIR/daemon.log" >&2; return 1; }
+}
+
+sp_start_partner() {
+    local name=$1
+    shift
+    "$SP_BIN/seinpost" listen -c "$SP_DIR/$name.yaml" "$@" >>"$SP_DIR/$name.out" \
+        2>>"$SP_DIR/$name.err" &
+    echo $! > "$SP_DIR/$name.pid"
+}
+
+# sp_stop NAME [SIGNAL]: stops one process by its PID and waits for it.
+sp_stop() {
+    local name=$1 sig=${2:-TERM} pid i=0
+    [ -f "$SP_DIR/$name.pid" ] || return 0
+    pid=$(cat "$SP_DIR/$name.pid")
+    kill -"$sig" "$pid" 2>/dev/null
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rm -f "$SP_DIR/$name.pid"
+}
+
+sp_stop_all() {
+    local f
+    for f in "$SP_DIR"/*.pid; do
+        [ -e "$f" ] || continue
+        sp_stop "$(basename "$f" .pid)"
+    done
+}
+
+# sp_emit TYPE DATA_JSON [SUBJECT]: emits one signal, prints the reply line.
+sp_emit() {
+    local type=$1 data=$2 subject=${3:-}
+    printf '%s' "$data" | "$SP_BIN/seinpost" emit -c "$SP_DIR/burgerzaken.yaml" \
+        --type "$type" ${subject:+--subject "$subject"} --data - --timeout 10000
+}
+
+sp_lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
+sp_sql() { sqlite3 -cmd ".timeout 5000" "$SP_DIR/seinpost.db" "$@"; }
