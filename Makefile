@@ -31,11 +31,13 @@ LIB_SRC   := $(wildcard client/sp_*.c)
 CLI_SRC   := client/seinpost.c $(wildcard client/cmd_*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 LIBA   := $(BUILD)/libseinpost.a
 LIBSO  := $(BUILD)/libseinpost.so.0
@@ -45,7 +47,7 @@ BINS   := $(BUILD)/seinpostd $(BUILD)/seinpost
 all: deps
 	@$(MAKE) --no-print-directory binaries
 
-binaries: $(BINS) $(LIBSO) $(UNIT_BIN)
+binaries: $(BINS) $(LIBSO) $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
 	@.ci/install-deps
@@ -70,6 +72,10 @@ $(BUILD)/seinpost: $(CLI_OBJ) $(DAEMON_OBJ) $(LIBA)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(DAEMON_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(DAEMON_OBJ) $(LIBA) $(LIBS_ALL)
+
+$(BUILD)/tools/%: tests/tools/%.c $(DAEMON_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(DAEMON_OBJ) $(LIBA) $(LIBS_ALL)
 
 # make check: everything under ASan+UBSan, plus a release build for the
 # memory test (ASan's shadow memory would hide what the daemon itself uses).

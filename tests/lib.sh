@@ -159,6 +159,19 @@ sp_wait() {
     return 1
 }
 
+# sp_wait_ge SECONDS MIN COMMAND...: polls until COMMAND prints a number >= MIN.
+sp_wait_ge() {
+    local limit=$(( $1 * 10 )) min=$2 i=0 value
+    shift 2
+    while [ $i -lt $limit ]; do
+        value=$("$@" 2>/dev/null)
+        [ -n "$value" ] && [ "$value" -ge "$min" ] 2>/dev/null && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
 sp_alive() { [ -f "$SP_DIR/$1.pid" ] && kill -0 "$(cat "$SP_DIR/$1.pid")" 2>/dev/null; }
 
 sp_start_daemon() {
