@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sp_proto.h"
 #include "sp_util.h"
@@ -125,8 +126,15 @@ static int s_curve_field(const char *text, const char *name, char out[41])
 int sp_curve_load(const char *path, char public_z85[41], char secret_z85[41],
                   char *err, size_t errlen)
 {
-    char *text = sp_file_read(path, 4096, NULL);
+    struct stat st;
+    char *text = NULL;
     int rc = -1;
+    if (stat(path, &st) == 0 && secret_z85 && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+        snprintf(err, errlen, "%s: secret key is accessible by group or others "
+                 "(mode %03o); chmod 600 it", path, (unsigned) (st.st_mode & 0777));
+        return -1;
+    }
+    text = sp_file_read(path, 4096, NULL);
     if (!text) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;

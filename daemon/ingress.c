@@ -95,6 +95,14 @@ static sp_code_t s_check_signature(server_t *self, emit_t *emit)
     if (!emit->emitter)
         return s_reject(emit, SP_E_KEY_UNKNOWN, "key %s belongs to no configured emitter",
                         emit->key_id);
+    if (self->zap) {
+        /* ZAP named the emitter whose CURVE key opened this connection */
+        const char *user = zmq_msg_gets(&f->part[1], "User-Id");
+        if (!user || strcmp(user, emit->emitter->name) != 0)
+            return s_reject(emit, SP_E_CURVE_MISMATCH, "connection authenticated as "
+                            "emitter %s, but signed with the key of %s",
+                            user ? user : "(none)", emit->emitter->name);
+    }
     if (sp_frame_size(f, 1 + SP_EMIT_SIGNATURE) != SP_SIGNATURE_SIZE)
         return s_reject(emit, SP_E_SIGNATURE_LENGTH, "signature is %zu bytes, "
                         "Ed25519 signatures are %d", sp_frame_size(f, 1 + SP_EMIT_SIGNATURE),

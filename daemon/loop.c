@@ -9,8 +9,10 @@
 #include "server.h"
 #include "sp_proto.h"
 #include "sp_util.h"
+#include "zap.h"
 
 #define LOOP_MAX_WAIT_MS 1000
+#define LOOP_FIXED_ITEMS 3          /* ingress, admin, ZAP; then subscribers */
 
 /*  After a failed transaction nothing of the turn happened: replies turn
     into REJECTED STORAGE, counters and the audit head are re-read, and
@@ -72,6 +74,9 @@ static long s_poll_timeout(server_t *self, int64_t now)
 
 static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
 {
+    /* handshakes first: a connecting emitter waits on the ZAP reply */
+    if (self->zap && (items[2].revents & ZMQ_POLLIN))
+        zap_handle(self);
     if (items[0].revents & ZMQ_POLLIN)
         for (int i = 0; i < SERVER_INGRESS_BURST && self->reply_count < SERVER_INGRESS_BURST; i++) {
             int64_t before = self->stats.received;
@@ -79,8 +84,8 @@ static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
             if (self->stats.received == before)
                 break;
         }
-    for (size_t i = 0; i < self->sub_count && 2 + i < count; i++)
-        if (items[2 + i].revents & ZMQ_POLLIN)
+    for (size_t i = 0; i < self->sub_count && LOOP_FIXED_ITEMS + i < count; i++)
+        if (items[LOOP_FIXED_ITEMS + i].revents & ZMQ_POLLIN)
             deliver_handle_socket(self, &self->subs[i]);
     if (self->admin && (items[1].revents & ZMQ_POLLIN))
         admin_handle(self);
@@ -108,14 +113,15 @@ static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
 
 static size_t s_poll_items(server_t *self, zmq_pollitem_t **items_p)
 {
-    size_t count = 2 + self->sub_count;
+    size_t count = LOOP_FIXED_ITEMS + self->sub_count;
     zmq_pollitem_t *items = calloc(count, sizeof *items);
     if (!items)
         return 0;
     items[0] = (zmq_pollitem_t) { self->ingress, 0, ZMQ_POLLIN, 0 };
     items[1] = (zmq_pollitem_t) { self->admin, -1, self->admin ? ZMQ_POLLIN : 0, 0 };
+    items[2] = (zmq_pollitem_t) { self->zap, -1, self->zap ? ZMQ_POLLIN : 0, 0 };
     for (size_t i = 0; i < self->sub_count; i++)
-        items[2 + i] = (zmq_pollitem_t) { self->subs[i].socket, 0, ZMQ_POLLIN, 0 };
+        items[LOOP_FIXED_ITEMS + i] = (zmq_pollitem_t) { self->subs[i].socket, 0, ZMQ_POLLIN, 0 };
     *items_p = items;
     return count;
 }

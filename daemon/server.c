@@ -16,6 +16,7 @@
 #include "server.h"
 #include "sp_proto.h"
 #include "sp_util.h"
+#include "zap.h"
 
 static void s_seq_seen(const char *subscriber, const char *subscription,
                        int64_t max_seq, void *arg);
@@ -95,7 +96,8 @@ static int s_bind(server_t *self, char *err, size_t errlen)
     zmq_setsockopt(self->ingress, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
     if (config->curve_secret_path) {
         char pub[41], sec[41];
-        if (sp_curve_load(config->curve_secret_path, pub, sec, err, errlen) != 0)
+        if (sp_curve_load(config->curve_secret_path, pub, sec, err, errlen) != 0
+            || zap_setup(self, err, errlen) != 0)
             return -1;
         int rc = sp_socket_curve_server(self->ingress, sec);
         sodium_memzero(sec, sizeof sec);
@@ -193,6 +195,7 @@ void server_destroy(server_t **self_p)
         zmq_close(self->ingress);
     if (self->admin)
         zmq_close(self->admin);
+    zap_teardown(self);
     if (self->zmq)
         zmq_ctx_term(self->zmq);
     audit_destroy(&self->audit);

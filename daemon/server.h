@@ -67,6 +67,7 @@ typedef struct {
 
 typedef struct {
     int64_t received, accepted, duplicates, rejected, delivered, dead;
+    int64_t connections_refused;
     int64_t rejected_by_code[SP_CODE_COUNT];
 } server_stats_t;
 
@@ -78,6 +79,9 @@ typedef struct server {
     void *zmq;
     void *ingress;              /* ROUTER, emitters connect */
     void *admin;                /* ROUTER on ipc://, operators */
+    void *zap;                  /* REP on inproc: CURVE handshakes */
+    int64_t zap_minute;         /* rate limit of refusal audits */
+    int zap_audited;
     reply_t *replies;
     size_t reply_count;
     sub_state_t *subs;
