@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "purge.h"
 #include "reload.h"
 #include "server.h"
 #include "sp_proto.h"
@@ -59,6 +60,16 @@ static void s_checkpoint(server_t *self, int64_t now)
         self->tx_failed = true;
 }
 
+static void s_purge(server_t *self, int64_t now)
+{
+    int64_t interval = purge_interval_ms(self->config);
+    if (interval == 0 || now < self->next_purge_at)
+        return;
+    self->next_purge_at = now + interval;
+    if (purge_run(self) < 0)
+        self->tx_failed = true;
+}
+
 static long s_poll_timeout(server_t *self, int64_t now)
 {
     if (self->dispatch_wanted || self->stop || self->reload)
@@ -106,6 +117,7 @@ static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
     if (self->dispatch_wanted && !self->tx_failed)
         deliver_dispatch(self, now);
     s_checkpoint(self, now);
+    s_purge(self, now);
     s_commit(self);
     ingress_send_replies(self);
     return 0;

@@ -93,6 +93,7 @@ typedef struct server {
     bool dispatch_wanted;
     bool tx_failed;                 /* roll the turn back, reject it */
     int64_t next_checkpoint_at;
+    int64_t next_purge_at;
     server_stats_t stats;
     volatile sig_atomic_t stop;
     volatile sig_atomic_t reload;

@@ -31,6 +31,8 @@ static const char *s_schema =
     "  ON deliveries(subscriber, id) WHERE state = 0;"
     "CREATE INDEX IF NOT EXISTS deliveries_pending_seq"
     "  ON deliveries(subscriber, subscription, seq) WHERE state = 0;"
+    "CREATE INDEX IF NOT EXISTS signals_unpurged"
+    "  ON signals(type, received_at) WHERE event IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS deliveries_signal ON deliveries(signal_id);"
     "CREATE TABLE IF NOT EXISTS batches("
     "  id INTEGER PRIMARY KEY, subscriber TEXT NOT NULL, sent_at INTEGER NOT NULL,"
