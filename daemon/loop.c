@@ -80,6 +80,9 @@ static long s_poll_timeout(server_t *self, int64_t now)
         wait = LOOP_MAX_WAIT_MS;
     if (until_checkpoint < wait)
         wait = until_checkpoint < 0 ? 0 : until_checkpoint;
+    int64_t until_ping = server_notify_wait_ms(now);
+    if (until_ping >= 0 && until_ping < wait)
+        wait = until_ping;
     return (long) wait;
 }
 

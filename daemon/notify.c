@@ -63,3 +63,10 @@ void server_notify_stopping(server_t *self)
     (void) self;
     s_notify("STOPPING=1");
 }
+
+int64_t server_notify_wait_ms(int64_t now)
+{
+    if (s_watchdog_ms <= 0)
+        return -1;
+    return s_next_ping > now ? s_next_ping - now : 0;
+}
