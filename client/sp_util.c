@@ -112,6 +112,13 @@ int64_t sp_clock_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t sp_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static const char *s_log_ident = "seinpost";
 static sp_log_level_t s_log_min = SP_LOG_INFO;
 static int s_log_json;

@@ -16,6 +16,7 @@ char *sp_file_read(const char *path, size_t max, size_t *len);
 
 /*  Monotonic milliseconds, for timers.                                    */
 int64_t sp_clock_ms(void);
+int64_t sp_clock_us(void);
 
 /*  Logging to stderr, one line per event. Messages must never carry
     personal data: callers log ids, codes and counts, not payloads.       */

@@ -94,6 +94,7 @@ static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int
         slot->seq = row->seq;
         slot->batch_id = batch_id;
         slot->sent_at = now;
+        slot->created_at = row->created_at;
         snprintf(slot->subscription, sizeof slot->subscription, "%s", row->subscription);
         snprintf(slot->trace_id, sizeof slot->trace_id, "%s", row->trace_id);
         server_note_sent(self, sub->name, row->subscription, row->seq);

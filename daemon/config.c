@@ -479,7 +479,7 @@ static void s_need_curve(loader_t *ld, const sp_yaml_node_t *node,
 
 static void s_parse_listen(loader_t *ld, sp_yaml_node_t *root)
 {
-    static const char *const keys[] = { "ingress", "admin",
+    static const char *const keys[] = { "ingress", "admin", "metrics",
         "insecure_plaintext_tcp_for_tests", NULL };
     config_t *cfg = ld->cfg;
     sp_yaml_node_t *map = s_map(ld, s_lookup(ld, root, "", "listen", true),
@@ -489,6 +489,7 @@ static void s_parse_listen(loader_t *ld, sp_yaml_node_t *root)
     s_boolean(ld, map, "listen", "insecure_plaintext_tcp_for_tests",
               &cfg->allow_plaintext_tcp);
     s_endpoint(ld, map, "listen", "admin", true, &cfg->admin_endpoint);
+    s_string(ld, map, "listen", "metrics", false, &cfg->metrics_listen);
     if (s_endpoint(ld, map, "listen", "ingress", false,
                    &cfg->ingress_endpoint) == 0
         && s_is_tcp(cfg->ingress_endpoint))
@@ -1135,6 +1136,7 @@ void config_destroy(config_t **self_p)
     free(self->curve_secret_path);
     free(self->ingress_endpoint);
     free(self->admin_endpoint);
+    free(self->metrics_listen);
     free(self->database);
     free(self->pseudonym_key_path);
     free(self->alert_command);

@@ -98,6 +98,7 @@ typedef struct {
     char *curve_secret_path;    /* node's CURVE secret key file, or NULL */
     char *ingress_endpoint;     /* emitters connect here */
     char *admin_endpoint;       /* operator socket, ipc:// */
+    char *metrics_listen;       /* HTTP "host:port" for Prometheus, or NULL */
     char *database;
     char *pseudonym_key_path;   /* node secret for pseudonyms; optional */
     bool allow_plaintext_tcp;   /* test only: "insecure_plaintext_tcp_for_tests" */

@@ -45,6 +45,7 @@ void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
 {
     const subscriber_t *conf = sub->conf;
     sub->failures++;
+    sub->failed_attempts++;
     int64_t delay = s_backoff_ms(&conf->retry, sub->failures);
     sub->next_send_at = now + delay;
     snprintf(sub->last_error, sizeof sub->last_error, "%s", error);
@@ -118,6 +119,10 @@ int deliver_setup(server_t *self)
         self->sub_count++;
         if (!sub->name || !sub->inflight || s_socket_open(self, sub, err, sizeof err) != 0) {
             sp_log(SP_LOG_ERROR, "%s", err);
+            if (sub->socket)
+                zmq_close(sub->socket);
+            sub->socket = NULL;
+            sub->conf = NULL;       /* never dispatched to, never polled */
             return -1;
         }
     }

@@ -263,6 +263,8 @@ void ingress_handle(server_t *self)
         return;
     self->stats.received++;
     emit.reply = s_reply_new(self);
+    if (emit.reply)
+        emit.reply->arrived_us = sp_clock_us();
     if (!emit.reply || emit.frames.count == 0) {
         sp_frames_close(&emit.frames);
         return;
@@ -305,6 +307,8 @@ void ingress_send_replies(server_t *self)
         /* An emitter that went away just misses its reply: it resends and
            the duplicate is answered like the first time.                 */
         sp_send_parts(self->ingress, parts, sizes, 6, ZMQ_DONTWAIT);
+        histogram_observe(&self->stats.ack_latency,
+                          (double) (sp_clock_us() - reply->arrived_us) / 1e6);
     }
     self->reply_count = 0;
 }

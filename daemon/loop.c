@@ -136,7 +136,8 @@ static size_t s_poll_items(server_t *self, zmq_pollitem_t **items_p)
     items[1] = (zmq_pollitem_t) { self->admin, -1, self->admin ? ZMQ_POLLIN : 0, 0 };
     items[2] = (zmq_pollitem_t) { self->zap, -1, self->zap ? ZMQ_POLLIN : 0, 0 };
     for (size_t i = 0; i < self->sub_count; i++)
-        items[LOOP_FIXED_ITEMS + i] = (zmq_pollitem_t) { self->subs[i].socket, 0, ZMQ_POLLIN, 0 };
+        items[LOOP_FIXED_ITEMS + i] = (zmq_pollitem_t) {
+            self->subs[i].socket, -1, self->subs[i].socket ? ZMQ_POLLIN : 0, 0 };
     *items_p = items;
     return count;
 }
@@ -177,6 +178,8 @@ int server_run(server_t *self)
             }
         }
         server_notify_tick(self);
+        if (self->http)
+            metrics_http_refresh(self);
     }
     server_notify_stopping(self);
     s_commit(self);

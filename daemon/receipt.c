@@ -46,13 +46,18 @@ static int s_audit_ack(int64_t delivery_id, int64_t signal_id, int64_t seq,
                                   (json_int_t) delivery_id));
 }
 
-static void s_drop_inflight(sub_state_t *sub, const char *subscription, int64_t through)
+static void s_drop_inflight(server_t *self, sub_state_t *sub, const char *subscription,
+                            int64_t through)
 {
     int kept = 0;
+    int64_t now = sp_time_now_ms();
     for (int i = 0; i < sub->inflight_count; i++) {
         inflight_t *entry = &sub->inflight[i];
-        if (strcmp(entry->subscription, subscription) == 0 && entry->seq <= through)
+        if (strcmp(entry->subscription, subscription) == 0 && entry->seq <= through) {
+            histogram_observe(&self->stats.receipt_latency,
+                              (double) (now - entry->created_at) / 1000.0);
             continue;
+        }
         sub->inflight[kept++] = *entry;
     }
     sub->inflight_count = kept;
@@ -106,7 +111,7 @@ static int s_apply(server_t *self, sub_state_t *sub, json_t *acks, sp_frames_t *
             || store_deliveries_ack(self->store, sub->name, name, through,
                                     ctx.receipt_id, now) < 0)
             return -1;
-        s_drop_inflight(sub, name, through);
+        s_drop_inflight(self, sub, name, through);
     }
     *acked = ctx.count;
     return 0;

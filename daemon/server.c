@@ -176,7 +176,8 @@ server_t *server_new(const char *config_path, char *err, size_t errlen)
     self->zmq = zmq_ctx_new();
     if (!self->config || !self->replies || !self->zmq
         || s_open_state(self, err, errlen) != 0 || s_bind(self, err, errlen) != 0
-        || deliver_setup(self) != 0) {
+        || deliver_setup(self) != 0
+        || metrics_http_start(self, self->config->metrics_listen, err, errlen) != 0) {
         if (!err[0])
             snprintf(err, errlen, "start-up failed");
         server_destroy(&self);
@@ -190,6 +191,7 @@ void server_destroy(server_t **self_p)
     if (!self_p || !*self_p)
         return;
     server_t *self = *self_p;
+    metrics_http_stop(self);
     deliver_teardown(self);
     if (self->ingress)
         zmq_close(self->ingress);

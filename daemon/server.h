@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "metrics.h"
 #include "store.h"
 #include "vault.h"
 
@@ -26,6 +27,7 @@ typedef struct {
     sp_code_t code;
     char reason[200];
     bool accepted;
+    int64_t arrived_us;         /* monotonic, for the latency histogram */
 } reply_t;
 
 /*  One in-flight delivery. */
@@ -35,6 +37,7 @@ typedef struct {
     int64_t seq;
     int64_t batch_id;
     int64_t sent_at;            /* monotonic ms */
+    int64_t created_at;         /* wall ms the delivery was stored */
     char subscription[128];
     char trace_id[33];
 } inflight_t;
@@ -52,6 +55,7 @@ typedef struct {
     bool more_pending;          /* last page was full: look again soon */
     int64_t delivered;
     int64_t dead;
+    int64_t failed_attempts;
     int64_t last_success_ms;    /* wall clock */
     char last_error[160];
     int64_t last_alert_ms;      /* monotonic */
@@ -69,6 +73,8 @@ typedef struct {
     int64_t received, accepted, duplicates, rejected, delivered, dead;
     int64_t connections_refused;
     int64_t rejected_by_code[SP_CODE_COUNT];
+    histogram_t ack_latency;
+    histogram_t receipt_latency;
 } server_stats_t;
 
 typedef struct server {
@@ -80,6 +86,7 @@ typedef struct server {
     void *ingress;              /* ROUTER, emitters connect */
     void *admin;                /* ROUTER on ipc://, operators */
     void *zap;                  /* REP on inproc: CURVE handshakes */
+    void *http;                 /* metrics endpoint (libmicrohttpd) */
     int64_t zap_minute;         /* rate limit of refusal audits */
     int zap_audited;
     reply_t *replies;

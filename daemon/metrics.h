@@ -1,0 +1,31 @@
+/*  metrics.h - OpenMetrics text: counters (signals by outcome and code,
+    deliveries by subscriber and outcome), gauges (queue depth, oldest
+    pending age), histograms (ingress-to-ACK and ingress-to-receipt
+    latency). Served on the admin socket (`seinpost metrics`) and, when
+    configured, over HTTP for Prometheus (libmicrohttpd, its own thread
+    serving the snapshot the event loop renders once a second).          */
+#ifndef METRICS_H_INCLUDED
+#define METRICS_H_INCLUDED
+
+#include <stdint.h>
+
+#define METRICS_BUCKETS 18
+
+typedef struct {
+    uint64_t counts[METRICS_BUCKETS + 1];   /* last one: +Inf */
+    uint64_t count;
+    double sum;                             /* seconds */
+} histogram_t;
+
+void histogram_observe(histogram_t *self, double seconds);
+
+struct server;
+/*  Renders the whole exposition; caller frees. Ends with "# EOF".       */
+char *metrics_render(struct server *self);
+
+/*  HTTP endpoint ("127.0.0.1:9464" or ":9464"); NULL address: none.     */
+int metrics_http_start(struct server *self, const char *address, char *err, size_t errlen);
+void metrics_http_refresh(struct server *self);
+void metrics_http_stop(struct server *self);
+
+#endif
