@@ -95,6 +95,11 @@ static sp_code_t s_check_signature(server_t *self, emit_t *emit)
     if (!emit->emitter)
         return s_reject(emit, SP_E_KEY_UNKNOWN, "key %s belongs to no configured emitter",
                         emit->key_id);
+    size_t index = (size_t) (emit->emitter - self->config->emitters);
+    if (++self->emitter_in_flight[index] > emit->emitter->max_in_flight)
+        return s_reject(emit, SP_E_OVERLOADED, "more than %d signals of emitter %s in "
+                        "flight; wait for answers before sending more",
+                        emit->emitter->max_in_flight, emit->emitter->name);
     if (self->zap) {
         /* ZAP named the emitter whose CURVE key opened this connection */
         const char *user = zmq_msg_gets(&f->part[1], "User-Id");
@@ -311,4 +316,7 @@ void ingress_send_replies(server_t *self)
                           (double) (sp_clock_us() - reply->arrived_us) / 1e6);
     }
     self->reply_count = 0;
+    memset(self->emitter_in_flight, 0,
+           (self->config->emitter_count ? self->config->emitter_count : 1)
+           * sizeof *self->emitter_in_flight);
 }

@@ -83,6 +83,14 @@ int server_reload_seqs(server_t *self)
     return store_each_max_seq(self->store, s_seq_seen, self);
 }
 
+int server_size_emitters(server_t *self)
+{
+    size_t n = self->config->emitter_count ? self->config->emitter_count : 1;
+    free(self->emitter_in_flight);
+    self->emitter_in_flight = calloc(n, sizeof *self->emitter_in_flight);
+    return self->emitter_in_flight ? 0 : -1;
+}
+
 static int s_bind(server_t *self, char *err, size_t errlen)
 {
     const config_t *config = self->config;
@@ -175,6 +183,7 @@ server_t *server_new(const char *config_path, char *err, size_t errlen)
     self->replies = calloc(SERVER_INGRESS_BURST, sizeof *self->replies);
     self->zmq = zmq_ctx_new();
     if (!self->config || !self->replies || !self->zmq
+        || server_size_emitters(self) != 0
         || s_open_state(self, err, errlen) != 0 || s_bind(self, err, errlen) != 0
         || deliver_setup(self) != 0
         || metrics_http_start(self, self->config->metrics_listen, err, errlen) != 0) {
@@ -210,6 +219,7 @@ void server_destroy(server_t **self_p)
     }
     free(self->seqs);
     free(self->replies);
+    free(self->emitter_in_flight);
     free(self);
     *self_p = NULL;
 }

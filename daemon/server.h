@@ -91,6 +91,7 @@ typedef struct server {
     int zap_audited;
     reply_t *replies;
     size_t reply_count;
+    int *emitter_in_flight;     /* unanswered EMITs per emitter this turn */
     sub_state_t *subs;
     size_t sub_count;
     seq_counter_t *seqs;
@@ -113,6 +114,8 @@ int server_run(server_t *self);
 int64_t server_next_seq(server_t *self, const char *subscriber,
                         const char *subscription);
 int server_reload_seqs(server_t *self);
+/*  (Re)sizes per-emitter state for the current configuration.          */
+int server_size_emitters(server_t *self);
 /*  Remembers the highest seq sent per subscription, so that a receipt for
     something never sent is recognised and refused.                     */
 void server_note_sent(server_t *self, const char *subscriber,

@@ -16,8 +16,13 @@ event dead-1 > "$SP_DIR/dead.json"
     | grep -q "^ACCEPTED signal OK: stored; routed to 1 subscription" || fail "emit dead-1"
 created=$(sp_sql "SELECT created_at FROM deliveries WHERE subscriber = 'toeslagen'")
 
-sp_wait 10 test "$(sp_sql "SELECT state FROM deliveries WHERE subscriber = 'toeslagen'")" = 2 \
-    || fail "delivery dead-lettered (state $(sp_sql "SELECT state FROM deliveries"))"
+# state_of CE_ID: state of the toeslagen delivery of that signal
+state_of() {
+    sp_sql "SELECT d.state FROM deliveries d JOIN signals s ON s.id = d.signal_id
+            WHERE d.subscriber = 'toeslagen' AND s.ce_id = '$1'"
+}
+state_is() { [ "$(state_of "$1")" = "$2" ]; }
+sp_wait 10 state_is dead-1 2 || fail "delivery dead-lettered (state $(state_of dead-1))"
 row=$(sp_sql "SELECT d.state, d.last_error, d.done_at - d.created_at, s.ce_id, s.event IS NOT NULL
               FROM deliveries d JOIN signals s ON s.id = d.signal_id")
 echo "dead row: $row"
@@ -49,10 +54,18 @@ assert_eq "$(jq '.subscribers[] | select(.subscriber == "toeslagen") | .dead_let
 assert_eq "$(jq '.subscribers[] | select(.subscriber == "toeslagen") | .pending' <<<"$status")" 0 \
     "nothing pending after dead-lettering"
 
+# with nothing left to send the daemon must go idle: CPU time (utime+stime,
+# in clock ticks) it uses over 2 s; checked at the end
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$(cat "$SP_DIR/daemon.pid")/stat"; }
+hz=$(getconf CLK_TCK)
+
 # the partner comes up: the dead letter is never sent
 attempts_before=$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.attempt'")
 sp_start_partner toeslagen
+t0=$(cpu_ticks)
 sleep 2
+idle_ticks=$(( $(cpu_ticks) - t0 ))
+echo "daemon CPU while idle after dead-lettering: $idle_ticks ticks in 2 s ($hz/s)"
 assert_eq "$(sp_lines "$SP_DIR/toeslagen.out")" 0 "partner received nothing"
 assert_eq "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.attempt'")" "$attempts_before" \
     "no attempt after dead-lettering"
@@ -61,12 +74,12 @@ event fresh-1 > "$SP_DIR/fresh.json"
 "$SP_BIN/seinpost" emit -c "$SP_DIR/burgerzaken.yaml" --data "$SP_DIR/fresh.json" \
     | grep -q "^ACCEPTED signal OK" || fail "emit fresh-1"
 sp_wait_ge 5 1 sp_lines "$SP_DIR/toeslagen.out" || fail "fresh signal delivered"
-sp_wait 5 test "$(sp_sql "SELECT state FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE s.ce_id = 'fresh-1'")" = 1 \
-    || fail "fresh delivery receipted"
+sp_wait 5 state_is fresh-1 1 || fail "fresh delivery receipted (state $(state_of fresh-1))"
 sleep 0.5
 assert_eq "$(jq -r '.id + ":" + (.seq|tostring)' "$SP_DIR/toeslagen.out" | tr '\n' ' ')" "fresh-1:2 " \
     "only the fresh signal, seq 2"
-assert_eq "$(sp_sql "SELECT state FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE s.ce_id = 'dead-1'")" 2 \
-    "the dead letter stays dead after a later receipt"
+assert_eq "$(state_of dead-1)" 2 "the dead letter stays dead after a later receipt"
 sp_alive daemon || fail "daemon died"
+[ "$idle_ticks" -le $((hz * 2 / 5)) ] \
+    || fail "daemon busy-loops after dead-lettering: $idle_ticks CPU ticks in 2 s idle (more than 20%)"
 echo "dead letter OK"

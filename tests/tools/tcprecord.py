@@ -25,7 +25,11 @@ with open(outfile, "wb") as out:
             sock = key.fileobj
             if sock is server:
                 client, _ = server.accept()
-                upstream = socket.create_connection(("127.0.0.1", target_port))
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", target_port))
+                except OSError:
+                    client.close()  # target not up yet: the peer reconnects
+                    continue
                 peers[client], peers[upstream] = upstream, client
                 sel.register(client, selectors.EVENT_READ)
                 sel.register(upstream, selectors.EVENT_READ)
