@@ -90,3 +90,36 @@ demo: all
 
 clean:
 	rm -rf build
+
+# make install: PREFIX and DESTDIR as usual.
+BINDIR     = $(PREFIX)/bin
+SBINDIR    = $(PREFIX)/sbin
+LIBDIR     = $(PREFIX)/lib
+INCDIR     = $(PREFIX)/include
+MANDIR     = $(PREFIX)/share/man
+DATADIR    = $(PREFIX)/share/seinpost
+UNITDIR    = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+TMPFILESDIR = $(PREFIX)/lib/tmpfiles.d
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	    $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 755 build/seinpost $(DESTDIR)$(BINDIR)/seinpost
+	install -m 755 build/seinpostd $(DESTDIR)$(SBINDIR)/seinpostd
+	install -m 644 build/libseinpost.a $(DESTDIR)$(LIBDIR)/libseinpost.a
+	install -m 755 build/libseinpost.so.0 $(DESTDIR)$(LIBDIR)/libseinpost.so.0
+	ln -sf libseinpost.so.0 $(DESTDIR)$(LIBDIR)/libseinpost.so
+	install -m 644 include/seinpost.h $(DESTDIR)$(INCDIR)/seinpost.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/.*SP_VERSION_STRING "\(.*\)"/\1/p' include/seinpost.h)|g' \
+	    conf/seinpost.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/seinpost.pc
+	install -m 644 docs/man/seinpost.1 $(DESTDIR)$(MANDIR)/man1/seinpost.1
+	install -m 644 docs/man/seinpost.yaml.5 $(DESTDIR)$(MANDIR)/man5/seinpost.yaml.5
+	install -m 644 docs/man/seinpostd.8 $(DESTDIR)$(MANDIR)/man8/seinpostd.8
+	install -m 644 conf/seinpost.yaml conf/client.yaml conf/partner.yaml $(DESTDIR)$(DATADIR)/
+	sed -e 's|/usr/local/sbin/seinpostd|$(SBINDIR)/seinpostd|g' systemd/seinpostd.service \
+	    > $(DESTDIR)$(UNITDIR)/seinpostd.service
+	install -m 644 systemd/seinpost.sysusers $(DESTDIR)$(SYSUSERSDIR)/seinpost.conf
+	install -m 644 systemd/seinpost.tmpfiles $(DESTDIR)$(TMPFILESDIR)/seinpost.conf
