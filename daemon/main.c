@@ -42,6 +42,9 @@ static void s_install_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* a file-size limit must fail the write (SQLITE_FULL -> REJECTED
+       STORAGE_UNAVAILABLE), not kill the daemon                         */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 static int s_test_config(const char *path)

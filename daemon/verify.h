@@ -1,0 +1,77 @@
+/*  verify.h - offline verification of a seinpost database.
+
+    Checks, in this order, and stops at the first broken item:
+    1. the audit chain: seq contiguous from 1, every row's hash recomputed
+       with audit_row_hash() over the previous row's hash;
+    2. the checkpoints: node key id and signature over
+       audit_checkpoint_bytes() (domain SP_DOMAIN_CHECKPOINT), chain_hash
+       equal to the hash of the row at audit_seq, seqs increasing, and the
+       chain not ending below any checkpoint (truncation);
+    3. the signals: the sealed payload opens with the node secret, its
+       SHA-256 is the stored one and the emitter's signature verifies; a
+       purged payload's stored SHA-256 must equal the one its
+       signal.received audit event recorded;
+    4. the batches: router signature (SP_DOMAIN_BATCH) by the node key, and
+       every entry's hash and emitter signature equal to the stored signal's;
+    5. the receipts: signature (SP_DOMAIN_RECEIPT) by the subscriber's
+       configured key, and the body names that subscriber.
+    A key that is not in the configuration counts as broken: what cannot
+    be checked is not reported as correct.
+
+    Everything is read inside one read transaction, so a running daemon
+    does not change the snapshot. Messages name rows by number and never
+    quote payloads.
+*/
+#ifndef VERIFY_H_INCLUDED
+#define VERIFY_H_INCLUDED
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "vault.h"
+
+enum { VERIFY_OK = 0, VERIFY_BROKEN = 1, VERIFY_ERROR = -1 };
+
+typedef struct {
+    int64_t events;             /* audit rows checked */
+    int64_t last_seq;           /* chain end */
+    int64_t checkpoints;
+    int64_t checkpointed_seq;   /* highest seq a checkpoint covers */
+    int64_t signals;            /* emitter signatures verified */
+    int64_t purged;             /* purged payloads checked by hash only */
+    int64_t batches;
+    int64_t receipts;
+} verify_counts_t;
+
+/*  Progress of a phase ("audit chain", "signals"...); done of total rows. */
+typedef void (verify_progress_fn)(const char *phase, int64_t done, int64_t total,
+                                  void *arg);
+
+typedef struct {
+    sqlite3 *db;
+    const sp_key_t *node_key;   /* checkpoints and batches */
+    const config_t *config;     /* emitter and subscriber keys; may be NULL
+                                   when only chain and checkpoints run */
+    const vault_t *vault;       /* opens sealed payloads */
+    verify_progress_fn *progress;   /* or NULL */
+    void *progress_arg;
+} verify_input_t;
+
+/*  Each returns VERIFY_OK, VERIFY_BROKEN with the first broken item in
+    why, or VERIFY_ERROR with the reason in why.                          */
+int verify_chain(const verify_input_t *in, verify_counts_t *counts,
+                 char *why, size_t whylen);
+int verify_checkpoints(const verify_input_t *in, verify_counts_t *counts,
+                       char *why, size_t whylen);
+int verify_signals(const verify_input_t *in, verify_counts_t *counts,
+                   char *why, size_t whylen);
+int verify_batches(const verify_input_t *in, verify_counts_t *counts,
+                   char *why, size_t whylen);
+int verify_receipts(const verify_input_t *in, verify_counts_t *counts,
+                    char *why, size_t whylen);
+/*  All five in order, in one read transaction.                           */
+int verify_all(const verify_input_t *in, verify_counts_t *counts,
+               char *why, size_t whylen);
+
+#endif
