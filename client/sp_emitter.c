@@ -110,8 +110,13 @@ int sp_emitter_recv(sp_emitter_t *self, sp_reply_t *reply, int timeout_ms)
     s_frame_text(&frames, SP_REPLY_CODE, reply->code_name, sizeof reply->code_name);
     s_frame_text(&frames, SP_REPLY_REASON, reply->reason, sizeof reply->reason);
     reply->code = sp_code_from_name(reply->code_name);
-    if (!sp_frame_is(&frames, SP_REPLY_COMMAND, SP_CMD_ACCEPTED) && reply->code <= SP_DUPLICATE)
-        reply->code = SP_E_INTERNAL;    /* REJECTED must never read as success */
+    /* frame 1 decides: REJECTED never reads as success, and an ACCEPTED
+       with a code this library does not know is still accepted          */
+    bool accepted = sp_frame_is(&frames, SP_REPLY_COMMAND, SP_CMD_ACCEPTED);
+    if (!accepted && reply->code <= SP_DUPLICATE)
+        reply->code = SP_E_INTERNAL;
+    else if (accepted && reply->code > SP_DUPLICATE)
+        reply->code = SP_OK;
     sp_frames_close(&frames);
     return 0;
 }

@@ -110,19 +110,23 @@ static sub_seq_t *s_sub(sp_partner_t *self, const char *name)
     return sub;
 }
 
-/*  True when (source, id) was seen; records it otherwise. The table is
-    cleared when half full: older duplicates are still caught by seq.    */
-static bool s_seen(sp_partner_t *self, const char *source, const char *id)
+/*  True when (subscription, source, id) was seen; records it otherwise.
+    The subscription is part of the key: one event routed under two
+    subscriptions is two deliveries, each under its own legal basis. The
+    table is cleared when half full: older duplicates are caught by seq. */
+static bool s_seen(sp_partner_t *self, const char *subscription, const char *source,
+                   const char *id)
 {
     uint8_t digest[SP_SHA256_SIZE];
     uint64_t fp;
-    size_t slen = strlen(source);
-    char *key = malloc(slen + strlen(id) + 2);
+    size_t a = strlen(subscription) + 1, b = strlen(source) + 1, c = strlen(id);
+    char *key = malloc(a + b + c + 1);
     if (!key)
         return false;
-    memcpy(key, source, slen + 1);
-    strcpy(key + slen + 1, id);
-    sp_sha256(key, slen + 1 + strlen(id), digest);
+    memcpy(key, subscription, a);
+    memcpy(key + a, source, b);
+    memcpy(key + a + b, id, c + 1);
+    sp_sha256(key, a + b + c, digest);
     free(key);
     memcpy(&fp, digest, sizeof fp);
     fp |= 1;
@@ -262,7 +266,7 @@ static json_t *s_handle_entries(sp_partner_t *self, json_t *entries, sp_frames_t
             break;
         }
         signal.duplicate = (int64_t) signal.seq <= sub->last_seq
-                           || s_seen(self, signal.source, signal.id);
+                           || s_seen(self, signal.subscription, signal.source, signal.id);
         if (handler(&signal, arg) != 0) {
             *code = s_fail(self, SP_E_PARTNER_FAILED, "handler failed on %s/%llu",
                            signal.subscription, (unsigned long long) signal.seq);
@@ -296,7 +300,8 @@ static int s_check_header(sp_partner_t *self, sp_frames_t *f, json_t **header)
     if (f->count < 1 + SP_DELIVER_FIRST_EVENT || f->dropped || f->oversize
         || !sp_frame_is(f, 1 + SP_DELIVER_PROTOCOL, SP_PROTOCOL)
         || !sp_frame_is(f, 1 + SP_DELIVER_COMMAND, SP_CMD_DELIVER))
-        return s_fail(self, SP_E_FRAMES, "not a SEINPOST1 DELIVER message");
+        return s_fail(self, sp_frame_is(f, 1 + SP_DELIVER_PROTOCOL, SP_PROTOCOL)
+                      ? SP_E_FRAMES : SP_E_PROTOCOL, "not a SEINPOST1 DELIVER message");
     if (sp_frame_size(f, 1 + SP_DELIVER_SIGNATURE) != SP_SIGNATURE_SIZE
         || sp_key_verify(self->router_key, SP_DOMAIN_BATCH,
                          sp_frame_data(f, 1 + SP_DELIVER_HEADER),

@@ -76,7 +76,10 @@ int sp_frame_string(sp_frames_t *self, size_t index, char *buf, size_t len)
         return -1;
     memcpy(buf, sp_frame_data(self, index), size);
     buf[size] = '\0';
-    return strlen(buf) == size ? 0 : -1;
+    if (strlen(buf) == size)
+        return 0;
+    buf[0] = '\0';             /* an embedded NUL: no truncated text */
+    return -1;
 }
 
 int sp_send_parts(void *socket, const void *const *data, const size_t *size,

@@ -14,7 +14,7 @@
 #include <zmq.h>
 #include "seinpost.h"
 
-#define SP_MAX_FRAMES 80        /* hard cap: a 64-entry batch + header frames */
+#define SP_MAX_FRAMES 80        /* hard cap: a full batch + header frames */
 
 /*  Commands. */
 #define SP_CMD_EMIT     "EMIT"

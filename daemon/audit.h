@@ -2,7 +2,7 @@
 
     Every step of a signal's life is one row in table audit, written in the
     same transaction as the state change it records. Row n's hash covers
-    row n-1's hash and row n's canonical bytes (docs/audit.md); signed
+    row n-1's hash and row n's canonical bytes (docs/protocol.md, offline verification); signed
     checkpoints pin (seq, hash) with the node's Ed25519 key, so deleting or
     editing rows, or truncating the tail, is detectable offline.
 */

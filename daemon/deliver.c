@@ -209,6 +209,13 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
         return;
     }
     sub->more_pending = count == max;
+    if (count == 0 && sub->inflight_count == 0) {
+        /* nothing left to deliver (all done or dead-lettered): no backoff
+           to keep, and no timer that would wake the loop for nothing     */
+        sub->failures = 0;
+        sub->next_send_at = 0;
+        return;
+    }
     int64_t wall_now = sp_time_now_ms();
     int live_count = 0;
     for (int i = 0; i < count; i++) {

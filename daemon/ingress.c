@@ -60,6 +60,11 @@ static sp_code_t s_check_frames(emit_t *emit, size_t max_bytes)
     sp_frames_t *f = &emit->frames;
     /* frame 0 is the ROUTER identity; protocol frames follow it */
     size_t n = f->count + f->dropped;
+    /* the correlation first, so that even early refusals reach the emitter */
+    size_t corr = sp_frame_size(f, 1 + SP_EMIT_CORRELATION);
+    if (f->count > 1 + SP_EMIT_CORRELATION && corr > 0 && corr <= SP_CORRELATION_MAX)
+        sp_frame_string(f, 1 + SP_EMIT_CORRELATION, emit->reply->correlation,
+                        sizeof emit->reply->correlation);
     if (f->oversize)
         return s_reject(emit, SP_E_TOO_LARGE, "message of %zu bytes exceeds the "
                         "limit of %zu", f->total, max_bytes);
@@ -68,10 +73,6 @@ static sp_code_t s_check_frames(emit_t *emit, size_t max_bytes)
     if (n < 3 || !sp_frame_is(f, 1 + SP_EMIT_COMMAND, SP_CMD_EMIT))
         return s_reject(emit, SP_E_COMMAND, "unknown command; expected \"%s\"",
                         SP_CMD_EMIT);
-    size_t corr = sp_frame_size(f, 1 + SP_EMIT_CORRELATION);
-    if (n > 1 + SP_EMIT_CORRELATION && corr > 0 && corr <= SP_CORRELATION_MAX)
-        sp_frame_string(f, 1 + SP_EMIT_CORRELATION, emit->reply->correlation,
-                        sizeof emit->reply->correlation);
     if (n != 1 + SP_EMIT_FRAMES)
         return s_reject(emit, SP_E_FRAMES, "EMIT has %zu frames, expected %d",
                         n - 1, SP_EMIT_FRAMES);
@@ -162,18 +163,26 @@ static sp_code_t s_check_data(const signal_type_t *type, emit_t *emit)
     return SP_OK;
 }
 
-static sp_code_t s_check_event(server_t *self, emit_t *emit)
+static sp_code_t s_parse_event(server_t *self, emit_t *emit)
 {
     sp_code_t code = SP_OK;
     char reason[200];
-    const config_t *config = self->config;
-    emit->event = sp_event_parse(emit->event_bytes, emit->event_len, &config->limits,
-                                 &code, reason, sizeof reason);
+    emit->event = sp_event_parse(emit->event_bytes, emit->event_len,
+                                 &self->config->limits, &code, reason, sizeof reason);
     if (!emit->event)
         return s_reject(emit, code, "%s", reason);
     if (strcmp(emit->event->oin, emit->emitter->oin) != 0)
         return s_reject(emit, SP_E_SOURCE_MISMATCH, "source OIN is not the OIN of "
                         "emitter %s", emit->emitter->name);
+    return SP_OK;
+}
+
+/*  Checks that hold for a new signal only: a resend of one accepted
+    earlier is answered DUPLICATE even when, say, its time has since left
+    the skew window.                                                     */
+static sp_code_t s_check_authorised(server_t *self, emit_t *emit)
+{
+    const config_t *config = self->config;
     const signal_type_t *type = config_signal_type(config, emit->event->type);
     if (!type)
         return s_reject(emit, SP_E_TYPE_UNKNOWN, "type %s is not configured",
@@ -234,11 +243,13 @@ static void s_handle(server_t *self, emit_t *emit)
     if (code == SP_OK)
         code = s_check_signature(self, emit);
     if (code == SP_OK)
-        code = s_check_event(self, emit);
+        code = s_parse_event(self, emit);
     if (code == SP_OK && store_begin(self->store) != 0)
         code = s_reject(emit, SP_E_STORAGE, "cannot start a transaction");
     if (code == SP_OK)
         code = s_check_duplicate(self, emit);
+    if (code == SP_OK)
+        code = s_check_authorised(self, emit);
     if (code == SP_OK)
         code = route_store(self, emit->event, emit->emitter, emit->event_bytes,
                              emit->event_len, emit->sha256, emit->key_id,
