@@ -19,8 +19,9 @@
 #include "sp_util.h"
 
 /*  What one EMIT carried, borrowed from its frames.                      */
-typedef struct {
+struct emit {
     sp_frames_t frames;
+    sp_code_t code;             /* after framing and key checks */
     reply_t *reply;
     const emitter_t *emitter;
     const uint8_t *signature;
@@ -30,7 +31,7 @@ typedef struct {
     uint8_t sha256[SP_SHA256_SIZE];
     char key_id[SP_KEY_ID_SIZE + 1];
     char trace_id[33];
-} emit_t;
+};
 
 static reply_t *s_reply_new(server_t *self)
 {
@@ -85,7 +86,9 @@ static sp_code_t s_check_frames(emit_t *emit, size_t max_bytes)
     return SP_OK;
 }
 
-static sp_code_t s_check_signature(server_t *self, emit_t *emit)
+/*  Everything about the key and the frames short of the signature itself,
+    which the verifier checks for the whole turn at once.                */
+static sp_code_t s_check_key(server_t *self, emit_t *emit)
 {
     sp_frames_t *f = &emit->frames;
     if (sp_frame_string(f, 1 + SP_EMIT_KEY_ID, emit->key_id, sizeof emit->key_id) != 0
@@ -116,10 +119,6 @@ static sp_code_t s_check_signature(server_t *self, emit_t *emit)
     emit->signature = sp_frame_data(f, 1 + SP_EMIT_SIGNATURE);
     emit->event_bytes = sp_frame_data(f, 1 + SP_EMIT_EVENT);
     emit->event_len = sp_frame_size(f, 1 + SP_EMIT_EVENT);
-    if (sp_key_verify(emit->emitter->key, SP_DOMAIN_SIGNAL, emit->event_bytes,
-                      emit->event_len, emit->signature) != 0)
-        return s_reject(emit, SP_E_SIGNATURE, "signature by key %s does not verify "
-                        "over the event bytes", emit->key_id);
     return SP_OK;
 }
 
@@ -238,10 +237,8 @@ static void s_audit_rejected(server_t *self, emit_t *emit)
 static void s_handle(server_t *self, emit_t *emit)
 {
     const config_t *config = self->config;
-    size_t max_bytes = config->limits.max_bytes + 4096;
-    sp_code_t code = s_check_frames(emit, max_bytes);
-    if (code == SP_OK)
-        code = s_check_signature(self, emit);
+    (void) config;
+    sp_code_t code = emit->code;
     if (code == SP_OK)
         code = s_parse_event(self, emit);
     if (code == SP_OK && store_begin(self->store) != 0)
@@ -269,30 +266,73 @@ static void s_handle(server_t *self, emit_t *emit)
     }
 }
 
-void ingress_handle(server_t *self)
+/*  Receives one EMIT and runs the checks before the signature. Returns
+    false when nothing was there.                                        */
+static bool s_receive(server_t *self, emit_t *emit)
 {
-    emit_t emit;
-    memset(&emit, 0, sizeof emit);
     size_t max_bytes = self->config->limits.max_bytes + 4096;
-    if (sp_frames_recv(&emit.frames, self->ingress, SP_EMIT_FRAMES + 1, max_bytes,
+    /* frames are filled by sp_frames_recv; the rest starts empty */
+    memset((char *) emit + sizeof emit->frames, 0, sizeof *emit - sizeof emit->frames);
+    if (sp_frames_recv(&emit->frames, self->ingress, SP_EMIT_FRAMES + 1, max_bytes,
                        ZMQ_DONTWAIT) != 0)
-        return;
+        return false;
     self->stats.received++;
-    emit.reply = s_reply_new(self);
-    if (emit.reply)
-        emit.reply->arrived_us = sp_clock_us();
-    if (!emit.reply || emit.frames.count == 0) {
-        sp_frames_close(&emit.frames);
-        return;
+    emit->reply = s_reply_new(self);
+    if (!emit->reply || emit->frames.count == 0) {
+        sp_frames_close(&emit->frames);
+        emit->reply = NULL;
+        return true;
     }
-    size_t id_len = sp_frame_size(&emit.frames, 0);
-    if (id_len <= sizeof emit.reply->identity) {
-        memcpy(emit.reply->identity, sp_frame_data(&emit.frames, 0), id_len);
-        emit.reply->identity_len = id_len;
+    emit->reply->arrived_us = sp_clock_us();
+    size_t id_len = sp_frame_size(&emit->frames, 0);
+    if (id_len <= sizeof emit->reply->identity) {
+        memcpy(emit->reply->identity, sp_frame_data(&emit->frames, 0), id_len);
+        emit->reply->identity_len = id_len;
     }
-    s_handle(self, &emit);
-    sp_event_destroy(&emit.event);
-    sp_frames_close(&emit.frames);
+    emit->code = s_check_frames(emit, max_bytes);
+    if (emit->code == SP_OK)
+        emit->code = s_check_key(self, emit);
+    return true;
+}
+
+/*  Verifies the signatures of emits[0..count) on two threads.            */
+static void s_verify_all(server_t *self, emit_t *emits, size_t count)
+{
+    size_t jobs = 0;
+    for (size_t i = 0; i < count; i++) {
+        emit_t *emit = &emits[i];
+        if (!emit->reply || emit->code != SP_OK)
+            continue;
+        self->verify_jobs[jobs++] = (verify_job_t) {
+            emit->emitter->key, SP_DOMAIN_SIGNAL, emit->event_bytes,
+            emit->event_len, emit->signature, 0 };
+    }
+    verifier_run(self->verifier, self->verify_jobs, jobs);
+    jobs = 0;
+    for (size_t i = 0; i < count; i++) {
+        emit_t *emit = &emits[i];
+        if (!emit->reply || emit->code != SP_OK)
+            continue;
+        if (self->verify_jobs[jobs++].result != 0)
+            emit->code = s_reject(emit, SP_E_SIGNATURE, "signature by key %s does not "
+                                  "verify over the event bytes", emit->key_id);
+    }
+}
+
+void ingress_drain(server_t *self)
+{
+    emit_t *emits = self->emits;
+    size_t count = 0;
+    while (count < SERVER_INGRESS_BURST && self->reply_count < SERVER_INGRESS_BURST
+           && s_receive(self, &emits[count]))
+        count++;
+    s_verify_all(self, emits, count);
+    for (size_t i = 0; i < count; i++) {
+        if (emits[i].reply)
+            s_handle(self, &emits[i]);
+        sp_event_destroy(&emits[i].event);
+        sp_frames_close(&emits[i].frames);
+    }
 }
 
 void ingress_fail_replies(server_t *self, const char *reason)
@@ -330,4 +370,9 @@ void ingress_send_replies(server_t *self)
     memset(self->emitter_in_flight, 0,
            (self->config->emitter_count ? self->config->emitter_count : 1)
            * sizeof *self->emitter_in_flight);
+}
+
+emit_t *ingress_emits_new(size_t count)
+{
+    return calloc(count, sizeof(emit_t));
 }

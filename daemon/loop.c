@@ -92,12 +92,7 @@ static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
     if (self->zap && (items[2].revents & ZMQ_POLLIN))
         zap_handle(self);
     if (items[0].revents & ZMQ_POLLIN)
-        for (int i = 0; i < SERVER_INGRESS_BURST && self->reply_count < SERVER_INGRESS_BURST; i++) {
-            int64_t before = self->stats.received;
-            ingress_handle(self);
-            if (self->stats.received == before)
-                break;
-        }
+        ingress_drain(self);
     for (size_t i = 0; i < self->sub_count && LOOP_FIXED_ITEMS + i < count; i++)
         if (items[LOOP_FIXED_ITEMS + i].revents & ZMQ_POLLIN)
             deliver_handle_socket(self, &self->subs[i]);

@@ -181,8 +181,12 @@ server_t *server_new(const char *config_path, char *err, size_t errlen)
     }
     self->config = config_load(config_path, err, errlen);
     self->replies = calloc(SERVER_INGRESS_BURST, sizeof *self->replies);
+    self->emits = ingress_emits_new(SERVER_INGRESS_BURST);
+    self->verify_jobs = calloc(SERVER_INGRESS_BURST, sizeof *self->verify_jobs);
+    self->verifier = verifier_new();
     self->zmq = zmq_ctx_new();
-    if (!self->config || !self->replies || !self->zmq
+    if (!self->config || !self->replies || !self->zmq || !self->emits
+        || !self->verify_jobs || !self->verifier
         || server_size_emitters(self) != 0
         || s_open_state(self, err, errlen) != 0 || s_bind(self, err, errlen) != 0
         || deliver_setup(self) != 0
@@ -219,6 +223,9 @@ void server_destroy(server_t **self_p)
     }
     free(self->seqs);
     free(self->replies);
+    free(self->emits);
+    free(self->verify_jobs);
+    verifier_destroy(&self->verifier);
     free(self->emitter_in_flight);
     free(self);
     *self_p = NULL;

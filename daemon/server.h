@@ -15,11 +15,14 @@
 #include "metrics.h"
 #include "store.h"
 #include "vault.h"
+#include "verifier.h"
 
 #define SERVER_INGRESS_BURST 1024   /* messages handled per loop turn */
 #define SERVER_BATCH_MAX 32         /* signals per DELIVER message */
 
 /*  A reply waiting for the commit that makes its signal durable.         */
+typedef struct emit emit_t;   /* one EMIT being handled (ingress.c) */
+
 typedef struct {
     uint8_t identity[256];
     size_t identity_len;
@@ -90,6 +93,9 @@ typedef struct server {
     int64_t zap_minute;         /* rate limit of refusal audits */
     int zap_audited;
     reply_t *replies;
+    emit_t *emits;              /* this turn's EMITs */
+    verify_job_t *verify_jobs;
+    verifier_t *verifier;
     size_t reply_count;
     int *emitter_in_flight;     /* unanswered EMITs per emitter this turn */
     sub_state_t *subs;
@@ -123,8 +129,9 @@ void server_note_sent(server_t *self, const char *subscriber,
 int64_t server_max_sent(server_t *self, const char *subscriber,
                         const char *subscription);
 
-/*  ingress.c: one EMIT message; queues its reply.                        */
-void ingress_handle(server_t *self);
+/*  ingress.c: every EMIT waiting (up to a burst); queues their replies.  */
+void ingress_drain(server_t *self);
+emit_t *ingress_emits_new(size_t count);
 /*  After a failed commit: every queued ACCEPTED becomes REJECTED STORAGE.  */
 void ingress_fail_replies(server_t *self, const char *reason);
 void ingress_send_replies(server_t *self);
