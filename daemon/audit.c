@@ -148,8 +148,10 @@ int audit_append(audit_t *self, const char *kind, const char *trace_id,
 {
     uint8_t hash[SP_SHA256_SIZE];
     int64_t seq = self->last_seq + 1, ts = sp_time_now_ms();
-    char *text = json_dumps(detail ? detail : json_object(),
-                            JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+    /* the stored text is what the hash covers, so its key order need not
+       be canonical: insertion order saves a sort per event             */
+    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_ENSURE_ASCII)
+                        : strdup("{}");
     json_decref(detail);
     if (!text)
         return -1;

@@ -120,7 +120,9 @@ sp_code_t route_store(server_t *self, const sp_event_t *event,
     if (s_insert_signal(self, event, emitter, event_bytes, event_len, sha256, key_id,
                         signature, trace_id, subject, &signal_id) != 0
         || audit_append(self->audit, AUDIT_SIGNAL_RECEIVED, trace_id, signal_id, NULL,
-                        json_incref(detail)) != 0
+                        json_pack("{s:s, s:s, s:s, s:I}", "emitter", emitter->name,
+                                  "key_id", key_id, "sha256", sha_hex,
+                                  "bytes", (json_int_t) event_len)) != 0
         || s_route(self, event, signal_id, trace_id, &routed) != 0) {
         json_decref(detail);
         snprintf(reply->reason, sizeof reply->reason, "cannot store the signal");
