@@ -134,6 +134,7 @@ void audit_destroy(audit_t **self_p)
 }
 
 int64_t audit_last_seq(const audit_t *self) { return self->last_seq; }
+void audit_set_key(audit_t *self, const sp_key_t *key) { self->key = key; }
 
 static void s_bind_opt_text(sqlite3_stmt *stmt, int index, const char *text)
 {

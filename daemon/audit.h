@@ -57,5 +57,8 @@ int audit_resync(audit_t *self);
 /*  Writes a signed checkpoint if events were added since the last one.   */
 int audit_checkpoint(audit_t *self);
 int64_t audit_last_seq(const audit_t *self);
+/*  The key checkpoints are signed with; borrowed: a reload that replaces
+    the configuration must hand over the new one before freeing the old. */
+void audit_set_key(audit_t *self, const sp_key_t *key);
 
 #endif

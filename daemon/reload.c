@@ -125,6 +125,7 @@ int server_reload(server_t *self)
     deliver_teardown(self);
     config_t *old = self->config;
     self->config = fresh;
+    audit_set_key(self->audit, fresh->signing_key);
     server_size_emitters(self);
     /* in-flight windows restart from the database; partners dedup by seq */
     if (deliver_setup(self) != 0) {

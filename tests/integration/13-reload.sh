@@ -59,4 +59,11 @@ sp_start_partner belastingdienst
 sleep 2
 assert_eq "$(sp_lines "$SP_DIR/belastingdienst.out")" 2 "nothing more delivered without a legal basis"
 assert_ge "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'config.loaded'")" 3 "reloads audited"
+# the reloads left the daemon whole: it still checkpoints and stops cleanly
+pid=$(cat "$SP_DIR/daemon.pid")
+kill -TERM "$pid"; wait "$pid"; rc=$?
+rm -f "$SP_DIR/daemon.pid"
+assert_eq "$rc" 0 "exit status after reloads"
+grep -q "transaction failed" "$SP_DIR/daemon.log" && fail "a transaction failed after a reload"
+assert_eq "$(sp_sql "SELECT MAX(audit_seq) FROM checkpoints")" "$(sp_sql "SELECT MAX(seq) FROM audit")" "final checkpoint after reloads"
 echo "reload OK"
