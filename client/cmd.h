@@ -33,5 +33,15 @@ int cmd_keygen(int argc, char **argv);
 int cmd_emit(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_deadletters(int argc, char **argv);
+int cmd_redeliver(int argc, char **argv);
+
+/*  Shared by the commands that read the daemon's database (cmd_audit.c):
+    opens it read-only, refusing a file that is not a seinpost database. */
+struct sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen);
+/*  A --since/--until argument: RFC 3339, a date (YYYY-MM-DD, UTC) or a
+    duration before now ("2h", "30m", "7d"). Returns Unix ms, -1 if bad. */
+int64_t cmd_time_arg(const char *text);
 
 #endif

@@ -2,8 +2,8 @@
 
     Request:  SEINPOST1 | <command> [| <argument JSON>]
     Reply:    SEINPOST1 | OK | <JSON>   or   SEINPOST1 | ERROR | <reason>
-    Commands are a table, as smtpctl's: STATUS for now; the read-only
-    audit commands of the CLI work on the database directly.            */
+    Commands are a table, as smtpctl's: STATUS and REDELIVER; the
+    read-only audit commands of the CLI work on the database directly.  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +48,318 @@ static json_t *s_status(server_t *self, json_t *arg, char *err, size_t errlen)
                      "subscribers", subs);
 }
 
+/*  REDELIVER {"ids": [delivery ids]} or {"subscriber": S, "dead_lettered":
+    bool, "since": Unix ms}, with "operator": who asked. Matching delivered
+    or dead-lettered deliveries go back to pending, each audited with the
+    operator's name and committed before the answer, and the
+    subscriber's window rewinds to send them.
+    A delivery whose subscription is no longer configured has no legal
+    basis and one whose payload was purged has nothing to send: explicit
+    ids are then refused as a whole, a subscriber's are skipped.        */
+#define REDELIVER_MAX 10000
+#define REDELIVER_SELECT \
+    "SELECT d.id, d.signal_id, d.seq, d.created_at, d.state, s.event IS NULL," \
+    " d.subscriber, d.subscription, s.trace_id" \
+    " FROM deliveries d JOIN signals s ON s.id = d.signal_id"
+
+typedef struct {
+    int64_t id, signal_id, seq, created_at;
+    int state;
+    bool purged;
+    char subscriber[128], subscription[128], trace_id[33];
+} redeliver_row_t;
+
+typedef struct {
+    redeliver_row_t *rows;
+    size_t count;
+    int64_t applied;
+    int64_t already_pending;
+    bool more;
+    json_t *skipped;
+} redeliver_t;
+
+static void s_copy_column(char *dst, size_t len, sqlite3_stmt *stmt, int col)
+{
+    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    snprintf(dst, len, "%s", text ? text : "");
+}
+
+static void s_read_row(sqlite3_stmt *stmt, redeliver_row_t *row)
+{
+    row->id = sqlite3_column_int64(stmt, 0);
+    row->signal_id = sqlite3_column_int64(stmt, 1);
+    row->seq = sqlite3_column_int64(stmt, 2);
+    row->created_at = sqlite3_column_int64(stmt, 3);
+    row->state = sqlite3_column_int(stmt, 4);
+    row->purged = sqlite3_column_int(stmt, 5) != 0;
+    s_copy_column(row->subscriber, sizeof row->subscriber, stmt, 6);
+    s_copy_column(row->subscription, sizeof row->subscription, stmt, 7);
+    s_copy_column(row->trace_id, sizeof row->trace_id, stmt, 8);
+}
+
+/*  Why a delivery may not go back to pending, or NULL when it may.       */
+static const char *s_redeliver_refusal(server_t *self, const redeliver_row_t *row)
+{
+    const subscriber_t *conf = config_subscriber(self->config, row->subscriber);
+    bool configured = false;
+    for (size_t i = 0; conf && i < conf->sub_count; i++)
+        configured = configured || strcmp(conf->subs[i].name, row->subscription) == 0;
+    if (!configured)
+        return "subscription is no longer configured: no legal basis to deliver";
+    if (row->purged)
+        return "payload purged after retention: nothing left to deliver";
+    return NULL;
+}
+
+/*  Steps stmt into r->rows: pending ones are counted, not kept.          */
+static int s_collect(sqlite3_stmt *stmt, redeliver_t *r, int *found)
+{
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        (*found)++;
+        if (sqlite3_column_int(stmt, 4) == DELIVERY_PENDING) {
+            r->already_pending++;
+            continue;
+        }
+        if (r->count == REDELIVER_MAX) {
+            r->more = true;
+            break;
+        }
+        s_read_row(stmt, &r->rows[r->count++]);
+    }
+    sqlite3_reset(stmt);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_collect_ids(server_t *self, json_t *ids, redeliver_t *r, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    size_t i;
+    json_t *id;
+    int rc = -1;
+    if (sqlite3_prepare_v2(store_db(self->store), REDELIVER_SELECT " WHERE d.id = ?", -1,
+                           &stmt, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
+        return -1;
+    }
+    json_array_foreach(ids, i, id) {
+        int found = 0;
+        sqlite3_bind_int64(stmt, 1, json_integer_value(id));
+        if (s_collect(stmt, r, &found) != 0 || found == 0) {
+            snprintf(err, errlen, "delivery %lld does not exist",
+                     (long long) json_integer_value(id));
+            goto cleanup;
+        }
+    }
+    for (i = 0; i < r->count; i++) {
+        const char *why = s_redeliver_refusal(self, &r->rows[i]);
+        if (why) {
+            snprintf(err, errlen, "delivery %lld (%s/%s): %s", (long long) r->rows[i].id,
+                     r->rows[i].subscriber, r->rows[i].subscription, why);
+            goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/*  Drops the rows that may not be redelivered, naming each and why.      */
+static void s_skip_refused(server_t *self, redeliver_t *r)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        const char *why = s_redeliver_refusal(self, &r->rows[i]);
+        if (why)
+            json_array_append_new(r->skipped, json_pack("{s:I, s:s, s:s}", "delivery_id",
+                                  (json_int_t) r->rows[i].id, "subscription",
+                                  r->rows[i].subscription, "reason", why));
+        else
+            r->rows[kept++] = r->rows[i];
+    }
+    r->count = kept;
+}
+
+static int s_collect_subscriber(server_t *self, json_t *arg, redeliver_t *r, char *err,
+                                size_t errlen)
+{
+    const char *name = json_string_value(json_object_get(arg, "subscriber"));
+    sqlite3_stmt *stmt = NULL;
+    int found = 0;
+    if (!config_subscriber(self->config, name)) {
+        snprintf(err, errlen, "subscriber %.128s is not configured: no legal basis to deliver",
+                 name);
+        return -1;
+    }
+    if (sqlite3_prepare_v2(store_db(self->store), REDELIVER_SELECT
+                           " WHERE d.subscriber = ? AND d.state <> 0 AND (? = 0 OR d.state = 2)"
+                           " AND d.created_at >= ? ORDER BY d.id", -1, &stmt, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
+        return -1;
+    }
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 2, json_is_true(json_object_get(arg, "dead_lettered")));
+    sqlite3_bind_int64(stmt, 3, json_integer_value(json_object_get(arg, "since")));
+    int rc = s_collect(stmt, r, &found);
+    sqlite3_finalize(stmt);
+    if (rc != 0)
+        snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
+    else
+        s_skip_refused(self, r);
+    return rc;
+}
+
+/*  Rewinds the subscriber's window so that delivery id is read again;
+    what was in flight is sent again too (partners deduplicate).        */
+static void s_rewind(server_t *self, const char *subscriber, int64_t id)
+{
+    sub_state_t *sub = deliver_sub(self, subscriber);
+    if (!sub)
+        return;
+    int64_t to = id - 1;
+    if (sub->inflight_count > 0 && sub->inflight[0].delivery_id - 1 < to)
+        to = sub->inflight[0].delivery_id - 1;
+    if (to < sub->cursor) {
+        sub->cursor = to;
+        sub->inflight_count = 0;
+    }
+    sub->next_send_at = 0;
+    self->dispatch_wanted = true;
+}
+
+static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver_row_t *row,
+                           const char *operator_name, int64_t now, int64_t *applied)
+{
+    sqlite3_bind_int64(update, 1, now);
+    sqlite3_bind_int64(update, 2, row->id);
+    int step = sqlite3_step(update);
+    sqlite3_reset(update);
+    if (step != SQLITE_DONE)
+        return -1;
+    if (sqlite3_changes(store_db(self->store)) == 0)
+        return 0;               /* listed twice: done once */
+    (*applied)++;
+    return audit_append(self->audit, AUDIT_REDELIVERED, row->trace_id, row->signal_id,
+                        row->subscriber,
+                        json_pack("{s:s, s:I, s:I, s:s, s:I, s:s}", "subscription",
+                                  row->subscription, "seq", (json_int_t) row->seq,
+                                  "delivery_id", (json_int_t) row->id, "previous_state",
+                                  row->state == DELIVERY_DEAD ? "deadlettered" : "delivered",
+                                  "routed_at_ms", (json_int_t) row->created_at,
+                                  "operator", operator_name));
+}
+
+static int s_redeliver_apply(server_t *self, redeliver_t *r, const char *operator_name)
+{
+    sqlite3_stmt *update = NULL;
+    int64_t now = sp_time_now_ms();
+    int rc = -1;
+    if (r->count == 0)
+        return 0;
+    if (store_begin(self->store) != 0
+        || sqlite3_prepare_v2(store_db(self->store),
+                              "UPDATE deliveries SET state = 0, created_at = ?, done_at = NULL,"
+                              " receipt_id = NULL, last_error = NULL WHERE id = ? AND state <> 0",
+                              -1, &update, NULL) != SQLITE_OK)
+        goto cleanup;
+    for (size_t i = 0; i < r->count; i++)
+        if (s_redeliver_one(self, update, &r->rows[i], operator_name, now,
+                            &r->applied) != 0)
+            goto cleanup;
+    for (size_t i = 0; i < r->count; i++)
+        s_rewind(self, r->rows[i].subscriber, r->rows[i].id);
+    rc = 0;
+cleanup:
+    sqlite3_finalize(update);
+    if (rc != 0)
+        self->tx_failed = true;     /* the whole turn rolls back */
+    return rc;
+}
+
+/*  Replies leave before the loop's commit at the end of the turn, but an
+    operator must not be told of a change that is not durable yet: the
+    turn so far is committed here.                                      */
+static int s_commit_now(server_t *self)
+{
+    if (self->tx_failed || store_commit(self->store) != 0) {
+        self->tx_failed = true;
+        return -1;
+    }
+    if (self->written_delivery_id > self->committed_delivery_id) {
+        self->committed_delivery_id = self->written_delivery_id;
+        self->dispatch_wanted = true;
+    }
+    return 0;
+}
+
+static bool s_ids_valid(json_t *ids)
+{
+    size_t i;
+    json_t *id;
+    if (!json_is_array(ids) || json_array_size(ids) == 0
+        || json_array_size(ids) > REDELIVER_MAX)
+        return false;
+    json_array_foreach(ids, i, id)
+        if (!json_is_integer(id) || json_integer_value(id) < 1)
+            return false;
+    return true;
+}
+
+static int s_redeliver_check(json_t *arg, const char **operator_name, char *err,
+                             size_t errlen)
+{
+    json_t *ids = json_object_get(arg, "ids");
+    *operator_name = json_string_value(json_object_get(arg, "operator"));
+    if (!*operator_name || !**operator_name || strlen(*operator_name) > 64)
+        snprintf(err, errlen, "REDELIVER needs the operator's name (1..64 bytes)");
+    else if (!ids == !json_is_string(json_object_get(arg, "subscriber")))
+        snprintf(err, errlen, "REDELIVER needs either ids or a subscriber");
+    else if (ids && !s_ids_valid(ids))
+        snprintf(err, errlen, "ids must be a list of 1..%d positive delivery ids",
+                 REDELIVER_MAX);
+    else
+        return 0;
+    return -1;
+}
+
+static json_t *s_redeliver(server_t *self, json_t *arg, char *err, size_t errlen)
+{
+    const char *operator_name = NULL;
+    redeliver_t r = { .skipped = json_array() };
+    json_t *result = NULL;
+    if (s_redeliver_check(arg, &operator_name, err, errlen) != 0)
+        goto cleanup;
+    r.rows = calloc(REDELIVER_MAX, sizeof *r.rows);
+    if (!r.rows) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    json_t *ids = json_object_get(arg, "ids");
+    if ((ids ? s_collect_ids(self, ids, &r, err, errlen)
+             : s_collect_subscriber(self, arg, &r, err, errlen)) != 0)
+        goto cleanup;
+    if (s_redeliver_apply(self, &r, operator_name) != 0 || s_commit_now(self) != 0) {
+        snprintf(err, errlen, "storage failure; nothing changed");
+        goto cleanup;
+    }
+    sp_log(SP_LOG_NOTICE, "operator %s set %lld deliveries back to pending", operator_name,
+           (long long) r.applied);
+    result = json_pack("{s:I, s:I, s:O, s:b, s:s}", "redelivered", (json_int_t) r.applied,
+                       "already_pending", (json_int_t) r.already_pending, "skipped",
+                       r.skipped, "more", r.more, "operator", operator_name);
+cleanup:
+    free(r.rows);
+    json_decref(r.skipped);
+    return result;
+}
+
 static const struct {
     const char *name;
     admin_fn *fn;
 } s_commands[] = {
     { "STATUS", s_status },
+    { "REDELIVER", s_redeliver },
 };
 
 static void s_reply(server_t *self, sp_frames_t *f, const char *status, const char *body)

@@ -7,16 +7,16 @@
        audit_checkpoint_bytes() (domain SP_DOMAIN_CHECKPOINT), chain_hash
        equal to the hash of the row at audit_seq, seqs increasing, and the
        chain not ending below any checkpoint (truncation);
-    3. the signals: the sealed payload opens with the node secret, its
-       SHA-256 is the stored one and the emitter's signature verifies; a
-       purged payload's stored SHA-256 must equal the one its
-       signal.received audit event recorded;
+    3. the signals: the stored SHA-256 is the one the signal's received
+       (or accepted) audit event recorded; unless purged, the sealed payload opens with
+       the node secret, hashes to it, and the emitter's signature verifies;
     4. the batches: router signature (SP_DOMAIN_BATCH) by the node key, and
        every entry's hash and emitter signature equal to the stored signal's;
     5. the receipts: signature (SP_DOMAIN_RECEIPT) by the subscriber's
        configured key, and the body names that subscriber.
-    A key that is not in the configuration counts as broken: what cannot
-    be checked is not reported as correct.
+    A signature whose key is no longer in the configuration (an emitter or
+    subscriber removed) cannot be checked: it is counted as unchecked,
+    with the first one named, and counts as broken only in strict mode.
 
     Everything is read inside one read transaction, so a running daemon
     does not change the snapshot. Messages name rows by number and never
@@ -26,6 +26,7 @@
 #define VERIFY_H_INCLUDED
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -42,6 +43,8 @@ typedef struct {
     int64_t purged;             /* purged payloads checked by hash only */
     int64_t batches;
     int64_t receipts;
+    int64_t unchecked;          /* signatures whose key is not configured */
+    char first_unchecked[256];  /* which, and why */
 } verify_counts_t;
 
 /*  Progress of a phase ("audit chain", "signals"...); done of total rows. */
@@ -54,6 +57,7 @@ typedef struct {
     const config_t *config;     /* emitter and subscriber keys; may be NULL
                                    when only chain and checkpoints run */
     const vault_t *vault;       /* opens sealed payloads */
+    bool strict;                /* an unchecked signature is broken */
     verify_progress_fn *progress;   /* or NULL */
     void *progress_arg;
 } verify_input_t;

@@ -1,0 +1,1016 @@
+/*  cmd_audit.c - `seinpost audit`: the audit trail, read from the daemon's
+    database read-only (a running daemon is not disturbed).
+
+      list    audit events, filtered; a table, or JSON lines with --json
+      show    one signal's whole timeline per subscriber, with receipts
+      verify  hash chain, checkpoints and every stored signature
+      export  Logboek Dataverwerkingen records as JSON lines
+
+    A data subject id given with --subject is pseudonymised with the node
+    secret exactly as the daemon does, and only the pseudonym is looked
+    up: in signals.subject_pseudonym and in the data_subjects list of the
+    signal's received or accepted audit event. Nothing printed carries a
+    payload or a subject id in clear.                                    */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "audit.h"
+#include "cmd.h"
+#include "config.h"
+#include "sp_event.h"
+#include "store.h"
+#include "vault.h"
+#include "verify.h"
+
+#define AUDIT_BROKEN 4              /* exit code of verify: something broken */
+#define AUDIT_MAX_BINDS 48
+#define AUDIT_MAX_ID_TYPES 16
+#define AUDIT_PROGRESS_MIN 10000    /* rows before verify shows progress */
+#define AUDIT_SIG_PREFIX 8          /* signature bytes shown */
+
+typedef struct {
+    const char *conf_path;
+    config_t *config;
+    sqlite3 *db;
+    bool json;
+    bool strict;                    /* verify: unchecked signatures fail */
+    bool has_since, has_until;
+    int64_t since, until;
+    const char *type, *source, *subscriber, *status, *signal, *subject, *format;
+    long limit;
+    const char *id;                 /* show: CloudEvents id */
+} audit_opts_t;
+
+/*  SQL text with its arguments, built from fixed fragments only.        */
+typedef struct {
+    char sql[8192];
+    size_t len;
+    bool overflow;
+    int count;
+    bool is_text[AUDIT_MAX_BINDS];
+    const char *text[AUDIT_MAX_BINDS];
+    int64_t num[AUDIT_MAX_BINDS];
+} query_t;
+
+typedef struct {
+    char id[AUDIT_MAX_ID_TYPES][VAULT_PSEUDONYM_HEX + 1];
+    int count;
+} pseudonyms_t;
+
+/*  ---- shared helpers ---------------------------------------------------- */
+
+sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+                           &stmt, NULL) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_ROW) {
+        snprintf(err, errlen, "%s: not a seinpost database (%s)", path, sqlite3_errmsg(db));
+        sqlite3_finalize(stmt);
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_finalize(stmt);
+    return db;
+}
+
+int64_t cmd_time_arg(const char *text)
+{
+    char buf[40];
+    int64_t ms = sp_time_parse_rfc3339(text);
+    if (ms >= 0)
+        return ms;
+    if (strlen(text) == 10 && text[4] == '-' && text[7] == '-') {
+        snprintf(buf, sizeof buf, "%sT00:00:00Z", text);
+        return sp_time_parse_rfc3339(buf);
+    }
+    if (config_parse_duration(text, &ms) != 0 || ms < 0)
+        return -1;
+    return sp_time_now_ms() - ms;
+}
+
+static void s_sql(query_t *q, const char *text)
+{
+    size_t n = strlen(text);
+    if (q->len + n >= sizeof q->sql) {
+        q->overflow = true;
+        return;
+    }
+    memcpy(q->sql + q->len, text, n + 1);
+    q->len += n;
+}
+
+static void s_text_arg(query_t *q, const char *text)
+{
+    if (q->count == AUDIT_MAX_BINDS) {
+        q->overflow = true;
+        return;
+    }
+    q->is_text[q->count] = true;
+    q->text[q->count++] = text;
+}
+
+static void s_num_arg(query_t *q, int64_t num)
+{
+    if (q->count == AUDIT_MAX_BINDS) {
+        q->overflow = true;
+        return;
+    }
+    q->is_text[q->count] = false;
+    q->num[q->count++] = num;
+}
+
+static sqlite3_stmt *s_prepare(sqlite3 *db, const query_t *q)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (q->overflow || sqlite3_prepare_v2(db, q->sql, -1, &stmt, NULL) != SQLITE_OK) {
+        fprintf(stderr, "seinpost audit: query: %s\n",
+                q->overflow ? "too many filters" : sqlite3_errmsg(db));
+        return NULL;
+    }
+    for (int i = 0; i < q->count; i++) {
+        if (q->is_text[i])
+            sqlite3_bind_text(stmt, i + 1, q->text[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(stmt, i + 1, q->num[i]);
+    }
+    return stmt;
+}
+
+static sqlite3_stmt *s_prepare_sql(sqlite3 *db, const char *sql)
+{
+    query_t q = { .len = 0 };
+    s_sql(&q, sql);
+    return s_prepare(db, &q);
+}
+
+static const char *s_col(sqlite3_stmt *stmt, int col)
+{
+    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    return text ? text : "";
+}
+
+static void s_set_text(json_t *obj, const char *key, sqlite3_stmt *stmt, int col)
+{
+    if (sqlite3_column_type(stmt, col) != SQLITE_NULL)
+        json_object_set_new(obj, key, json_string(s_col(stmt, col)));
+}
+
+static void s_set_time(json_t *obj, const char *key, int64_t ms)
+{
+    char when[40];
+    sp_time_format(ms, when, sizeof when);
+    json_object_set_new(obj, key, json_string(when));
+}
+
+/*  Hex of the first bytes of a signature column, "" when too short.      */
+static void s_sig_prefix(sqlite3_stmt *stmt, int col, char out[2 * AUDIT_SIG_PREFIX + 1])
+{
+    out[0] = '\0';
+    if (sqlite3_column_bytes(stmt, col) >= AUDIT_SIG_PREFIX)
+        sp_hex(sqlite3_column_blob(stmt, col), AUDIT_SIG_PREFIX, out);
+}
+
+static json_t *s_detail(sqlite3_stmt *stmt, int col)
+{
+    json_t *detail = json_loads(s_col(stmt, col), 0, NULL);
+    return detail ? detail : json_string(s_col(stmt, col));
+}
+
+static void s_print_json(json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (text)
+        puts(text);
+    free(text);
+}
+
+/*  "key=value ..." of a detail's scalar members, arrays as their size.   */
+static void s_summary(json_t *detail, char *buf, size_t len)
+{
+    static const char *const skip[] = { "source", "id", "type", "sha256", NULL };
+    const char *key;
+    json_t *value;
+    size_t used = 0;
+    buf[0] = '\0';
+    json_object_foreach(detail, key, value) {
+        char item[256];
+        bool skipped = false;
+        for (int i = 0; skip[i]; i++)
+            skipped = skipped || strcmp(key, skip[i]) == 0;
+        if (skipped)
+            continue;
+        if (json_is_string(value))
+            snprintf(item, sizeof item, "%s=%s", key, json_string_value(value));
+        else if (json_is_integer(value))
+            snprintf(item, sizeof item, "%s=%lld", key, (long long) json_integer_value(value));
+        else if (json_is_boolean(value))
+            snprintf(item, sizeof item, "%s=%s", key, json_is_true(value) ? "true" : "false");
+        else if (json_is_array(value))
+            snprintf(item, sizeof item, "%s=[%zu]", key, json_array_size(value));
+        else
+            continue;
+        int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", item);
+        if (n < 0 || (size_t) n >= len - used)
+            break;
+        used += (size_t) n;
+    }
+}
+
+static vault_t *s_vault(const config_t *config, char *err, size_t errlen)
+{
+    char path[4096];
+    if (config->pseudonym_key_path)
+        snprintf(path, sizeof path, "%s", config->pseudonym_key_path);
+    else
+        snprintf(path, sizeof path, "%s.secret", config->database);
+    err[0] = '\0';
+    vault_t *vault = vault_new(path, 0, err, errlen);
+    if (!vault && !err[0])
+        snprintf(err, errlen, "%.512s: cannot read the node secret", path);
+    return vault;
+}
+
+/*  The subject's pseudonym under "BSN" and every configured id type.     */
+static int s_pseudonyms(const audit_opts_t *o, pseudonyms_t *p)
+{
+    const char *types[AUDIT_MAX_ID_TYPES] = { "BSN" };
+    char err[512];
+    int n = 1;
+    for (size_t i = 0; i < o->config->type_count && n < AUDIT_MAX_ID_TYPES; i++) {
+        const char *t = o->config->types[i].subject_id_type;
+        bool known = !t;
+        for (int j = 0; !known && j < n; j++)
+            known = strcmp(types[j], t) == 0;
+        if (!known)
+            types[n++] = t;
+    }
+    vault_t *vault = s_vault(o->config, err, sizeof err);
+    if (!vault) {
+        fprintf(stderr, "seinpost audit: %s\n", err);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        vault_pseudonym(vault, types[i], o->subject, p->id[i]);
+    p->count = n;
+    vault_destroy(&vault);
+    return 0;
+}
+
+/*  ---- filters ----------------------------------------------------------- */
+
+static void s_in_list(query_t *q, const pseudonyms_t *p)
+{
+    s_sql(q, "(");
+    for (int i = 0; i < p->count; i++) {
+        s_sql(q, i ? ",?" : "?");
+        s_text_arg(q, p->id[i]);
+    }
+    s_sql(q, ")");
+}
+
+/*  pending|delivered|dead: events of deliveries in that state; anything
+    else is an event kind or its prefix ("delivery" = "delivery.*").    */
+static void s_status_filter(query_t *q, const char *status)
+{
+    static const char *const states[] = { "pending", "delivered", "dead" };
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(status, states[i]) != 0)
+            continue;
+        s_sql(q, " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.signal_id = a.signal_id"
+                 " AND d.state = ? AND (a.subscriber IS NULL OR d.subscriber = a.subscriber))");
+        s_num_arg(q, i);
+        return;
+    }
+    s_sql(q, " AND (a.kind = ? OR substr(a.kind, 1, length(?) + 1) = ? || '.')");
+    s_text_arg(q, status);
+    s_text_arg(q, status);
+    s_text_arg(q, status);
+}
+
+static void s_subject_filter(query_t *q, const pseudonyms_t *p)
+{
+    s_sql(q, " AND a.signal_id IN (SELECT id FROM signals WHERE subject_pseudonym IN ");
+    s_in_list(q, p);
+    s_sql(q, " UNION SELECT r.signal_id FROM audit r, json_each(r.detail, '$.data_subjects') j"
+             " WHERE r.kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "')"
+             " AND json_extract(j.value, '$.id') IN ");
+    s_in_list(q, p);
+    s_sql(q, ")");
+}
+
+static void s_filters(query_t *q, const audit_opts_t *o, const pseudonyms_t *p)
+{
+    if (o->has_since) {
+        s_sql(q, " AND a.ts >= ?");
+        s_num_arg(q, o->since);
+    }
+    if (o->has_until) {
+        s_sql(q, " AND a.ts <= ?");
+        s_num_arg(q, o->until);
+    }
+    const struct { const char *value, *sql; } eq[] = {
+        { o->type, " AND s.type = ?" }, { o->source, " AND s.source = ?" },
+        { o->subscriber, " AND a.subscriber = ?" }, { o->signal, " AND s.ce_id = ?" } };
+    for (size_t i = 0; i < sizeof eq / sizeof eq[0]; i++) {
+        if (!eq[i].value)
+            continue;
+        s_sql(q, eq[i].sql);
+        s_text_arg(q, eq[i].value);
+    }
+    if (o->status)
+        s_status_filter(q, o->status);
+    if (p && p->count > 0)
+        s_subject_filter(q, p);
+}
+
+/*  ---- list ------------------------------------------------------------- */
+
+enum { L_SEQ, L_TS, L_KIND, L_TRACE, L_SIGNAL_ID, L_SUBSCRIBER, L_DETAIL, L_CE_ID,
+       L_SOURCE, L_TYPE };
+
+static json_t *s_event_json(sqlite3_stmt *stmt)
+{
+    int64_t ts = sqlite3_column_int64(stmt, L_TS);
+    json_t *row = json_pack("{s:I, s:I, s:s}", "seq",
+                            (json_int_t) sqlite3_column_int64(stmt, L_SEQ), "ts",
+                            (json_int_t) ts, "kind", s_col(stmt, L_KIND));
+    s_set_time(row, "time", ts);
+    s_set_text(row, "trace_id", stmt, L_TRACE);
+    if (sqlite3_column_type(stmt, L_SIGNAL_ID) != SQLITE_NULL)
+        json_object_set_new(row, "signal_id",
+                            json_integer(sqlite3_column_int64(stmt, L_SIGNAL_ID)));
+    s_set_text(row, "signal", stmt, L_CE_ID);
+    s_set_text(row, "source", stmt, L_SOURCE);
+    s_set_text(row, "type", stmt, L_TYPE);
+    s_set_text(row, "subscriber", stmt, L_SUBSCRIBER);
+    json_object_set_new(row, "detail", s_detail(stmt, L_DETAIL));
+    return row;
+}
+
+static const char *s_or_dash(json_t *obj, const char *key)
+{
+    const char *text = json_string_value(json_object_get(obj, key));
+    return text ? text : "-";
+}
+
+static void s_print_event_row(json_t *row)
+{
+    char summary[240];
+    s_summary(json_object_get(row, "detail"), summary, sizeof summary);
+    printf("%6lld  %-24s  %-22s  %-36s  %-16s  %s\n",
+           (long long) json_integer_value(json_object_get(row, "seq")),
+           s_or_dash(row, "time"), s_or_dash(row, "kind"), s_or_dash(row, "signal"),
+           s_or_dash(row, "subscriber"), summary);
+}
+
+static int s_list(audit_opts_t *o)
+{
+    query_t q = { .len = 0 };
+    pseudonyms_t p = { .count = 0 };
+    int64_t rows = 0;
+    if (o->subject && s_pseudonyms(o, &p) != 0)
+        return CMD_FAILED;
+    if (o->limit > 0)
+        s_sql(&q, "SELECT * FROM (");
+    s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber, a.detail,"
+              " s.ce_id, s.source, s.type FROM audit a LEFT JOIN signals s"
+              " ON s.id = a.signal_id WHERE 1 = 1");
+    s_filters(&q, o, &p);
+    s_sql(&q, o->limit > 0 ? " ORDER BY a.seq DESC LIMIT ?) ORDER BY 1" : " ORDER BY a.seq");
+    if (o->limit > 0)
+        s_num_arg(&q, o->limit);
+    sqlite3_stmt *stmt = s_prepare(o->db, &q);
+    if (!stmt)
+        return CMD_FAILED;
+    if (!o->json)
+        printf("%6s  %-24s  %-22s  %-36s  %-16s  %s\n", "SEQ", "TIME", "KIND", "SIGNAL",
+               "SUBSCRIBER", "DETAIL");
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_t *row = s_event_json(stmt);
+        if (o->json)
+            s_print_json(row);
+        else
+            s_print_event_row(row);
+        json_decref(row);
+        rows++;
+    }
+    sqlite3_finalize(stmt);
+    if (step != SQLITE_DONE)
+        fprintf(stderr, "seinpost audit list: %s\n", sqlite3_errmsg(o->db));
+    else if (!o->json)
+        printf("%lld event%s\n", (long long) rows, rows == 1 ? "" : "s");
+    return step == SQLITE_DONE ? CMD_OK : CMD_FAILED;
+}
+
+/*  ---- show ------------------------------------------------------------- */
+
+enum { G_ID, G_SOURCE, G_CE_ID, G_TYPE, G_EMITTER, G_RECEIVED, G_KEY_ID, G_SIG, G_SHA,
+       G_TRACE, G_PURGED, G_PURGED_AT };
+
+static json_t *s_signal_json(sqlite3_stmt *stmt)
+{
+    char sig[2 * AUDIT_SIG_PREFIX + 1], sha[2 * SP_SHA256_SIZE + 1] = "";
+    s_sig_prefix(stmt, G_SIG, sig);
+    if (sqlite3_column_bytes(stmt, G_SHA) == SP_SHA256_SIZE)
+        sp_hex(sqlite3_column_blob(stmt, G_SHA), SP_SHA256_SIZE, sha);
+    json_t *signal = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                               "store_id", (json_int_t) sqlite3_column_int64(stmt, G_ID),
+                               "id", s_col(stmt, G_CE_ID), "source", s_col(stmt, G_SOURCE),
+                               "type", s_col(stmt, G_TYPE), "emitter", s_col(stmt, G_EMITTER),
+                               "emitter_key_id", s_col(stmt, G_KEY_ID),
+                               "emitter_signature_prefix", sig, "sha256", sha,
+                               "trace_id", s_col(stmt, G_TRACE), "payload",
+                               sqlite3_column_int(stmt, G_PURGED) ? "purged" : "stored");
+    s_set_time(signal, "received_at", sqlite3_column_int64(stmt, G_RECEIVED));
+    if (sqlite3_column_type(stmt, G_PURGED_AT) != SQLITE_NULL)
+        s_set_time(signal, "purged_at", sqlite3_column_int64(stmt, G_PURGED_AT));
+    return signal;
+}
+
+static json_t *s_deliveries_json(sqlite3 *db, int64_t signal_id)
+{
+    static const char *const states[] = { "pending", "delivered", "dead" };
+    sqlite3_stmt *stmt = s_prepare_sql(db, "SELECT id, subscriber, subscription, seq, state,"
+                                       " attempts, receipt_id, last_error FROM deliveries"
+                                       " WHERE signal_id = ? ORDER BY id");
+    json_t *list = json_array();
+    if (!stmt)
+        return list;
+    sqlite3_bind_int64(stmt, 1, signal_id);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        int state = sqlite3_column_int(stmt, 4);
+        json_t *row = json_pack("{s:I, s:s, s:s, s:I, s:s, s:i}", "delivery_id",
+                                (json_int_t) sqlite3_column_int64(stmt, 0),
+                                "subscriber", s_col(stmt, 1), "subscription", s_col(stmt, 2),
+                                "seq", (json_int_t) sqlite3_column_int64(stmt, 3), "state",
+                                state >= 0 && state <= 2 ? states[state] : "unknown",
+                                "attempts", sqlite3_column_int(stmt, 5));
+        if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
+            json_object_set_new(row, "receipt_id", json_integer(sqlite3_column_int64(stmt, 6)));
+        s_set_text(row, "last_error", stmt, 7);
+        json_array_append_new(list, row);
+    }
+    sqlite3_finalize(stmt);
+    return list;
+}
+
+/*  {id, key_id, signature_prefix} of a stored batch or receipt.          */
+static json_t *s_signed_ref(sqlite3 *db, const char *sql, json_t *id)
+{
+    char sig[2 * AUDIT_SIG_PREFIX + 1];
+    json_t *ref = NULL;
+    sqlite3_stmt *stmt = json_is_integer(id) ? s_prepare_sql(db, sql) : NULL;
+    if (!stmt)
+        return NULL;
+    sqlite3_bind_int64(stmt, 1, json_integer_value(id));
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        s_sig_prefix(stmt, 1, sig);
+        ref = json_pack("{s:I, s:s, s:s}", "id", (json_int_t) json_integer_value(id),
+                        "key_id", s_col(stmt, 0), "signature_prefix", sig);
+    }
+    sqlite3_finalize(stmt);
+    return ref;
+}
+
+static void s_enrich(sqlite3 *db, json_t *event)
+{
+    const char *kind = json_string_value(json_object_get(event, "kind"));
+    json_t *detail = json_object_get(event, "detail"), *ref = NULL;
+    if (strcmp(kind, AUDIT_RECEIPT) == 0) {
+        ref = s_signed_ref(db, "SELECT key_id, signature FROM receipts WHERE id = ?",
+                           json_object_get(detail, "receipt_id"));
+        if (ref)
+            json_object_set_new(event, "receipt", ref);
+    } else if (strcmp(kind, AUDIT_ATTEMPT) == 0) {
+        ref = s_signed_ref(db, "SELECT key_id, signature FROM batches WHERE id = ?",
+                           json_object_get(detail, "batch_id"));
+        if (ref)
+            json_object_set_new(event, "batch", ref);
+    }
+}
+
+/*  The signal's own events, and the retries of each subscriber's queue
+    (not tied to one signal) while this signal waited in it.            */
+static const char s_timeline_sql[] =
+    "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 0 FROM audit a"
+    " WHERE a.signal_id = ?1"
+    " UNION SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 1 FROM audit a"
+    " WHERE a.signal_id IS NULL AND a.kind = '" AUDIT_RETRY "' AND EXISTS ("
+    "  SELECT 1 FROM deliveries d WHERE d.signal_id = ?1 AND d.subscriber = a.subscriber"
+    "  AND a.ts >= (SELECT MIN(r.ts) FROM audit r WHERE r.signal_id = ?1"
+    "               AND r.kind = '" AUDIT_ROUTED "' AND r.subscriber = d.subscriber)"
+    "  AND a.ts <= COALESCE(d.done_at, 9223372036854775807))"
+    " ORDER BY 1";
+
+static json_t *s_events_json(sqlite3 *db, int64_t signal_id)
+{
+    sqlite3_stmt *stmt = s_prepare_sql(db, s_timeline_sql);
+    json_t *list = json_array();
+    if (!stmt)
+        return list;
+    sqlite3_bind_int64(stmt, 1, signal_id);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(stmt, 1);
+        json_t *event = json_pack("{s:I, s:I, s:s}", "seq",
+                                  (json_int_t) sqlite3_column_int64(stmt, 0), "ts",
+                                  (json_int_t) ts, "kind", s_col(stmt, 2));
+        s_set_time(event, "time", ts);
+        s_set_text(event, "subscriber", stmt, 3);
+        json_object_set_new(event, "detail", s_detail(stmt, 4));
+        if (sqlite3_column_int(stmt, 5))
+            json_object_set_new(event, "queue_wide", json_true());
+        s_enrich(db, event);
+        json_array_append_new(list, event);
+    }
+    sqlite3_finalize(stmt);
+    return list;
+}
+
+static void s_event_text(json_t *event, char *buf, size_t len)
+{
+    json_t *receipt = json_object_get(event, "receipt"), *batch = json_object_get(event, "batch");
+    json_t *detail = json_object_get(event, "detail");
+    if (receipt)
+        snprintf(buf, len, "seq %lld, receipt %lld signed by partner key %s, signature %s...",
+                 (long long) json_integer_value(json_object_get(detail, "seq")),
+                 (long long) json_integer_value(json_object_get(receipt, "id")),
+                 s_or_dash(receipt, "key_id"), s_or_dash(receipt, "signature_prefix"));
+    else if (batch)
+        snprintf(buf, len, "attempt %lld, batch %lld signed by router key %s, signature %s...",
+                 (long long) json_integer_value(json_object_get(detail, "attempt")),
+                 (long long) json_integer_value(json_object_get(batch, "id")),
+                 s_or_dash(batch, "key_id"), s_or_dash(batch, "signature_prefix"));
+    else
+        s_summary(detail, buf, len);
+}
+
+/*  Events of one subscriber (NULL: the signal's own) in order.           */
+static void s_print_group(json_t *events, const char *subscriber)
+{
+    size_t i;
+    json_t *event;
+    char text[512];
+    json_array_foreach(events, i, event) {
+        const char *name = json_string_value(json_object_get(event, "subscriber"));
+        if (subscriber ? !name || strcmp(name, subscriber) != 0 : name != NULL)
+            continue;
+        s_event_text(event, text, sizeof text);
+        printf("    #%-6lld %s  %-22s %s%s\n",
+               (long long) json_integer_value(json_object_get(event, "seq")),
+               s_or_dash(event, "time"), s_or_dash(event, "kind"),
+               json_is_true(json_object_get(event, "queue_wide")) ? "(queue) " : "", text);
+    }
+}
+
+static void s_print_signal_head(json_t *signal)
+{
+    printf("signal %s (store id %lld)\n", s_or_dash(signal, "id"),
+           (long long) json_integer_value(json_object_get(signal, "store_id")));
+    printf("  source    %s\n  type      %s\n", s_or_dash(signal, "source"),
+           s_or_dash(signal, "type"));
+    printf("  emitter   %s, key %s, signature %s...\n", s_or_dash(signal, "emitter"),
+           s_or_dash(signal, "emitter_key_id"), s_or_dash(signal, "emitter_signature_prefix"));
+    printf("  sha256    %s\n  trace     %s\n", s_or_dash(signal, "sha256"),
+           s_or_dash(signal, "trace_id"));
+    printf("  received  %s, payload %s%s%s\n", s_or_dash(signal, "received_at"),
+           s_or_dash(signal, "payload"), json_object_get(signal, "purged_at") ? " " : "",
+           json_object_get(signal, "purged_at") ? s_or_dash(signal, "purged_at") : "");
+}
+
+static void s_print_delivery_head(json_t *delivery)
+{
+    long long attempts = json_integer_value(json_object_get(delivery, "attempts"));
+    printf("  %s / %s seq %lld: %s after %lld attempt%s%s%s\n",
+           s_or_dash(delivery, "subscriber"), s_or_dash(delivery, "subscription"),
+           (long long) json_integer_value(json_object_get(delivery, "seq")),
+           s_or_dash(delivery, "state"), attempts, attempts == 1 ? "" : "s",
+           json_object_get(delivery, "last_error") ? "; last error: " : "",
+           json_object_get(delivery, "last_error") ? s_or_dash(delivery, "last_error") : "");
+}
+
+static void s_print_timeline(json_t *timeline)
+{
+    json_t *deliveries = json_object_get(timeline, "deliveries");
+    json_t *events = json_object_get(timeline, "events"), *d;
+    size_t i;
+    s_print_signal_head(json_object_get(timeline, "signal"));
+    printf("  router\n");
+    s_print_group(events, NULL);
+    json_array_foreach(deliveries, i, d) {
+        const char *name = s_or_dash(d, "subscriber");
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(s_or_dash(json_array_get(deliveries, j), "subscriber"), name) == 0;
+        if (seen)
+            continue;
+        for (size_t j = i; j < json_array_size(deliveries); j++)
+            if (strcmp(s_or_dash(json_array_get(deliveries, j), "subscriber"), name) == 0)
+                s_print_delivery_head(json_array_get(deliveries, j));
+        s_print_group(events, name);
+    }
+    printf("\n");
+}
+
+static int s_show(audit_opts_t *o)
+{
+    int found = 0, step;
+    sqlite3_stmt *stmt = s_prepare_sql(o->db, "SELECT id, source, ce_id, type, emitter,"
+                                       " received_at, key_id, signature, event_sha256,"
+                                       " trace_id, event IS NULL, purged_at FROM signals"
+                                       " WHERE ce_id = ? ORDER BY id");
+    if (!stmt)
+        return CMD_FAILED;
+    sqlite3_bind_text(stmt, 1, o->id, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(stmt, G_ID);
+        json_t *timeline = json_pack("{s:o, s:o, s:o}", "signal", s_signal_json(stmt),
+                                     "deliveries", s_deliveries_json(o->db, id),
+                                     "events", s_events_json(o->db, id));
+        if (o->json)
+            s_print_json(timeline);
+        else
+            s_print_timeline(timeline);
+        json_decref(timeline);
+        found++;
+    }
+    sqlite3_finalize(stmt);
+    if (step != SQLITE_DONE) {
+        fprintf(stderr, "seinpost audit show: %s\n", sqlite3_errmsg(o->db));
+        return CMD_FAILED;
+    }
+    if (found == 0)
+        fprintf(stderr, "seinpost audit show: no signal with id %s\n", o->id);
+    return found ? CMD_OK : CMD_REJECTED;
+}
+
+/*  ---- verify ----------------------------------------------------------- */
+
+typedef struct {
+    bool shown;                 /* a progress line is on the terminal */
+} progress_t;
+
+static void s_progress(const char *phase, int64_t done, int64_t total, void *arg)
+{
+    progress_t *progress = arg;
+    if (total < AUDIT_PROGRESS_MIN)
+        return;
+    fprintf(stderr, "\rverifying %s: %lld/%lld ", phase, (long long) done, (long long) total);
+    progress->shown = done < total;
+    if (done >= total)
+        fputc('\n', stderr);
+}
+
+static void s_print_ok(const verify_counts_t *c)
+{
+    printf("OK: audit chain of %lld events (seq 1..%lld), %lld checkpoints, %lld emitter "
+           "signatures, %lld purged payloads checked by hash, %lld batch signatures, "
+           "%lld receipt signatures\n", (long long) c->events, (long long) c->last_seq,
+           (long long) c->checkpoints, (long long) c->signals, (long long) c->purged,
+           (long long) c->batches, (long long) c->receipts);
+    if (c->unchecked > 0)
+        printf("note: %lld signature%s not checked, the first: %s (--strict fails on this)\n",
+               (long long) c->unchecked, c->unchecked == 1 ? "" : "s", c->first_unchecked);
+    if (c->checkpointed_seq < c->last_seq)
+        printf("note: events %lld..%lld are chained but not yet covered by a signed "
+               "checkpoint\n", (long long) c->checkpointed_seq + 1, (long long) c->last_seq);
+}
+
+static int s_verify(audit_opts_t *o)
+{
+    char err[1024], why[1024];
+    progress_t progress = { .shown = false };
+    verify_counts_t counts;
+    int rc = CMD_FAILED;
+    store_t *store = store_open(o->config->database, true, err, sizeof err);
+    vault_t *vault = store ? s_vault(o->config, err, sizeof err) : NULL;
+    if (!vault) {
+        fprintf(stderr, "seinpost audit verify: %s\n", err);
+        goto cleanup;
+    }
+    verify_input_t in = { .db = store_db(store), .node_key = o->config->signing_key,
+                          .config = o->config, .vault = vault, .strict = o->strict,
+                          .progress = isatty(STDERR_FILENO) ? s_progress : NULL,
+                          .progress_arg = &progress };
+    int result = verify_all(&in, &counts, why, sizeof why);
+    if (progress.shown)
+        fputc('\n', stderr);
+    if (result == VERIFY_OK) {
+        s_print_ok(&counts);
+        rc = CMD_OK;
+    } else if (result == VERIFY_BROKEN) {
+        printf("BROKEN: %s\n", why);
+        rc = AUDIT_BROKEN;
+    } else
+        fprintf(stderr, "seinpost audit verify: %s\n", why);
+cleanup:
+    vault_destroy(&vault);
+    store_destroy(&store);
+    return rc;
+}
+
+/*  ---- export: Logboek Dataverwerkingen ------------------------------------ */
+
+typedef struct {
+    sqlite3_stmt *routed;       /* the routed event of a delivery */
+    sqlite3_stmt *received;     /* the event listing a signal's data subjects */
+} export_aux_t;
+
+/*  One processing action (routed, delivered or dead-lettered).           */
+typedef struct {
+    int64_t seq, ts, signal_id, received_at, routed_seq, routed_ts;
+    const char *kind, *subscriber, *trace_id, *subscription, *activity;
+} action_t;
+
+/*  8 bytes derived from trace, audit seq and subject: stable on re-export. */
+static void s_span_id(const char *trace_id, int64_t seq, const char *subject, char out[17])
+{
+    char text[256];
+    uint8_t digest[SP_SHA256_SIZE];
+    snprintf(text, sizeof text, "%s:%lld:%s", trace_id, (long long) seq, subject ? subject : "");
+    sp_sha256(text, strlen(text), digest);
+    sp_hex(digest, 8, out);
+}
+
+static json_t *s_record(const audit_opts_t *o, const action_t *a, json_t *subject)
+{
+    char span[17], parent[17];
+    bool routed = strcmp(a->kind, AUDIT_ROUTED) == 0, dead = strcmp(a->kind, AUDIT_DEAD) == 0;
+    const char *subject_id = json_string_value(json_object_get(subject, "id"));
+    json_t *attrs = json_pack("{s:s, s:s, s:I}", "dpl.core.foreign_operation.processor",
+                              a->subscriber, "seinpost.subscription", a->subscription,
+                              "seinpost.audit_seq", (json_int_t) a->seq);
+    if (a->activity)
+        json_object_set_new(attrs, "dpl.core.processing_activity_id", json_string(a->activity));
+    if (subject_id) {
+        json_object_set_new(attrs, "dpl.core.data_subject_id", json_string(subject_id));
+        json_object_set(attrs, "dpl.core.data_subject_id_type", json_object_get(subject, "type"));
+    }
+    s_span_id(a->trace_id, a->seq, subject_id, span);
+    json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:{s:s, s:s}, s:o}",
+                               "trace_id", a->trace_id, "span_id", span, "name",
+                               routed ? "seinpost.route" : "seinpost.deliver",
+                               "status", dead ? "Error" : "Ok", "start_time",
+                               (json_int_t) (routed ? a->received_at : a->routed_ts),
+                               "end_time", (json_int_t) a->ts, "resource", "name",
+                               o->config->node_name, "version", SP_VERSION_STRING,
+                               "attributes", attrs);
+    if (record && !routed && a->routed_seq > 0) {
+        s_span_id(a->trace_id, a->routed_seq, subject_id, parent);
+        json_object_set_new(record, "parent_span_id", json_string(parent));
+    }
+    return record;
+}
+
+/*  Distinct data subjects ({id, type}) the signal's received or accepted
+    audit event lists.                                                   */
+static json_t *s_subjects(export_aux_t *aux, int64_t signal_id)
+{
+    json_t *list = json_array(), *subject;
+    size_t i;
+    sqlite3_reset(aux->received);
+    sqlite3_bind_int64(aux->received, 1, signal_id);
+    if (sqlite3_step(aux->received) != SQLITE_ROW)
+        return list;
+    json_t *detail = json_loads(s_col(aux->received, 0), 0, NULL);
+    json_array_foreach(json_object_get(detail, "data_subjects"), i, subject) {
+        const char *id = json_string_value(json_object_get(subject, "id"));
+        bool seen = !id || !json_is_string(json_object_get(subject, "type"));
+        for (size_t j = 0; !seen && j < json_array_size(list); j++)
+            seen = strcmp(json_string_value(json_object_get(json_array_get(list, j), "id")),
+                          id) == 0;
+        if (!seen)
+            json_array_append(list, subject);
+    }
+    json_decref(detail);
+    return list;
+}
+
+/*  Fills the routed part of a: from the row itself or its routed event.  */
+static json_t *s_routed(export_aux_t *aux, action_t *a, json_t *detail)
+{
+    if (strcmp(a->kind, AUDIT_ROUTED) == 0) {
+        a->routed_seq = a->seq;
+        a->routed_ts = a->ts;
+        return json_incref(detail);
+    }
+    sqlite3_reset(aux->routed);
+    sqlite3_bind_int64(aux->routed, 1, a->signal_id);
+    sqlite3_bind_text(aux->routed, 2, a->subscriber, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(aux->routed, 3, a->subscription, -1, SQLITE_TRANSIENT);
+    a->routed_ts = a->received_at;
+    if (sqlite3_step(aux->routed) != SQLITE_ROW)
+        return NULL;
+    a->routed_seq = sqlite3_column_int64(aux->routed, 0);
+    a->routed_ts = sqlite3_column_int64(aux->routed, 1);
+    return json_loads(s_col(aux->routed, 2), 0, NULL);
+}
+
+static void s_export_action(const audit_opts_t *o, export_aux_t *aux, sqlite3_stmt *stmt)
+{
+    json_t *detail = json_loads(s_col(stmt, 4), 0, NULL), *subject;
+    size_t i;
+    action_t a = { .seq = sqlite3_column_int64(stmt, 0), .ts = sqlite3_column_int64(stmt, 1),
+                   .kind = s_col(stmt, 2), .subscriber = s_col(stmt, 3),
+                   .trace_id = s_col(stmt, 5), .signal_id = sqlite3_column_int64(stmt, 6),
+                   .received_at = sqlite3_column_int64(stmt, 7) };
+    a.subscription = json_string_value(json_object_get(detail, "subscription"));
+    if (!a.subscription)
+        a.subscription = "";
+    json_t *routed = s_routed(aux, &a, detail);
+    a.activity = json_string_value(json_object_get(routed, "processing_activity_id"));
+    json_t *subjects = s_subjects(aux, a.signal_id);
+    if (json_array_size(subjects) == 0)
+        json_array_append_new(subjects, json_object());
+    json_array_foreach(subjects, i, subject) {
+        json_t *record = s_record(o, &a, subject);
+        if (record)
+            s_print_json(record);
+        json_decref(record);
+    }
+    json_decref(subjects);
+    json_decref(routed);
+    json_decref(detail);
+}
+
+static int s_export(audit_opts_t *o)
+{
+    query_t q = { .len = 0 };
+    export_aux_t aux = { NULL, NULL };
+    int step = SQLITE_ERROR;
+    if (!o->format || strcmp(o->format, "logboek") != 0) {
+        fprintf(stderr, "seinpost audit export: --format logboek is the only format\n");
+        return CMD_USAGE;
+    }
+    s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, a.trace_id, a.signal_id,"
+              " s.received_at FROM audit a JOIN signals s ON s.id = a.signal_id WHERE a.kind"
+              " IN ('" AUDIT_ROUTED "', '" AUDIT_RECEIPT "', '" AUDIT_DEAD "')");
+    s_filters(&q, o, NULL);
+    s_sql(&q, " ORDER BY a.seq");
+    sqlite3_stmt *stmt = s_prepare(o->db, &q);
+    aux.routed = s_prepare_sql(o->db, "SELECT seq, ts, detail FROM audit WHERE signal_id = ?"
+                               " AND kind = '" AUDIT_ROUTED "' AND subscriber = ? AND"
+                               " json_extract(detail, '$.subscription') = ? ORDER BY seq LIMIT 1");
+    aux.received = s_prepare_sql(o->db, "SELECT detail FROM audit WHERE signal_id = ? AND"
+                                 " kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED
+                                 "') AND json_type(detail, '$.data_subjects') = 'array'"
+                                 " ORDER BY seq LIMIT 1");
+    if (stmt && aux.routed && aux.received)
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+            s_export_action(o, &aux, stmt);
+    if (stmt && step != SQLITE_DONE)
+        fprintf(stderr, "seinpost audit export: %s\n", sqlite3_errmsg(o->db));
+    sqlite3_finalize(stmt);
+    sqlite3_finalize(aux.routed);
+    sqlite3_finalize(aux.received);
+    return step == SQLITE_DONE ? CMD_OK : CMD_FAILED;
+}
+
+/*  ---- options and dispatch --------------------------------------------- */
+
+static const struct option s_options[] = {
+    { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+    { "since", required_argument, NULL, 'S' }, { "until", required_argument, NULL, 'U' },
+    { "type", required_argument, NULL, 't' }, { "source", required_argument, NULL, 's' },
+    { "subscriber", required_argument, NULL, 'b' }, { "status", required_argument, NULL, 'x' },
+    { "signal", required_argument, NULL, 'i' }, { "subject", required_argument, NULL, 'u' },
+    { "limit", required_argument, NULL, 'n' }, { "format", required_argument, NULL, 'f' },
+    { "strict", no_argument, NULL, 'z' }, { NULL, 0, NULL, 0 } };
+
+static const struct {
+    const char *name;
+    const char *options;        /* option codes it takes */
+    int positional;             /* arguments besides options */
+    int (*fn)(audit_opts_t *o);
+    const char *usage;
+} s_subcommands[] = {
+    { "list", "cjSUtsbxiun", 0, s_list,
+      "audit list -c CONF [--since T] [--until T] [--type TYPE] [--source SRC]\n"
+      "       [--subscriber S] [--status pending|delivered|dead|KIND] [--signal ID]\n"
+      "       [--subject VALUE] [--limit N] [--json]" },
+    { "show", "cj", 1, s_show, "audit show ID -c CONF [--json]" },
+    { "verify", "cz", 0, s_verify, "audit verify -c CONF [--strict]" },
+    { "export", "cfSUbt", 0, s_export,
+      "audit export --format logboek -c CONF [--since T] [--until T] [--subscriber S]"
+      " [--type TYPE]" },
+};
+
+static int s_time_option(const char *name, const char *text, bool *has, int64_t *ms)
+{
+    *has = true;
+    *ms = cmd_time_arg(text);
+    if (*ms >= 0)
+        return 0;
+    fprintf(stderr, "seinpost audit: --%s: '%s' is neither RFC 3339 nor a duration like 2h\n",
+            name, text);
+    return -1;
+}
+
+static int s_option(audit_opts_t *o, int opt, const char *arg)
+{
+    char *end = NULL;
+    switch (opt) {
+    case 'c': o->conf_path = arg; break;
+    case 'j': o->json = true; break;
+    case 'z': o->strict = true; break;
+    case 'S': return s_time_option("since", arg, &o->has_since, &o->since);
+    case 'U': return s_time_option("until", arg, &o->has_until, &o->until);
+    case 't': o->type = arg; break;
+    case 's': o->source = arg; break;
+    case 'b': o->subscriber = arg; break;
+    case 'x': o->status = arg; break;
+    case 'i': o->signal = arg; break;
+    case 'u': o->subject = arg; break;
+    case 'f': o->format = arg; break;
+    case 'n':
+        o->limit = strtol(arg, &end, 10);
+        if (*end || o->limit <= 0) {
+            fprintf(stderr, "seinpost audit: --limit needs a positive number\n");
+            return -1;
+        }
+        break;
+    default: return -1;
+    }
+    return 0;
+}
+
+static int s_parse(int argc, char **argv, const char *allowed, audit_opts_t *o)
+{
+    int opt, index = -1;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:", s_options, &index)) != -1) {
+        if (opt != '?' && !strchr(allowed, opt)) {
+            fprintf(stderr, "seinpost audit %s: --%s does not apply here\n", argv[0],
+                    index >= 0 ? s_options[index].name : "?");
+            return -1;
+        }
+        if (opt == '?' || s_option(o, opt, optarg) != 0)
+            return -1;
+        index = -1;
+    }
+    return 0;
+}
+
+static int s_usage(void)
+{
+    fprintf(stderr, "usage:\n");
+    for (size_t i = 0; i < sizeof s_subcommands / sizeof s_subcommands[0]; i++)
+        fprintf(stderr, "  seinpost %s\n", s_subcommands[i].usage);
+    return CMD_USAGE;
+}
+
+static int s_run(int sub, audit_opts_t *o)
+{
+    char err[4096] = "";
+    int rc = CMD_FAILED;
+    o->config = config_load(o->conf_path, err, sizeof err);
+    if (!o->config) {
+        fprintf(stderr, "seinpost audit: %s\n", err);
+        return CMD_FAILED;
+    }
+    if (s_subcommands[sub].fn != s_verify) {
+        o->db = cmd_db_open(o->config->database, err, sizeof err);
+        if (!o->db) {
+            fprintf(stderr, "seinpost audit: %s\n", err);
+            goto cleanup;
+        }
+    }
+    rc = s_subcommands[sub].fn(o);
+cleanup:
+    sqlite3_close(o->db);
+    config_destroy(&o->config);
+    return rc;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+    audit_opts_t o = { .conf_path = NULL };
+    int sub = -1;
+    for (size_t i = 0; argc > 1 && i < sizeof s_subcommands / sizeof s_subcommands[0]; i++)
+        if (strcmp(argv[1], s_subcommands[i].name) == 0)
+            sub = (int) i;
+    if (sub < 0)
+        return s_usage();
+    if (s_parse(argc - 1, argv + 1, s_subcommands[sub].options, &o) != 0
+        || !o.conf_path || argc - 1 - optind != s_subcommands[sub].positional) {
+        fprintf(stderr, "usage: seinpost %s\n", s_subcommands[sub].usage);
+        return CMD_USAGE;
+    }
+    if (s_subcommands[sub].positional)
+        o.id = argv[1 + optind];
+    return s_run(sub, &o);
+}

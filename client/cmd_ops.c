@@ -1,0 +1,289 @@
+/*  cmd_ops.c - operating on dead letters:
+      `seinpost deadletters`  lists dead-lettered deliveries (read-only,
+                              from the database; never a payload)
+      `seinpost redeliver`    asks the daemon (admin command REDELIVER) to
+                              set deliveries back to pending; the daemon
+                              audits each with the operator's user name. */
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "cmd.h"
+#include "config.h"
+#include "sp_event.h"
+#include "sp_proto.h"
+
+#define OPS_ADMIN_TIMEOUT_MS 10000
+
+/*  ---- deadletters ------------------------------------------------------ */
+
+static json_t *s_dead_json(sqlite3_stmt *stmt)
+{
+    char routed[40], dead[40];
+    const char *reason = (const char *) sqlite3_column_text(stmt, 7);
+    sp_time_format(sqlite3_column_int64(stmt, 5), routed, sizeof routed);
+    sp_time_format(sqlite3_column_int64(stmt, 6), dead, sizeof dead);
+    return json_pack("{s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:b}",
+                     "delivery_id", (json_int_t) sqlite3_column_int64(stmt, 0),
+                     "subscriber", (const char *) sqlite3_column_text(stmt, 1),
+                     "subscription", (const char *) sqlite3_column_text(stmt, 2),
+                     "seq", (json_int_t) sqlite3_column_int64(stmt, 3),
+                     "signal", (const char *) sqlite3_column_text(stmt, 8),
+                     "source", (const char *) sqlite3_column_text(stmt, 10),
+                     "type", (const char *) sqlite3_column_text(stmt, 9),
+                     "attempts", sqlite3_column_int(stmt, 4), "routed_at", routed,
+                     "dead_at", dead, "reason", reason ? reason : "",
+                     "payload_purged", sqlite3_column_int(stmt, 11) != 0);
+}
+
+static void s_dead_row(json_t *row)
+{
+    printf("%8lld  %-16s  %-24s  %5lld  %-36s  %3lld  %-24s  %s\n",
+           (long long) json_integer_value(json_object_get(row, "delivery_id")),
+           json_string_value(json_object_get(row, "subscriber")),
+           json_string_value(json_object_get(row, "subscription")),
+           (long long) json_integer_value(json_object_get(row, "seq")),
+           json_string_value(json_object_get(row, "signal")),
+           (long long) json_integer_value(json_object_get(row, "attempts")),
+           json_string_value(json_object_get(row, "dead_at")),
+           json_string_value(json_object_get(row, "reason")));
+}
+
+static int s_list_dead(sqlite3 *db, const char *subscriber, bool json)
+{
+    sqlite3_stmt *stmt = NULL;
+    int step, count = 0;
+    if (sqlite3_prepare_v2(db, "SELECT d.id, d.subscriber, d.subscription, d.seq, d.attempts,"
+                           " d.created_at, d.done_at, d.last_error, s.ce_id, s.type, s.source,"
+                           " s.event IS NULL FROM deliveries d JOIN signals s"
+                           " ON s.id = d.signal_id WHERE d.state = 2"
+                           " AND (?1 IS NULL OR d.subscriber = ?1) ORDER BY d.id", -1, &stmt,
+                           NULL) != SQLITE_OK) {
+        fprintf(stderr, "seinpost deadletters: %s\n", sqlite3_errmsg(db));
+        return CMD_FAILED;
+    }
+    sqlite3_bind_text(stmt, 1, subscriber, -1, SQLITE_STATIC);
+    if (!json)
+        printf("%8s  %-16s  %-24s  %5s  %-36s  %3s  %-24s  %s\n", "DELIVERY", "SUBSCRIBER",
+               "SUBSCRIPTION", "SEQ", "SIGNAL", "TRY", "DEAD SINCE", "REASON");
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_t *row = s_dead_json(stmt);
+        char *text = json && row ? json_dumps(row, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+        if (text)
+            puts(text);
+        else if (row && !json)
+            s_dead_row(row);
+        free(text);
+        json_decref(row);
+        count++;
+    }
+    sqlite3_finalize(stmt);
+    if (step != SQLITE_DONE) {
+        fprintf(stderr, "seinpost deadletters: %s\n", sqlite3_errmsg(db));
+        return CMD_FAILED;
+    }
+    if (!json)
+        printf("%d dead-lettered deliver%s\n", count, count == 1 ? "y" : "ies");
+    return CMD_OK;
+}
+
+int cmd_deadletters(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+        { "subscriber", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 } };
+    const char *conf_path = NULL, *subscriber = NULL;
+    char err[4096] = "";
+    int opt, json = 0, rc = CMD_FAILED;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf_path = optarg; break;
+        case 'j': json = 1; break;
+        case 'b': subscriber = optarg; break;
+        default: return CMD_USAGE;
+        }
+    }
+    if (!conf_path || optind != argc) {
+        fprintf(stderr, "usage: seinpost deadletters -c SEINPOST.YAML [--subscriber S] [--json]\n");
+        return CMD_USAGE;
+    }
+    config_t *config = config_load(conf_path, err, sizeof err);
+    sqlite3 *db = config ? cmd_db_open(config->database, err, sizeof err) : NULL;
+    if (!db)
+        fprintf(stderr, "seinpost deadletters: %s\n", err);
+    else
+        rc = s_list_dead(db, subscriber, json);
+    sqlite3_close(db);
+    config_destroy(&config);
+    return rc;
+}
+
+/*  ---- redeliver -------------------------------------------------------- */
+
+/*  Sends command with its JSON argument; returns the OK answer, or NULL
+    with the daemon's refusal (*refused) or why there was no answer.      */
+static json_t *s_admin(const char *endpoint, const char *command, json_t *arg,
+                       bool *refused, char *err, size_t errlen)
+{
+    void *zmq = zmq_ctx_new(), *sock = zmq ? zmq_socket(zmq, ZMQ_DEALER) : NULL;
+    int zero = 0;
+    json_t *result = NULL;
+    sp_frames_t frames;
+    char *body = json_dumps(arg, JSON_COMPACT);
+    const void *parts[] = { SP_PROTOCOL, command, body };
+    size_t sizes[] = { strlen(SP_PROTOCOL), strlen(command), body ? strlen(body) : 0 };
+    zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
+    *refused = false;
+    snprintf(err, errlen, "no answer from the daemon at %s", endpoint);
+    if (!sock || !body)
+        goto cleanup;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_connect(sock, endpoint) != 0 || sp_send_parts(sock, parts, sizes, 3, 0) != 0
+        || zmq_poll(&item, 1, OPS_ADMIN_TIMEOUT_MS) <= 0
+        || sp_frames_recv(&frames, sock, 4, 16 << 20, 0) != 0)
+        goto cleanup;
+    if (frames.count == 3 && sp_frame_is(&frames, 1, "OK"))
+        result = json_loadb(sp_frame_data(&frames, 2), sp_frame_size(&frames, 2), 0, NULL);
+    else if (frames.count == 3) {
+        *refused = true;
+        sp_frame_string(&frames, 2, err, errlen);
+    }
+    sp_frames_close(&frames);
+cleanup:
+    free(body);
+    if (sock)
+        zmq_close(sock);
+    if (zmq)
+        zmq_ctx_term(zmq);
+    return result;
+}
+
+static const char *s_operator(char *buf, size_t len)
+{
+    struct passwd *pw = getpwuid(getuid());
+    if (pw && pw->pw_name && *pw->pw_name)
+        snprintf(buf, len, "%s", pw->pw_name);
+    else
+        snprintf(buf, len, "uid %ld", (long) getuid());
+    return buf;
+}
+
+static void s_print_answer(json_t *answer)
+{
+    size_t i;
+    json_t *skip;
+    printf("redelivered %lld deliver%s (operator %s)\n",
+           (long long) json_integer_value(json_object_get(answer, "redelivered")),
+           json_integer_value(json_object_get(answer, "redelivered")) == 1 ? "y" : "ies",
+           json_string_value(json_object_get(answer, "operator")));
+    if (json_integer_value(json_object_get(answer, "already_pending")) > 0)
+        printf("%lld already pending: left as they are\n",
+               (long long) json_integer_value(json_object_get(answer, "already_pending")));
+    json_array_foreach(json_object_get(answer, "skipped"), i, skip)
+        printf("skipped delivery %lld (%s): %s\n",
+               (long long) json_integer_value(json_object_get(skip, "delivery_id")),
+               json_string_value(json_object_get(skip, "subscription")),
+               json_string_value(json_object_get(skip, "reason")));
+    if (json_is_true(json_object_get(answer, "more")))
+        printf("more deliveries match: run the command again for the next ones\n");
+}
+
+/*  Delivery ids from the positional arguments into arg's "ids".          */
+static int s_ids(json_t *arg, int count, char **values)
+{
+    json_t *ids = json_array();
+    json_object_set_new(arg, "ids", ids);
+    for (int i = 0; i < count; i++) {
+        char *end = NULL;
+        long long id = strtoll(values[i], &end, 10);
+        if (*end || id < 1) {
+            fprintf(stderr, "seinpost redeliver: '%s' is not a delivery id "
+                    "(see seinpost deadletters)\n", values[i]);
+            return -1;
+        }
+        json_array_append_new(ids, json_integer(id));
+    }
+    return 0;
+}
+
+static int s_redeliver(const char *conf_path, json_t *arg, bool json)
+{
+    char err[4096] = "";
+    bool refused = false;
+    config_t *config = config_load(conf_path, err, sizeof err);
+    if (!config || !config->admin_endpoint) {
+        fprintf(stderr, "seinpost redeliver: %s\n", err[0] ? err : "no admin endpoint configured");
+        config_destroy(&config);
+        return CMD_FAILED;
+    }
+    json_t *answer = s_admin(config->admin_endpoint, "REDELIVER", arg, &refused, err,
+                             sizeof err);
+    config_destroy(&config);
+    if (!answer) {
+        fprintf(stderr, "seinpost redeliver: %s%s\n", refused ? "refused: " : "", err);
+        return refused ? CMD_REJECTED : CMD_FAILED;
+    }
+    if (json) {
+        char *text = json_dumps(answer, JSON_COMPACT | JSON_ENSURE_ASCII);
+        if (text)
+            puts(text);
+        free(text);
+    } else
+        s_print_answer(answer);
+    json_decref(answer);
+    return CMD_OK;
+}
+
+static int s_redeliver_usage(void)
+{
+    fprintf(stderr, "usage: seinpost redeliver -c SEINPOST.YAML [--json] DELIVERY_ID...\n"
+            "       seinpost redeliver -c SEINPOST.YAML [--json] --subscriber S"
+            " [--dead-lettered] [--since T]\n");
+    return CMD_USAGE;
+}
+
+int cmd_redeliver(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+        { "subscriber", required_argument, NULL, 'b' },
+        { "dead-lettered", no_argument, NULL, 'd' }, { "since", required_argument, NULL, 'S' },
+        { NULL, 0, NULL, 0 } };
+    const char *conf_path = NULL, *subscriber = NULL;
+    char name[128];
+    int opt, json = 0, dead = 0, rc = CMD_USAGE;
+    int64_t since = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf_path = optarg; break;
+        case 'j': json = 1; break;
+        case 'b': subscriber = optarg; break;
+        case 'd': dead = 1; break;
+        case 'S':
+            if ((since = cmd_time_arg(optarg)) < 0)
+                return s_redeliver_usage();
+            break;
+        default: return s_redeliver_usage();
+        }
+    }
+    if (!conf_path || !subscriber == (optind == argc) || (!subscriber && (dead || since)))
+        return s_redeliver_usage();
+    json_t *arg = json_pack("{s:s}", "operator", s_operator(name, sizeof name));
+    if (subscriber) {
+        json_object_set_new(arg, "subscriber", json_string(subscriber));
+        json_object_set_new(arg, "dead_lettered", json_boolean(dead));
+        json_object_set_new(arg, "since", json_integer(since));
+    }
+    if (subscriber || s_ids(arg, argc - optind, argv + optind) == 0)
+        rc = s_redeliver(conf_path, arg, json);
+    json_decref(arg);
+    return rc;
+}

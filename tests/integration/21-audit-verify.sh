@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# `seinpost audit verify` checks the hash chain, the signed checkpoints
+# and every stored signature. An untouched database verifies (also while
+# the daemon runs); on copies, each kind of tampering makes it exit 4 and
+# name the first broken item: an edited byte, a deleted event, a tail
+# truncated after a checkpoint, two swapped events, a forged checkpoint,
+# receipt, batch or sealed payload.
+. "$(dirname "$0")/common.sh"
+SP_CHECKPOINT=1s
+sp_setup "$SP_DIR" $PORT_BASE >/dev/null
+sp_start_daemon || fail "daemon start"
+sp_start_partner toeslagen
+sp_start_partner belastingdienst
+sleep 0.5
+data() { printf '{"gemeentecode":"%s","nummeraanduidingIdentificatie":"0855200000123456","bewonerBsn":"999993653","vastgesteldOp":"2026-11-20"}' "$1"; }
+sp_emit $GDB_TYPE "$(data 0855)" 999993653 >/dev/null || fail "emit 1"
+sp_emit $GDB_TYPE "$(data 0796)" 999993653 >/dev/null || fail "emit 2"
+sp_emit $VNA_TYPE '{"gemeentecode":"0855","vastgesteldOp":"2026-11-22"}' 999990019 >/dev/null || fail "emit 3"
+sp_wait_ge 10 4 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1" || fail "4 deliveries done"
+sp_wait_ge 5 1 sp_sql "SELECT COUNT(*) FROM checkpoints" || fail "a checkpoint"
+
+verify() { "$SP_BIN/seinpost" audit verify -c "$1"; }
+out=$(verify "$SP_DIR/seinpost.yaml") || fail "verify while running: $out"
+echo "$out" | grep -q "^OK: audit chain of [0-9]* events" || fail "OK line: $out"
+sp_stop daemon
+out=$(verify "$SP_DIR/seinpost.yaml") || fail "verify after stop: $out"
+events=$(sp_sql "SELECT COUNT(*) FROM audit")
+echo "$out" | grep -q "^OK: audit chain of $events events (seq 1..$events), [0-9]* checkpoints, 3 emitter signatures, 0 purged payloads checked by hash, [1-9][0-9]* batch signatures, [1-9][0-9]* receipt signatures$" \
+    || fail "OK counts: $out"
+
+# tampering, each on a fresh copy of the stopped daemon's database
+cp "$SP_DIR/seinpost.db" "$SP_DIR/pristine.db"
+sed 's/^database: seinpost.db$/database: copy.db/' "$SP_DIR/seinpost.yaml" > "$SP_DIR/copy.yaml"
+tamper() {     # tamper SQL EXPECTED-TEXT
+    rm -f "$SP_DIR"/copy.db*
+    cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"
+    cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
+    sqlite3 "$SP_DIR/copy.db" "$1" || fail "tampering: $1"
+    out=$(verify "$SP_DIR/copy.yaml")
+    rc=$?
+    echo "$out"
+    assert_eq $rc 4 "exit code for: $2"
+    echo "$out" | grep -qF "BROKEN: $2" || fail "expected 'BROKEN: $2', got: $out"
+}
+copy() { sqlite3 "$SP_DIR/pristine.db" "$@"; }
+rm -f "$SP_DIR"/copy.db*; cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"; cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
+verify "$SP_DIR/copy.yaml" >/dev/null || fail "an untouched copy verifies"
+
+n=$(copy "SELECT MIN(seq) FROM audit WHERE kind = 'delivery.routed'")
+tamper "UPDATE audit SET detail = substr(detail, 1, 20) || (CASE substr(detail, 21, 1) WHEN 'a' THEN 'b' ELSE 'a' END) || substr(detail, 22) WHERE seq = $n" \
+    "audit event $n: hash mismatch (row edited?)"
+tamper "DELETE FROM audit WHERE seq = $n" "audit event $n missing: seq jumps $((n - 1)) → $((n + 1))"
+tamper "UPDATE audit SET seq = -1 WHERE seq = $n; UPDATE audit SET seq = $n WHERE seq = $((n + 1)); UPDATE audit SET seq = $((n + 1)) WHERE seq = -1" \
+    "audit events $n and $((n + 1)) swapped"
+last_cp=$(copy "SELECT id FROM checkpoints ORDER BY id DESC LIMIT 1")
+covered=$(copy "SELECT audit_seq FROM checkpoints WHERE id = $last_cp")
+first_cp=$(copy "SELECT id FROM checkpoints WHERE audit_seq > $((covered - 2)) ORDER BY id LIMIT 1")
+tamper "DELETE FROM audit WHERE seq > $((covered - 2))" \
+    "chain ends at $((covered - 2)) but checkpoint $first_cp covers $(copy "SELECT audit_seq FROM checkpoints WHERE id = $first_cp") (truncated)"
+tamper "UPDATE checkpoints SET signature = zeroblob(64) WHERE id = $last_cp" \
+    "checkpoint $last_cp: signature does not verify"
+tamper "UPDATE checkpoints SET ts = ts + 1 WHERE id = 1" "checkpoint 1: signature does not verify"
+tamper "UPDATE receipts SET body = replace(body, '\"v\":1', '\"v\":2') WHERE id = 2" \
+    "receipt 2: signature by"
+tamper "UPDATE batches SET header = replace(header, 'seinpost-test', 'seinpost-evil') WHERE id = 1" \
+    "batch 1: router signature does not verify"
+tamper "UPDATE signals SET event = substr(event, 1, 40) || x'00' || substr(event, 42) WHERE id = 2" \
+    "signal 2 (id $(copy "SELECT ce_id FROM signals WHERE id = 2")): sealed payload does not open"
+tamper "UPDATE signals SET event = NULL, event_sha256 = zeroblob(32) WHERE id = 3" \
+    "signal 3 (id $(copy "SELECT ce_id FROM signals WHERE id = 3")): stored SHA-256 differs from the one audit event"
+# a purged payload alone is fine: its stored hash is the audited one
+rm -f "$SP_DIR"/copy.db*; cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"; cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
+sqlite3 "$SP_DIR/copy.db" "UPDATE signals SET event = NULL WHERE id = 1"
+verify "$SP_DIR/copy.yaml" | grep -q "2 emitter signatures, 1 purged payloads checked by hash" || fail "purged payload verifies by hash"
+# another node's secret: the sealed payloads do not open
+head -c 32 /dev/urandom > "$SP_DIR/copy.db.secret"
+verify "$SP_DIR/copy.yaml" | grep -q "BROKEN: signal 2 (id .*): sealed payload does not open" || fail "other secret"
+rm -f "$SP_DIR/copy.db.secret"
+verify "$SP_DIR/copy.yaml" >/dev/null 2>&1
+assert_eq $? 3 "no node secret is an error, not a verdict"
+echo "audit verify OK"

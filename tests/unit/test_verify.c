@@ -1,0 +1,396 @@
+/*  test_verify.c - offline verification: the audit chain and checkpoints
+    against edits, deletions, swaps, renumbering and truncation, and stored
+    signals against edited or purged payloads. Each test builds a fresh
+    in-memory database with the daemon's own store and audit code.      */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "sp_event.h"
+#include "test.h"
+#include "vault.h"
+#include "verify.h"
+
+#define EVENTS 20
+#define CHECKPOINT_EVERY 5
+
+typedef struct {
+    store_t *store;
+    audit_t *audit;
+    sp_key_t *key;
+    verify_input_t in;
+    verify_counts_t counts;
+    char why[512];
+} fixture_t;
+
+/*  EVENTS audit rows, a checkpoint after every CHECKPOINT_EVERY.        */
+static int s_setup(fixture_t *f)
+{
+    char err[256];
+    memset(f, 0, sizeof *f);
+    f->key = sp_key_generate();
+    f->store = f->key ? store_open(":memory:", false, err, sizeof err) : NULL;
+    f->audit = f->store ? audit_new(f->store, f->key, err, sizeof err) : NULL;
+    if (!f->audit || store_begin(f->store) != 0)
+        return -1;
+    for (int i = 1; i <= EVENTS; i++) {
+        if (audit_append(f->audit, AUDIT_ROUTED, "0123456789abcdef0123456789abcdef", i,
+                         "toeslagen", json_pack("{s:i, s:s}", "n", i, "pad", "xxxx")) != 0)
+            return -1;
+        if (i % CHECKPOINT_EVERY == 0 && audit_checkpoint(f->audit) != 0)
+            return -1;
+    }
+    f->in.db = store_db(f->store);
+    f->in.node_key = f->key;
+    return store_commit(f->store);
+}
+
+static void s_teardown(fixture_t *f)
+{
+    audit_destroy(&f->audit);
+    store_destroy(&f->store);
+    sp_key_destroy(&f->key);
+}
+
+static int s_sql(fixture_t *f, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(f->in.db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "  sql: %s\n", msg ? msg : "?");
+    sqlite3_free(msg);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/*  Chain then checkpoints, as verify_all() runs them.                   */
+static int s_verify(fixture_t *f)
+{
+    f->why[0] = '\0';
+    int rc = verify_chain(&f->in, &f->counts, f->why, sizeof f->why);
+    if (rc == VERIFY_OK)
+        rc = verify_checkpoints(&f->in, &f->counts, f->why, sizeof f->why);
+    return rc;
+}
+
+/*  Sets up, applies sql, verifies, and expects a failure naming want.    */
+static void s_expect_broken(const char *sql, const char *want)
+{
+    fixture_t f;
+    CHECK(s_setup(&f) == 0);
+    CHECK(s_sql(&f, sql) == 0);
+    CHECK(s_verify(&f) == VERIFY_BROKEN);
+    if (!strstr(f.why, want)) {
+        fprintf(stderr, "  got \"%s\", want \"%s\"\n", f.why, want);
+        CHECK(strstr(f.why, want) != NULL);
+    }
+    s_teardown(&f);
+}
+
+TEST(untouched_verifies)
+{
+    fixture_t f;
+    CHECK(s_setup(&f) == 0);
+    CHECK(s_verify(&f) == VERIFY_OK);
+    CHECK(f.counts.events == EVENTS);
+    CHECK(f.counts.last_seq == EVENTS);
+    CHECK(f.counts.checkpoints == EVENTS / CHECKPOINT_EVERY);
+    CHECK(f.counts.checkpointed_seq == EVENTS);
+    s_teardown(&f);
+}
+
+TEST(empty_verifies)
+{
+    fixture_t f;
+    char err[256];
+    memset(&f, 0, sizeof f);
+    f.key = sp_key_generate();
+    f.store = store_open(":memory:", false, err, sizeof err);
+    f.in.db = store_db(f.store);
+    f.in.node_key = f.key;
+    CHECK(s_verify(&f) == VERIFY_OK);
+    CHECK(f.counts.events == 0);
+    s_teardown(&f);
+}
+
+TEST(edited_detail)
+{
+    s_expect_broken("UPDATE audit SET detail = replace(detail, 'xxxx', 'xxxy') WHERE seq = 7",
+                    "audit event 7: hash mismatch (row edited?)");
+    s_expect_broken("UPDATE audit SET ts = ts + 1 WHERE seq = 1",
+                    "audit event 1: hash mismatch");
+    s_expect_broken("UPDATE audit SET subscriber = 'belastingdienst' WHERE seq = 20",
+                    "audit event 20: hash mismatch");
+}
+
+TEST(deleted_event)
+{
+    s_expect_broken("DELETE FROM audit WHERE seq = 12",
+                    "audit event 12 missing: seq jumps 11 → 13");
+    s_expect_broken("DELETE FROM audit WHERE seq BETWEEN 12 AND 14",
+                    "audit events 12..14 missing: seq jumps 11 → 15");
+    s_expect_broken("DELETE FROM audit WHERE seq = 1", "audit event 1 missing");
+}
+
+TEST(swapped_events)
+{
+    s_expect_broken("UPDATE audit SET seq = -1 WHERE seq = 8;"
+                    "UPDATE audit SET seq = 8 WHERE seq = 9;"
+                    "UPDATE audit SET seq = 9 WHERE seq = -1",
+                    "audit events 8 and 9 swapped");
+    s_expect_broken("UPDATE audit SET seq = -1 WHERE seq = 3;"
+                    "UPDATE audit SET seq = 3 WHERE seq = 15;"
+                    "UPDATE audit SET seq = 15 WHERE seq = -1",
+                    "audit events 3 and 15 swapped");
+}
+
+TEST(renumbered_after_delete)
+{
+    s_expect_broken("DELETE FROM audit WHERE seq = 12;"
+                    "UPDATE audit SET seq = seq - 1 WHERE seq > 12",
+                    "audit event 12: holds the event written as 13");
+}
+
+/*  Row 7 edited and its hash recomputed: row 8 no longer links to it.    */
+TEST(rewritten_with_hash)
+{
+    fixture_t f;
+    uint8_t prev[SP_SHA256_SIZE], hash[SP_SHA256_SIZE];
+    sqlite3_stmt *stmt = NULL;
+    CHECK(s_setup(&f) == 0);
+    CHECK(s_sql(&f, "UPDATE audit SET detail = '{\"n\":7,\"pad\":\"yyyy\"}' WHERE seq = 7") == 0);
+    CHECK(sqlite3_prepare_v2(f.in.db, "SELECT prev_hash, ts, kind, trace_id, signal_id,"
+                             " subscriber, detail FROM audit WHERE seq = 7", -1, &stmt,
+                             NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(stmt) == SQLITE_ROW);
+    memcpy(prev, sqlite3_column_blob(stmt, 0), sizeof prev);
+    audit_row_hash(prev, 7, sqlite3_column_int64(stmt, 1),
+                   (const char *) sqlite3_column_text(stmt, 2),
+                   (const char *) sqlite3_column_text(stmt, 3), sqlite3_column_int64(stmt, 4),
+                   (const char *) sqlite3_column_text(stmt, 5),
+                   (const char *) sqlite3_column_text(stmt, 6), hash);
+    sqlite3_finalize(stmt);
+    CHECK(sqlite3_prepare_v2(f.in.db, "UPDATE audit SET hash = ? WHERE seq = 7", -1, &stmt,
+                             NULL) == SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, hash, sizeof hash, SQLITE_STATIC);
+    CHECK(sqlite3_step(stmt) == SQLITE_DONE);
+    sqlite3_finalize(stmt);
+    CHECK(s_verify(&f) == VERIFY_BROKEN);
+    CHECK(strstr(f.why, "audit event 8: does not link to event 7") != NULL);
+    s_teardown(&f);
+}
+
+/*  Recomputes the hashes of rows from..EVENTS, as someone without the
+    node key would after editing row from.                            */
+static void s_rechain(fixture_t *f, int64_t from)
+{
+    uint8_t prev[SP_SHA256_SIZE], hash[SP_SHA256_SIZE];
+    sqlite3_stmt *read = NULL, *write = NULL;
+    CHECK(sqlite3_prepare_v2(f->in.db, "SELECT prev_hash, ts, kind, trace_id, signal_id,"
+                             " subscriber, detail FROM audit WHERE seq = ?", -1, &read,
+                             NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(f->in.db, "UPDATE audit SET prev_hash = ?, hash = ?"
+                             " WHERE seq = ?", -1, &write, NULL) == SQLITE_OK);
+    for (int64_t seq = from; seq <= EVENTS; seq++) {
+        sqlite3_bind_int64(read, 1, seq);
+        CHECK(sqlite3_step(read) == SQLITE_ROW);
+        if (seq == from)
+            memcpy(prev, sqlite3_column_blob(read, 0), sizeof prev);
+        audit_row_hash(prev, seq, sqlite3_column_int64(read, 1),
+                       (const char *) sqlite3_column_text(read, 2),
+                       (const char *) sqlite3_column_text(read, 3),
+                       sqlite3_column_int64(read, 4),
+                       (const char *) sqlite3_column_text(read, 5),
+                       (const char *) sqlite3_column_text(read, 6), hash);
+        sqlite3_reset(read);
+        sqlite3_bind_blob(write, 1, prev, sizeof prev, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(write, 2, hash, sizeof hash, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(write, 3, seq);
+        CHECK(sqlite3_step(write) == SQLITE_DONE);
+        sqlite3_reset(write);
+        memcpy(prev, hash, sizeof prev);
+    }
+    sqlite3_finalize(read);
+    sqlite3_finalize(write);
+}
+
+TEST(rewritten_tail)
+{
+    fixture_t f;
+    CHECK(s_setup(&f) == 0);
+    CHECK(s_sql(&f, "UPDATE audit SET detail = '{\"n\":7,\"pad\":\"yyyy\"}' WHERE seq = 7") == 0);
+    s_rechain(&f, 7);
+    CHECK(verify_chain(&f.in, &f.counts, f.why, sizeof f.why) == VERIFY_OK);
+    CHECK(s_verify(&f) == VERIFY_BROKEN);
+    CHECK(strstr(f.why, "checkpoint 2: chain hash differs from audit event 10") != NULL);
+    s_teardown(&f);
+}
+
+TEST(truncated_tail)
+{
+    s_expect_broken("DELETE FROM audit WHERE seq > 17",
+                    "chain ends at 17 but checkpoint 4 covers 20 (truncated)");
+}
+
+TEST(forged_checkpoint)
+{
+    s_expect_broken("UPDATE checkpoints SET audit_seq = 19 WHERE id = 4",
+                    "checkpoint 4: signature does not verify");
+    s_expect_broken("UPDATE checkpoints SET signature = zeroblob(64) WHERE id = 2",
+                    "checkpoint 2: signature does not verify");
+}
+
+TEST(other_node_key)
+{
+    fixture_t f;
+    CHECK(s_setup(&f) == 0);
+    sp_key_t *other = sp_key_generate();
+    f.in.node_key = other;
+    CHECK(s_verify(&f) == VERIFY_BROKEN);
+    CHECK(strstr(f.why, "checkpoint 1: signed by key") != NULL);
+    sp_key_destroy(&other);
+    s_teardown(&f);
+}
+
+/*  ---- signals ----------------------------------------------------------- */
+
+#define SOURCE "urn:nld:oin:00000001001234567000:systeem:burgerzaken"
+static const char s_event[] = "{\"specversion\":\"1.0\",\"id\":\"e1\"}";
+
+typedef struct {
+    fixture_t f;
+    sp_key_t *emitter_key;
+    emitter_t emitter;
+    config_t config;
+    vault_t *vault;
+    char secret[64];
+} signal_fixture_t;
+
+static int s_insert_signal(signal_fixture_t *s)
+{
+    uint8_t sha[SP_SHA256_SIZE], sig[SP_SIGNATURE_SIZE], sealed[sizeof s_event + VAULT_OVERHEAD];
+    char hex[2 * SP_SHA256_SIZE + 1];
+    int64_t id = 0;
+    size_t len = sizeof s_event - 1;
+    sp_sha256(s_event, len, sha);
+    sp_hex(sha, sizeof sha, hex);
+    if (sp_key_sign(s->emitter_key, SP_DOMAIN_SIGNAL, s_event, len, sig) != 0
+        || vault_seal(s->vault, s_event, len, SOURCE "\ne1", sealed) != 0)
+        return -1;
+    store_signal_t row = { .source = SOURCE, .ce_id = "e1", .type = "t.x", .emitter = "em",
+                           .received_at = sp_time_now_ms(), .event = sealed,
+                           .event_len = len + VAULT_OVERHEAD, .event_sha256 = sha,
+                           .key_id = sp_key_id(s->emitter_key), .signature = sig,
+                           .trace_id = "0123456789abcdef0123456789abcdef" };
+    if (store_begin(s->f.store) != 0 || store_signal_insert(s->f.store, &row, &id) != 0
+        || audit_append(s->f.audit, AUDIT_SIGNAL_RECEIVED, row.trace_id, id, NULL,
+                        json_pack("{s:s}", "sha256", hex)) != 0)
+        return -1;
+    return store_commit(s->f.store);
+}
+
+static int s_signal_setup(signal_fixture_t *s)
+{
+    char err[256];
+    memset(s, 0, sizeof *s);
+    if (s_setup(&s->f) != 0)
+        return -1;
+    snprintf(s->secret, sizeof s->secret, "/tmp/test_verify.%ld.secret", (long) getpid());
+    unlink(s->secret);
+    s->vault = vault_new(s->secret, 1, err, sizeof err);
+    s->emitter_key = sp_key_generate();
+    s->emitter = (emitter_t) { .name = (char *) "em", .key = s->emitter_key };
+    s->config = (config_t) { .emitters = &s->emitter, .emitter_count = 1 };
+    s->f.in.config = &s->config;
+    s->f.in.vault = s->vault;
+    return s->vault && s->emitter_key ? s_insert_signal(s) : -1;
+}
+
+static void s_signal_teardown(signal_fixture_t *s)
+{
+    vault_destroy(&s->vault);
+    unlink(s->secret);
+    sp_key_destroy(&s->emitter_key);
+    s_teardown(&s->f);
+}
+
+static int s_verify_signals(signal_fixture_t *s)
+{
+    s->f.why[0] = '\0';
+    return verify_signals(&s->f.in, &s->f.counts, s->f.why, sizeof s->f.why);
+}
+
+TEST(signal_verifies)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(s_verify_signals(&s) == VERIFY_OK);
+    CHECK(s.f.counts.signals == 1);
+    CHECK(s.f.counts.purged == 0);
+    s_signal_teardown(&s);
+}
+
+TEST(signal_sealed_payload_edited)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(s_sql(&s.f, "UPDATE signals SET event = substr(event, 1, 30) || x'00'"
+                      " || substr(event, 32)") == 0);
+    CHECK(s_verify_signals(&s) == VERIFY_BROKEN);
+    CHECK(strstr(s.f.why, "signal 1 (id e1): sealed payload does not open") != NULL);
+    s_signal_teardown(&s);
+}
+
+/*  A removed emitter's signature cannot be checked: noted, or broken
+    in strict mode; the payload's hash is still checked.               */
+TEST(signal_unknown_emitter_key)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    s.config.emitter_count = 0;
+    CHECK(s_verify_signals(&s) == VERIFY_OK);
+    CHECK(s.f.counts.unchecked == 1);
+    CHECK(s.f.counts.signals == 0);
+    CHECK(strstr(s.f.counts.first_unchecked, "signal 1 (id e1): emitter key") != NULL);
+    s.f.in.strict = true;
+    CHECK(s_verify_signals(&s) == VERIFY_BROKEN);
+    CHECK(strstr(s.f.why, "is not configured") != NULL);
+    s.f.in.strict = false;
+    CHECK(s_sql(&s.f, "UPDATE signals SET event_sha256 = zeroblob(32)") == 0);
+    CHECK(s_verify_signals(&s) == VERIFY_BROKEN);
+    s_signal_teardown(&s);
+}
+
+TEST(signal_purged)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(s_sql(&s.f, "UPDATE signals SET event = NULL") == 0);
+    CHECK(s_verify_signals(&s) == VERIFY_OK);
+    CHECK(s.f.counts.purged == 1);
+    CHECK(s_sql(&s.f, "UPDATE signals SET event_sha256 = zeroblob(32)") == 0);
+    CHECK(s_verify_signals(&s) == VERIFY_BROKEN);
+    CHECK(strstr(s.f.why, "stored SHA-256 differs from the one audit event") != NULL);
+    s_signal_teardown(&s);
+}
+
+int main(void)
+{
+    RUN(untouched_verifies);
+    RUN(empty_verifies);
+    RUN(edited_detail);
+    RUN(deleted_event);
+    RUN(swapped_events);
+    RUN(renumbered_after_delete);
+    RUN(rewritten_with_hash);
+    RUN(rewritten_tail);
+    RUN(truncated_tail);
+    RUN(forged_checkpoint);
+    RUN(other_node_key);
+    RUN(signal_verifies);
+    RUN(signal_sealed_payload_edited);
+    RUN(signal_unknown_emitter_key);
+    RUN(signal_purged);
+    TEST_EXIT();
+}
