@@ -15,12 +15,6 @@
 #include "sp_proto.h"
 
 #define PARTNER_SEEN_SLOTS (1u << 17)   /* (source, id) fingerprints kept */
-#define PARTNER_MAX_SUBS 64
-
-typedef struct {
-    char name[128];
-    int64_t last_seq;           /* highest seq handled */
-} sub_seq_t;
 
 struct sp_partner {
     void *zmq;
@@ -29,8 +23,6 @@ struct sp_partner {
     const sp_key_t *router_key;
     const sp_key_t *const *emitter_keys;
     size_t emitter_key_count;
-    sub_seq_t subs[PARTNER_MAX_SUBS];
-    size_t sub_count;
     uint64_t *seen;             /* open addressing; 0 = empty */
     size_t seen_count;
     char subscriber[128];
@@ -96,19 +88,6 @@ void sp_partner_destroy(sp_partner_t **self_p)
 }
 
 const char *sp_partner_last_error(const sp_partner_t *self) { return self->last_error; }
-
-static sub_seq_t *s_sub(sp_partner_t *self, const char *name)
-{
-    for (size_t i = 0; i < self->sub_count; i++)
-        if (strcmp(self->subs[i].name, name) == 0)
-            return &self->subs[i];
-    if (self->sub_count == PARTNER_MAX_SUBS || strlen(name) >= sizeof self->subs[0].name)
-        return NULL;
-    sub_seq_t *sub = &self->subs[self->sub_count++];
-    snprintf(sub->name, sizeof sub->name, "%s", name);
-    sub->last_seq = 0;
-    return sub;
-}
 
 /*  True when (subscription, source, id) was seen; records it otherwise.
     The subscription is part of the key: one event routed under two
@@ -260,36 +239,33 @@ static json_t *s_handle_entries(sp_partner_t *self, json_t *entries, sp_frames_t
         *code = s_verify_entry(self, entry, f, 1 + SP_DELIVER_FIRST_EVENT + i, &signal);
         if (*code != SP_OK)
             break;
-        sub_seq_t *sub = s_sub(self, signal.subscription);
-        if (!sub) {
-            *code = s_fail(self, SP_E_PARTNER_FAILED, "too many subscriptions");
-            break;
-        }
-        signal.duplicate = (int64_t) signal.seq <= sub->last_seq
-                           || s_seen(self, signal.subscription, signal.source, signal.id);
+        /* by (subscription, source, id), not by seq: an operator's
+           redelivery of a dead letter comes with its old, lower seq    */
+        signal.duplicate = s_seen(self, signal.subscription, signal.source, signal.id);
         if (handler(&signal, arg) != 0) {
             *code = s_fail(self, SP_E_PARTNER_FAILED, "handler failed on %s/%llu",
                            signal.subscription, (unsigned long long) signal.seq);
             break;
         }
-        if ((int64_t) signal.seq > sub->last_seq)
-            sub->last_seq = (int64_t) signal.seq;
-        json_object_set_new(acks, signal.subscription, json_integer((json_int_t) signal.seq));
+        json_t *prev = json_object_get(acks, signal.subscription);
+        if (!prev || json_integer_value(prev) < (json_int_t) signal.seq)
+            json_object_set_new(acks, signal.subscription,
+                                json_integer((json_int_t) signal.seq));
     }
     return acks;
 }
 
-static json_t *s_ack_list(sp_partner_t *self, json_t *acks)
+/*  Acknowledges through the highest seq of this batch, never beyond: after
+    a router restart the router resends a window at a time, and refuses a
+    receipt for a seq it has not (re)sent yet.                          */
+static json_t *s_ack_list(json_t *acks)
 {
     json_t *list = json_array();
     const char *name;
     json_t *seq;
-    json_object_foreach(acks, name, seq) {
-        sub_seq_t *sub = s_sub(self, name);
-        json_int_t through = sub ? (json_int_t) sub->last_seq : json_integer_value(seq);
+    json_object_foreach(acks, name, seq)
         json_array_append_new(list, json_pack("{s:s, s:I}", "subscription", name,
-                                              "through_seq", through));
-    }
+                                              "through_seq", json_integer_value(seq)));
     return list;
 }
 
@@ -337,7 +313,7 @@ static int s_batch(sp_partner_t *self, sp_frames_t *f, sp_partner_handler_fn *ha
         json_t *acks = s_handle_entries(self, json_object_get(header, "entries"), f,
                                         handler, arg, &code);
         if (json_object_size(acks) > 0) {
-            json_t *list = s_ack_list(self, acks);
+            json_t *list = s_ack_list(acks);
             s_receipt(self, f, batch_hex, list);
             json_decref(list);
         }
