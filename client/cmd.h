@@ -4,6 +4,7 @@
 #define CMD_H_INCLUDED
 
 #include <stdbool.h>
+#include <jansson.h>
 #include "seinpost.h"
 
 /*  Exit codes shared by every command. */
@@ -33,6 +34,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_emit(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_deadletters(int argc, char **argv);
 int cmd_redeliver(int argc, char **argv);
@@ -43,5 +45,11 @@ struct sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen);
 /*  A --since/--until argument: RFC 3339, a date (YYYY-MM-DD, UTC) or a
     duration before now ("2h", "30m", "7d"). Returns Unix ms, -1 if bad. */
 int64_t cmd_time_arg(const char *text);
+
+/*  Sends command (with arg as JSON, or none) to the admin endpoint;
+    returns the OK answer (any JSON value), or NULL with the daemon's
+    refusal (*refused) or why there was no answer in err.               */
+json_t *cmd_admin(const char *endpoint, const char *command, json_t *arg,
+                  bool *refused, char *err, size_t errlen);
 
 #endif

@@ -19,7 +19,6 @@
 #include "sp_event.h"
 #include "sp_proto.h"
 
-#define OPS_ADMIN_TIMEOUT_MS 10000
 
 /*  ---- deadletters ------------------------------------------------------ */
 
@@ -127,44 +126,6 @@ int cmd_deadletters(int argc, char **argv)
 
 /*  ---- redeliver -------------------------------------------------------- */
 
-/*  Sends command with its JSON argument; returns the OK answer, or NULL
-    with the daemon's refusal (*refused) or why there was no answer.      */
-static json_t *s_admin(const char *endpoint, const char *command, json_t *arg,
-                       bool *refused, char *err, size_t errlen)
-{
-    void *zmq = zmq_ctx_new(), *sock = zmq ? zmq_socket(zmq, ZMQ_DEALER) : NULL;
-    int zero = 0;
-    json_t *result = NULL;
-    sp_frames_t frames;
-    char *body = json_dumps(arg, JSON_COMPACT);
-    const void *parts[] = { SP_PROTOCOL, command, body };
-    size_t sizes[] = { strlen(SP_PROTOCOL), strlen(command), body ? strlen(body) : 0 };
-    zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
-    *refused = false;
-    snprintf(err, errlen, "no answer from the daemon at %s", endpoint);
-    if (!sock || !body)
-        goto cleanup;
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_connect(sock, endpoint) != 0 || sp_send_parts(sock, parts, sizes, 3, 0) != 0
-        || zmq_poll(&item, 1, OPS_ADMIN_TIMEOUT_MS) <= 0
-        || sp_frames_recv(&frames, sock, 4, 16 << 20, 0) != 0)
-        goto cleanup;
-    if (frames.count == 3 && sp_frame_is(&frames, 1, "OK"))
-        result = json_loadb(sp_frame_data(&frames, 2), sp_frame_size(&frames, 2), 0, NULL);
-    else if (frames.count == 3) {
-        *refused = true;
-        sp_frame_string(&frames, 2, err, errlen);
-    }
-    sp_frames_close(&frames);
-cleanup:
-    free(body);
-    if (sock)
-        zmq_close(sock);
-    if (zmq)
-        zmq_ctx_term(zmq);
-    return result;
-}
-
 static const char *s_operator(char *buf, size_t len)
 {
     struct passwd *pw = getpwuid(getuid());
@@ -223,7 +184,7 @@ static int s_redeliver(const char *conf_path, json_t *arg, bool json)
         config_destroy(&config);
         return CMD_FAILED;
     }
-    json_t *answer = s_admin(config->admin_endpoint, "REDELIVER", arg, &refused, err,
+    json_t *answer = cmd_admin(config->admin_endpoint, "REDELIVER", arg, &refused, err,
                              sizeof err);
     config_destroy(&config);
     if (!answer) {

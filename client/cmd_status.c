@@ -9,37 +9,6 @@
 
 #include "cmd.h"
 #include "config.h"
-#include "sp_proto.h"
-
-/*  Sends one admin command and returns the JSON reply, or NULL.          */
-static json_t *s_admin(const char *endpoint, const char *command, int timeout_ms,
-                       char *err, size_t errlen)
-{
-    void *zmq = zmq_ctx_new(), *sock = zmq_socket(zmq, ZMQ_DEALER);
-    int zero = 0;
-    json_t *result = NULL;
-    sp_frames_t frames;
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-    const void *parts[] = { SP_PROTOCOL, command };
-    size_t sizes[] = { strlen(SP_PROTOCOL), strlen(command) };
-    zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
-    if (zmq_connect(sock, endpoint) != 0 || sp_send_parts(sock, parts, sizes, 2, 0) != 0
-        || zmq_poll(&item, 1, timeout_ms) <= 0) {
-        snprintf(err, errlen, "no answer from the daemon at %s", endpoint);
-        goto cleanup;
-    }
-    if (sp_frames_recv(&frames, sock, 4, 16 << 20, 0) == 0) {
-        if (frames.count == 3 && sp_frame_is(&frames, 1, "OK"))
-            result = json_loadb(sp_frame_data(&frames, 2), sp_frame_size(&frames, 2), 0, NULL);
-        else
-            snprintf(err, errlen, "daemon refused %s", command);
-        sp_frames_close(&frames);
-    }
-cleanup:
-    zmq_close(sock);
-    zmq_ctx_term(zmq);
-    return result;
-}
 
 static void s_print_table(json_t *status)
 {
@@ -66,39 +35,66 @@ static void s_print_table(json_t *status)
            json_integer_value(json_object_get(status, "dead_lettered")));
 }
 
-int cmd_status(int argc, char **argv)
+/*  Loads the daemon's configuration for its admin endpoint.              */
+static config_t *s_config(const char *path, const char *command)
+{
+    char err[4096] = "";
+    config_t *config = config_load(path, err, sizeof err);
+    if (!config || !config->admin_endpoint) {
+        fprintf(stderr, "seinpost %s: %s\n", command,
+                err[0] ? err : "no admin endpoint configured");
+        config_destroy(&config);
+    }
+    return config;
+}
+
+static json_t *s_ask(const char *conf_path, const char *name, const char *command)
+{
+    char err[512] = "";
+    bool refused = false;
+    config_t *config = s_config(conf_path, name);
+    if (!config)
+        return NULL;
+    json_t *answer = cmd_admin(config->admin_endpoint, command, NULL, &refused,
+                               err, sizeof err);
+    config_destroy(&config);
+    if (!answer)
+        fprintf(stderr, "seinpost %s: %s\n", name, err);
+    return answer;
+}
+
+static int s_options(int argc, char **argv, const char *usage, const char **conf_path,
+                     int *json)
 {
     static const struct option options[] = {
         { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
         { NULL, 0, NULL, 0 } };
-    const char *conf_path = NULL;
-    int json = 0, opt;
-    char err[4096] = "";
+    int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
         if (opt == 'c')
-            conf_path = optarg;
-        else if (opt == 'j')
-            json = 1;
+            *conf_path = optarg;
+        else if (opt == 'j' && json)
+            *json = 1;
         else
-            return CMD_USAGE;
+            return -1;
     }
-    if (!conf_path) {
-        fprintf(stderr, "usage: seinpost status -c SEINPOST.YAML [--json]\n");
+    if (*conf_path)
+        return 0;
+    fprintf(stderr, "usage: %s\n", usage);
+    return -1;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    const char *conf_path = NULL;
+    int json = 0;
+    if (s_options(argc, argv, "seinpost status -c SEINPOST.YAML [--json]",
+                  &conf_path, &json) != 0)
         return CMD_USAGE;
-    }
-    config_t *config = config_load(conf_path, err, sizeof err);
-    if (!config || !config->admin_endpoint) {
-        fprintf(stderr, "seinpost status: %s\n", err[0] ? err : "no admin endpoint configured");
-        config_destroy(&config);
+    json_t *status = s_ask(conf_path, "status", "STATUS");
+    if (!status)
         return CMD_FAILED;
-    }
-    json_t *status = s_admin(config->admin_endpoint, "STATUS", 5000, err, sizeof err);
-    config_destroy(&config);
-    if (!status) {
-        fprintf(stderr, "seinpost status: %s\n", err);
-        return CMD_FAILED;
-    }
     if (json) {
         char *text = json_dumps(status, JSON_COMPACT);
         puts(text);
@@ -106,5 +102,22 @@ int cmd_status(int argc, char **argv)
     } else
         s_print_table(status);
     json_decref(status);
+    return CMD_OK;
+}
+
+/*  `seinpost metrics`: the OpenMetrics exposition, as the HTTP endpoint
+    serves it.                                                          */
+int cmd_metrics(int argc, char **argv)
+{
+    const char *conf_path = NULL;
+    if (s_options(argc, argv, "seinpost metrics -c SEINPOST.YAML", &conf_path, NULL) != 0)
+        return CMD_USAGE;
+    json_t *text = s_ask(conf_path, "metrics", "METRICS");
+    if (!json_is_string(text)) {
+        json_decref(text);
+        return CMD_FAILED;
+    }
+    fputs(json_string_value(text), stdout);
+    json_decref(text);
     return CMD_OK;
 }

@@ -13,6 +13,7 @@ static const struct {
     { "emit",   cmd_emit,   "emit -c CONF --type T [--subject S] --data FILE|-  [--stream]" },
     { "listen", cmd_listen, "listen -c CONF [--exec CMD] [--count N]  reference partner" },
     { "status", cmd_status, "status -c SEINPOST.YAML [--json]  queues per subscriber" },
+    { "metrics", cmd_metrics, "metrics -c SEINPOST.YAML           OpenMetrics text" },
     { "audit",  cmd_audit,  "audit list|show ID|verify|export -c SEINPOST.YAML  audit trail" },
     { "deadletters", cmd_deadletters,
       "deadletters -c SEINPOST.YAML [--subscriber S] [--json]  dead-lettered deliveries" },

@@ -30,6 +30,17 @@ static json_t *s_subscriber_status(server_t *self, sub_state_t *sub)
     return row;
 }
 
+static json_t *s_metrics(server_t *self, json_t *arg, char *err, size_t errlen)
+{
+    (void) arg;
+    char *text = metrics_render(self);
+    json_t *result = text ? json_string(text) : NULL;
+    if (!result)
+        snprintf(err, errlen, "cannot render metrics");
+    free(text);
+    return result;
+}
+
 static json_t *s_status(server_t *self, json_t *arg, char *err, size_t errlen)
 {
     (void) arg; (void) err; (void) errlen;
@@ -359,6 +370,7 @@ static const struct {
     admin_fn *fn;
 } s_commands[] = {
     { "STATUS", s_status },
+    { "METRICS", s_metrics },
     { "REDELIVER", s_redeliver },
 };
 
@@ -382,7 +394,7 @@ static void s_dispatch(server_t *self, sp_frames_t *f)
         if (!sp_frame_is(f, 2, s_commands[i].name))
             continue;
         json_t *result = s_commands[i].fn(self, arg, err, sizeof err);
-        char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
+        char *text = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         s_reply(self, f, text ? "OK" : "ERROR", text ? text : err);
         free(text);
         json_decref(result);

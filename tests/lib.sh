@@ -39,6 +39,7 @@ node:
 listen:
   ingress: tcp://127.0.0.1:$SP_PORT_INGRESS
   admin: ipc://admin.sock
+${SP_METRICS:+  metrics: $SP_METRICS}
 database: seinpost.db
 limits:
   clock_skew: 0s
