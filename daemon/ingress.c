@@ -228,7 +228,9 @@ static void s_audit_rejected(server_t *self, emit_t *emit)
         json_object_set_new(detail, "key_id", json_string(emit->key_id));
     if (emit->reply->correlation[0])
         json_object_set_new(detail, "correlation", json_string(emit->reply->correlation));
-    if (store_begin(self->store) == 0)
+    /* while the disk fails the refusal is logged, not audited: writing it
+       would fail the turn again                                         */
+    if (!self->storage_paused && store_begin(self->store) == 0)
         audit_append(self->audit, AUDIT_SIGNAL_REJECTED, NULL, 0, NULL, detail);
     else
         json_decref(detail);
@@ -239,6 +241,9 @@ static void s_handle(server_t *self, emit_t *emit)
     const config_t *config = self->config;
     (void) config;
     sp_code_t code = emit->code;
+    if (code == SP_OK && self->storage_paused)
+        code = s_reject(emit, SP_E_STORAGE, "storage unavailable (disk full or failing); "
+                        "nothing stored, send again later");
     if (code == SP_OK)
         code = s_parse_event(self, emit);
     if (code == SP_OK && store_begin(self->store) != 0)

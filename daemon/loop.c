@@ -13,6 +13,7 @@
 #include "zap.h"
 
 #define LOOP_MAX_WAIT_MS 1000
+#define LOOP_STORAGE_BACKOFF_MAX_MS 5000
 #define LOOP_FIXED_ITEMS 3          /* ingress, admin, ZAP; then subscribers */
 
 /*  After a failed transaction nothing of the turn happened: replies turn
@@ -23,8 +24,21 @@ static void s_turn_failed(server_t *self)
     char reason[200];
     snprintf(reason, sizeof reason, "storage failure; nothing stored (%s)",
              store_errmsg(self->store));
+    bool storage = store_failure_is_storage(self->store);
     sp_log(SP_LOG_ERROR, "transaction failed, rolled back: %s", store_errmsg(self->store));
     store_rollback(self->store);
+    if (storage) {
+        /* leave the disk alone for a while instead of failing every turn;
+           meanwhile new signals are refused without touching it          */
+        int shift = self->storage_failures < 6 ? self->storage_failures : 6;
+        int64_t delay = 100LL << shift;
+        if (delay > LOOP_STORAGE_BACKOFF_MAX_MS)
+            delay = LOOP_STORAGE_BACKOFF_MAX_MS;
+        self->storage_failures++;
+        self->storage_retry_at = sp_clock_ms() + delay;
+        sp_log(SP_LOG_WARNING, "storage failing (%d in a row); next write attempt "
+               "in %lld ms", self->storage_failures, (long long) delay);
+    }
     ingress_fail_replies(self, reason);
     audit_resync(self->audit);
     server_reload_seqs(self);
@@ -44,6 +58,11 @@ static void s_commit(server_t *self)
     if (store_commit(self->store) != 0) {
         s_turn_failed(self);
         return;
+    }
+    if (self->storage_failures > 0) {
+        sp_log(SP_LOG_NOTICE, "storage recovered after %d failed transactions",
+               self->storage_failures);
+        self->storage_failures = 0;
     }
     if (self->written_delivery_id > self->committed_delivery_id) {
         self->committed_delivery_id = self->written_delivery_id;
@@ -72,6 +91,8 @@ static void s_purge(server_t *self, int64_t now)
 
 static long s_poll_timeout(server_t *self, int64_t now)
 {
+    if (self->storage_paused)
+        return self->storage_retry_at > now ? (long) (self->storage_retry_at - now) : 0;
     if (self->dispatch_wanted || self->stop || self->reload)
         return 0;
     int64_t wait = deliver_next_timer(self, now);
@@ -100,9 +121,20 @@ static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
         admin_handle(self);
 }
 
+/*  While the disk fails, partner sockets are not polled (their receipts
+    wait in the socket) so that an unread receipt cannot spin the loop.  */
+static void s_storage_gate(server_t *self, zmq_pollitem_t *items, size_t count,
+                           int64_t now)
+{
+    self->storage_paused = self->storage_failures > 0 && now < self->storage_retry_at;
+    for (size_t i = LOOP_FIXED_ITEMS; i < count; i++)
+        items[i].events = items[i].socket && !self->storage_paused ? ZMQ_POLLIN : 0;
+}
+
 static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
 {
     int64_t now = sp_clock_ms();
+    s_storage_gate(self, items, count, now);
     int rc = zmq_poll(items, (int) count, s_poll_timeout(self, now));
     if (rc < 0 && zmq_errno() != EINTR) {
         sp_log(SP_LOG_ERROR, "poll: %s", zmq_strerror(zmq_errno()));
@@ -111,11 +143,13 @@ static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
     if (rc > 0)
         s_handle_ready(self, items, count);
     now = sp_clock_ms();
-    deliver_timers(self, now);
-    if (self->dispatch_wanted && !self->tx_failed)
-        deliver_dispatch(self, now);
-    s_checkpoint(self, now);
-    s_purge(self, now);
+    if (!self->storage_paused) {
+        deliver_timers(self, now);
+        if (self->dispatch_wanted && !self->tx_failed)
+            deliver_dispatch(self, now);
+        s_checkpoint(self, now);
+        s_purge(self, now);
+    }
     s_commit(self);
     ingress_send_replies(self);
     return 0;

@@ -106,6 +106,9 @@ typedef struct server {
     int64_t written_delivery_id;    /* newest in the open transaction */
     bool dispatch_wanted;
     bool tx_failed;                 /* roll the turn back, reject it */
+    bool storage_paused;            /* disk failing: no writes this turn */
+    int storage_failures;           /* consecutive failed transactions */
+    int64_t storage_retry_at;       /* monotonic ms of the next probe */
     int64_t next_checkpoint_at;
     int64_t next_purge_at;
     server_stats_t stats;
