@@ -43,7 +43,7 @@ LIBA   := $(BUILD)/libseinpost.a
 LIBSO  := $(BUILD)/libseinpost.so.0
 BINS   := $(BUILD)/seinpostd $(BUILD)/seinpost
 
-.PHONY: all deps check unit integration demo fuzz bench install clean
+.PHONY: all deps check unit integration demo fuzz bench soak install clean
 all: deps
 	@$(MAKE) --no-print-directory binaries
 
@@ -87,6 +87,13 @@ check: deps
 
 demo: all
 	@tests/demo/run build
+
+# Fault injection: 50 daemon kill -9 cycles, 20 partner faults, a 24-hour
+# outage compressed in time, disk full, corrupt database (tests/soak/).
+SOAK_CYCLES ?= 50
+SOAK_PARTNER_CYCLES ?= 20
+soak: all
+	@BIN=build tests/soak/run --cycles $(SOAK_CYCLES) --partner-cycles $(SOAK_PARTNER_CYCLES)
 
 clean:
 	rm -rf build

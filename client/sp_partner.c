@@ -92,7 +92,8 @@ const char *sp_partner_last_error(const sp_partner_t *self) { return self->last_
 /*  True when (subscription, source, id) was seen; records it otherwise.
     The subscription is part of the key: one event routed under two
     subscriptions is two deliveries, each under its own legal basis. The
-    table is cleared when half full: older duplicates are caught by seq. */
+    table is cleared when half full, so an old signal redelivered after
+    65 536 others in one process lifetime would be handled again.       */
 static bool s_seen(sp_partner_t *self, const char *subscription, const char *source,
                    const char *id)
 {

@@ -144,10 +144,12 @@ void deliver_teardown(server_t *self)
 
 void deliver_reset_all(server_t *self)
 {
+    /* after a rollback, memory may have dropped entries whose receipt was
+       never stored: rescan every queue from its start (the partial index
+       makes that a walk over pending rows only)                         */
     for (size_t i = 0; i < self->sub_count; i++) {
         sub_state_t *sub = &self->subs[i];
-        if (sub->inflight_count > 0)
-            sub->cursor = sub->inflight[0].delivery_id - 1;
+        sub->cursor = 0;
         sub->inflight_count = 0;
     }
     self->dispatch_wanted = true;

@@ -80,7 +80,14 @@ static int s_check_acks(server_t *self, sub_state_t *sub, json_t *acks, char *wh
             snprintf(why, len, "ack %zu lacks subscription or through_seq", i);
             return -1;
         }
-        if (json_integer_value(through) > server_max_sent(self, sub->name, name)) {
+        int64_t want = json_integer_value(through);
+        if (want > server_max_sent(self, sub->name, name)) {
+            /* sent by an earlier run of this router? attempts are durable */
+            int64_t sent = store_max_attempted_seq(self->store, sub->name, name);
+            if (sent > 0)
+                server_note_sent(self, sub->name, name, sent);
+        }
+        if (want > server_max_sent(self, sub->name, name)) {
             snprintf(why, len, "ack %zu covers a seq that was never delivered", i);
             return -1;
         }

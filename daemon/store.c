@@ -519,3 +519,20 @@ int store_each_pending_upto(store_t *self, const char *subscriber,
         return -1;
     return self->last_rc == SQLITE_DONE ? 0 : -1;
 }
+
+int64_t store_max_attempted_seq(store_t *self, const char *subscriber,
+                                const char *subscription)
+{
+    sqlite3_stmt *stmt = NULL;
+    int64_t seq = 0;
+    if (sqlite3_prepare_v2(self->db, "SELECT MAX(seq) FROM deliveries WHERE subscriber = ?"
+                           " AND subscription = ? AND attempts > 0", -1, &stmt,
+                           NULL) != SQLITE_OK)
+        return 0;
+    s_bind_text(stmt, 1, subscriber);
+    s_bind_text(stmt, 2, subscription);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        seq = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return seq;
+}

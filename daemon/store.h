@@ -110,6 +110,10 @@ typedef int (store_delivery_fn)(int64_t delivery_id, int64_t signal_id,
 int store_each_pending_upto(store_t *self, const char *subscriber,
                             const char *subscription, int64_t through_seq,
                             store_delivery_fn *fn, void *arg);
+/*  Highest seq of (subscriber, subscription) ever sent (attempts > 0), as
+    committed: what a partner may acknowledge after a router restart.    */
+int64_t store_max_attempted_seq(store_t *self, const char *subscriber,
+                                const char *subscription);
 int store_delivery_fail(store_t *self, int64_t delivery_id, const char *error);
 int store_delivery_dead(store_t *self, int64_t delivery_id, const char *reason,
                         int64_t now);
