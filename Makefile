@@ -130,3 +130,6 @@ install: all
 	    > $(DESTDIR)$(UNITDIR)/seinpostd.service
 	install -m 644 systemd/seinpost.sysusers $(DESTDIR)$(SYSUSERSDIR)/seinpost.conf
 	install -m 644 systemd/seinpost.tmpfiles $(DESTDIR)$(TMPFILESDIR)/seinpost.conf
+
+# libFuzzer harnesses: make fuzz [FUZZ_SECONDS=60], make fuzz-smoke.
+include tests/fuzz/fuzz.mk

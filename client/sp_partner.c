@@ -145,11 +145,12 @@ static int s_fail(sp_partner_t *self, sp_code_t code, const char *fmt, ...)
     return (int) code;
 }
 
-/*  Checks one entry against its event frame; fills signal.              */
+/*  Checks one entry against its event frame; fills signal, whose
+    emitter_signature points into sig.                                    */
 static int s_verify_entry(sp_partner_t *self, json_t *entry, sp_frames_t *f, size_t frame,
-                          sp_signal_t *signal)
+                          sp_signal_t *signal, uint8_t sig[SP_SIGNATURE_SIZE])
 {
-    uint8_t digest[SP_SHA256_SIZE], want[SP_SHA256_SIZE], sig[SP_SIGNATURE_SIZE];
+    uint8_t digest[SP_SHA256_SIZE], want[SP_SHA256_SIZE];
     const char *sha = json_string_value(json_object_get(entry, "sha256"));
     const char *esig = json_string_value(json_object_get(entry, "emitter_sig"));
     memset(signal, 0, sizeof *signal);
@@ -163,10 +164,12 @@ static int s_verify_entry(sp_partner_t *self, json_t *entry, sp_frames_t *f, siz
     signal->emitter_key_id = json_string_value(json_object_get(entry, "emitter_key"));
     signal->event = sp_frame_data(f, frame);
     signal->event_len = sp_frame_size(f, frame);
-    if (!signal->subscription || signal->seq == 0 || !signal->source || !signal->id
+    json_int_t seq = json_integer_value(json_object_get(entry, "seq"));
+    if (!signal->subscription || seq < 1 || !signal->source || !signal->id
         || !signal->emitter_key_id || !sha || !esig || sp_unhex(sha, want, sizeof want) != 0
-        || sp_unhex(esig, sig, sizeof sig) != 0)
+        || sp_unhex(esig, sig, SP_SIGNATURE_SIZE) != 0)
         return s_fail(self, SP_E_FRAMES, "batch entry lacks required members");
+    signal->emitter_signature = sig;
     sp_sha256(signal->event, signal->event_len, digest);
     if (memcmp(digest, want, sizeof digest) != 0)
         return s_fail(self, SP_E_BATCH_SIGNATURE, "event %s/%llu does not match its "
@@ -237,7 +240,8 @@ static json_t *s_handle_entries(sp_partner_t *self, json_t *entries, sp_frames_t
     *code = SP_OK;
     json_array_foreach(entries, i, entry) {
         sp_signal_t signal;
-        *code = s_verify_entry(self, entry, f, 1 + SP_DELIVER_FIRST_EVENT + i, &signal);
+        uint8_t sig[SP_SIGNATURE_SIZE];
+        *code = s_verify_entry(self, entry, f, 1 + SP_DELIVER_FIRST_EVENT + i, &signal, sig);
         if (*code != SP_OK)
             break;
         /* by (subscription, source, id), not by seq: an operator's
@@ -292,7 +296,11 @@ static int s_check_header(sp_partner_t *self, sp_frames_t *f, json_t **header)
     if (!json_is_array(entries) || !subscriber
         || json_array_size(entries) != f->count - 1 - SP_DELIVER_FIRST_EVENT)
         return s_fail(self, SP_E_FRAMES, "header entries do not match the event frames");
-    snprintf(self->subscriber, sizeof self->subscriber, "%s", subscriber);
+    /* never cut a name: a cut UTF-8 sequence could not be signed back */
+    if (strlen(subscriber) >= sizeof self->subscriber)
+        return s_fail(self, SP_E_FRAMES, "subscriber name longer than %zu bytes",
+                      sizeof self->subscriber - 1);
+    memcpy(self->subscriber, subscriber, strlen(subscriber) + 1);
     return SP_OK;
 }
 
@@ -315,7 +323,8 @@ static int s_batch(sp_partner_t *self, sp_frames_t *f, sp_partner_handler_fn *ha
                                         handler, arg, &code);
         if (json_object_size(acks) > 0) {
             json_t *list = s_ack_list(acks);
-            s_receipt(self, f, batch_hex, list);
+            if (s_receipt(self, f, batch_hex, list) != 0 && code == SP_OK)
+                code = s_fail(self, SP_E_PARTNER_FAILED, "cannot sign a receipt");
             json_decref(list);
         }
         json_decref(acks);

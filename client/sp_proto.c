@@ -82,6 +82,20 @@ int sp_frame_string(sp_frames_t *self, size_t index, char *buf, size_t len)
     return -1;
 }
 
+bool sp_text_printable(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return false;
+    return true;
+}
+
+bool sp_text_hex(const char *text, size_t len)
+{
+    size_t n = strspn(text, "0123456789abcdef");
+    return n == len && text[n] == '\0';
+}
+
 int sp_send_parts(void *socket, const void *const *data, const size_t *size,
                   size_t count, int flags)
 {

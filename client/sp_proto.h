@@ -63,6 +63,12 @@ bool sp_frame_is(sp_frames_t *self, size_t index, const char *text);
     fit or contains a NUL byte.                                            */
 int sp_frame_string(sp_frames_t *self, size_t index, char *buf, size_t len);
 
+/*  True when text is only printable ASCII (0x20..0x7e): safe to echo,
+    log and put into JSON.                                              */
+bool sp_text_printable(const char *text);
+/*  True when text is exactly len lower-case hex digits.                */
+bool sp_text_hex(const char *text, size_t len);
+
 /*  Sends count frames. Returns 0 or -1 (errno from zmq_send).             */
 int sp_send_parts(void *socket, const void *const *data, const size_t *size,
                   size_t count, int flags);

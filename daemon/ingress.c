@@ -66,6 +66,8 @@ static sp_code_t s_check_frames(emit_t *emit, size_t max_bytes)
     if (f->count > 1 + SP_EMIT_CORRELATION && corr > 0 && corr <= SP_CORRELATION_MAX)
         sp_frame_string(f, 1 + SP_EMIT_CORRELATION, emit->reply->correlation,
                         sizeof emit->reply->correlation);
+    if (!sp_text_printable(emit->reply->correlation))
+        emit->reply->correlation[0] = '\0';    /* never echo control bytes */
     if (f->oversize)
         return s_reject(emit, SP_E_TOO_LARGE, "message of %zu bytes exceeds the "
                         "limit of %zu", f->total, max_bytes);
@@ -81,8 +83,8 @@ static sp_code_t s_check_frames(emit_t *emit, size_t max_bytes)
         if (sp_frame_size(f, i) == 0)
             return s_reject(emit, SP_E_FRAMES, "frame %zu is empty", i - 1);
     if (corr > SP_CORRELATION_MAX || emit->reply->correlation[0] == '\0')
-        return s_reject(emit, SP_E_FRAMES, "correlation must be 1..%d bytes of text",
-                        SP_CORRELATION_MAX);
+        return s_reject(emit, SP_E_FRAMES, "correlation must be 1..%d printable "
+                        "ASCII characters", SP_CORRELATION_MAX);
     return SP_OK;
 }
 
@@ -92,9 +94,11 @@ static sp_code_t s_check_key(server_t *self, emit_t *emit)
 {
     sp_frames_t *f = &emit->frames;
     if (sp_frame_string(f, 1 + SP_EMIT_KEY_ID, emit->key_id, sizeof emit->key_id) != 0
-        || strlen(emit->key_id) != SP_KEY_ID_SIZE)
-        return s_reject(emit, SP_E_KEY_UNKNOWN, "key id must be %d hex characters",
-                        SP_KEY_ID_SIZE);
+        || !sp_text_hex(emit->key_id, SP_KEY_ID_SIZE)) {
+        emit->key_id[0] = '\0';                /* never quoted or logged */
+        return s_reject(emit, SP_E_KEY_UNKNOWN, "key id must be %d lower-case hex "
+                        "characters", SP_KEY_ID_SIZE);
+    }
     emit->emitter = config_emitter_by_key_id(self->config, emit->key_id);
     if (!emit->emitter)
         return s_reject(emit, SP_E_KEY_UNKNOWN, "key %s belongs to no configured emitter",
@@ -236,6 +240,33 @@ static void s_audit_rejected(server_t *self, emit_t *emit)
         json_decref(detail);
 }
 
+/*  One line per rejection, at most INGRESS_LOG_PER_SECOND a second: a
+    flood of bad input must not flood the journal (the audit trail and the
+    metrics still count every one). While the disk fails, the backoff
+    warning stands for all STORAGE_UNAVAILABLE refusals.                 */
+#define INGRESS_LOG_PER_SECOND 20
+
+static void s_log_rejected(server_t *self, emit_t *emit, sp_code_t code)
+{
+    int64_t second = sp_clock_ms() / 1000;
+    if (code == SP_E_STORAGE && self->storage_paused)
+        return;
+    if (second != self->log_second) {
+        if (self->log_suppressed > 0)
+            sp_log(SP_LOG_INFO, "%lld more rejections not logged (rate limit)",
+                   (long long) self->log_suppressed);
+        self->log_second = second;
+        self->log_lines = 0;
+        self->log_suppressed = 0;
+    }
+    if (self->log_lines++ >= INGRESS_LOG_PER_SECOND) {
+        self->log_suppressed++;
+        return;
+    }
+    sp_log(SP_LOG_INFO, "rejected %s from %s: %s", sp_code_name(code),
+           emit->emitter ? emit->emitter->name : "unknown emitter", emit->reply->reason);
+}
+
 static void s_handle(server_t *self, emit_t *emit)
 {
     const config_t *config = self->config;
@@ -265,9 +296,7 @@ static void s_handle(server_t *self, emit_t *emit)
         self->stats.rejected++;
         self->stats.rejected_by_code[code]++;
         s_audit_rejected(self, emit);
-        sp_log(SP_LOG_INFO, "rejected %s from %s: %s", sp_code_name(code),
-               emit->emitter ? emit->emitter->name : "unknown emitter",
-               emit->reply->reason);
+        s_log_rejected(self, emit, code);
     }
 }
 

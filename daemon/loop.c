@@ -47,17 +47,18 @@ static void s_turn_failed(server_t *self)
     self->tx_failed = false;
 }
 
-static void s_commit(server_t *self)
+/*  Returns -1 when the turn's transaction failed and was rolled back.   */
+static int s_commit(server_t *self)
 {
     if (self->tx_failed) {
         s_turn_failed(self);
-        return;
+        return -1;
     }
     if (!store_in_transaction(self->store))
-        return;
+        return 0;
     if (store_commit(self->store) != 0) {
         s_turn_failed(self);
-        return;
+        return -1;
     }
     if (self->storage_failures > 0) {
         sp_log(SP_LOG_NOTICE, "storage recovered after %d failed transactions",
@@ -68,6 +69,7 @@ static void s_commit(server_t *self)
         self->committed_delivery_id = self->written_delivery_id;
         self->dispatch_wanted = true;
     }
+    return 0;
 }
 
 static void s_checkpoint(server_t *self, int64_t now)
@@ -153,6 +155,23 @@ static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
     s_commit(self);
     ingress_send_replies(self);
     return 0;
+}
+
+int server_turn_now(server_t *self, bool dispatch)
+{
+    ingress_drain(self);
+    for (size_t i = 0; i < self->sub_count; i++)
+        if (self->subs[i].socket)
+            deliver_handle_socket(self, &self->subs[i]);
+    if (dispatch) {
+        int64_t now = sp_clock_ms();
+        deliver_timers(self, now);
+        if (self->dispatch_wanted && !self->tx_failed)
+            deliver_dispatch(self, now);
+    }
+    int rc = s_commit(self);
+    ingress_send_replies(self);
+    return rc;
 }
 
 static size_t s_poll_items(server_t *self, zmq_pollitem_t **items_p)

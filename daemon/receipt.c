@@ -163,7 +163,9 @@ static void s_receipt(server_t *self, sub_state_t *sub, sp_frames_t *f)
 static void s_nack(server_t *self, sub_state_t *sub, sp_frames_t *f)
 {
     char code[40] = "?", error[120];
-    sp_frame_string(f, SP_NACK_CODE, code, sizeof code);
+    if (sp_frame_string(f, SP_NACK_CODE, code, sizeof code) != 0
+        || !sp_text_printable(code))
+        snprintf(code, sizeof code, "?");
     snprintf(error, sizeof error, "partner refused the batch: %s", code);
     deliver_attempt_failed(self, sub, sp_clock_ms(), error);
 }

@@ -109,6 +109,9 @@ typedef struct server {
     bool storage_paused;            /* disk failing: no writes this turn */
     int storage_failures;           /* consecutive failed transactions */
     int64_t storage_retry_at;       /* monotonic ms of the next probe */
+    int64_t log_second;             /* rate limit of rejection log lines */
+    int log_lines;
+    int64_t log_suppressed;
     int64_t next_checkpoint_at;
     int64_t next_purge_at;
     server_stats_t stats;
@@ -120,6 +123,9 @@ typedef struct server {
 server_t *server_new(const char *config_path, char *err, size_t errlen);
 void server_destroy(server_t **self_p);
 int server_run(server_t *self);
+/*  One turn without waiting, every socket read as if ready: for the fuzz
+    harnesses. Returns -1 when the turn's transaction failed.           */
+int server_turn_now(server_t *self, bool dispatch);
 int64_t server_next_seq(server_t *self, const char *subscriber,
                         const char *subscription);
 int server_reload_seqs(server_t *self);
