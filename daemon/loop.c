@@ -14,7 +14,7 @@
 
 #define LOOP_MAX_WAIT_MS 1000
 #define LOOP_STORAGE_BACKOFF_MAX_MS 5000
-#define LOOP_FIXED_ITEMS 3          /* ingress, admin, ZAP; then subscribers */
+#define LOOP_FIXED_ITEMS 4          /* ingress, admin, ZAP, monitor; then subscribers */
 
 /*  After a failed transaction nothing of the turn happened: replies turn
     into REJECTED STORAGE, counters and the audit head are re-read, and
@@ -121,6 +121,8 @@ static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
             deliver_handle_socket(self, &self->subs[i]);
     if (self->admin && (items[1].revents & ZMQ_POLLIN))
         admin_handle(self);
+    if (self->zap_monitor && (items[3].revents & ZMQ_POLLIN))
+        zap_monitor_handle(self);
 }
 
 /*  While the disk fails, partner sockets are not polled (their receipts
@@ -183,6 +185,8 @@ static size_t s_poll_items(server_t *self, zmq_pollitem_t **items_p)
     items[0] = (zmq_pollitem_t) { self->ingress, 0, ZMQ_POLLIN, 0 };
     items[1] = (zmq_pollitem_t) { self->admin, -1, self->admin ? ZMQ_POLLIN : 0, 0 };
     items[2] = (zmq_pollitem_t) { self->zap, -1, self->zap ? ZMQ_POLLIN : 0, 0 };
+    items[3] = (zmq_pollitem_t) { self->zap_monitor, -1,
+                                  self->zap_monitor ? ZMQ_POLLIN : 0, 0 };
     for (size_t i = 0; i < self->sub_count; i++)
         items[LOOP_FIXED_ITEMS + i] = (zmq_pollitem_t) {
             self->subs[i].socket, -1, self->subs[i].socket ? ZMQ_POLLIN : 0, 0 };

@@ -114,6 +114,8 @@ static int s_bind(server_t *self, char *err, size_t errlen)
     }
     if (zmq_bind(self->ingress, config->ingress_endpoint) != 0)
         goto failed;
+    if (self->zap && zap_monitor_setup(self, err, errlen) != 0)
+        return -1;
     if (config->admin_endpoint) {
         self->admin = zmq_socket(self->zmq, ZMQ_ROUTER);
         zmq_setsockopt(self->admin, ZMQ_LINGER, &zero, sizeof zero);

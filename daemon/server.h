@@ -89,6 +89,7 @@ typedef struct server {
     void *ingress;              /* ROUTER, emitters connect */
     void *admin;                /* ROUTER on ipc://, operators */
     void *zap;                  /* REP on inproc: CURVE handshakes */
+    void *zap_monitor;          /* PAIR: failed ingress handshakes */
     void *http;                 /* metrics endpoint (libmicrohttpd) */
     int64_t zap_minute;         /* rate limit of refusal audits */
     int zap_audited;

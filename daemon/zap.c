@@ -30,6 +30,48 @@ void zap_teardown(server_t *self)
     if (self->zap)
         zmq_close(self->zap);
     self->zap = NULL;
+    if (self->zap_monitor)
+        zmq_close(self->zap_monitor);
+    self->zap_monitor = NULL;
+}
+
+static void s_audit_refusal(server_t *self, const char *address, const char *why);
+
+#define ZAP_MONITOR_ENDPOINT "inproc://seinpost.ingress.monitor"
+
+int zap_monitor_setup(server_t *self, char *err, size_t errlen)
+{
+    int zero = 0;
+    if (zmq_socket_monitor(self->ingress, ZAP_MONITOR_ENDPOINT,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                           | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0
+        || !(self->zap_monitor = zmq_socket(self->zmq, ZMQ_PAIR))
+        || zmq_setsockopt(self->zap_monitor, ZMQ_LINGER, &zero, sizeof zero) != 0
+        || zmq_connect(self->zap_monitor, ZAP_MONITOR_ENDPOINT) != 0) {
+        snprintf(err, errlen, "ingress monitor: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+void zap_monitor_handle(server_t *self)
+{
+    sp_frames_t frames;
+    for (int i = 0; i < 64; i++) {
+        if (sp_frames_recv(&frames, self->zap_monitor, 4, 4096, ZMQ_DONTWAIT) != 0)
+            return;
+        char endpoint[128] = "?";
+        sp_frame_string(&frames, 1, endpoint, sizeof endpoint);
+        if (frames.count >= 1 && sp_frame_size(&frames, 0) >= 2) {
+            uint16_t event;
+            memcpy(&event, sp_frame_data(&frames, 0), sizeof event);
+            s_audit_refusal(self, endpoint, event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            ? "handshake failed: wrong security mechanism (plain "
+                              "text on a CURVE endpoint?) or protocol error"
+                            : "handshake failed: broken or cut greeting");
+        }
+        sp_frames_close(&frames);
+    }
 }
 
 static const emitter_t *s_emitter_by_curve(const config_t *config, const char *z85)

@@ -18,5 +18,10 @@ int zap_setup(server_t *self, char *err, size_t errlen);
 void zap_teardown(server_t *self);
 /*  Answers every pending ZAP request.                                  */
 void zap_handle(server_t *self);
+/*  Watches the ingress for handshakes that fail before ZAP is asked (a
+    plain-text client on a CURVE port, a broken greeting) and audits them
+    under the same rate limit.                                         */
+int zap_monitor_setup(server_t *self, char *err, size_t errlen);
+void zap_monitor_handle(server_t *self);
 
 #endif

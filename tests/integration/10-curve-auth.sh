@@ -37,6 +37,8 @@ grep -v -e curve_secret_key -e server_curve_public_key "$SP_DIR/burgerzaken.yaml
 printf '%s' "$GDB_DATA" | "$SP_BIN/seinpost" emit -c "$SP_DIR/plain.yaml" --type $GDB_TYPE \
     --data - --timeout 1500 && fail "a plain-text client got an answer"
 assert_eq "$(sp_sql "SELECT COUNT(*) FROM signals")" 0 "nothing stored from plain text"
+sp_wait_ge 5 1 sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'connection.refused' AND detail LIKE '%handshake failed%'" \
+    || fail "plain-text handshake audited"
 
 # 3. Breda's CURVE key, but Tilburg's signing key: authenticated, then refused
 sed "s|keys/burgerzaken.curve|keys/breda.curve|" "$SP_DIR/burgerzaken.yaml" > "$SP_DIR/mixed.yaml"

@@ -1,0 +1,3 @@
+# a 63-byte signature
+out=$(raw --event "$(mk good '.')" --sign "$TKEY" --sig-len 63) || die "no reply"
+expect_rejected SIGNATURE_LENGTH_INVALID "$out"

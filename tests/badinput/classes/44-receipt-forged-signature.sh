@@ -1,0 +1,5 @@
+# a RECEIPT signed with a key that is not the partner's
+body='{"acks":[{"subscription":"verblijf-tilburg","through_seq":1}],"subscriber":"belastingdienst","v":1}'
+"$FAKEPARTNER" receipt "tcp://127.0.0.1:$SP_PORT_BELASTINGDIENST" "$SP_DIR/keys/belastingdienst.curve" \
+    "$SP_DIR/keys/toeslagen.key" "$body" 4 || die "the fake partner could not send"
+expect_audit receipt.rejected RECEIPT_SIGNATURE_INVALID
