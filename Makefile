@@ -133,3 +133,6 @@ install: all
 
 # libFuzzer harnesses: make fuzz [FUZZ_SECONDS=60], make fuzz-smoke.
 include tests/fuzz/fuzz.mk
+
+# make bench: side by side with Redis streams (tests/bench/).
+include tests/bench/bench.mk

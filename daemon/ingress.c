@@ -396,7 +396,8 @@ void ingress_send_replies(server_t *self)
                            strlen(reply->reason) };
         /* An emitter that went away just misses its reply: it resends and
            the duplicate is answered like the first time.                 */
-        sp_send_parts(self->ingress, parts, sizes, 6, ZMQ_DONTWAIT);
+        if (sp_send_parts(self->ingress, parts, sizes, 6, ZMQ_DONTWAIT) != 0)
+            self->stats.replies_dropped++;
         histogram_observe(&self->stats.ack_latency,
                           (double) (sp_clock_us() - reply->arrived_us) / 1e6);
     }

@@ -89,6 +89,9 @@ static void s_signals(buf_t *b, const server_stats_t *st)
     s_family(b, "seinpost_connections_refused", "counter",
              "CURVE handshakes refused by ZAP.");
     s_put(b, "seinpost_connections_refused_total %lld\n", (long long) st->connections_refused);
+    s_family(b, "seinpost_replies_dropped", "counter",
+             "Replies that could not be sent (emitter gone); it resends and gets DUPLICATE.");
+    s_put(b, "seinpost_replies_dropped_total %lld\n", (long long) st->replies_dropped);
 }
 
 static void s_subscribers(buf_t *b, server_t *self)

@@ -102,6 +102,11 @@ static int s_bind(server_t *self, char *err, size_t errlen)
        TOO_LARGE; beyond it ZeroMQ drops the connection unread            */
     zmq_setsockopt(self->ingress, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
     zmq_setsockopt(self->ingress, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    /* a ROUTER drops what exceeds its send high-water mark without a word:
+       an emitter may have max_in_flight signals waiting for answers,
+       and each must get its answer                                      */
+    int hwm = 200000;
+    zmq_setsockopt(self->ingress, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (config->curve_secret_path) {
         char pub[41], sec[41];
         if (sp_curve_load(config->curve_secret_path, pub, sec, err, errlen) != 0

@@ -75,6 +75,7 @@ typedef struct {
 typedef struct {
     int64_t received, accepted, duplicates, rejected, delivered, dead;
     int64_t connections_refused;
+    int64_t replies_dropped;        /* emitter gone or not reading */
     int64_t rejected_by_code[SP_CODE_COUNT];
     histogram_t ack_latency;
     histogram_t receipt_latency;
