@@ -288,22 +288,6 @@ cleanup:
     return rc;
 }
 
-/*  Replies leave before the loop's commit at the end of the turn, but an
-    operator must not be told of a change that is not durable yet: the
-    turn so far is committed here.                                      */
-static int s_commit_now(server_t *self)
-{
-    if (self->tx_failed || store_commit(self->store) != 0) {
-        self->tx_failed = true;
-        return -1;
-    }
-    if (self->written_delivery_id > self->committed_delivery_id) {
-        self->committed_delivery_id = self->written_delivery_id;
-        self->dispatch_wanted = true;
-    }
-    return 0;
-}
-
 static bool s_ids_valid(json_t *ids)
 {
     size_t i;
@@ -350,7 +334,7 @@ static json_t *s_redeliver(server_t *self, json_t *arg, char *err, size_t errlen
     if ((ids ? s_collect_ids(self, ids, &r, err, errlen)
              : s_collect_subscriber(self, arg, &r, err, errlen)) != 0)
         goto cleanup;
-    if (s_redeliver_apply(self, &r, operator_name) != 0 || s_commit_now(self) != 0) {
+    if (s_redeliver_apply(self, &r, operator_name) != 0 || server_commit(self) != 0) {
         snprintf(err, errlen, "storage failure; nothing changed");
         goto cleanup;
     }

@@ -198,7 +198,6 @@ static const char *s_undeliverable(const sub_state_t *sub, const store_pending_t
 static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
 {
     store_pending_t rows[SERVER_BATCH_MAX];
-    store_pending_t *live[SERVER_BATCH_MAX];
     int space = sub->conf->window - sub->inflight_count;
     int max = space < SERVER_BATCH_MAX ? space : SERVER_BATCH_MAX;
     if (max <= 0 || now < sub->next_send_at)
@@ -219,23 +218,22 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
         return;
     }
     int64_t wall_now = sp_time_now_ms();
+    /* dead-letter what may no longer go, compacting the rest in place */
     int live_count = 0;
     for (int i = 0; i < count; i++) {
         const char *why = s_undeliverable(sub, &rows[i], wall_now);
-        if (why)
+        if (why) {
             s_dead_letter(self, sub, &rows[i], why);
-        else
-            live[live_count++] = &rows[i];
+            store_pending_clear(&rows[i], 1);
+        } else
+            rows[live_count++] = rows[i];
     }
     if (live_count > 0) {
-        store_pending_t packed[SERVER_BATCH_MAX];
-        for (int i = 0; i < live_count; i++)
-            packed[i] = *live[i];
-        if (deliver_send_batch(self, sub, packed, live_count, now) != 0)
+        if (deliver_send_batch(self, sub, rows, live_count, now) != 0)
             deliver_attempt_failed(self, sub, now, "partner not connected");
     } else if (count > 0)
         sub->more_pending = true;       /* everything was dead: look further */
-    store_pending_clear(rows, count);
+    store_pending_clear(rows, live_count);
 }
 
 void deliver_dispatch(server_t *self, int64_t now)

@@ -269,8 +269,6 @@ static void s_log_rejected(server_t *self, emit_t *emit, sp_code_t code)
 
 static void s_handle(server_t *self, emit_t *emit)
 {
-    const config_t *config = self->config;
-    (void) config;
     sp_code_t code = emit->code;
     if (code == SP_OK && self->storage_paused)
         code = s_reject(emit, SP_E_STORAGE, "storage unavailable (disk full or failing); "

@@ -48,7 +48,7 @@ static void s_turn_failed(server_t *self)
 }
 
 /*  Returns -1 when the turn's transaction failed and was rolled back.   */
-static int s_commit(server_t *self)
+int server_commit(server_t *self)
 {
     if (self->tx_failed) {
         s_turn_failed(self);
@@ -154,7 +154,7 @@ static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
         s_checkpoint(self, now);
         s_purge(self, now);
     }
-    s_commit(self);
+    server_commit(self);
     ingress_send_replies(self);
     return 0;
 }
@@ -171,7 +171,7 @@ int server_turn_now(server_t *self, bool dispatch)
         if (self->dispatch_wanted && !self->tx_failed)
             deliver_dispatch(self, now);
     }
-    int rc = s_commit(self);
+    int rc = server_commit(self);
     ingress_send_replies(self);
     return rc;
 }
@@ -203,7 +203,7 @@ static void s_lifecycle_event(server_t *self, const char *kind)
                            "config", self->config->path, "version", SP_VERSION_STRING));
     if (strcmp(kind, AUDIT_DAEMON_STOP) == 0)
         audit_checkpoint(self->audit);
-    s_commit(self);
+    server_commit(self);
 }
 
 int server_run(server_t *self)
@@ -235,7 +235,7 @@ int server_run(server_t *self)
             metrics_http_refresh(self);
     }
     server_notify_stopping(self);
-    s_commit(self);
+    server_commit(self);
     ingress_send_replies(self);
     s_lifecycle_event(self, AUDIT_DAEMON_STOP);
     sp_log(SP_LOG_NOTICE, "stopped: %" PRId64 " accepted, %" PRId64 " rejected, %"

@@ -21,17 +21,6 @@
 static void s_seq_seen(const char *subscriber, const char *subscription,
                        int64_t max_seq, void *arg);
 
-int64_t server_next_seq(server_t *self, const char *subscriber, const char *subscription)
-{
-    for (size_t i = 0; i < self->seq_count; i++) {
-        seq_counter_t *c = &self->seqs[i];
-        if (strcmp(c->subscriber, subscriber) == 0
-            && strcmp(c->subscription, subscription) == 0)
-            return c->next_seq++;
-    }
-    s_seq_seen(subscriber, subscription, 0, self);
-    return server_next_seq(self, subscriber, subscription);
-}
 
 static seq_counter_t *s_counter(server_t *self, const char *subscriber,
                                 const char *subscription)
@@ -41,6 +30,17 @@ static seq_counter_t *s_counter(server_t *self, const char *subscriber,
             && strcmp(self->seqs[i].subscription, subscription) == 0)
             return &self->seqs[i];
     return NULL;
+}
+
+/*  -1 only when a new counter cannot be allocated.                       */
+int64_t server_next_seq(server_t *self, const char *subscriber, const char *subscription)
+{
+    seq_counter_t *c = s_counter(self, subscriber, subscription);
+    if (!c) {
+        s_seq_seen(subscriber, subscription, 0, self);
+        c = s_counter(self, subscriber, subscription);
+    }
+    return c ? c->next_seq++ : -1;
 }
 
 void server_note_sent(server_t *self, const char *subscriber,

@@ -128,6 +128,10 @@ int server_run(server_t *self);
 /*  One turn without waiting, every socket read as if ready: for the fuzz
     harnesses. Returns -1 when the turn's transaction failed.           */
 int server_turn_now(server_t *self, bool dispatch);
+/*  Commits the turn's transaction now (persist before reply); on failure
+    rolls back and turns queued ACCEPTED replies into STORAGE refusals.
+    Returns -1 then.                                                    */
+int server_commit(server_t *self);
 int64_t server_next_seq(server_t *self, const char *subscriber,
                         const char *subscription);
 int server_reload_seqs(server_t *self);
