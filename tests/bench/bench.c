@@ -687,8 +687,7 @@ static void phase_ingress(void)
             s_warm(&r, LEVELS[l]);
             snprintf(name, sizeof name, "ingress-w%d", LEVELS[l]);
             s_wait_quiet(&r);
-            if (LEVELS[l] == 100)
-                rig_perf_start(&r, name);
+            rig_perf_start(&r, name);
             meas_t *m = &R_ingress[sys][l];
             run_window(&r, LEVELS[l], O.ingress_s, 0, m);
             rig_down(&r);
