@@ -147,8 +147,6 @@ static void s_bind_opt_text(sqlite3_stmt *stmt, int index, const char *text)
 int audit_append(audit_t *self, const char *kind, const char *trace_id,
                  int64_t signal_id, const char *subscriber, json_t *detail)
 {
-    uint8_t hash[SP_SHA256_SIZE];
-    int64_t seq = self->last_seq + 1, ts = sp_time_now_ms();
     /* the stored text is what the hash covers, so its key order need not
        be canonical: insertion order saves a sort per event             */
     char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_ENSURE_ASCII)
@@ -156,8 +154,18 @@ int audit_append(audit_t *self, const char *kind, const char *trace_id,
     json_decref(detail);
     if (!text)
         return -1;
-    audit_row_hash(self->last_hash, seq, ts, kind, trace_id, signal_id,
-                   subscriber, text, hash);
+    int rc = audit_append_text(self, kind, trace_id, signal_id, subscriber, text);
+    free(text);
+    return rc;
+}
+
+int audit_append_text(audit_t *self, const char *kind, const char *trace_id,
+                      int64_t signal_id, const char *subscriber, const char *detail)
+{
+    uint8_t hash[SP_SHA256_SIZE];
+    int64_t seq = self->last_seq + 1, ts = sp_time_now_ms();
+    audit_row_hash(self->last_hash, seq, ts, kind, trace_id, signal_id, subscriber,
+                   detail, hash);
     sqlite3_stmt *stmt = self->insert;
     sqlite3_bind_int64(stmt, 1, seq);
     sqlite3_bind_int64(stmt, 2, ts);
@@ -168,13 +176,12 @@ int audit_append(audit_t *self, const char *kind, const char *trace_id,
     else
         sqlite3_bind_null(stmt, 5);
     s_bind_opt_text(stmt, 6, subscriber);
-    sqlite3_bind_text(stmt, 7, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 7, detail, -1, SQLITE_STATIC);
     sqlite3_bind_blob(stmt, 8, self->last_hash, SP_SHA256_SIZE, SQLITE_STATIC);
     sqlite3_bind_blob(stmt, 9, hash, SP_SHA256_SIZE, SQLITE_STATIC);
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
-    free(text);
     if (rc != SQLITE_DONE)
         return -1;
     self->last_seq = seq;

@@ -52,6 +52,10 @@ void audit_destroy(audit_t **self_p);
     inside a store transaction.                                           */
 int audit_append(audit_t *self, const char *kind, const char *trace_id,
                  int64_t signal_id, const char *subscriber, json_t *detail);
+/*  The same with the detail already JSON text (compact, ASCII): for the
+    per-delivery events, whose fields are numbers and configured names.  */
+int audit_append_text(audit_t *self, const char *kind, const char *trace_id,
+                      int64_t signal_id, const char *subscriber, const char *detail);
 /*  Re-reads the chain head after a rollback.                             */
 int audit_resync(audit_t *self);
 /*  Writes a signed checkpoint if events were added since the last one.   */

@@ -1,6 +1,7 @@
 /*  batch.c - one DELIVER message: a header listing each entry (seq, ids,
     SHA-256 of the event, the emitter's signature, the legal basis), signed
     by the router, followed by the exact event bytes the emitter signed.  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,14 +81,19 @@ static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int
         || store_batch_insert(self->store, sub->name, sp_time_now_ms(), header,
                               strlen(header), sig, key_id, &batch_id) != 0)
         return -1;
+    if (store_deliveries_sent(self->store, sub->name, rows[0].id, rows[count - 1].id,
+                              count, batch_id, sp_time_now_ms()) != 0)
+        return -1;
     for (int i = 0; i < count; i++) {
         store_pending_t *row = &rows[i];
-        if (store_delivery_sent(self->store, row->id, batch_id, sp_time_now_ms()) != 0)
+        char detail[256];
+        /* subscription names are configured names: nothing to escape */
+        snprintf(detail, sizeof detail, "{\"subscription\":\"%s\",\"seq\":%" PRId64
+                 ",\"attempt\":%d,\"batch_id\":%" PRId64 ",\"outcome\":\"sent\"}",
+                 row->subscription, row->seq, row->attempts + 1, batch_id);
+        if (audit_append_text(self->audit, AUDIT_ATTEMPT, row->trace_id, row->signal_id,
+                              sub->name, detail) != 0)
             return -1;
-        audit_append(self->audit, AUDIT_ATTEMPT, row->trace_id, row->signal_id, sub->name,
-                     json_pack("{s:s, s:I, s:i, s:I, s:s}", "subscription", row->subscription,
-                               "seq", (json_int_t) row->seq, "attempt", row->attempts + 1,
-                               "batch_id", (json_int_t) batch_id, "outcome", "sent"));
         inflight_t *slot = &sub->inflight[sub->inflight_count++];
         slot->delivery_id = row->id;
         slot->signal_id = row->signal_id;

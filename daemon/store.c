@@ -84,7 +84,8 @@ static const char *s_sql[ST_COUNT] = {
     [ST_BATCH_INSERT] = "INSERT INTO batches(subscriber, sent_at, header, signature, key_id)"
                         " VALUES(?,?,?,?,?)",
     [ST_DELIVERY_SENT] = "UPDATE deliveries SET batch_id = ?, attempts = attempts + 1,"
-                         " last_attempt_at = ? WHERE id = ?",
+                         " last_attempt_at = ? WHERE subscriber = ? AND state = 0"
+                         " AND id BETWEEN ? AND ?",
     [ST_RECEIPT_INSERT] = "INSERT INTO receipts(subscriber, received_at, body, signature, key_id)"
                           " VALUES(?,?,?,?,?)",
     [ST_DELIVERIES_ACK] =
@@ -457,14 +458,18 @@ int store_receipt_insert(store_t *self, const char *subscriber, int64_t now,
                            body_len, sig, key_id, receipt_id);
 }
 
-int store_delivery_sent(store_t *self, int64_t delivery_id, int64_t batch_id,
-                        int64_t now)
+int store_deliveries_sent(store_t *self, const char *subscriber, int64_t first_id,
+                          int64_t last_id, int expected, int64_t batch_id, int64_t now)
 {
     sqlite3_stmt *stmt = self->stmt[ST_DELIVERY_SENT];
     sqlite3_bind_int64(stmt, 1, batch_id);
     sqlite3_bind_int64(stmt, 2, now);
-    sqlite3_bind_int64(stmt, 3, delivery_id);
-    return s_step_done(self, stmt);
+    s_bind_text(stmt, 3, subscriber);
+    sqlite3_bind_int64(stmt, 4, first_id);
+    sqlite3_bind_int64(stmt, 5, last_id);
+    if (s_step_done(self, stmt) != 0)
+        return -1;
+    return sqlite3_changes(self->db) == expected ? 0 : -1;
 }
 
 int store_deliveries_ack(store_t *self, const char *subscriber,

@@ -92,8 +92,11 @@ int store_batch_insert(store_t *self, const char *subscriber, int64_t now,
                        const void *header, size_t header_len,
                        const uint8_t sig[SP_SIGNATURE_SIZE], const char *key_id,
                        int64_t *batch_id);
-int store_delivery_sent(store_t *self, int64_t delivery_id, int64_t batch_id,
-                        int64_t now);
+/*  Marks one batch sent: the subscriber's pending rows with ids from
+    first_id to last_id, which must be exactly the expected count (a
+    batch is a run of consecutive pending rows; -1 otherwise).          */
+int store_deliveries_sent(store_t *self, const char *subscriber, int64_t first_id,
+                          int64_t last_id, int expected, int64_t batch_id, int64_t now);
 int store_receipt_insert(store_t *self, const char *subscriber, int64_t now,
                          const void *body, size_t body_len,
                          const uint8_t sig[SP_SIGNATURE_SIZE], const char *key_id,
