@@ -15,7 +15,6 @@
 #define LOOP_MAX_WAIT_MS 1000
 #define LOOP_STORAGE_BACKOFF_MAX_MS 5000
 #define LOOP_FIXED_ITEMS 4          /* ingress, admin, ZAP, monitor; then subscribers */
-#define LOOP_LAZY_COMMIT_MS 10      /* longest a bookkeeping write waits */
 
 /*  After a failed transaction nothing of the turn happened: replies turn
     into REJECTED STORAGE, counters and the audit head are re-read, and
@@ -55,7 +54,6 @@ int server_commit(server_t *self)
         s_turn_failed(self);
         return -1;
     }
-    self->lazy_commit_at = 0;
     if (!store_in_transaction(self->store))
         return 0;
     if (store_commit(self->store) != 0) {
@@ -137,84 +135,27 @@ static void s_storage_gate(server_t *self, zmq_pollitem_t *items, size_t count,
         items[i].events = items[i].socket && !self->storage_paused ? ZMQ_POLLIN : 0;
 }
 
-/*  Retries, dispatch, checkpoints and purges. They run after the turn's
-    input is committed and answered, so an ACCEPTED never waits behind
-    batches being signed, and signals committed this turn go out at once.
-    Their writes stay in the open transaction for a later commit (see
-    s_commit_due): a batch may reach the partner before its attempt row
-    is durable, as it always could; a receipt for it is matched against
-    what memory says was sent.                                          */
-static bool s_deliver(server_t *self, int64_t now)
-{
-    self->storage_paused = self->storage_failures > 0 && now < self->storage_retry_at;
-    if (self->storage_paused)
-        return false;
-    deliver_timers(self, now);
-    if (self->dispatch_wanted && !self->tx_failed)
-        deliver_dispatch(self, now);
-    return true;
-}
-
-static void s_background(server_t *self)
-{
-    int64_t now = sp_clock_ms();
-    if (!s_deliver(self, now))
-        return;
-    s_checkpoint(self, now);
-    s_purge(self, now);
-}
-
-/*  Whether the open transaction must be committed now. An answer to an
-    emitter waits for it, so then always; a transaction holding only
-    delivery bookkeeping (attempts, receipts, retries, audit records) may
-    wait up to LOOP_LAZY_COMMIT_MS for the next signal's commit to carry
-    it. At 1 000 signals/s with three partners this turns about five
-    fdatasyncs per signal into one. Losing such writes in a crash loses
-    nothing: the partner gets those deliveries again and acknowledges
-    them again (at-least-once, deduplicated by the partner).           */
-static bool s_commit_due(server_t *self, int64_t now)
-{
-    if (self->tx_failed || self->reply_count > 0 || self->stop || self->reload)
-        return true;
-    if (!store_in_transaction(self->store))
-        return false;
-    if (self->lazy_commit_at == 0)
-        self->lazy_commit_at = now + LOOP_LAZY_COMMIT_MS;
-    return now >= self->lazy_commit_at;
-}
-
-static long s_turn_timeout(server_t *self, int64_t now)
-{
-    long wait = s_poll_timeout(self, now);
-    if (self->tx_failed)
-        return 0;
-    if (store_in_transaction(self->store) && self->lazy_commit_at > 0) {
-        int64_t until_commit = self->lazy_commit_at > now ? self->lazy_commit_at - now : 0;
-        if (until_commit < wait)
-            wait = (long) until_commit;
-    }
-    return wait;
-}
-
 static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
 {
     int64_t now = sp_clock_ms();
     s_storage_gate(self, items, count, now);
-    long timeout = s_turn_timeout(self, now);
-    int rc = zmq_poll(items, (int) count, timeout);
+    int rc = zmq_poll(items, (int) count, s_poll_timeout(self, now));
     if (rc < 0 && zmq_errno() != EINTR) {
         sp_log(SP_LOG_ERROR, "poll: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
     if (rc > 0)
         s_handle_ready(self, items, count);
-    if (s_commit_due(self, sp_clock_ms())) {
-        server_commit(self);
-        ingress_send_replies(self);
+    now = sp_clock_ms();
+    if (!self->storage_paused) {
+        deliver_timers(self, now);
+        if (self->dispatch_wanted && !self->tx_failed)
+            deliver_dispatch(self, now);
+        s_checkpoint(self, now);
+        s_purge(self, now);
     }
-    s_background(self);
-    if (store_in_transaction(self->store) && self->lazy_commit_at == 0)
-        self->lazy_commit_at = sp_clock_ms() + LOOP_LAZY_COMMIT_MS;
+    server_commit(self);
+    ingress_send_replies(self);
     return 0;
 }
 
@@ -224,13 +165,14 @@ int server_turn_now(server_t *self, bool dispatch)
     for (size_t i = 0; i < self->sub_count; i++)
         if (self->subs[i].socket)
             deliver_handle_socket(self, &self->subs[i]);
+    if (dispatch) {
+        int64_t now = sp_clock_ms();
+        deliver_timers(self, now);
+        if (self->dispatch_wanted && !self->tx_failed)
+            deliver_dispatch(self, now);
+    }
     int rc = server_commit(self);
     ingress_send_replies(self);
-    if (dispatch) {
-        s_deliver(self, sp_clock_ms());
-        if (server_commit(self) != 0)
-            rc = -1;
-    }
     return rc;
 }
 

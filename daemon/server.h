@@ -106,7 +106,6 @@ typedef struct server {
     size_t seq_count;
     int64_t committed_delivery_id;  /* dispatch reads nothing newer */
     int64_t written_delivery_id;    /* newest in the open transaction */
-    int64_t lazy_commit_at;         /* bookkeeping-only transaction due */
     bool dispatch_wanted;
     bool tx_failed;                 /* roll the turn back, reject it */
     bool storage_paused;            /* disk failing: no writes this turn */
