@@ -13,10 +13,7 @@
 static json_t *s_entry(const sub_state_t *sub, const store_pending_t *row)
 {
     char sha[2 * SP_SHA256_SIZE + 1], sig[2 * SP_SIGNATURE_SIZE + 1];
-    const subscription_t *subscription = NULL;
-    for (size_t i = 0; i < sub->conf->sub_count; i++)
-        if (strcmp(sub->conf->subs[i].name, row->subscription) == 0)
-            subscription = &sub->conf->subs[i];
+    const subscription_t *subscription = deliver_subscription(sub->conf, row->subscription);
     if (!subscription)
         return NULL;
     sp_hex(row->event_sha256, SP_SHA256_SIZE, sha);

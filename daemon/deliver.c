@@ -155,7 +155,7 @@ void deliver_reset_all(server_t *self)
     self->dispatch_wanted = true;
 }
 
-static const subscription_t *s_subscription(const subscriber_t *conf, const char *name)
+const subscription_t *deliver_subscription(const subscriber_t *conf, const char *name)
 {
     for (size_t i = 0; i < conf->sub_count; i++)
         if (strcmp(conf->subs[i].name, name) == 0)
@@ -186,7 +186,7 @@ static void s_dead_letter(server_t *self, sub_state_t *sub, const store_pending_
 static const char *s_undeliverable(const sub_state_t *sub, const store_pending_t *row,
                                    int64_t wall_now)
 {
-    if (!s_subscription(sub->conf, row->subscription))
+    if (!deliver_subscription(sub->conf, row->subscription))
         return "subscription removed from configuration: no legal basis to deliver";
     if (wall_now - row->created_at > sub->conf->retry.max_age_ms)
         return "max age passed without a receipt";

@@ -39,8 +39,7 @@ static int s_audit_ack(int64_t delivery_id, int64_t signal_id, int64_t seq,
     ack_ctx_t *ctx = arg;
     char detail[256];
     ctx->count++;
-    /* s_check_acks let through only subscriptions this router sent under,
-       configured names: nothing to escape                              */
+    /* a configured name (s_apply): nothing to escape */
     snprintf(detail, sizeof detail, "{\"subscription\":\"%s\",\"seq\":%" PRId64
              ",\"receipt_id\":%" PRId64 ",\"delivery_id\":%" PRId64 "}",
              ctx->subscription, seq, ctx->receipt_id, delivery_id);
@@ -112,8 +111,14 @@ static int s_apply(server_t *self, sub_state_t *sub, json_t *acks, sp_frames_t *
                                 sp_key_id(sub->conf->key), &ctx.receipt_id) != 0)
         return -1;
     json_array_foreach(acks, i, ack) {
-        const char *name = json_string_value(json_object_get(ack, "subscription"));
+        const subscription_t *known = deliver_subscription(
+            sub->conf, json_string_value(json_object_get(ack, "subscription")));
         int64_t through = json_integer_value(json_object_get(ack, "through_seq"));
+        if (!known)
+            return -1;          /* s_check_acks let no other name through */
+        /* the configured name, not the partner's string: the audit text
+           is written without escaping                                   */
+        const char *name = known->name;
         ctx.subscription = name;
         if (store_each_pending_upto(self->store, sub->name, name, through,
                                     s_audit_ack, &ctx) != 0

@@ -161,6 +161,8 @@ void deliver_reset_all(server_t *self);
 /*  Milliseconds until the next delivery timer, or -1 when none.         */
 int64_t deliver_next_timer(server_t *self, int64_t now);
 sub_state_t *deliver_sub(server_t *self, const char *name);
+/*  The configured subscription of that name, or NULL.                  */
+const subscription_t *deliver_subscription(const subscriber_t *conf, const char *name);
 
 /*  admin.c */
 void admin_handle(server_t *self);
