@@ -950,6 +950,7 @@ static void s_subscriber_defaults(subscriber_t *sb)
 {
     sb->window = 64;
     sb->receipt_timeout_ms = 10 * 1000;
+    sb->batch_linger_ms = CONFIG_BATCH_LINGER_DEFAULT_MS;
     sb->retry.initial_ms = 1000;
     sb->retry.multiplier = 2.0;
     sb->retry.max_delay_ms = 3600 * 1000;
@@ -961,7 +962,7 @@ static void s_parse_subscriber(loader_t *ld, sp_yaml_node_t *item,
                                const char *where, subscriber_t *sb)
 {
     static const char *const keys[] = { "name", "endpoint", "public_key",
-        "curve_public_key", "window", "receipt_timeout", "retry",
+        "curve_public_key", "window", "receipt_timeout", "batch_linger", "retry",
         "subscriptions", NULL };
     sp_yaml_node_t *map = s_map(ld, item, where, keys);
     long long window = sb->window;
@@ -983,6 +984,10 @@ static void s_parse_subscriber(loader_t *ld, sp_yaml_node_t *item,
         sb->window = (int) window;
     s_duration(ld, map, where, "receipt_timeout", 1,
                &sb->receipt_timeout_ms);
+    if (s_duration(ld, map, where, "batch_linger", 0, &sb->batch_linger_ms) == 0
+        && sb->batch_linger_ms > CONFIG_BATCH_LINGER_MAX_MS)
+        s_error(ld, sp_yaml_get(ld->yaml, map, "batch_linger"), "%s.batch_linger: at "
+                "most %d ms", where, CONFIG_BATCH_LINGER_MAX_MS);
     s_parse_retry(ld, map, where, &sb->retry);
     s_parse_subscriptions(ld, map, where, sb);
 }

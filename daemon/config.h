@@ -13,6 +13,12 @@
 #include "seinpost.h"
 #include "sp_event.h"
 
+/*  A partial batch (the queue holds fewer than a full DELIVER) waits this
+    long for company before it goes: at a trickle of signals one batch
+    signature and one receipt then serve several deliveries.            */
+#define CONFIG_BATCH_LINGER_DEFAULT_MS 5
+#define CONFIG_BATCH_LINGER_MAX_MS 1000
+
 typedef enum { FILTER_EXACT, FILTER_PREFIX, FILTER_ANY_OF } filter_op_t;
 
 /*  One condition of a subscription filter; all conditions must hold.
@@ -53,6 +59,7 @@ typedef struct {
     char *curve_public;         /* partner's CURVE public key (Z85), or NULL */
     int window;                 /* max deliveries in flight; default 64 */
     int64_t receipt_timeout_ms; /* default 10 s */
+    int64_t batch_linger_ms;    /* hold a partial batch this long; default 5 ms */
     retry_policy_t retry;
     subscription_t *subs;
     size_t sub_count;

@@ -195,13 +195,30 @@ static const char *s_undeliverable(const sub_state_t *sub, const store_pending_t
     return NULL;
 }
 
+/*  True when a partial batch should wait for more deliveries: its oldest
+    entry has waited less than the subscriber's batch_linger. Sets the
+    timer that sends it when the linger is over.                          */
+static bool s_linger(sub_state_t *sub, const store_pending_t *rows, int count, int max,
+                     int64_t now, int64_t wall_now)
+{
+    int64_t linger = sub->conf->batch_linger_ms;
+    if (linger <= 0 || count == 0 || count >= max)
+        return false;
+    int64_t age = wall_now - rows[0].created_at;
+    if (age >= linger || age < 0)
+        return false;
+    sub->hold_until = now + (linger - age);
+    return true;
+}
+
 static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
 {
     store_pending_t rows[SERVER_BATCH_MAX];
     int space = sub->conf->window - sub->inflight_count;
     int max = space < SERVER_BATCH_MAX ? space : SERVER_BATCH_MAX;
-    if (max <= 0 || now < sub->next_send_at)
+    if (max <= 0 || now < sub->next_send_at || now < sub->hold_until)
         return;
+    sub->hold_until = 0;
     int count = store_pending_page(self->store, sub->name, sub->cursor,
                                    self->committed_delivery_id, rows, max);
     if (count < 0) {
@@ -218,6 +235,10 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
         return;
     }
     int64_t wall_now = sp_time_now_ms();
+    if (s_linger(sub, rows, count, max, now, wall_now)) {
+        store_pending_clear(rows, count);
+        return;
+    }
     /* dead-letter what may no longer go, compacting the rest in place */
     int live_count = 0;
     for (int i = 0; i < count; i++) {
@@ -265,6 +286,8 @@ void deliver_timers(server_t *self, int64_t now)
         }
         if (sub->inflight_count == 0 && now >= sub->next_send_at && sub->failures > 0)
             self->dispatch_wanted = true;
+        if (sub->hold_until > 0 && now >= sub->hold_until)
+            self->dispatch_wanted = true;
     }
 }
 
@@ -280,6 +303,8 @@ int64_t deliver_next_timer(server_t *self, int64_t now)
             at = sub->inflight[0].sent_at + sub->conf->receipt_timeout_ms;
         else if (sub->failures > 0 || sub->more_pending)
             at = sub->next_send_at;
+        if (sub->hold_until > 0 && (at < 0 || sub->hold_until < at))
+            at = sub->hold_until;
         if (at < 0)
             continue;
         int64_t wait = at > now ? at - now : 0;

@@ -54,6 +54,7 @@ typedef struct {
     int inflight_count;
     int64_t cursor;             /* highest delivery id sent */
     int64_t next_send_at;       /* monotonic ms; backoff gate */
+    int64_t hold_until;         /* monotonic ms; a partial batch lingers */
     int failures;               /* consecutive failed attempts */
     bool more_pending;          /* last page was full: look again soon */
     int64_t delivered;

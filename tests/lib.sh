@@ -80,6 +80,7 @@ subscribers:
     curve_public_key: "$(sp_curvepub toeslagen)"
     window: ${SP_WINDOW:-64}
     receipt_timeout: ${SP_RECEIPT_TIMEOUT:-2s}
+    batch_linger: ${SP_LINGER:-5ms}
     retry: { initial: ${SP_RETRY_INITIAL:-200ms}, multiplier: 2, max_delay: ${SP_RETRY_MAX:-2s}, max_age: ${SP_MAX_AGE:-72h}, jitter: 0.1 }
     subscriptions:
       - name: huurtoeslag-bewoning

@@ -313,6 +313,7 @@ static void s_check_example_subscribers(const config_t *cfg)
         CHECK_STR(sub->conds[0].values[0], "urn:nld:oin:00000001001234567000");
         /*  Not set in the file: the documented defaults.                 */
         CHECK(sb->window == 64 && sb->receipt_timeout_ms == 10000);
+        CHECK(sb->batch_linger_ms == CONFIG_BATCH_LINGER_DEFAULT_MS);
         CHECK(sb->retry.initial_ms == 1000 && sb->retry.multiplier == 2.0);
         CHECK(sb->retry.max_age_ms == 72LL * 3600 * 1000);
     }
@@ -392,6 +393,7 @@ TEST(minimal_defaults)
     CHECK(cfg->subscribers[0].curve_public == NULL);
     CHECK(cfg->subscribers[0].retry.jitter == 0.2);
     CHECK(cfg->subscribers[0].retry.max_delay_ms == 3600000);
+    CHECK(cfg->subscribers[0].batch_linger_ms == CONFIG_BATCH_LINGER_DEFAULT_MS);
     CHECK(cfg->subscribers[0].subs[0].conds[0].value_count == 2);
     config_destroy(&cfg);
 }
