@@ -87,6 +87,7 @@ typedef struct {
     /* backlog */
     double rss_mib, hwm_mib, fill_rate, fill_cpu_first, fill_cpu_last;
     double drain_rate, drain_cpu_first, drain_cpu_last, drain_rss_max_mib;
+    double drain_cpu_tenth[10];     /* server CPU per drained signal, µs */
     double drain_first_delivery_s, drain_s;
     uint64_t drained, target;
 } meas_t;
@@ -781,8 +782,11 @@ static void phase_backlog(void)
                   m->fill_cpu_first, m->fill_cpu_last);
         /* the consumer comes back */
         int64_t t0 = bench_now_ns(), t_first = 0;
-        double cpu0 = bench_proc_cpu_s(r.server), cpu_mark[4] = { 0 };
-        uint64_t n_mark[4] = { 0, m->target / 10, m->target - m->target / 10, m->target };
+        /* CPU at the first delivery and after every tenth of the backlog */
+        double cpu0 = bench_proc_cpu_s(r.server), cpu_mark[11] = { 0 };
+        uint64_t n_mark[11];
+        for (int i = 0; i <= 10; i++)
+            n_mark[i] = m->target * (uint64_t) i / 10;
         int marks = 0;
         rig_consumers(&r);
         bench_load_t load;
@@ -798,7 +802,7 @@ static void phase_backlog(void)
                 cpu_mark[0] = bench_proc_cpu_s(r.server);
                 marks = 1;
             }
-            while (marks > 0 && marks < 4 && got >= n_mark[marks]) {
+            while (marks > 0 && marks < 11 && got >= n_mark[marks]) {
                 cpu_mark[marks] = bench_proc_cpu_s(r.server);
                 marks++;
             }
@@ -816,13 +820,12 @@ static void phase_backlog(void)
         m->drain_rate = (double) got / m->drain_s;
         m->drain_first_delivery_s = t_first ? (double) (t_first - t0) / 1e9 : NAN;
         m->cpu_us = got ? (cpu1 - cpu0) * 1e6 / (double) got : NAN;
-        if (marks == 4) {
-            double tenth = (double) (m->target / 10);
-            m->drain_cpu_first = (cpu_mark[1] - cpu_mark[0]) * 1e6 / tenth;
-            m->drain_cpu_last = (cpu_mark[3] - cpu_mark[2]) * 1e6 / tenth;
-        } else {
-            m->drain_cpu_first = m->drain_cpu_last = NAN;
-        }
+        for (int i = 0; i < 10; i++)
+            m->drain_cpu_tenth[i] = i + 1 < marks
+                ? (cpu_mark[i + 1] - cpu_mark[i]) * 1e6
+                  / (double) (n_mark[i + 1] - n_mark[i]) : NAN;
+        m->drain_cpu_first = m->drain_cpu_tenth[0];
+        m->drain_cpu_last = m->drain_cpu_tenth[9];
         m->hwm_mib = (double) bench_proc_kib(r.server, "VmHWM") / 1024.0;
         m->ran = true;
         rig_down(&r);
@@ -1179,6 +1182,9 @@ static void s_notes(void)
         if (b->resent)
             s_print("; %" PRIu64 " signal(s) resent after no answer within %.0f s",
                     b->resent, RESEND_AFTER_NS / 1e9);
+        s_print("; server CPU per drained signal by tenth of the backlog, µs:");
+        for (int i = 0; i < 10; i++)
+            s_print(" %.1f", b->drain_cpu_tenth[i]);
         s_print("\n");
     }
     s_print("\n%d PASS, %d FAIL\n", s_pass, s_fail);
