@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "filter.h"
+#include "jsonw.h"
 #include "route.h"
 
 static void s_trace_id(char out[33])
@@ -15,17 +16,22 @@ static void s_trace_id(char out[33])
     sp_hex(bytes, sizeof bytes, out);
 }
 
-/*  Pseudonyms of the data subject ids the signal carries, never the ids. */
-static json_t *s_subject_pseudonyms(server_t *self, const signal_type_t *type,
-                                    const sp_event_t *event, char *subject_out)
+/*  Pseudonyms of the data subject ids the signal carries, never the ids:
+    a JSON array for the signal.accepted detail; subject_out gets the
+    pseudonym of the CloudEvents subject (or "").                       */
+static void s_subject_pseudonyms(server_t *self, const signal_type_t *type,
+                                 const sp_event_t *event, char *subject_out, jsonw_t *w)
 {
     char pseudonym[VAULT_PSEUDONYM_HEX + 1];
-    json_t *list = json_array();
+    bool first = true;
     subject_out[0] = '\0';
+    jsonw_raw(w, "[");
     if (type->subject_id_type && event->subject) {
         vault_pseudonym(self->vault, type->subject_id_type, event->subject, subject_out);
-        json_array_append_new(list, json_pack("{s:s, s:s}", "id", subject_out,
-                                              "type", type->subject_id_type));
+        jsonw_member(w, "{\"id\":", subject_out);
+        jsonw_member(w, ",\"type\":", type->subject_id_type);
+        jsonw_raw(w, "}");
+        first = false;
     }
     for (size_t i = 0; i < type->field_count; i++) {
         const data_field_t *field = &type->fields[i];
@@ -34,10 +40,14 @@ static json_t *s_subject_pseudonyms(server_t *self, const signal_type_t *type,
             continue;
         const char *id_type = type->subject_id_type ? type->subject_id_type : "BSN";
         vault_pseudonym(self->vault, id_type, json_string_value(value), pseudonym);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "id", pseudonym,
-                                              "type", id_type, "field", field->name));
+        jsonw_raw(w, first ? "{\"id\":" : ",{\"id\":");
+        jsonw_string(w, pseudonym);
+        jsonw_member(w, ",\"type\":", id_type);
+        jsonw_member(w, ",\"field\":", field->name);
+        jsonw_raw(w, "}");
+        first = false;
     }
-    return list;
+    jsonw_raw(w, "]");
 }
 
 static int s_insert_signal(server_t *self, const sp_event_t *event, const emitter_t *emitter,
@@ -64,6 +74,17 @@ static int s_insert_signal(server_t *self, const sp_event_t *event, const emitte
     return rc;
 }
 
+/*  Appends an audit record whose detail w holds; frees it.               */
+static int s_audit(server_t *self, const char *kind, const char *trace_id,
+                   int64_t signal_id, const char *subscriber, jsonw_t *w)
+{
+    char *detail = jsonw_finish(w);
+    int rc = detail ? audit_append_text(self->audit, kind, trace_id, signal_id,
+                                        subscriber, detail) : -1;
+    free(detail);
+    return rc;
+}
+
 static int s_route_one(server_t *self, const subscriber_t *subscriber,
                        const subscription_t *sub, int64_t signal_id,
                        const char *trace_id)
@@ -73,10 +94,14 @@ static int s_route_one(server_t *self, const subscriber_t *subscriber,
                                          sub->name, seq, sp_time_now_ms()) != 0)
         return -1;
     self->written_delivery_id = sqlite3_last_insert_rowid(store_db(self->store));
-    return audit_append(self->audit, AUDIT_ROUTED, trace_id, signal_id, subscriber->name,
-                        json_pack("{s:s, s:I, s:s, s:s}", "subscription", sub->name,
-                                  "seq", (json_int_t) seq, "grondslag", sub->grondslag,
-                                  "processing_activity_id", sub->activity));
+    jsonw_t w;
+    jsonw_init(&w, JSON_ENSURE_ASCII);
+    jsonw_member(&w, "{\"subscription\":", sub->name);
+    jsonw_member_int(&w, ",\"seq\":", seq);
+    jsonw_member(&w, ",\"grondslag\":", sub->grondslag);
+    jsonw_member(&w, ",\"processing_activity_id\":", sub->activity);
+    jsonw_raw(&w, "}");
+    return s_audit(self, AUDIT_ROUTED, trace_id, signal_id, subscriber->name, &w);
 }
 
 static int s_route(server_t *self, const sp_event_t *event, int64_t signal_id,
@@ -98,6 +123,37 @@ static int s_route(server_t *self, const sp_event_t *event, int64_t signal_id,
     return 0;
 }
 
+/*  The signal.received detail: nothing in it comes from the event.        */
+static void s_received_detail(jsonw_t *w, const emitter_t *emitter, const char *key_id,
+                              const char *sha_hex, size_t event_len)
+{
+    jsonw_init(w, JSON_ENSURE_ASCII);
+    jsonw_member(w, "{\"emitter\":", emitter->name);
+    jsonw_member(w, ",\"key_id\":", key_id);
+    jsonw_member(w, ",\"sha256\":", sha_hex);
+    jsonw_member_int(w, ",\"bytes\":", (int64_t) event_len);
+    jsonw_raw(w, "}");
+}
+
+/*  The signal.accepted detail up to its "routed" count, which follows
+    once routing is done.                                               */
+static void s_accepted_detail(server_t *self, jsonw_t *w, const signal_type_t *type,
+                              const sp_event_t *event, const emitter_t *emitter,
+                              const char *key_id, const char *sha_hex, size_t event_len,
+                              char *subject_out)
+{
+    jsonw_init(w, JSON_ENSURE_ASCII);
+    jsonw_member(w, "{\"emitter\":", emitter->name);
+    jsonw_member(w, ",\"type\":", event->type);
+    jsonw_member(w, ",\"source\":", event->source);
+    jsonw_member(w, ",\"id\":", event->id);
+    jsonw_member(w, ",\"key_id\":", key_id);
+    jsonw_member(w, ",\"sha256\":", sha_hex);
+    jsonw_member_int(w, ",\"bytes\":", (int64_t) event_len);
+    jsonw_raw(w, ",\"data_subjects\":");
+    s_subject_pseudonyms(self, type, event, subject_out, w);
+}
+
 sp_code_t route_store(server_t *self, const sp_event_t *event,
                       const emitter_t *emitter, const uint8_t *event_bytes,
                       size_t event_len, const uint8_t sha256[SP_SHA256_SIZE],
@@ -107,31 +163,34 @@ sp_code_t route_store(server_t *self, const sp_event_t *event,
     char trace_id[33], subject[VAULT_PSEUDONYM_HEX + 1], sha_hex[65];
     int64_t signal_id = 0;
     int routed = 0;
+    jsonw_t received, accepted;
     const signal_type_t *type = config_signal_type(self->config, event->type);
     s_trace_id(trace_id);
     sp_hex(sha256, SP_SHA256_SIZE, sha_hex);
-    json_t *subjects = s_subject_pseudonyms(self, type, event, subject);
-    json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o}",
-                               "emitter", emitter->name, "type", event->type,
-                               "source", event->source, "id", event->id,
-                               "key_id", key_id, "sha256", sha_hex,
-                               "bytes", (json_int_t) event_len,
-                               "data_subjects", subjects);
-    if (s_insert_signal(self, event, emitter, event_bytes, event_len, sha256, key_id,
-                        signature, trace_id, subject, &signal_id) != 0
-        || audit_append(self->audit, AUDIT_SIGNAL_RECEIVED, trace_id, signal_id, NULL,
-                        json_pack("{s:s, s:s, s:s, s:I}", "emitter", emitter->name,
-                                  "key_id", key_id, "sha256", sha_hex,
-                                  "bytes", (json_int_t) event_len)) != 0
-        || s_route(self, event, signal_id, trace_id, &routed) != 0) {
-        json_decref(detail);
+    s_accepted_detail(self, &accepted, type, event, emitter, key_id, sha_hex, event_len,
+                      subject);
+    s_received_detail(&received, emitter, key_id, sha_hex, event_len);
+    int rc = s_insert_signal(self, event, emitter, event_bytes, event_len, sha256, key_id,
+                             signature, trace_id, subject, &signal_id);
+    if (rc == 0)
+        rc = s_audit(self, AUDIT_SIGNAL_RECEIVED, trace_id, signal_id, NULL, &received);
+    else
+        free(jsonw_finish(&received));
+    if (rc == 0)
+        rc = s_route(self, event, signal_id, trace_id, &routed);
+    jsonw_member_int(&accepted, ",\"routed\":", routed);
+    jsonw_raw(&accepted, "}");
+    if (rc == 0)
+        rc = s_audit(self, AUDIT_SIGNAL_ACCEPTED, trace_id, signal_id, NULL, &accepted);
+    else
+        free(jsonw_finish(&accepted));
+    if (rc != 0) {
+        /* nothing of the turn stands: it is rolled back and refused */
         snprintf(reply->reason, sizeof reply->reason, "cannot store the signal");
         reply->code = SP_E_STORAGE;
         self->tx_failed = true;
         return SP_E_STORAGE;
     }
-    json_object_set_new(detail, "routed", json_integer(routed));
-    audit_append(self->audit, AUDIT_SIGNAL_ACCEPTED, trace_id, signal_id, NULL, detail);
     reply->accepted = true;
     reply->code = SP_OK;
     snprintf(reply->reason, sizeof reply->reason, "stored; routed to %d subscription%s",
