@@ -236,6 +236,7 @@ static void s_rewind(server_t *self, const char *subscriber, int64_t id)
         sub->inflight_count = 0;
     }
     sub->next_send_at = 0;
+    sub->hold_until = 0;
     self->dispatch_wanted = true;
 }
 

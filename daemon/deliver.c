@@ -48,6 +48,7 @@ void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
     sub->failed_attempts++;
     int64_t delay = s_backoff_ms(&conf->retry, sub->failures);
     sub->next_send_at = now + delay;
+    sub->hold_until = 0;        /* the backoff is the only timer now */
     snprintf(sub->last_error, sizeof sub->last_error, "%s", error);
     if (store_begin(self->store) != 0) {
         self->tx_failed = true;
@@ -151,6 +152,7 @@ void deliver_reset_all(server_t *self)
         sub_state_t *sub = &self->subs[i];
         sub->cursor = 0;
         sub->inflight_count = 0;
+        sub->hold_until = 0;
     }
     self->dispatch_wanted = true;
 }
@@ -198,8 +200,8 @@ static const char *s_undeliverable(const sub_state_t *sub, const store_pending_t
 /*  True when a partial batch should wait for more deliveries: its oldest
     entry has waited less than the subscriber's batch_linger. Sets the
     timer that sends it when the linger is over.                          */
-static bool s_linger(sub_state_t *sub, const store_pending_t *rows, int count, int max,
-                     int64_t now, int64_t wall_now)
+static bool s_linger(server_t *self, sub_state_t *sub, const store_pending_t *rows,
+                     int count, int max, int64_t now, int64_t wall_now)
 {
     int64_t linger = sub->conf->batch_linger_ms;
     if (linger <= 0 || count == 0 || count >= max)
@@ -208,7 +210,18 @@ static bool s_linger(sub_state_t *sub, const store_pending_t *rows, int count, i
     if (age >= linger || age < 0)
         return false;
     sub->hold_until = now + (linger - age);
+    sub->hold_mark = self->committed_delivery_id;
+    sub->hold_count = count;
     return true;
+}
+
+/*  While a batch lingers its queue is not read again, unless enough has
+    been committed since to fill it (ids count every subscriber's
+    deliveries, so this over-estimates and never misses a full batch).  */
+static bool s_holding(const server_t *self, const sub_state_t *sub, int max, int64_t now)
+{
+    return now < sub->hold_until
+           && self->committed_delivery_id - sub->hold_mark < max - sub->hold_count;
 }
 
 static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
@@ -216,7 +229,7 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
     store_pending_t rows[SERVER_BATCH_MAX];
     int space = sub->conf->window - sub->inflight_count;
     int max = space < SERVER_BATCH_MAX ? space : SERVER_BATCH_MAX;
-    if (max <= 0 || now < sub->next_send_at || now < sub->hold_until)
+    if (max <= 0 || now < sub->next_send_at || s_holding(self, sub, max, now))
         return;
     sub->hold_until = 0;
     int count = store_pending_page(self->store, sub->name, sub->cursor,
@@ -235,7 +248,7 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
         return;
     }
     int64_t wall_now = sp_time_now_ms();
-    if (s_linger(sub, rows, count, max, now, wall_now)) {
+    if (s_linger(self, sub, rows, count, max, now, wall_now)) {
         store_pending_clear(rows, count);
         return;
     }
@@ -286,7 +299,7 @@ void deliver_timers(server_t *self, int64_t now)
         }
         if (sub->inflight_count == 0 && now >= sub->next_send_at && sub->failures > 0)
             self->dispatch_wanted = true;
-        if (sub->hold_until > 0 && now >= sub->hold_until)
+        if (sub->hold_until > 0 && now >= sub->hold_until && now >= sub->next_send_at)
             self->dispatch_wanted = true;
     }
 }
@@ -303,8 +316,13 @@ int64_t deliver_next_timer(server_t *self, int64_t now)
             at = sub->inflight[0].sent_at + sub->conf->receipt_timeout_ms;
         else if (sub->failures > 0 || sub->more_pending)
             at = sub->next_send_at;
-        if (sub->hold_until > 0 && (at < 0 || sub->hold_until < at))
-            at = sub->hold_until;
+        if (sub->hold_until > 0) {
+            /* a hold ends no earlier than the backoff that gates it */
+            int64_t hold = sub->hold_until > sub->next_send_at ? sub->hold_until
+                                                               : sub->next_send_at;
+            if (at < 0 || hold < at)
+                at = hold;
+        }
         if (at < 0)
             continue;
         int64_t wait = at > now ? at - now : 0;
