@@ -37,9 +37,9 @@ static int s_entry(jsonw_t *w, const subscriber_t *conf, const store_pending_t *
 
 /*  The same bytes as json_dumps(JSON_COMPACT | JSON_SORT_KEYS) of the
     header object, without building it (tests/unit/test_batch.c checks). */
-char *batch_header(const char *router, const char *router_key,
-                   const subscriber_t *conf, const store_pending_t *rows,
-                   int count, int64_t batch_no, const char *sent_at)
+char *deliver_batch_header(const char *router, const char *router_key,
+                           const subscriber_t *conf, const store_pending_t *rows,
+                           int count, int64_t batch_no, const char *sent_at)
 {
     jsonw_t w;
     jsonw_init(&w, 0);
@@ -49,7 +49,7 @@ char *batch_header(const char *router, const char *router_key,
         if (i > 0)
             jsonw_raw(&w, ",");
         if (s_entry(&w, conf, &rows[i]) != 0)
-            w.failed = true;
+            jsonw_fail(&w);
     }
     jsonw_member(&w, "],\"router\":", router);
     jsonw_member(&w, ",\"router_key\":", router_key);
@@ -64,8 +64,9 @@ static char *s_header(server_t *self, const sub_state_t *sub, store_pending_t *r
 {
     char sent_at[40];
     sp_time_format(sp_time_now_ms(), sent_at, sizeof sent_at);
-    return batch_header(self->config->node_name, sp_key_id(self->config->signing_key),
-                        sub->conf, rows, count, batch_no, sent_at);
+    return deliver_batch_header(self->config->node_name,
+                                sp_key_id(self->config->signing_key), sub->conf, rows,
+                                count, batch_no, sent_at);
 }
 
 /*  Opens every sealed event; plain[i] must be freed by the caller.       */

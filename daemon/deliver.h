@@ -12,9 +12,9 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
                        int count, int64_t now);
 /*  The header of a DELIVER (docs/protocol.md 6.2) for rows of one
     subscriber, or NULL (out of memory, a row whose subscription is gone). */
-char *batch_header(const char *router, const char *router_key,
-                   const subscriber_t *conf, const store_pending_t *rows,
-                   int count, int64_t batch_no, const char *sent_at);
+char *deliver_batch_header(const char *router, const char *router_key,
+                           const subscriber_t *conf, const store_pending_t *rows,
+                           int count, int64_t batch_no, const char *sent_at);
 void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
                             const char *error);
 /*  Runs the configured alert command for a dead-lettered delivery, at most

@@ -81,15 +81,22 @@ void jsonw_member_int(jsonw_t *self, const char *before, int64_t value)
     jsonw_int(self, value);
 }
 
+void jsonw_fail(jsonw_t *self)
+{
+    self->failed = true;
+}
+
 char *jsonw_finish(jsonw_t *self)
 {
+    char *text = NULL;
     if (!self->failed && s_reserve(self, 0)) {
         self->text[self->len] = '\0';
-        char *text = self->text;
-        self->text = NULL;
-        return text;
-    }
-    free(self->text);
+        text = self->text;
+    } else
+        free(self->text);
+    /* finished: whatever is appended later fails instead of writing */
     self->text = NULL;
-    return NULL;
+    self->len = self->cap = 0;
+    self->failed = true;
+    return text;
 }

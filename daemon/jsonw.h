@@ -32,7 +32,10 @@ void jsonw_int(jsonw_t *self, int64_t value);
     value as a JSON string or integer.                                 */
 void jsonw_member(jsonw_t *self, const char *before, const char *value);
 void jsonw_member_int(jsonw_t *self, const char *before, int64_t value);
-/*  The NUL-terminated text, the caller's to free; NULL after a failure.  */
+/*  Marks the text failed: jsonw_finish will return NULL.                */
+void jsonw_fail(jsonw_t *self);
+/*  The NUL-terminated text, the caller's to free; NULL after a failure.
+    Once finished, the writer takes nothing more.                        */
 char *jsonw_finish(jsonw_t *self);
 
 #endif

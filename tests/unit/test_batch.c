@@ -69,7 +69,7 @@ static char *s_oracle(const store_pending_t *rows, int count, int64_t batch_no)
 
 static char *s_written(const store_pending_t *rows, int count, int64_t batch_no)
 {
-    return batch_header("seinpost-\"node\"", "a1b2c3d4e5f60718", &s_conf, rows, count,
+    return deliver_batch_header("seinpost-\"node\"", "a1b2c3d4e5f60718", &s_conf, rows, count,
                         batch_no, "2026-11-23T16:00:00.000Z");
 }
 
