@@ -106,6 +106,9 @@ static long s_poll_timeout(server_t *self, int64_t now)
     int64_t until_ping = server_notify_wait_ms(now);
     if (until_ping >= 0 && until_ping < wait)
         wait = until_ping;
+    int64_t until_snapshot = metrics_http_wait_ms(self, now);
+    if (until_snapshot >= 0 && until_snapshot < wait)
+        wait = until_snapshot;
     return (long) wait;
 }
 

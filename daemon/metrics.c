@@ -216,6 +216,13 @@ void metrics_http_refresh(server_t *self)
     pthread_mutex_unlock(&s_lock);
 }
 
+int64_t metrics_http_wait_ms(const server_t *self, int64_t now)
+{
+    if (!self->http)
+        return -1;
+    return s_next_refresh > now ? s_next_refresh - now : 0;
+}
+
 void metrics_http_stop(server_t *self)
 {
     if (self->http)

@@ -26,6 +26,10 @@ char *metrics_render(struct server *self);
 /*  HTTP endpoint ("127.0.0.1:9464" or ":9464"); NULL address: none.     */
 int metrics_http_start(struct server *self, const char *address, char *err, size_t errlen);
 void metrics_http_refresh(struct server *self);
+/*  Milliseconds until the snapshot is due again (the loop wakes for it, so
+    that what Prometheus reads is never much more than a second old), or
+    -1 without an HTTP endpoint.                                          */
+int64_t metrics_http_wait_ms(const struct server *self, int64_t now);
 void metrics_http_stop(struct server *self);
 
 #endif
