@@ -200,8 +200,8 @@ static const char *s_undeliverable(const sub_state_t *sub, const store_pending_t
 /*  True when a partial batch should wait for more deliveries: its oldest
     entry has waited less than the subscriber's batch_linger. Sets the
     timer that sends it when the linger is over.                          */
-static bool s_linger(server_t *self, sub_state_t *sub, const store_pending_t *rows,
-                     int count, int max, int64_t now, int64_t wall_now)
+static bool s_linger(sub_state_t *sub, const store_pending_t *rows, int count, int max,
+                     int64_t now, int64_t wall_now)
 {
     int64_t linger = sub->conf->batch_linger_ms;
     if (linger <= 0 || count == 0 || count >= max)
@@ -210,18 +210,16 @@ static bool s_linger(server_t *self, sub_state_t *sub, const store_pending_t *ro
     if (age >= linger || age < 0)
         return false;
     sub->hold_until = now + (linger - age);
-    sub->hold_mark = self->committed_delivery_id;
+    sub->hold_mark = sub->stored;
     sub->hold_count = count;
     return true;
 }
 
 /*  While a batch lingers its queue is not read again, unless enough has
-    been committed since to fill it (ids count every subscriber's
-    deliveries, so this over-estimates and never misses a full batch).  */
-static bool s_holding(const server_t *self, const sub_state_t *sub, int max, int64_t now)
+    been routed to this subscriber since to fill it.                    */
+static bool s_holding(const sub_state_t *sub, int max, int64_t now)
 {
-    return now < sub->hold_until
-           && self->committed_delivery_id - sub->hold_mark < max - sub->hold_count;
+    return now < sub->hold_until && sub->stored - sub->hold_mark < max - sub->hold_count;
 }
 
 static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
@@ -229,7 +227,7 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
     store_pending_t rows[SERVER_BATCH_MAX];
     int space = sub->conf->window - sub->inflight_count;
     int max = space < SERVER_BATCH_MAX ? space : SERVER_BATCH_MAX;
-    if (max <= 0 || now < sub->next_send_at || s_holding(self, sub, max, now))
+    if (max <= 0 || now < sub->next_send_at || s_holding(sub, max, now))
         return;
     sub->hold_until = 0;
     int count = store_pending_page(self->store, sub->name, sub->cursor,
@@ -248,7 +246,7 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
         return;
     }
     int64_t wall_now = sp_time_now_ms();
-    if (s_linger(self, sub, rows, count, max, now, wall_now)) {
+    if (s_linger(sub, rows, count, max, now, wall_now)) {
         store_pending_clear(rows, count);
         return;
     }

@@ -117,6 +117,8 @@ static int s_route(server_t *self, const sp_event_t *event, int64_t signal_id,
                 continue;
             if (s_route_one(self, subscriber, sub, signal_id, trace_id) != 0)
                 return -1;
+            if (i < self->sub_count)        /* subs[i] is subscribers[i] */
+                self->subs[i].stored++;
             (*routed)++;
         }
     }

@@ -54,8 +54,9 @@ typedef struct {
     int inflight_count;
     int64_t cursor;             /* highest delivery id sent */
     int64_t next_send_at;       /* monotonic ms; backoff gate */
+    int64_t stored;             /* deliveries routed to it since start-up */
     int64_t hold_until;         /* monotonic ms; a partial batch lingers */
-    int64_t hold_mark;          /* committed_delivery_id when it began */
+    int64_t hold_mark;          /* stored when it began */
     int hold_count;             /* deliveries the held batch had */
     int failures;               /* consecutive failed attempts */
     bool more_pending;          /* last page was full: look again soon */
