@@ -131,10 +131,43 @@ TEST(jsonw_ascii_mode)
     free(text);
 }
 
+/*  The audit details (route.c) are written in JSON_ENSURE_ASCII mode with
+    members in insertion order: the delivery.routed shape against jansson,
+    with a grondslag that needs every kind of escape.                    */
+TEST(audit_detail_matches_jansson)
+{
+    static const char *const texts[] = {
+        "Awir art. 9 en 10",
+        "\"quoted\" \\ back/slash \x01\x1f\n\t caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \x7f",
+        "",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        json_t *object = json_pack("{s:s, s:I, s:s, s:s}", "subscription", "huurtoeslag",
+                                   "seq", (json_int_t) (1000000000000LL + (long long) i),
+                                   "grondslag", texts[i],
+                                   "processing_activity_id", "urn:a:\"b\"");
+        char *want = json_dumps(object, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(object);
+        jsonw_t w;
+        jsonw_init(&w, JSON_ENSURE_ASCII);
+        jsonw_member(&w, "{\"subscription\":", "huurtoeslag");
+        jsonw_member_int(&w, ",\"seq\":", 1000000000000LL + (long long) i);
+        jsonw_member(&w, ",\"grondslag\":", texts[i]);
+        jsonw_member(&w, ",\"processing_activity_id\":", "urn:a:\"b\"");
+        jsonw_raw(&w, "}");
+        char *got = jsonw_finish(&w);
+        CHECK(want != NULL && got != NULL);
+        CHECK_STR(got, want);
+        free(want);
+        free(got);
+    }
+}
+
 int main(void)
 {
     RUN(header_matches_jansson);
     RUN(header_refuses_what_jansson_refuses);
     RUN(jsonw_ascii_mode);
+    RUN(audit_detail_matches_jansson);
     TEST_EXIT();
 }
