@@ -222,6 +222,12 @@ static bool s_holding(const sub_state_t *sub, int max, int64_t now)
     return now < sub->hold_until && sub->stored - sub->hold_mark < max - sub->hold_count;
 }
 
+/*  When a lingering batch may go: not before the backoff that gates it. */
+static int64_t s_hold_end(const sub_state_t *sub)
+{
+    return sub->hold_until > sub->next_send_at ? sub->hold_until : sub->next_send_at;
+}
+
 static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
 {
     store_pending_t rows[SERVER_BATCH_MAX];
@@ -297,7 +303,7 @@ void deliver_timers(server_t *self, int64_t now)
         }
         if (sub->inflight_count == 0 && now >= sub->next_send_at && sub->failures > 0)
             self->dispatch_wanted = true;
-        if (sub->hold_until > 0 && now >= sub->hold_until && now >= sub->next_send_at)
+        if (sub->hold_until > 0 && now >= s_hold_end(sub))
             self->dispatch_wanted = true;
     }
 }
@@ -314,13 +320,8 @@ int64_t deliver_next_timer(server_t *self, int64_t now)
             at = sub->inflight[0].sent_at + sub->conf->receipt_timeout_ms;
         else if (sub->failures > 0 || sub->more_pending)
             at = sub->next_send_at;
-        if (sub->hold_until > 0) {
-            /* a hold ends no earlier than the backoff that gates it */
-            int64_t hold = sub->hold_until > sub->next_send_at ? sub->hold_until
-                                                               : sub->next_send_at;
-            if (at < 0 || hold < at)
-                at = hold;
-        }
+        if (sub->hold_until > 0 && (at < 0 || s_hold_end(sub) < at))
+            at = s_hold_end(sub);
         if (at < 0)
             continue;
         int64_t wait = at > now ? at - now : 0;

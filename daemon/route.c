@@ -169,15 +169,15 @@ sp_code_t route_store(server_t *self, const sp_event_t *event,
     const signal_type_t *type = config_signal_type(self->config, event->type);
     s_trace_id(trace_id);
     sp_hex(sha256, SP_SHA256_SIZE, sha_hex);
+    /* built first: it yields the subject's pseudonym the signal row keeps */
     s_accepted_detail(self, &accepted, type, event, emitter, key_id, sha_hex, event_len,
                       subject);
-    s_received_detail(&received, emitter, key_id, sha_hex, event_len);
     int rc = s_insert_signal(self, event, emitter, event_bytes, event_len, sha256, key_id,
                              signature, trace_id, subject, &signal_id);
-    if (rc == 0)
+    if (rc == 0) {
+        s_received_detail(&received, emitter, key_id, sha_hex, event_len);
         rc = s_audit(self, AUDIT_SIGNAL_RECEIVED, trace_id, signal_id, NULL, &received);
-    else
-        free(jsonw_finish(&received));
+    }
     if (rc == 0)
         rc = s_route(self, event, signal_id, trace_id, &routed);
     jsonw_member_int(&accepted, ",\"routed\":", routed);
