@@ -94,7 +94,7 @@ static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int
 {
     int64_t batch_id = 0;
     const char *key_id = sp_key_id(self->config->signing_key);
-    if (store_begin(self->store) != 0
+    if (store_begin_relaxed(self->store) != 0
         || store_batch_insert(self->store, sub->name, sp_time_now_ms(), header,
                               strlen(header), sig, key_id, &batch_id) != 0)
         return -1;

@@ -50,7 +50,7 @@ void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
     sub->next_send_at = now + delay;
     sub->hold_until = 0;        /* the backoff is the only timer now */
     snprintf(sub->last_error, sizeof sub->last_error, "%s", error);
-    if (store_begin(self->store) != 0) {
+    if (store_begin_relaxed(self->store) != 0) {
         self->tx_failed = true;
         return;
     }
@@ -281,6 +281,7 @@ void deliver_dispatch(server_t *self, int64_t now)
         sub_state_t *sub = &self->subs[i];
         if (!sub->conf)
             continue;
+        server_ingress_first(self);
         s_dispatch_one(self, sub, now);
         more = more || (sub->more_pending && now >= sub->next_send_at
                         && sub->inflight_count < sub->conf->window);

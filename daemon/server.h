@@ -115,6 +115,9 @@ typedef struct server {
     bool storage_paused;            /* disk failing: no writes this turn */
     int storage_failures;           /* consecutive failed transactions */
     int64_t storage_retry_at;       /* monotonic ms of the next probe */
+    int64_t ingress_served_us;      /* monotonic µs of the last drain */
+    int64_t unsynced_since;         /* monotonic ms of the oldest relaxed
+                                       commit not yet fsynced, or 0 */
     int64_t log_second;             /* rate limit of rejection log lines */
     int log_lines;
     int64_t log_suppressed;
@@ -136,6 +139,10 @@ int server_turn_now(server_t *self, bool dispatch);
     rolls back and turns queued ACCEPTED replies into STORAGE refusals.
     Returns -1 then.                                                    */
 int server_commit(server_t *self);
+/*  Between pieces of delivery work: serves the EMITs waiting on the
+    ingress socket (stored, committed, answered) unless they were served
+    less than LOOP_INGRESS_GAP_US ago.                                  */
+void server_ingress_first(server_t *self);
 int64_t server_next_seq(server_t *self, const char *subscriber,
                         const char *subscription);
 int server_reload_seqs(server_t *self);

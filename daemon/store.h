@@ -60,8 +60,21 @@ void store_destroy(store_t **self_p);
 sqlite3 *store_db(store_t *self);
 const char *store_errmsg(store_t *self);
 
+/*  A transaction whose commit is fsynced before store_commit() returns:
+    anything answered or acknowledged to someone. Joining an open relaxed
+    transaction makes it durable.                                        */
 int store_begin(store_t *self);         /* no-op when already open */
+/*  A transaction for bookkeeping that a power cut may take back without
+    breaking a promise, because it is redone: delivery attempts and
+    receipts (partners deduplicate by seq, protocol section 8). Its commit
+    is not fsynced on its own; the next durable commit or store_sync()
+    makes it durable.                                                    */
+int store_begin_relaxed(store_t *self);
+/*  Commits; fsyncs the WAL when the transaction was durable. -1 with the
+    failure in store_errmsg() (a failed fsync is a storage failure).     */
 int store_commit(store_t *self);        /* no-op when none open */
+int store_sync(store_t *self);          /* fsyncs relaxed commits, if any */
+bool store_unsynced(const store_t *self);
 void store_rollback(store_t *self);
 bool store_in_transaction(const store_t *self);
 /*  True when the last failure was the disk or the file, not the input.   */
