@@ -38,6 +38,7 @@ CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+PRELOAD_SO := $(BUILD)/tools/failsync.so
 
 LIBA   := $(BUILD)/libseinpost.a
 LIBSO  := $(BUILD)/libseinpost.so.0
@@ -47,7 +48,7 @@ BINS   := $(BUILD)/seinpostd $(BUILD)/seinpost
 all: deps
 	@$(MAKE) --no-print-directory binaries
 
-binaries: $(BINS) $(LIBSO) $(UNIT_BIN) $(TOOL_BIN)
+binaries: $(BINS) $(LIBSO) $(UNIT_BIN) $(TOOL_BIN) $(PRELOAD_SO)
 
 deps:
 	@.ci/install-deps
@@ -72,6 +73,11 @@ $(BUILD)/seinpost: $(CLI_OBJ) $(DAEMON_OBJ) $(LIBA)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(DAEMON_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(DAEMON_OBJ) $(LIBA) $(LIBS_ALL)
+
+# without the sanitizers: it is preloaded into a sanitized daemon
+$(PRELOAD_SO): tests/preload/failsync.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/tools/%: tests/tools/%.c $(DAEMON_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)

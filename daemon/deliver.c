@@ -277,16 +277,20 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
 void deliver_dispatch(server_t *self, int64_t now)
 {
     bool more = false;
+    /* cleared first: EMITs served in between may set it again */
+    self->dispatch_wanted = false;
     for (size_t i = 0; i < self->sub_count; i++) {
         sub_state_t *sub = &self->subs[i];
         if (!sub->conf)
             continue;
         server_ingress_first(self);
+        if (self->storage_paused || self->storage_fatal)
+            break;
         s_dispatch_one(self, sub, now);
         more = more || (sub->more_pending && now >= sub->next_send_at
                         && sub->inflight_count < sub->conf->window);
     }
-    self->dispatch_wanted = more;
+    self->dispatch_wanted = self->dispatch_wanted || more;
 }
 
 void deliver_timers(server_t *self, int64_t now)

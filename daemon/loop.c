@@ -31,21 +31,22 @@
 static void s_turn_failed(server_t *self)
 {
     char reason[200];
-    snprintf(reason, sizeof reason, "storage failure; not stored durably (%s)",
+    snprintf(reason, sizeof reason, "storage failure; nothing stored (%s)",
              store_errmsg(self->store));
     bool storage = store_failure_is_storage(self->store);
-    sp_log(SP_LOG_ERROR, "transaction failed, its work given up: %s",
-           store_errmsg(self->store));
+    sp_log(SP_LOG_ERROR, "transaction failed, rolled back: %s", store_errmsg(self->store));
     store_rollback(self->store);
     if (storage) {
         /* leave the disk alone for a while instead of failing every turn;
-           meanwhile new signals are refused without touching it          */
+           meanwhile new signals are refused without touching it, and the
+           rest of this turn writes nothing either                       */
         int shift = self->storage_failures < 6 ? self->storage_failures : 6;
         int64_t delay = 100LL << shift;
         if (delay > LOOP_STORAGE_BACKOFF_MAX_MS)
             delay = LOOP_STORAGE_BACKOFF_MAX_MS;
         self->storage_failures++;
         self->storage_retry_at = sp_clock_ms() + delay;
+        self->storage_paused = true;
         sp_log(SP_LOG_WARNING, "storage failing (%d in a row); next write attempt "
                "in %lld ms", self->storage_failures, (long long) delay);
     }
@@ -57,9 +58,28 @@ static void s_turn_failed(server_t *self)
     self->tx_failed = false;
 }
 
-/*  Returns -1 when the turn's transaction failed and was rolled back.   */
+/*  A failed fsync of the WAL cannot be rolled back: the commit before it
+    stands in SQLite's view, while the kernel may have dropped the pages
+    it could not write (and a later fsync would then report success over
+    the hole). Answering on would vouch for what may not be on the disk,
+    so the router stops without answering this turn's EMITs; they are
+    resent, and a restart reads what the disk really holds.              */
+static void s_storage_fatal(server_t *self)
+{
+    sp_log(SP_LOG_ERROR, "%s: stopping without answering %zu signal(s) of this turn; "
+           "their emitters send them again after the restart",
+           store_errmsg(self->store), self->reply_count);
+    self->reply_count = 0;
+    self->storage_fatal = true;
+    self->stop = 1;
+}
+
+/*  Returns -1 when the turn's transaction failed and was rolled back, or
+    its fsync failed and the router is stopping.                        */
 int server_commit(server_t *self)
 {
+    if (self->storage_fatal)
+        return -1;
     if (self->tx_failed) {
         s_turn_failed(self);
         return -1;
@@ -67,7 +87,10 @@ int server_commit(server_t *self)
     if (!store_in_transaction(self->store))
         return 0;
     if (store_commit(self->store) != 0) {
-        s_turn_failed(self);
+        if (store_sync_failed(self->store))
+            s_storage_fatal(self);
+        else
+            s_turn_failed(self);
         return -1;
     }
     if (self->storage_failures > 0) {
@@ -91,8 +114,8 @@ static void s_sync_relaxed(server_t *self, int64_t now)
     if (self->unsynced_since == 0 || now - self->unsynced_since < LOOP_RELAXED_SYNC_MS)
         return;
     self->unsynced_since = 0;
-    if (store_sync(self->store) != 0)
-        s_turn_failed(self);
+    if (!self->storage_fatal && store_sync(self->store) != 0)
+        s_storage_fatal(self);
 }
 
 static void s_checkpoint(server_t *self, int64_t now)
@@ -155,7 +178,7 @@ void server_ingress_first(server_t *self)
 {
     int events = 0;
     size_t len = sizeof events;
-    if (self->storage_failures > 0 || self->tx_failed
+    if (self->storage_failures > 0 || self->tx_failed || self->storage_fatal
         || sp_clock_us() - self->ingress_served_us < LOOP_INGRESS_GAP_US)
         return;
     if (zmq_getsockopt(self->ingress, ZMQ_EVENTS, &events, &len) == 0
@@ -173,6 +196,8 @@ static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
     for (size_t i = 0; i < self->sub_count && LOOP_FIXED_ITEMS + i < count; i++)
         if (items[LOOP_FIXED_ITEMS + i].revents & ZMQ_POLLIN) {
             server_ingress_first(self);
+            if (self->storage_paused || self->storage_fatal)
+                break;
             deliver_handle_socket(self, &self->subs[i]);
         }
     if (self->admin && (items[1].revents & ZMQ_POLLIN))
@@ -212,8 +237,7 @@ static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
     }
     server_commit(self);
     ingress_send_replies(self);
-    if (!self->storage_paused)
-        s_sync_relaxed(self, now);
+    s_sync_relaxed(self, now);
     return 0;
 }
 
@@ -293,6 +317,10 @@ int server_run(server_t *self)
             metrics_http_refresh(self);
     }
     server_notify_stopping(self);
+    if (self->storage_fatal) {
+        free(items);
+        return -1;
+    }
     server_commit(self);
     ingress_send_replies(self);
     s_lifecycle_event(self, AUDIT_DAEMON_STOP);

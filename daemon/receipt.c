@@ -83,7 +83,8 @@ static int s_check_acks(server_t *self, sub_state_t *sub, json_t *acks, char *wh
         }
         int64_t want = json_integer_value(through);
         if (want > server_max_sent(self, sub->name, name)) {
-            /* sent by an earlier run of this router? attempts are durable */
+            /* sent by an earlier run of this router? attempts are durable
+               once fsynced (by the next ACCEPTED, or within 200 ms)     */
             int64_t sent = store_max_attempted_seq(self->store, sub->name, name);
             if (sent > 0)
                 server_note_sent(self, sub->name, name, sent);

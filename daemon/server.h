@@ -113,6 +113,7 @@ typedef struct server {
     bool dispatch_wanted;
     bool tx_failed;                 /* roll the turn back, reject it */
     bool storage_paused;            /* disk failing: no writes this turn */
+    bool storage_fatal;             /* a WAL fsync failed: stop, answer nothing */
     int storage_failures;           /* consecutive failed transactions */
     int64_t storage_retry_at;       /* monotonic ms of the next probe */
     int64_t ingress_served_us;      /* monotonic µs of the last drain */

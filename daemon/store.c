@@ -130,6 +130,7 @@ bool store_failure_is_storage(const store_t *self)
 static int s_exec(store_t *self, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
+    self->sync_failed = false;
     self->last_rc = sqlite3_exec(self->db, sql, NULL, NULL, &msg);
     if (self->last_rc != SQLITE_OK) {
         snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(self->last_rc));
@@ -163,6 +164,26 @@ static int s_check_integrity(store_t *self, char *err, size_t errlen)
     return rc;
 }
 
+/*  store_commit() fsyncs the WAL itself: a database that stayed in another
+    journal mode would get no fsync at all from it.                     */
+static int s_check_wal(store_t *self, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(self->db, "PRAGMA journal_mode", -1, &stmt, NULL) == SQLITE_OK
+        && sqlite3_step(stmt) == SQLITE_ROW) {
+        const char *mode = (const char *) sqlite3_column_text(stmt, 0);
+        if (mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0))
+            rc = 0;
+        else
+            snprintf(err, errlen, "the database did not switch to WAL (journal_mode %s)",
+                     mode ? mode : "unknown");
+    } else
+        snprintf(err, errlen, "reading journal_mode: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
 {
     sqlite3_busy_timeout(self->db, 5000);
@@ -175,6 +196,7 @@ static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
        transaction, which gives FULL's guarantee where one is owed.     */
     if (s_exec(self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                      "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8000;", err, errlen) != 0
+        || s_check_wal(self, err, errlen) != 0
         || s_exec(self, s_schema, err, errlen) != 0
         || s_exec(self, "INSERT OR IGNORE INTO meta(key, value) VALUES"
                         "('schema_version', '" STORE_SCHEMA_VERSION "')", err, errlen) != 0)
@@ -235,11 +257,18 @@ void store_destroy(store_t **self_p)
     *self_p = NULL;
 }
 
+/*  sqlite3_step, forgetting an earlier fsync failure: store_errmsg()
+    describes the last failure only.                                     */
+static int s_step(store_t *self, sqlite3_stmt *stmt)
+{
+    self->sync_failed = false;
+    return sqlite3_step(stmt);
+}
+
 /*  Runs a prepared statement to completion (no rows expected).           */
 static int s_step_done(store_t *self, sqlite3_stmt *stmt)
 {
-    self->sync_failed = false;
-    self->last_rc = sqlite3_step(stmt);
+    self->last_rc = s_step(self, stmt);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
     return self->last_rc == SQLITE_DONE ? 0 : -1;
@@ -304,6 +333,7 @@ int store_sync(store_t *self)
 }
 
 bool store_unsynced(const store_t *self) { return self->unsynced; }
+bool store_sync_failed(const store_t *self) { return self->sync_failed; }
 
 void store_rollback(store_t *self)
 {
@@ -331,7 +361,7 @@ int store_signal_find(store_t *self, const char *source, const char *ce_id,
     int found = -1;
     s_bind_text(stmt, 1, source);
     s_bind_text(stmt, 2, ce_id);
-    self->last_rc = sqlite3_step(stmt);
+    self->last_rc = s_step(self, stmt);
     if (self->last_rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(stmt, 0);
         if (sqlite3_column_bytes(stmt, 1) == SP_SHA256_SIZE)
@@ -379,7 +409,7 @@ int store_delivery_insert(store_t *self, int64_t signal_id, const char *subscrib
 int store_each_max_seq(store_t *self, store_seq_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->stmt[ST_MAX_SEQ];
-    while ((self->last_rc = sqlite3_step(stmt)) == SQLITE_ROW)
+    while ((self->last_rc = s_step(self, stmt)) == SQLITE_ROW)
         fn((const char *) sqlite3_column_text(stmt, 0),
            (const char *) sqlite3_column_text(stmt, 1),
            sqlite3_column_int64(stmt, 2), arg);
@@ -436,7 +466,7 @@ int store_pending_page(store_t *self, const char *subscriber, int64_t after,
     sqlite3_bind_int64(stmt, 2, after);
     sqlite3_bind_int64(stmt, 3, upto);
     sqlite3_bind_int(stmt, 4, max);
-    while (count < max && (self->last_rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    while (count < max && (self->last_rc = s_step(self, stmt)) == SQLITE_ROW) {
         if (s_read_pending(stmt, &out[count++]) != 0) {
             self->last_rc = SQLITE_NOMEM;
             break;
@@ -464,7 +494,7 @@ int store_pending_stats(store_t *self, const char *subscriber, int64_t *count,
 {
     sqlite3_stmt *stmt = self->stmt[ST_PENDING_STATS];
     s_bind_text(stmt, 1, subscriber);
-    self->last_rc = sqlite3_step(stmt);
+    self->last_rc = s_step(self, stmt);
     if (self->last_rc == SQLITE_ROW) {
         *count = sqlite3_column_int64(stmt, 0);
         *oldest = sqlite3_column_int64(stmt, 1);
@@ -565,7 +595,7 @@ int store_each_pending_upto(store_t *self, const char *subscriber,
     s_bind_text(stmt, 1, subscriber);
     s_bind_text(stmt, 2, subscription);
     sqlite3_bind_int64(stmt, 3, through_seq);
-    while (rc == 0 && (self->last_rc = sqlite3_step(stmt)) == SQLITE_ROW)
+    while (rc == 0 && (self->last_rc = s_step(self, stmt)) == SQLITE_ROW)
         rc = fn(sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
                 sqlite3_column_int64(stmt, 2),
                 (const char *) sqlite3_column_text(stmt, 3), arg);

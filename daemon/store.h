@@ -1,4 +1,4 @@
-/*  store.h - the durable queue in SQLite (WAL, synchronous=FULL).
+/*  store.h - the durable queue in SQLite (WAL, fsynced by store_commit).
 
     Signals, one delivery row per matching subscription, the batches the
     router signed, the partners' receipts and the audit chain live in one
@@ -75,6 +75,9 @@ int store_begin_relaxed(store_t *self);
 int store_commit(store_t *self);        /* no-op when none open */
 int store_sync(store_t *self);          /* fsyncs relaxed commits, if any */
 bool store_unsynced(const store_t *self);
+/*  True when the last failure was an fsync of the WAL: what was committed
+    stays visible, but may be gone from the disk.                        */
+bool store_sync_failed(const store_t *self);
 void store_rollback(store_t *self);
 bool store_in_transaction(const store_t *self);
 /*  True when the last failure was the disk or the file, not the input.   */
