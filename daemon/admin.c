@@ -380,7 +380,9 @@ static void s_dispatch(server_t *self, sp_frames_t *f)
             continue;
         json_t *result = s_commands[i].fn(self, arg, err, sizeof err);
         char *text = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        s_reply(self, f, text ? "OK" : "ERROR", text ? text : err);
+        /* after a failed fsync neither answer would be true: none at all */
+        if (!self->storage_fatal)
+            s_reply(self, f, text ? "OK" : "ERROR", text ? text : err);
         free(text);
         json_decref(result);
         json_decref(arg);
@@ -393,7 +395,7 @@ static void s_dispatch(server_t *self, sp_frames_t *f)
 void admin_handle(server_t *self)
 {
     sp_frames_t frames;
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < 16 && !self->storage_fatal; i++) {
         if (sp_frames_recv(&frames, self->admin, 8, 1 << 20, ZMQ_DONTWAIT) != 0)
             return;
         s_dispatch(self, &frames);

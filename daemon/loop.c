@@ -62,8 +62,8 @@ static void s_turn_failed(server_t *self)
     stands in SQLite's view, while the kernel may have dropped the pages
     it could not write (and a later fsync would then report success over
     the hole). Answering on would vouch for what may not be on the disk,
-    so the router stops without answering this turn's EMITs; they are
-    resent, and a restart reads what the disk really holds.              */
+    so the router stops without answering anyone (exit status 1, for the
+    service manager and the operator to see); the emitters resend.      */
 static void s_storage_fatal(server_t *self)
 {
     sp_log(SP_LOG_ERROR, "%s: stopping without answering %zu signal(s) of this turn; "
@@ -139,8 +139,12 @@ static void s_purge(server_t *self, int64_t now)
 
 static long s_poll_timeout(server_t *self, int64_t now)
 {
-    if (self->storage_paused)
-        return self->storage_retry_at > now ? (long) (self->storage_retry_at - now) : 0;
+    if (self->storage_paused) {
+        int64_t wait = self->storage_retry_at > now ? self->storage_retry_at - now : 0;
+        if (self->unsynced_since > 0 && self->unsynced_since + LOOP_RELAXED_SYNC_MS - now < wait)
+            wait = self->unsynced_since + LOOP_RELAXED_SYNC_MS - now;
+        return wait > 0 ? (long) wait : 0;
+    }
     if (self->dispatch_wanted || self->stop || self->reload)
         return 0;
     int64_t wait = deliver_next_timer(self, now);
@@ -200,7 +204,7 @@ static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
                 break;
             deliver_handle_socket(self, &self->subs[i]);
         }
-    if (self->admin && (items[1].revents & ZMQ_POLLIN))
+    if (self->admin && (items[1].revents & ZMQ_POLLIN) && !self->storage_fatal)
         admin_handle(self);
     if (self->zap_monitor && (items[3].revents & ZMQ_POLLIN))
         zap_monitor_handle(self);
@@ -228,7 +232,7 @@ static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
     if (rc > 0)
         s_handle_ready(self, items, count);
     now = sp_clock_ms();
-    if (!self->storage_paused) {
+    if (!self->storage_paused && !self->storage_fatal) {
         deliver_timers(self, now);
         if (self->dispatch_wanted && !self->tx_failed)
             deliver_dispatch(self, now);
@@ -305,7 +309,7 @@ int server_run(server_t *self)
             rc = -1;
             break;
         }
-        if (self->reload) {
+        if (self->reload && !self->storage_fatal) {
             self->reload = 0;
             if (server_reload(self) == 1) {
                 free(items);

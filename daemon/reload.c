@@ -114,7 +114,7 @@ int server_reload(server_t *self)
         s_refused(self, err);
         return 0;
     }
-    if (store_commit(self->store) != 0) {
+    if (server_commit(self) != 0) {
         config_destroy(&fresh);
         return 0;
     }
@@ -138,8 +138,7 @@ int server_reload(server_t *self)
     audit_append(self->audit, AUDIT_CONFIG_LOADED, NULL, 0, NULL,
                  json_pack("{s:s, s:b, s:i}", "config", fresh->path, "reload", 1,
                            "subscribers", (int) fresh->subscriber_count));
-    if (store_commit(self->store) != 0)
-        self->tx_failed = true;
+    server_commit(self);
     config_destroy(&old);
     sp_log(SP_LOG_NOTICE, "configuration reloaded: %zu subscribers, %zu emitters",
            fresh->subscriber_count, fresh->emitter_count);

@@ -108,7 +108,8 @@ struct store {
     bool tx_durable;            /* the open transaction must be fsynced */
     bool unsynced;              /* a relaxed commit is not yet fsynced */
     int last_rc;
-    bool sync_failed;           /* the last failure was s_sync_wal() */
+    bool sync_failed;           /* the last failure was an fsync of the WAL */
+    bool checkpoint_sync_failed;    /* set by s_wal_hook during a COMMIT */
 };
 
 sqlite3 *store_db(store_t *self) { return self->db; }
@@ -164,6 +165,23 @@ static int s_check_integrity(store_t *self, char *err, size_t errlen)
     return rc;
 }
 
+/*  SQLite's automatic checkpoint, with its result kept. At
+    synchronous=NORMAL it runs inside COMMIT, before store_commit()'s own
+    fsync, and its fsync can be the one that reports a write error of the
+    WAL (Linux reports one error once): SQLite's default hook drops the
+    result, so store_commit() would then fsync again, succeed, and answer
+    for pages the disk never got.                                        */
+static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    store_t *self = arg;
+    if (frames >= STORE_CHECKPOINT_FRAMES
+        && sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+               != SQLITE_OK
+        && sqlite3_extended_errcode(db) == SQLITE_IOERR_FSYNC)
+        self->checkpoint_sync_failed = true;
+    return SQLITE_OK;
+}
+
 /*  store_commit() fsyncs the WAL itself: a database that stayed in another
     journal mode would get no fsync at all from it.                     */
 static int s_check_wal(store_t *self, char *err, size_t errlen)
@@ -201,6 +219,7 @@ static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
         || s_exec(self, "INSERT OR IGNORE INTO meta(key, value) VALUES"
                         "('schema_version', '" STORE_SCHEMA_VERSION "')", err, errlen) != 0)
         return -1;
+    sqlite3_wal_hook(self->db, s_wal_hook, self);
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &self->stmt[i], NULL) != SQLITE_OK) {
@@ -320,10 +339,16 @@ int store_commit(store_t *self)
 {
     if (!self->in_tx)
         return 0;
+    self->checkpoint_sync_failed = false;
     if (s_step_done(self, self->stmt[ST_COMMIT]) != 0)
         return -1;
     self->in_tx = false;
     self->unsynced = true;
+    if (self->checkpoint_sync_failed) {
+        self->last_rc = SQLITE_IOERR_FSYNC;
+        self->sync_failed = true;
+        return -1;
+    }
     return self->tx_durable ? s_sync_wal(self) : 0;
 }
 

@@ -64,6 +64,8 @@ const char *store_errmsg(store_t *self);
     anything answered or acknowledged to someone. Joining an open relaxed
     transaction makes it durable.                                        */
 int store_begin(store_t *self);         /* no-op when already open */
+/*  WAL frames after which a commit checkpoints (SQLite's own default).  */
+#define STORE_CHECKPOINT_FRAMES 1000
 /*  A transaction for bookkeeping that a power cut may take back without
     breaking a promise, because it is redone: delivery attempts and
     receipts (partners deduplicate by seq, protocol section 8). Its commit

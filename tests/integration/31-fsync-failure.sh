@@ -25,6 +25,11 @@ for i in 1 2 3 4 5; do
     emit_one "fs-$i" | grep -q '^ACCEPTED' || fail "fs-$i accepted while the disk syncs"
 done
 
+# the deliveries' bookkeeping is fsynced 200 ms after it: let that pass,
+# so that the fsync that fails is the one of fs-6
+sp_wait_ge 20 5 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1" \
+    || fail "fs-1..5 delivered before the disk fails"
+sleep 0.5
 touch "$SP_DIR/failsync"
 out=$(emit_one fs-6 3000)
 echo "$out" | grep -q '^ACCEPTED' && fail "ACCEPTED although its fsync failed: $out"

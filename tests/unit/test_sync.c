@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -21,7 +22,8 @@ typedef struct {
 static sqlite3_vfs *s_real_vfs;
 static sqlite3_vfs s_shim_vfs;
 static int s_wal_syncs;
-static int s_fail_syncs;
+static int s_fail_syncs;        /* every WAL fsync fails */
+static int s_fail_next;         /* this many WAL fsyncs fail, then none */
 
 static sqlite3_file *s_real(sqlite3_file *f) { return ((shim_file_t *) f)->real; }
 
@@ -41,6 +43,10 @@ static int s_sync(sqlite3_file *f, int flags)
     if (((shim_file_t *) f)->is_wal) {
         if (s_fail_syncs)
             return SQLITE_IOERR_FSYNC;
+        if (s_fail_next > 0) {
+            s_fail_next--;
+            return SQLITE_IOERR_FSYNC;
+        }
         s_wal_syncs++;
     }
     return s_real(f)->pMethods->xSync(s_real(f), flags);
@@ -108,17 +114,33 @@ static void s_shim_install(void)
 
 static const uint8_t s_zero[64];
 
-/*  One signal row, the smallest write a transaction can carry.          */
-static int s_write_row(store_t *store, const char *id)
+static uint8_t s_big_event[3000];
+
+/*  One signal row; a big one fills a page of its own.                  */
+static int s_insert(store_t *store, const char *id, bool big)
 {
     int64_t signal_id = 0;
     store_signal_t row = {
         .source = "urn:nld:oin:00000001001299992000:systeem:bz", .ce_id = id,
         .type = "nl.example.t", .emitter = "e", .received_at = 1,
-        .event = (const uint8_t *) "{}", .event_len = 2, .event_sha256 = s_zero,
+        .event = big ? s_big_event : (const uint8_t *) "{}",
+        .event_len = big ? sizeof s_big_event : 2, .event_sha256 = s_zero,
         .key_id = "0011223344556677", .signature = s_zero, .trace_id = id,
     };
     return store_signal_insert(store, &row, &signal_id);
+}
+
+static int s_write_row(store_t *store, const char *id) { return s_insert(store, id, false); }
+
+/*  Frames in a WAL that has only grown since it was created.           */
+static long s_wal_frames(const char *db_path)
+{
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s-wal", db_path);
+    if (stat(path, &st) != 0 || st.st_size <= 32)
+        return 0;
+    return (long) ((st.st_size - 32) / (4096 + 24));
 }
 
 typedef struct {
@@ -142,6 +164,7 @@ static int s_fixture(fixture_t *f)
         return -1;
     s_wal_syncs = 0;
     s_fail_syncs = 0;
+    s_fail_next = 0;
     return 0;
 }
 
@@ -230,6 +253,34 @@ TEST(failed_fsync_is_a_storage_failure)
     s_fixture_end(&f);
 }
 
+/*  SQLite's checkpoint inside COMMIT fsyncs the WAL before the store's own
+    fsync does. When that first fsync fails (Linux reports a write error
+    once) the commit is a storage failure, although the second succeeds. */
+TEST(failed_checkpoint_fsync_inside_commit_is_not_lost)
+{
+    fixture_t f;
+    char id[16];
+    int n = 0;
+    CHECK(s_fixture(&f) == 0);
+    while (s_wal_frames(f.path) < STORE_CHECKPOINT_FRAMES - 50 && n < 5000) {
+        snprintf(id, sizeof id, "r%d", n++);
+        CHECK(store_begin_relaxed(f.store) == 0 && s_insert(f.store, id, true) == 0);
+        CHECK(store_commit(f.store) == 0);
+    }
+    CHECK(s_wal_syncs == 0);                /* no checkpoint yet */
+    s_fail_next = 1;
+    CHECK(store_begin(f.store) == 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof id, "d%d", i);
+        CHECK(s_insert(f.store, id, true) == 0);
+    }
+    CHECK(store_commit(f.store) == -1);
+    CHECK(s_fail_next == 0);                /* the checkpoint's fsync failed */
+    CHECK(store_sync_failed(f.store));
+    CHECK(store_failure_is_storage(f.store));
+    s_fixture_end(&f);
+}
+
 int main(void)
 {
     s_shim_install();
@@ -238,5 +289,6 @@ int main(void)
     RUN(durable_commit_covers_earlier_relaxed_ones);
     RUN(durable_writer_joining_a_relaxed_transaction_makes_it_durable);
     RUN(failed_fsync_is_a_storage_failure);
+    RUN(failed_checkpoint_fsync_inside_commit_is_not_lost);
     TEST_EXIT();
 }
