@@ -10,32 +10,33 @@
 int fsync(int fd);
 int fdatasync(int fd);
 
-static int s_failing(void)
+typedef int (sync_fn_t)(int);
+
+/*  The real function named, unless the flag file says to fail.         */
+static int s_sync(const char *name, sync_fn_t **real, int fd)
 {
-    const char *path = getenv("SP_FAILSYNC_FILE");
-    return path && access(path, F_OK) == 0;
+    const char *flag = getenv("SP_FAILSYNC_FILE");
+    if (flag && access(flag, F_OK) == 0) {
+        errno = EIO;
+        return -1;
+    }
+    if (!*real)
+        *(void **) real = dlsym(RTLD_NEXT, name);
+    if (!*real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return (*real)(fd);
 }
 
 int fsync(int fd)
 {
-    static int (*real)(int);
-    if (s_failing()) {
-        errno = EIO;
-        return -1;
-    }
-    if (!real)
-        *(void **) &real = dlsym(RTLD_NEXT, "fsync");
-    return real ? real(fd) : -1;
+    static sync_fn_t *real;
+    return s_sync("fsync", &real, fd);
 }
 
 int fdatasync(int fd)
 {
-    static int (*real)(int);
-    if (s_failing()) {
-        errno = EIO;
-        return -1;
-    }
-    if (!real)
-        *(void **) &real = dlsym(RTLD_NEXT, "fdatasync");
-    return real ? real(fd) : -1;
+    static sync_fn_t *real;
+    return s_sync("fdatasync", &real, fd);
 }
