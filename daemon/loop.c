@@ -137,13 +137,22 @@ static void s_purge(server_t *self, int64_t now)
         self->tx_failed = true;
 }
 
+/*  wait, cut short when the relaxed commits fall due for their fsync.   */
+static int64_t s_until_relaxed_sync(const server_t *self, int64_t now, int64_t wait)
+{
+    if (self->unsynced_since == 0)
+        return wait;
+    int64_t until_sync = self->unsynced_since + LOOP_RELAXED_SYNC_MS - now;
+    if (until_sync < wait)
+        wait = until_sync < 0 ? 0 : until_sync;
+    return wait;
+}
+
 static long s_poll_timeout(server_t *self, int64_t now)
 {
     if (self->storage_paused) {
         int64_t wait = self->storage_retry_at > now ? self->storage_retry_at - now : 0;
-        if (self->unsynced_since > 0 && self->unsynced_since + LOOP_RELAXED_SYNC_MS - now < wait)
-            wait = self->unsynced_since + LOOP_RELAXED_SYNC_MS - now;
-        return wait > 0 ? (long) wait : 0;
+        return (long) s_until_relaxed_sync(self, now, wait);
     }
     if (self->dispatch_wanted || self->stop || self->reload)
         return 0;
@@ -159,12 +168,7 @@ static long s_poll_timeout(server_t *self, int64_t now)
     int64_t until_snapshot = metrics_http_wait_ms(self, now);
     if (until_snapshot >= 0 && until_snapshot < wait)
         wait = until_snapshot;
-    if (self->unsynced_since > 0) {
-        int64_t until_sync = self->unsynced_since + LOOP_RELAXED_SYNC_MS - now;
-        if (until_sync < wait)
-            wait = until_sync < 0 ? 0 : until_sync;
-    }
-    return (long) wait;
+    return (long) s_until_relaxed_sync(self, now, wait);
 }
 
 /*  Emitters wait on ACCEPTED, partners wait on nothing of ours: the EMITs

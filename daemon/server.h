@@ -137,8 +137,9 @@ int server_run(server_t *self);
     harnesses. Returns -1 when the turn's transaction failed.           */
 int server_turn_now(server_t *self, bool dispatch);
 /*  Commits the turn's transaction now (persist before reply); on failure
-    rolls back and turns queued ACCEPTED replies into STORAGE refusals.
-    Returns -1 then.                                                    */
+    rolls back and turns queued ACCEPTED replies into STORAGE refusals;
+    when the fsync after the commit failed, drops every queued reply and
+    stops the router (nothing can be rolled back then). Returns -1 then. */
 int server_commit(server_t *self);
 /*  Between pieces of delivery work: serves the EMITs waiting on the
     ingress socket (stored, committed, answered) unless they were served
