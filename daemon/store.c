@@ -107,16 +107,16 @@ struct store {
     bool in_tx;
     bool tx_durable;            /* the open transaction must be fsynced */
     bool unsynced;              /* a relaxed commit is not yet fsynced */
-    int last_rc;
-    bool sync_failed;           /* the last failure was an fsync of the WAL */
+    int last_rc;                /* SQLITE_IOERR_FSYNC: an fsync of the WAL
+                                   (the API gives primary codes only) */
     bool checkpoint_sync_failed;    /* set by s_wal_hook during a COMMIT */
 };
 
 sqlite3 *store_db(store_t *self) { return self->db; }
 const char *store_errmsg(store_t *self)
 {
-    return self->sync_failed ? "fsync of the write-ahead log failed"
-                             : sqlite3_errmsg(self->db);
+    return self->last_rc == SQLITE_IOERR_FSYNC ? "fsync of the write-ahead log failed"
+                                               : sqlite3_errmsg(self->db);
 }
 bool store_in_transaction(const store_t *self) { return self->in_tx; }
 
@@ -131,7 +131,6 @@ bool store_failure_is_storage(const store_t *self)
 static int s_exec(store_t *self, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
-    self->sync_failed = false;
     self->last_rc = sqlite3_exec(self->db, sql, NULL, NULL, &msg);
     if (self->last_rc != SQLITE_OK) {
         snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(self->last_rc));
@@ -276,24 +275,16 @@ void store_destroy(store_t **self_p)
     *self_p = NULL;
 }
 
-/*  sqlite3_step, forgetting an earlier fsync failure: store_errmsg()
-    describes the last failure only.                                     */
-static int s_step(store_t *self, sqlite3_stmt *stmt)
-{
-    self->sync_failed = false;
-    return sqlite3_step(stmt);
-}
-
 /*  Runs a prepared statement to completion (no rows expected).           */
 static int s_step_done(store_t *self, sqlite3_stmt *stmt)
 {
-    self->last_rc = s_step(self, stmt);
+    self->last_rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
     return self->last_rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int s_begin(store_t *self)
+int store_begin_relaxed(store_t *self)
 {
     if (self->in_tx)
         return 0;
@@ -306,15 +297,10 @@ static int s_begin(store_t *self)
 
 int store_begin(store_t *self)
 {
-    if (s_begin(self) != 0)
+    if (store_begin_relaxed(self) != 0)
         return -1;
     self->tx_durable = true;
     return 0;
-}
-
-int store_begin_relaxed(store_t *self)
-{
-    return s_begin(self);
 }
 
 /*  fdatasync of the WAL, through SQLite's own file object so that its
@@ -326,11 +312,10 @@ static int s_sync_wal(store_t *self)
     if (rc == SQLITE_OK && wal && wal->pMethods)
         rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
     if (rc != SQLITE_OK) {
-        self->last_rc = rc == SQLITE_NOTFOUND ? SQLITE_IOERR : rc;
-        self->sync_failed = true;
+        self->last_rc = SQLITE_IOERR_FSYNC;
         return -1;
     }
-    self->sync_failed = false;
+    self->last_rc = SQLITE_OK;
     self->unsynced = false;
     return 0;
 }
@@ -346,7 +331,6 @@ int store_commit(store_t *self)
     self->unsynced = true;
     if (self->checkpoint_sync_failed) {
         self->last_rc = SQLITE_IOERR_FSYNC;
-        self->sync_failed = true;
         return -1;
     }
     return self->tx_durable ? s_sync_wal(self) : 0;
@@ -358,7 +342,7 @@ int store_sync(store_t *self)
 }
 
 bool store_unsynced(const store_t *self) { return self->unsynced; }
-bool store_sync_failed(const store_t *self) { return self->sync_failed; }
+bool store_sync_failed(const store_t *self) { return self->last_rc == SQLITE_IOERR_FSYNC; }
 
 void store_rollback(store_t *self)
 {
@@ -386,7 +370,7 @@ int store_signal_find(store_t *self, const char *source, const char *ce_id,
     int found = -1;
     s_bind_text(stmt, 1, source);
     s_bind_text(stmt, 2, ce_id);
-    self->last_rc = s_step(self, stmt);
+    self->last_rc = sqlite3_step(stmt);
     if (self->last_rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(stmt, 0);
         if (sqlite3_column_bytes(stmt, 1) == SP_SHA256_SIZE)
@@ -434,7 +418,7 @@ int store_delivery_insert(store_t *self, int64_t signal_id, const char *subscrib
 int store_each_max_seq(store_t *self, store_seq_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->stmt[ST_MAX_SEQ];
-    while ((self->last_rc = s_step(self, stmt)) == SQLITE_ROW)
+    while ((self->last_rc = sqlite3_step(stmt)) == SQLITE_ROW)
         fn((const char *) sqlite3_column_text(stmt, 0),
            (const char *) sqlite3_column_text(stmt, 1),
            sqlite3_column_int64(stmt, 2), arg);
@@ -491,7 +475,7 @@ int store_pending_page(store_t *self, const char *subscriber, int64_t after,
     sqlite3_bind_int64(stmt, 2, after);
     sqlite3_bind_int64(stmt, 3, upto);
     sqlite3_bind_int(stmt, 4, max);
-    while (count < max && (self->last_rc = s_step(self, stmt)) == SQLITE_ROW) {
+    while (count < max && (self->last_rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (s_read_pending(stmt, &out[count++]) != 0) {
             self->last_rc = SQLITE_NOMEM;
             break;
@@ -519,7 +503,7 @@ int store_pending_stats(store_t *self, const char *subscriber, int64_t *count,
 {
     sqlite3_stmt *stmt = self->stmt[ST_PENDING_STATS];
     s_bind_text(stmt, 1, subscriber);
-    self->last_rc = s_step(self, stmt);
+    self->last_rc = sqlite3_step(stmt);
     if (self->last_rc == SQLITE_ROW) {
         *count = sqlite3_column_int64(stmt, 0);
         *oldest = sqlite3_column_int64(stmt, 1);
@@ -620,7 +604,7 @@ int store_each_pending_upto(store_t *self, const char *subscriber,
     s_bind_text(stmt, 1, subscriber);
     s_bind_text(stmt, 2, subscription);
     sqlite3_bind_int64(stmt, 3, through_seq);
-    while (rc == 0 && (self->last_rc = s_step(self, stmt)) == SQLITE_ROW)
+    while (rc == 0 && (self->last_rc = sqlite3_step(stmt)) == SQLITE_ROW)
         rc = fn(sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
                 sqlite3_column_int64(stmt, 2),
                 (const char *) sqlite3_column_text(stmt, 3), arg);
