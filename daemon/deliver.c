@@ -86,6 +86,14 @@ static int s_socket_open(server_t *self, sub_state_t *sub, char *err, size_t err
        down partner shows up as a failed send, not a silent backlog in RAM */
     zmq_setsockopt(sub->socket, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(sub->socket, ZMQ_LINGER, &zero, sizeof zero);
+    /* a partner's answers are small (receipts <= DELIVER_REPLY_MAX_BYTES);
+       without a cap ZeroMQ would take any frame a partner sends into
+       memory before we could refuse it. Above the cap it drops the
+       connection unread; the delivery is then retried as for a timeout. */
+    int64_t max_frame = DELIVER_REPLY_MAX_BYTES * 4;
+    int hwm = DELIVER_REPLY_HWM;
+    zmq_setsockopt(sub->socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
+    zmq_setsockopt(sub->socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (conf->curve_public && self->config->curve_secret_path) {
         char pub[41], sec[41];
         if (sp_curve_load(self->config->curve_secret_path, pub, sec, err, errlen) != 0)
@@ -102,6 +110,26 @@ failed:
     snprintf(err, errlen, "subscriber %s: %s: %s", sub->name, conf->endpoint,
              zmq_strerror(zmq_errno()));
     return -1;
+}
+
+/*  libzmq ends a connection for good after a protocol error (a frame over
+    ZMQ_MAXMSGSIZE, say): the socket never connects again, and every
+    attempt fails as "not connected". A fresh socket from the second
+    failure in a row on recovers from that; for a partner that is simply
+    down it costs one socket per backoff step.                          */
+static void s_socket_reopen(server_t *self, sub_state_t *sub)
+{
+    char err[512];
+    if (sub->socket)
+        zmq_close(sub->socket);
+    sub->socket = NULL;
+    if (s_socket_open(self, sub, err, sizeof err) != 0) {
+        sp_log(SP_LOG_ERROR, "%s", err);
+        if (sub->socket)
+            zmq_close(sub->socket);
+        sub->socket = NULL;     /* the next attempt fails and tries again */
+    }
+    self->poll_items_stale = true;
 }
 
 int deliver_setup(server_t *self)
@@ -267,8 +295,11 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
             rows[live_count++] = rows[i];
     }
     if (live_count > 0) {
-        if (deliver_send_batch(self, sub, rows, live_count, now) != 0)
+        if (deliver_send_batch(self, sub, rows, live_count, now) != 0) {
             deliver_attempt_failed(self, sub, now, "partner not connected");
+            if (sub->failures >= 2)
+                s_socket_reopen(self, sub);
+        }
     } else if (count > 0)
         sub->more_pending = true;       /* everything was dead: look further */
     store_pending_clear(rows, live_count);

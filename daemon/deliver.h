@@ -6,6 +6,12 @@
 
 #include "server.h"
 
+/*  A partner's RECEIPT or NACK, all frames together (docs/protocol.md 7). */
+#define DELIVER_REPLY_MAX_BYTES 65536
+/*  Replies ZeroMQ may hold unread per partner: about one per batch of a
+    full window, with room to spare; past it the partner's sends wait.  */
+#define DELIVER_REPLY_HWM 256
+
 /*  Builds, signs and sends one DELIVER of rows; records the batch and the
     attempt. Returns -1 when the partner is not connected (nothing sent). */
 int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,

@@ -281,6 +281,7 @@ static size_t s_poll_items(server_t *self, zmq_pollitem_t **items_p)
         items[LOOP_FIXED_ITEMS + i] = (zmq_pollitem_t) {
             self->subs[i].socket, -1, self->subs[i].socket ? ZMQ_POLLIN : 0, 0 };
     *items_p = items;
+    self->poll_items_stale = false;
     return count;
 }
 
@@ -315,10 +316,12 @@ int server_run(server_t *self)
         }
         if (self->reload && !self->storage_fatal) {
             self->reload = 0;
-            if (server_reload(self) == 1) {
-                free(items);
-                count = s_poll_items(self, &items);
-            }
+            if (server_reload(self) == 1)
+                self->poll_items_stale = true;
+        }
+        if (self->poll_items_stale) {
+            free(items);
+            count = s_poll_items(self, &items);
         }
         server_notify_tick(self);
         if (self->http)

@@ -111,6 +111,7 @@ typedef struct server {
     int64_t committed_delivery_id;  /* dispatch reads nothing newer */
     int64_t written_delivery_id;    /* newest in the open transaction */
     bool dispatch_wanted;
+    bool poll_items_stale;      /* a partner socket was replaced */
     bool tx_failed;                 /* roll the turn back, reject it */
     bool storage_paused;            /* disk failing: no writes this turn */
     bool storage_fatal;             /* a WAL fsync failed: stop, answer nothing */
