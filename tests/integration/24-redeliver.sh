@@ -62,7 +62,9 @@ assert_eq "$(jq -r '"\(.detail.operator) \(.detail.previous_state) \(.subscriber
     "$me deadlettered toeslagen" "3 audited redeliveries"
 assert_eq "$(wc -l < "$SP_DIR/redelivered.jsonl")" 3 "one event per delivery"
 # a delivered one may be sent again too (the partner deduplicates it)
-"$SP_BIN/seinpost" redeliver -c "$conf" "$first" | grep -q "^redelivered 1 delivery" || fail "redeliver delivered"
+out=$("$SP_BIN/seinpost" redeliver -c "$conf" "$first") || fail "redeliver delivered"
+assert_eq "$out" "redelivered 1 delivery (operator $me)
+delivery $first is now delivery 7: huurtoeslag-bewoning seq 7 (was seq 4)" "the operator is told the new id"
 sp_wait_ge 10 3 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1" || fail "acknowledged again"
 assert_eq "$(sp_sql "SELECT seq FROM deliveries WHERE id = (SELECT MAX(id) FROM deliveries)")" 7 \
     "acknowledged under its new seq"
