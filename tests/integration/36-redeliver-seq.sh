@@ -47,16 +47,6 @@ touch "$SP_DIR/go"
 sp_wait_ge 20 3 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1"
 sp_wait_ge 10 3 sp_lines "$SP_DIR/got"
 
-assert_eq "$(grep -o '2026-11-0[0-9]' "$SP_DIR/got" | tr '\n' ' ')" "2026-11-02 2026-11-03 2026-11-01 " \
-    "the partner handled every signal, the redelivered one last"
-assert_eq "$(sp_sql "SELECT seq, state FROM deliveries WHERE signal_id = 1")" "4|1" \
-    "redelivered as the next seq of its stream, and delivered"
-assert_ge "$(sp_sql "SELECT id FROM deliveries WHERE signal_id = 1")" 4 "queued again at the end"
-assert_eq "$(sp_sql "SELECT json_extract(detail, '$.previous_seq') || ' ' || json_extract(detail, '$.seq')
-                     || ' ' || json_extract(detail, '$.previous_delivery_id') || ' '
-                     || (json_extract(detail, '$.delivery_id') > 3)
-                     FROM audit WHERE kind = 'delivery.redelivered'")" "1 4 $dead_id 1" \
-    "the audit names the old and the new seq and delivery id"
 # every delivery was marked done by a receipt through its seq, answering
 # a batch (by its signed batch_sha256) that listed it
 python3 - "$SP_DIR/seinpost.db" <<'PY' || fail "a receipt acknowledged a delivery it did not cover"
@@ -77,7 +67,19 @@ for did, sub, seq, body in db.execute(
               f" for a batch listing {sorted(listed.get(receipt['batch_sha256'], []))}")
         bad += 1
 count = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 1").fetchone()[0]
+if count != 3:
+    print(f"{count} deliveries delivered, expected 3")
 sys.exit(1 if bad or count != 3 else 0)
 PY
+assert_eq "$(grep -o '2026-11-0[0-9]' "$SP_DIR/got" | tr '\n' ' ')" "2026-11-02 2026-11-03 2026-11-01 " \
+    "the partner handled every signal, the redelivered one last"
+assert_eq "$(sp_sql "SELECT seq, state FROM deliveries WHERE signal_id = 1")" "4|1" \
+    "redelivered as the next seq of its stream, and delivered"
+assert_ge "$(sp_sql "SELECT id FROM deliveries WHERE signal_id = 1")" 4 "queued again at the end"
+assert_eq "$(sp_sql "SELECT json_extract(detail, '$.previous_seq') || ' ' || json_extract(detail, '$.seq')
+                     || ' ' || json_extract(detail, '$.previous_delivery_id') || ' '
+                     || (json_extract(detail, '$.delivery_id') > 3)
+                     FROM audit WHERE kind = 'delivery.redelivered'")" "1 4 $dead_id 1" \
+    "the audit names the old and the new seq and delivery id"
 out=$("$SP_BIN/seinpost" audit verify -c "$conf") || fail "the trail verifies: $out"
 echo "redeliver seq OK"
