@@ -136,20 +136,28 @@ static const char *s_operator(char *buf, size_t len)
     return buf;
 }
 
+static long long s_int(json_t *object, const char *name)
+{
+    return (long long) json_integer_value(json_object_get(object, name));
+}
+
 static void s_print_answer(json_t *answer)
 {
     size_t i;
-    json_t *skip;
-    printf("redelivered %lld deliver%s (operator %s)\n",
-           (long long) json_integer_value(json_object_get(answer, "redelivered")),
-           json_integer_value(json_object_get(answer, "redelivered")) == 1 ? "y" : "ies",
+    json_t *skip, *moved;
+    printf("redelivered %lld deliver%s (operator %s)\n", s_int(answer, "redelivered"),
+           s_int(answer, "redelivered") == 1 ? "y" : "ies",
            json_string_value(json_object_get(answer, "operator")));
-    if (json_integer_value(json_object_get(answer, "already_pending")) > 0)
-        printf("%lld already pending: left as they are\n",
-               (long long) json_integer_value(json_object_get(answer, "already_pending")));
+    /* queued again at the end of its stream: the id an operator knew is gone */
+    json_array_foreach(json_object_get(answer, "deliveries"), i, moved)
+        printf("delivery %lld is now delivery %lld: %s seq %lld (was seq %lld)\n",
+               s_int(moved, "previous_delivery_id"), s_int(moved, "delivery_id"),
+               json_string_value(json_object_get(moved, "subscription")),
+               s_int(moved, "seq"), s_int(moved, "previous_seq"));
+    if (s_int(answer, "already_pending") > 0)
+        printf("%lld already pending: left as they are\n", s_int(answer, "already_pending"));
     json_array_foreach(json_object_get(answer, "skipped"), i, skip)
-        printf("skipped delivery %lld (%s): %s\n",
-               (long long) json_integer_value(json_object_get(skip, "delivery_id")),
+        printf("skipped delivery %lld (%s): %s\n", s_int(skip, "delivery_id"),
                json_string_value(json_object_get(skip, "subscription")),
                json_string_value(json_object_get(skip, "reason")));
     if (json_is_true(json_object_get(answer, "more")))

@@ -245,7 +245,8 @@ static json_t *s_handle_entries(sp_partner_t *self, json_t *entries, sp_frames_t
         if (*code != SP_OK)
             break;
         /* by (subscription, source, id), not by seq: an operator's
-           redelivery of a dead letter comes with its old, lower seq    */
+           redelivery comes under a new seq, and one handled before
+           need not be handled twice                                   */
         signal.duplicate = s_seen(self, signal.subscription, signal.source, signal.id);
         if (handler(&signal, arg) != 0) {
             *code = s_fail(self, SP_E_PARTNER_FAILED, "handler failed on %s/%llu",

@@ -62,8 +62,14 @@ static json_t *s_status(server_t *self, json_t *arg, char *err, size_t errlen)
 /*  REDELIVER {"ids": [delivery ids]} or {"subscriber": S, "dead_lettered":
     bool, "since": Unix ms}, with "operator": who asked. Matching delivered
     or dead-lettered deliveries go back to pending, each audited with the
-    operator's name and committed before the answer, and the
-    subscriber's window rewinds to send them.
+    operator's name and committed before the answer.
+    Each goes to the back of its stream, as if routed now: the next
+    delivery id and the next seq. Receipts are cumulative per
+    subscription, so under its old, lower seq a receipt for any batch
+    already in flight would mark it done unsent; and with a new seq but
+    its old place in the queue (dispatch reads in id order) it would go
+    out before lower seqs of its stream, whose receipt through its seq
+    would then mark those done unsent.
     A delivery whose subscription is no longer configured has no legal
     basis and one whose payload was purged has nothing to send: explicit
     ids are then refused as a whole, a subscriber's are skipped.        */
@@ -85,8 +91,10 @@ typedef struct {
     size_t count;
     int64_t applied;
     int64_t already_pending;
+    int64_t last_id;            /* the highest delivery id given out */
     bool more;
     json_t *skipped;
+    json_t *moved;              /* old and new id and seq of each */
 } redeliver_t;
 
 static void s_copy_column(char *dst, size_t len, sqlite3_stmt *stmt, int col)
@@ -142,6 +150,24 @@ static int s_collect(sqlite3_stmt *stmt, redeliver_t *r, int *found)
     return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
 }
 
+static int s_by_id(const void *a, const void *b)
+{
+    int64_t x = ((const redeliver_row_t *) a)->id, y = ((const redeliver_row_t *) b)->id;
+    return (x > y) - (x < y);
+}
+
+/*  In id order and each once: the new seqs keep the deliveries' old
+    order, and an id listed twice is not queued twice.                  */
+static void s_sort_unique(redeliver_t *r)
+{
+    size_t kept = 0;
+    qsort(r->rows, r->count, sizeof *r->rows, s_by_id);
+    for (size_t i = 0; i < r->count; i++)
+        if (kept == 0 || r->rows[kept - 1].id != r->rows[i].id)
+            r->rows[kept++] = r->rows[i];
+    r->count = kept;
+}
+
 static int s_collect_ids(server_t *self, json_t *ids, redeliver_t *r, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = NULL;
@@ -162,6 +188,7 @@ static int s_collect_ids(server_t *self, json_t *ids, redeliver_t *r, char *err,
             goto cleanup;
         }
     }
+    s_sort_unique(r);
     for (i = 0; i < r->count; i++) {
         const char *why = s_redeliver_refusal(self, &r->rows[i]);
         if (why) {
@@ -221,46 +248,73 @@ static int s_collect_subscriber(server_t *self, json_t *arg, redeliver_t *r, cha
     return rc;
 }
 
-/*  Rewinds the subscriber's window so that delivery id is read again;
-    what was in flight is sent again too (partners deduplicate).        */
-static void s_rewind(server_t *self, const char *subscriber, int64_t id)
+/*  What is redelivered queues behind everything the subscriber was sent,
+    so nothing in flight is sent again; only a backoff or a lingering
+    batch is cut short, for the operator's request to take effect now.  */
+static void s_wake(server_t *self, const char *subscriber)
 {
     sub_state_t *sub = deliver_sub(self, subscriber);
     if (!sub)
         return;
-    int64_t to = id - 1;
-    if (sub->inflight_count > 0 && sub->inflight[0].delivery_id - 1 < to)
-        to = sub->inflight[0].delivery_id - 1;
-    if (to < sub->cursor) {
-        sub->cursor = to;
-        sub->inflight_count = 0;
-    }
     sub->next_send_at = 0;
     sub->hold_until = 0;
     self->dispatch_wanted = true;
 }
 
-static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver_row_t *row,
-                           const char *operator_name, int64_t now, int64_t *applied)
+static int s_last_delivery_id(server_t *self, int64_t *id)
 {
-    sqlite3_bind_int64(update, 1, now);
-    sqlite3_bind_int64(update, 2, row->id);
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(store_db(self->store), "SELECT COALESCE(MAX(id), 0) FROM deliveries",
+                           -1, &stmt, NULL) == SQLITE_OK
+        && sqlite3_step(stmt) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(stmt, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver_row_t *row,
+                           const char *operator_name, int64_t now, redeliver_t *r)
+{
+    int64_t id = r->last_id + 1;
+    int64_t seq = server_next_seq(self, row->subscriber, row->subscription);
+    if (seq < 0)
+        return -1;
+    sqlite3_bind_int64(update, 1, id);
+    sqlite3_bind_int64(update, 2, seq);
+    sqlite3_bind_int64(update, 3, now);
+    sqlite3_bind_int64(update, 4, row->id);
     int step = sqlite3_step(update);
     sqlite3_reset(update);
-    if (step != SQLITE_DONE)
+    /* read in this turn and listed once (s_sort_unique): it is there */
+    if (step != SQLITE_DONE || sqlite3_changes(store_db(self->store)) != 1)
         return -1;
-    if (sqlite3_changes(store_db(self->store)) == 0)
-        return 0;               /* listed twice: done once */
-    (*applied)++;
+    r->last_id = id;
+    r->applied++;
+    json_array_append_new(r->moved, json_pack("{s:I, s:I, s:s, s:I, s:I}",
+                          "delivery_id", (json_int_t) id, "previous_delivery_id",
+                          (json_int_t) row->id, "subscription", row->subscription,
+                          "seq", (json_int_t) seq, "previous_seq", (json_int_t) row->seq));
     return audit_append(self->audit, AUDIT_REDELIVERED, row->trace_id, row->signal_id,
                         row->subscriber,
-                        json_pack("{s:s, s:I, s:I, s:s, s:I, s:s}", "subscription",
-                                  row->subscription, "seq", (json_int_t) row->seq,
-                                  "delivery_id", (json_int_t) row->id, "previous_state",
+                        json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:s}", "subscription",
+                                  row->subscription, "seq", (json_int_t) seq,
+                                  "previous_seq", (json_int_t) row->seq,
+                                  "delivery_id", (json_int_t) id, "previous_delivery_id",
+                                  (json_int_t) row->id, "previous_state",
                                   row->state == DELIVERY_DEAD ? "deadlettered" : "delivered",
                                   "routed_at_ms", (json_int_t) row->created_at,
                                   "operator", operator_name));
 }
+
+/*  The attempts, batch and receipt of the old seq are not this one's:
+    store_max_attempted_seq() must not count the new seq as sent.       */
+#define REDELIVER_UPDATE \
+    "UPDATE deliveries SET id = ?, seq = ?, state = 0, created_at = ?, attempts = 0," \
+    " last_attempt_at = NULL, batch_id = NULL, receipt_id = NULL, done_at = NULL," \
+    " last_error = NULL WHERE id = ? AND state <> 0"
 
 static int s_redeliver_apply(server_t *self, redeliver_t *r, const char *operator_name)
 {
@@ -269,18 +323,18 @@ static int s_redeliver_apply(server_t *self, redeliver_t *r, const char *operato
     int rc = -1;
     if (r->count == 0)
         return 0;
-    if (store_begin(self->store) != 0
-        || sqlite3_prepare_v2(store_db(self->store),
-                              "UPDATE deliveries SET state = 0, created_at = ?, done_at = NULL,"
-                              " receipt_id = NULL, last_error = NULL WHERE id = ? AND state <> 0",
-                              -1, &update, NULL) != SQLITE_OK)
+    if (store_begin(self->store) != 0 || s_last_delivery_id(self, &r->last_id) != 0
+        || sqlite3_prepare_v2(store_db(self->store), REDELIVER_UPDATE, -1, &update,
+                              NULL) != SQLITE_OK)
         goto cleanup;
     for (size_t i = 0; i < r->count; i++)
-        if (s_redeliver_one(self, update, &r->rows[i], operator_name, now,
-                            &r->applied) != 0)
+        if (s_redeliver_one(self, update, &r->rows[i], operator_name, now, r) != 0)
             goto cleanup;
+    /* dispatch reads them once committed, as newly routed ones */
+    if (r->last_id > self->written_delivery_id)
+        self->written_delivery_id = r->last_id;
     for (size_t i = 0; i < r->count; i++)
-        s_rewind(self, r->rows[i].subscriber, r->rows[i].id);
+        s_wake(self, r->rows[i].subscriber);
     rc = 0;
 cleanup:
     sqlite3_finalize(update);
@@ -322,7 +376,7 @@ static int s_redeliver_check(json_t *arg, const char **operator_name, char *err,
 static json_t *s_redeliver(server_t *self, json_t *arg, char *err, size_t errlen)
 {
     const char *operator_name = NULL;
-    redeliver_t r = { .skipped = json_array() };
+    redeliver_t r = { .skipped = json_array(), .moved = json_array() };
     json_t *result = NULL;
     if (s_redeliver_check(arg, &operator_name, err, errlen) != 0)
         goto cleanup;
@@ -341,12 +395,14 @@ static json_t *s_redeliver(server_t *self, json_t *arg, char *err, size_t errlen
     }
     sp_log(SP_LOG_NOTICE, "operator %s set %lld deliveries back to pending", operator_name,
            (long long) r.applied);
-    result = json_pack("{s:I, s:I, s:O, s:b, s:s}", "redelivered", (json_int_t) r.applied,
-                       "already_pending", (json_int_t) r.already_pending, "skipped",
+    result = json_pack("{s:I, s:I, s:O, s:O, s:b, s:s}", "redelivered",
+                       (json_int_t) r.applied, "already_pending",
+                       (json_int_t) r.already_pending, "deliveries", r.moved, "skipped",
                        r.skipped, "more", r.more, "operator", operator_name);
 cleanup:
     free(r.rows);
     json_decref(r.skipped);
+    json_decref(r.moved);
     return result;
 }
 

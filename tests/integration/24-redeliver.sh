@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Dead letters and redelivery: `seinpost deadletters` lists what was given
 # up (never a payload); `seinpost redeliver` by id or by subscriber puts it
-# back in the queue, audited with the operator's user name, and the partner
-# receives it in order. Without a legal basis any more (subscriber removed
+# back in the queue, at its end (the next delivery id and seq, so that a
+# cumulative receipt covers it only once it was sent), audited with the
+# operator's user name, and the partner receives it in order. Without a legal basis any more (subscriber removed
 # from the configuration) the daemon refuses, saying why.
 . "$(dirname "$0")/common.sh"
 SP_MAX_AGE=1s SP_RETRY_INITIAL=100ms SP_RETRY_MAX=300ms
@@ -42,12 +43,17 @@ sp_start_partner toeslagen
 sleep 0.5
 answer=$("$SP_BIN/seinpost" redeliver -c "$conf" --json "$first") || fail "redeliver by id"
 assert_eq "$(jq -r '"\(.redelivered) \(.operator)"' <<<"$answer")" "1 $me" "redelivered by id"
+assert_eq "$(jq -c '.deliveries[] | [.previous_delivery_id, .previous_seq, .delivery_id, .seq]' <<<"$answer")" \
+    "[$first,1,4,4]" "queued again as delivery 4, seq 4"
+first=$(jq '.deliveries[0].delivery_id' <<<"$answer")
 sp_wait_ge 10 1 sp_lines "$SP_DIR/toeslagen.out" || fail "first arrives"
 "$SP_BIN/seinpost" redeliver -c "$conf" --subscriber toeslagen --dead-lettered --since 1h \
     | grep -q "^redelivered 2 deliveries (operator $me)$" || fail "redeliver by subscriber"
 sp_wait_ge 10 3 sp_lines "$SP_DIR/toeslagen.out" || fail "all arrive"
 sp_wait_ge 10 3 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1" || fail "3 delivered"
-assert_eq "$(jq -r '.seq' "$SP_DIR/toeslagen.out" | tr '\n' ' ')" "1 2 3 " "partner got them in order"
+assert_eq "$(jq -r '.seq' "$SP_DIR/toeslagen.out" | tr '\n' ' ')" "4 5 6 " "partner got them in order"
+assert_eq "$(jq -r '.signal' "$SP_DIR/dead.jsonl" | tr '\n' ' ')" "$(jq -r '.id' "$SP_DIR/toeslagen.out" | tr '\n' ' ')" \
+    "the signals in their old order"
 assert_eq "$("$SP_BIN/seinpost" redeliver -c "$conf" --json --subscriber toeslagen --dead-lettered | jq .redelivered)" 0 \
     "nothing dead any more"
 "$SP_BIN/seinpost" deadletters -c "$conf" | tail -1 | grep -q "^0 dead-lettered deliveries$" || fail "none left"
@@ -56,8 +62,13 @@ assert_eq "$(jq -r '"\(.detail.operator) \(.detail.previous_state) \(.subscriber
     "$me deadlettered toeslagen" "3 audited redeliveries"
 assert_eq "$(wc -l < "$SP_DIR/redelivered.jsonl")" 3 "one event per delivery"
 # a delivered one may be sent again too (the partner deduplicates it)
-"$SP_BIN/seinpost" redeliver -c "$conf" "$first" | grep -q "^redelivered 1 delivery" || fail "redeliver delivered"
+out=$("$SP_BIN/seinpost" redeliver -c "$conf" "$first") || fail "redeliver delivered"
+assert_eq "$out" "redelivered 1 delivery (operator $me)
+delivery $first is now delivery 7: huurtoeslag-bewoning seq 7 (was seq 4)" "the operator is told the new id"
 sp_wait_ge 10 3 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1" || fail "acknowledged again"
+assert_eq "$(sp_sql "SELECT seq FROM deliveries WHERE id = (SELECT MAX(id) FROM deliveries)")" 7 \
+    "acknowledged under its new seq"
+assert_eq "$(sp_lines "$SP_DIR/toeslagen.out")" 3 "the partner knew it by (subscription, source, id)"
 assert_eq "$(sp_sql "SELECT json_extract(detail, '$.previous_state') FROM audit WHERE kind = 'delivery.redelivered' ORDER BY seq DESC LIMIT 1")" \
     delivered "previous state delivered"
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# A redelivered delivery is acknowledged only by a receipt that covered it.
+# Receipts are cumulative per subscription, so the redelivery goes to the
+# back of its stream: a new seq, the next one, and the next place in the
+# queue. Seq 1 is dead-lettered; seq 2 is in flight (the partner holds its
+# batch) and seq 3 waits behind it (window 1); then seq 1 is redelivered.
+# Under its old seq the receipt for seq 2's batch would mark it done; under
+# a new seq but its old place in the queue it would be sent before seq 3
+# and its receipt would mark seq 3 done unsent.
+. "$(dirname "$0")/common.sh"
+SP_MAX_AGE=1s SP_WINDOW=1 SP_RECEIPT_TIMEOUT=30s SP_RETRY_INITIAL=100ms SP_RETRY_MAX=300ms
+sp_setup "$SP_DIR" $PORT_BASE >/dev/null
+sp_start_daemon || fail "daemon start"
+conf=$SP_DIR/seinpost.yaml
+data() { printf '%s' "${GDB_DATA/2026-11-20/$1}"; }
+batches() { sp_sql "SELECT COUNT(*) FROM batches"; }
+
+sp_emit $GDB_TYPE "$(data 2026-11-01)" 999993653 | grep -q "routed to 1 subscription" || fail "emit 1"
+sp_wait_ge 10 1 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 2" || fail "seq 1 dead-lettered"
+# later signals must not die of age while the partner holds a batch
+sed -i 's/max_age: 1s/max_age: 72h/' "$conf"
+kill -HUP "$(cat "$SP_DIR/daemon.pid")"
+sp_wait 5 grep -q "configuration reloaded" "$SP_DIR/daemon.log" || fail "reloaded"
+
+# the partner writes each event it handles; it holds seq 2 until told
+cat > "$SP_DIR/handler.sh" <<SH
+#!/bin/sh
+event=\$(cat)
+case \$event in *2026-11-02*)
+    touch "$SP_DIR/busy"
+    i=0
+    while [ ! -f "$SP_DIR/go" ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i + 1)); done;;
+esac
+printf '%s\n' "\$event" >> "$SP_DIR/got"
+SH
+chmod +x "$SP_DIR/handler.sh"
+sp_start_partner toeslagen --exec "$SP_DIR/handler.sh"
+sp_emit $GDB_TYPE "$(data 2026-11-02)" 999993653 | grep -q "routed to 1 subscription" || fail "emit 2"
+sp_wait 10 test -f "$SP_DIR/busy" || fail "seq 2 in flight"
+sp_emit $GDB_TYPE "$(data 2026-11-03)" 999993653 | grep -q "routed to 1 subscription" || fail "emit 3"
+before=$(batches)
+dead_id=$(sp_sql "SELECT id FROM deliveries WHERE state = 2")
+"$SP_BIN/seinpost" redeliver -c "$conf" "$dead_id" | grep -q "^redelivered 1 delivery" || fail "redeliver"
+# a router that rewinds its window sends at once; give it the chance
+sp_wait 2 test "$(batches)" -gt "$before"
+touch "$SP_DIR/go"
+sp_wait_ge 20 3 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1"
+sp_wait_ge 10 3 sp_lines "$SP_DIR/got"
+
+# every delivery was marked done by a receipt through its seq, answering
+# a batch (by its signed batch_sha256) that listed it
+python3 - "$SP_DIR/seinpost.db" <<'PY' || fail "a receipt acknowledged a delivery it did not cover"
+import hashlib, json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+listed = {}
+for (header,) in db.execute("SELECT header FROM batches"):
+    entries = json.loads(header)["entries"]
+    listed[hashlib.sha256(header).hexdigest()] = {(e["subscription"], e["seq"]) for e in entries}
+bad = 0
+for did, sub, seq, body in db.execute(
+        "SELECT d.id, d.subscription, d.seq, r.body FROM deliveries d"
+        " JOIN receipts r ON r.id = d.receipt_id WHERE d.state = 1"):
+    receipt = json.loads(body)
+    through = max(a["through_seq"] for a in receipt["acks"] if a["subscription"] == sub)
+    if through < seq or (sub, seq) not in listed.get(receipt["batch_sha256"], set()):
+        print(f"delivery {did} ({sub} seq {seq}) marked done by a receipt through {through}"
+              f" for a batch listing {sorted(listed.get(receipt['batch_sha256'], []))}")
+        bad += 1
+count = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 1").fetchone()[0]
+if count != 3:
+    print(f"{count} deliveries delivered, expected 3")
+sys.exit(1 if bad or count != 3 else 0)
+PY
+assert_eq "$(grep -o '2026-11-0[0-9]' "$SP_DIR/got" | tr '\n' ' ')" "2026-11-02 2026-11-03 2026-11-01 " \
+    "the partner handled every signal, the redelivered one last"
+assert_eq "$(sp_sql "SELECT seq, state FROM deliveries WHERE signal_id = 1")" "4|1" \
+    "redelivered as the next seq of its stream, and delivered"
+assert_ge "$(sp_sql "SELECT id FROM deliveries WHERE signal_id = 1")" 4 "queued again at the end"
+assert_eq "$(sp_sql "SELECT json_extract(detail, '$.previous_seq') || ' ' || json_extract(detail, '$.seq')
+                     || ' ' || json_extract(detail, '$.previous_delivery_id') || ' '
+                     || (json_extract(detail, '$.delivery_id') > 3)
+                     FROM audit WHERE kind = 'delivery.redelivered'")" "1 4 $dead_id 1" \
+    "the audit names the old and the new seq and delivery id"
+out=$("$SP_BIN/seinpost" audit verify -c "$conf") || fail "the trail verifies: $out"
+echo "redeliver seq OK"
