@@ -73,12 +73,10 @@ static char *s_header(server_t *self, const sub_state_t *sub, store_pending_t *r
 static int s_open_events(server_t *self, store_pending_t *rows, int count,
                          void **plain, size_t *len)
 {
-    char ad[1100];
     for (int i = 0; i < count; i++) {
         plain[i] = malloc(rows[i].event_len);
-        snprintf(ad, sizeof ad, "%s\n%s", rows[i].source, rows[i].ce_id);
         long n = plain[i] ? vault_open(self->vault, rows[i].event, rows[i].event_len,
-                                       ad, plain[i]) : -1;
+                                       rows[i].source, rows[i].ce_id, plain[i]) : -1;
         if (n < 0) {
             sp_log(SP_LOG_ERROR, "signal %lld cannot be opened with this node's "
                    "secret", (long long) rows[i].signal_id);
