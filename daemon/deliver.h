@@ -6,10 +6,20 @@
 
 #include "server.h"
 
-/*  Builds, signs and sends one DELIVER of rows; records the batch and the
-    attempt. Returns -1 when the partner is not connected (nothing sent). */
+/*  The dead-letter reason of a delivery whose event does not open.      */
+#define DELIVER_UNOPENABLE "sealed payload does not open with this node's secret"
+
+/*  Opens the sealed event of row into *plain (malloc'ed, *len bytes).
+    0; -1 when it does not open with this node's secret for the row's
+    source and id; -2 when out of memory. Failures are logged.           */
+int deliver_open_event(server_t *self, const sub_state_t *sub, const store_pending_t *row,
+                       void **plain, size_t *len);
+/*  Builds, signs and sends one DELIVER of rows with their opened events;
+    records the batch and the attempt. On failure nothing was sent, the
+    attempt counts as failed with its cause, and it returns -1.          */
 int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
-                       int count, int64_t now);
+                       void *const *plain, const size_t *plain_len, int count,
+                       int64_t now);
 /*  The header of a DELIVER (docs/protocol.md 6.2) for rows of one
     subscriber, or NULL (out of memory, a row whose subscription is gone). */
 char *deliver_batch_header(const char *router, const char *router_key,

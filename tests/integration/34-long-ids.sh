@@ -4,6 +4,8 @@
 # with that exact id and source, and the signals behind it follow (they were
 # once cut to 511 bytes when read back, the sealed payload then failed to
 # open and the whole queue of the subscriber waited until max age).
+# Then a pending row whose stored payload no longer opens is dead-lettered
+# on its own, with its reason, and the next row is still delivered.
 . "$(dirname "$0")/common.sh"
 SP_RETRY_INITIAL=100ms SP_RETRY_MAX=300ms
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
@@ -59,5 +61,28 @@ assert_eq "$(sp_sql "SELECT COUNT(*) FROM batches b, json_each(b.header, '$.entr
     "stored batch headers carry the whole ids"
 out=$("$SP_BIN/seinpost" audit verify -c "$conf") || fail "audit verify: $out"
 
+# a stored payload that no longer opens (edited here) is dead-lettered on
+# its own, with its reason; the signal behind it still goes
+sp_stop toeslagen
+emit bad-1 | grep -q "^ACCEPTED signal OK" || fail "bad-1 accepted"
+emit good-1 | grep -q "^ACCEPTED signal OK" || fail "good-1 accepted"
+sp_sql "UPDATE signals SET event = X'00' || substr(event, 2) WHERE ce_id = 'bad-1'"
+assert_eq "$(state_of bad-1)$(state_of good-1)" 00 "both pending while the partner is down"
+sp_start_partner toeslagen
+sp_wait 15 state_is good-1 1 || fail "good-1 delivered (state $(state_of good-1)); bad-1 state $(state_of bad-1)"
+assert_eq "$(state_of bad-1)" 2 "bad-1 dead-lettered"
+reason="sealed payload does not open with this node's secret"
+assert_eq "$(sp_sql "SELECT d.last_error FROM deliveries d JOIN signals s ON s.id = d.signal_id
+                     WHERE s.ce_id = 'bad-1'")" "$reason" "dead-letter reason"
+assert_eq "$(sp_sql "SELECT json_extract(a.detail, '$.reason') FROM audit a JOIN signals s
+                     ON s.id = a.signal_id WHERE a.kind = 'delivery.deadlettered' AND s.ce_id = 'bad-1'")" \
+    "$reason" "dead letter audited with its reason"
+"$SP_BIN/seinpost" deadletters -c "$conf" --json | jq -r '.reason' | grep -qx "$reason" \
+    || fail "deadletters lists the reason"
+bad_signal=$(sp_sql "SELECT id FROM signals WHERE ce_id = 'bad-1'")
+grep -q "signal $bad_signal (delivery [0-9]* to toeslagen) does not open with this node's secret" \
+    "$SP_DIR/daemon.log" || fail "the real cause is logged"
+assert_eq "$(jq -r '.id' "$SP_DIR/toeslagen.out" | tail -1)" good-1 "partner got good-1 last"
+grep -q '"id":"bad-1"' "$SP_DIR/toeslagen.out" && fail "bad-1 reached the partner"
 sp_alive daemon || fail "daemon died"
 echo "long ids OK"
