@@ -69,24 +69,29 @@ static char *s_header(server_t *self, const sub_state_t *sub, store_pending_t *r
                                 count, batch_no, sent_at);
 }
 
-/*  Opens every sealed event; plain[i] must be freed by the caller.       */
-static int s_open_events(server_t *self, store_pending_t *rows, int count,
-                         void **plain, size_t *len)
+int deliver_open_event(server_t *self, const sub_state_t *sub, const store_pending_t *row,
+                       void **plain, size_t *len)
 {
-    char ad[1100];
-    for (int i = 0; i < count; i++) {
-        plain[i] = malloc(rows[i].event_len);
-        snprintf(ad, sizeof ad, "%s\n%s", rows[i].source, rows[i].ce_id);
-        long n = plain[i] ? vault_open(self->vault, rows[i].event, rows[i].event_len,
-                                       ad, plain[i]) : -1;
-        if (n < 0) {
-            sp_log(SP_LOG_ERROR, "signal %lld cannot be opened with this node's "
-                   "secret", (long long) rows[i].signal_id);
-            return -1;
-        }
-        len[i] = (size_t) n;
+    *plain = malloc(row->event_len ? row->event_len : 1);
+    long n = *plain ? vault_open(self->vault, row->event, row->event_len, row->source,
+                                 row->ce_id, *plain) : VAULT_NOMEM;
+    if (n >= 0) {
+        *len = (size_t) n;
+        return 0;
     }
-    return 0;
+    free(*plain);
+    *plain = NULL;
+    if (n == VAULT_NOMEM) {
+        sp_log(SP_LOG_ERROR, "out of memory opening signal %lld for %s",
+               (long long) row->signal_id, sub->name);
+        return -2;
+    }
+    /* the AEAD binds the payload to its row's source and id: the row was
+       altered, or the node secret is not the one that sealed it          */
+    sp_log(SP_LOG_ERROR, "signal %lld (delivery %lld to %s) does not open with this "
+           "node's secret: its stored payload, source or id was altered, or the node "
+           "secret changed", (long long) row->signal_id, (long long) row->id, sub->name);
+    return -1;
 }
 
 static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int count,
@@ -127,22 +132,22 @@ static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int
 }
 
 int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
-                       int count, int64_t now)
+                       void *const *plain, const size_t *plain_len, int count,
+                       int64_t now)
 {
     static int64_t batch_no;
-    void *plain[SERVER_BATCH_MAX] = {0};
-    size_t plain_len[SERVER_BATCH_MAX];
     const void *parts[4 + SERVER_BATCH_MAX];
     size_t sizes[4 + SERVER_BATCH_MAX];
     uint8_t sig[SP_SIGNATURE_SIZE];
-    int rc = -1;
     if (batch_no == 0)
         batch_no = sp_time_now_ms();
     char *header = s_header(self, sub, rows, count, ++batch_no);
-    if (!header || s_open_events(self, rows, count, plain, plain_len) != 0
-        || sp_key_sign(self->config->signing_key, SP_DOMAIN_BATCH, header,
-                       strlen(header), sig) != 0)
-        goto cleanup;
+    if (!header || sp_key_sign(self->config->signing_key, SP_DOMAIN_BATCH, header,
+                               strlen(header), sig) != 0) {
+        deliver_attempt_failed(self, sub, now, "cannot build or sign the batch");
+        free(header);
+        return -1;
+    }
     parts[0] = SP_PROTOCOL;  sizes[0] = strlen(SP_PROTOCOL);
     parts[1] = SP_CMD_DELIVER;  sizes[1] = strlen(SP_CMD_DELIVER);
     parts[2] = header;  sizes[2] = strlen(header);
@@ -151,14 +156,13 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
         parts[4 + i] = plain[i];
         sizes[4 + i] = plain_len[i];
     }
-    if (sp_send_parts(sub->socket, parts, sizes, 4 + (size_t) count, ZMQ_DONTWAIT) != 0)
-        goto cleanup;
-    if (s_record(self, sub, rows, count, header, sig, now) != 0)
+    int rc = sp_send_parts(sub->socket, parts, sizes, 4 + (size_t) count, ZMQ_DONTWAIT);
+    if (rc != 0) {
+        deliver_attempt_failed(self, sub, now, "partner not connected");
+        if (sub->failures >= 2)
+            deliver_socket_reopen(self, sub);
+    } else if (s_record(self, sub, rows, count, header, sig, now) != 0)
         self->tx_failed = true;
-    rc = 0;
-cleanup:
-    for (int i = 0; i < count; i++)
-        free(plain[i]);
     free(header);
     return rc;
 }

@@ -112,12 +112,7 @@ failed:
     return -1;
 }
 
-/*  libzmq ends a connection for good after a protocol error (a frame over
-    ZMQ_MAXMSGSIZE, say): the socket never connects again, and every
-    attempt fails as "not connected". A fresh socket from the second
-    failure in a row on recovers from that; for a partner that is simply
-    down it costs one socket per backoff step.                          */
-static void s_socket_reopen(server_t *self, sub_state_t *sub)
+void deliver_socket_reopen(server_t *self, sub_state_t *sub)
 {
     char err[512];
     if (sub->socket)
@@ -225,6 +220,34 @@ static const char *s_undeliverable(const sub_state_t *sub, const store_pending_t
     return NULL;
 }
 
+/*  Dead-letters the rows that may no longer go, or whose sealed event
+    does not open, so that one bad row cannot hold up the queue behind
+    it; compacts the rest in place, with their opened events in plain.
+    Returns how many are left, or -1 when out of memory (all freed).    */
+static int s_sift(server_t *self, sub_state_t *sub, store_pending_t *rows, int count,
+                  int64_t wall_now, void **plain, size_t *plain_len)
+{
+    int live = 0;
+    for (int i = 0; i < count; i++) {
+        const char *why = s_undeliverable(sub, &rows[i], wall_now);
+        int rc = why ? -1 : deliver_open_event(self, sub, &rows[i], &plain[live],
+                                                &plain_len[live]);
+        if (rc == -2) {
+            for (int j = 0; j < live; j++)
+                free(plain[j]);
+            store_pending_clear(rows, live);
+            store_pending_clear(rows + i, count - i);
+            return -1;
+        }
+        if (rc != 0) {
+            s_dead_letter(self, sub, &rows[i], why ? why : DELIVER_UNOPENABLE);
+            store_pending_clear(&rows[i], 1);
+        } else
+            rows[live++] = rows[i];
+    }
+    return live;
+}
+
 /*  True when a partial batch should wait for more deliveries: its oldest
     entry has waited less than the subscriber's batch_linger. Sets the
     timer that sends it when the linger is over.                          */
@@ -259,6 +282,8 @@ static int64_t s_hold_end(const sub_state_t *sub)
 static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
 {
     store_pending_t rows[SERVER_BATCH_MAX];
+    void *plain[SERVER_BATCH_MAX];
+    size_t plain_len[SERVER_BATCH_MAX];
     int space = sub->conf->window - sub->inflight_count;
     int max = space < SERVER_BATCH_MAX ? space : SERVER_BATCH_MAX;
     if (max <= 0 || now < sub->next_send_at || s_holding(sub, max, now))
@@ -284,24 +309,17 @@ static void s_dispatch_one(server_t *self, sub_state_t *sub, int64_t now)
         store_pending_clear(rows, count);
         return;
     }
-    /* dead-letter what may no longer go, compacting the rest in place */
-    int live_count = 0;
-    for (int i = 0; i < count; i++) {
-        const char *why = s_undeliverable(sub, &rows[i], wall_now);
-        if (why) {
-            s_dead_letter(self, sub, &rows[i], why);
-            store_pending_clear(&rows[i], 1);
-        } else
-            rows[live_count++] = rows[i];
+    int live_count = s_sift(self, sub, rows, count, wall_now, plain, plain_len);
+    if (live_count < 0) {
+        deliver_attempt_failed(self, sub, now, "out of memory");
+        return;
     }
-    if (live_count > 0) {
-        if (deliver_send_batch(self, sub, rows, live_count, now) != 0) {
-            deliver_attempt_failed(self, sub, now, "partner not connected");
-            if (sub->failures >= 2)
-                s_socket_reopen(self, sub);
-        }
-    } else if (count > 0)
+    if (live_count > 0)
+        deliver_send_batch(self, sub, rows, plain, plain_len, live_count, now);
+    else if (count > 0)
         sub->more_pending = true;       /* everything was dead: look further */
+    for (int i = 0; i < live_count; i++)
+        free(plain[i]);
     store_pending_clear(rows, live_count);
 }
 

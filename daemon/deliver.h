@@ -11,11 +11,20 @@
 /*  Replies ZeroMQ may hold unread per partner: about one per batch of a
     full window, with room to spare; past it the partner's sends wait.  */
 #define DELIVER_REPLY_HWM 256
+/*  The dead-letter reason of a delivery whose event does not open.      */
+#define DELIVER_UNOPENABLE "sealed payload does not open with this node's secret"
 
-/*  Builds, signs and sends one DELIVER of rows; records the batch and the
-    attempt. Returns -1 when the partner is not connected (nothing sent). */
+/*  Opens the sealed event of row into *plain (malloc'ed, *len bytes).
+    0; -1 when it does not open with this node's secret for the row's
+    source and id; -2 when out of memory. Failures are logged.           */
+int deliver_open_event(server_t *self, const sub_state_t *sub, const store_pending_t *row,
+                       void **plain, size_t *len);
+/*  Builds, signs and sends one DELIVER of rows with their opened events;
+    records the batch and the attempt. On failure nothing was sent, the
+    attempt counts as failed with its cause, and it returns -1.          */
 int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
-                       int count, int64_t now);
+                       void *const *plain, const size_t *plain_len, int count,
+                       int64_t now);
 /*  The header of a DELIVER (docs/protocol.md 6.2) for rows of one
     subscriber, or NULL (out of memory, a row whose subscription is gone). */
 char *deliver_batch_header(const char *router, const char *router_key,
@@ -23,6 +32,12 @@ char *deliver_batch_header(const char *router, const char *router_key,
                            int count, int64_t batch_no, const char *sent_at);
 void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
                             const char *error);
+/*  Replaces the partner socket. libzmq ends a connection for good after
+    a protocol error (a frame over ZMQ_MAXMSGSIZE, say): the socket never
+    connects again and every attempt fails as "not connected". A fresh
+    socket from the second such failure in a row on recovers from that;
+    for a partner that is simply down it costs one socket per backoff.  */
+void deliver_socket_reopen(server_t *self, sub_state_t *sub);
 /*  Runs the configured alert command for a dead-lettered delivery, at most
     once per subscriber per alert interval. No personal data is passed.  */
 void deliver_alert(server_t *self, sub_state_t *sub, const store_pending_t *row,

@@ -55,10 +55,9 @@ static int s_insert_signal(server_t *self, const sp_event_t *event, const emitte
                            const char *key_id, const uint8_t *signature,
                            const char *trace_id, const char *subject, int64_t *signal_id)
 {
-    char ad[1100];
-    snprintf(ad, sizeof ad, "%s\n%s", event->source, event->id);
     uint8_t *sealed = malloc(len + VAULT_OVERHEAD);
-    if (!sealed || vault_seal(self->vault, bytes, len, ad, sealed) != 0) {
+    if (!sealed || vault_seal(self->vault, bytes, len, event->source, event->id,
+                              sealed) != 0) {
         free(sealed);
         return -1;
     }

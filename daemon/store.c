@@ -432,6 +432,14 @@ static void s_copy_text(char *dst, size_t len, sqlite3_stmt *stmt, int col)
     snprintf(dst, len, "%s", text ? text : "");
 }
 
+/*  A copy of a text column at its full length ("" for NULL), or NULL when
+    out of memory.                                                       */
+static char *s_dup_text(sqlite3_stmt *stmt, int col)
+{
+    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    return strdup(text ? text : "");
+}
+
 static void s_copy_blob(void *dst, size_t len, sqlite3_stmt *stmt, int col)
 {
     if ((size_t) sqlite3_column_bytes(stmt, col) == len)
@@ -449,9 +457,11 @@ static int s_read_pending(sqlite3_stmt *stmt, store_pending_t *row)
     row->seq = sqlite3_column_int64(stmt, 3);
     row->created_at = sqlite3_column_int64(stmt, 4);
     row->attempts = sqlite3_column_int(stmt, 5);
-    s_copy_text(row->source, sizeof row->source, stmt, 6);
-    s_copy_text(row->ce_id, sizeof row->ce_id, stmt, 7);
-    s_copy_text(row->type, sizeof row->type, stmt, 8);
+    row->source = s_dup_text(stmt, 6);
+    row->ce_id = s_dup_text(stmt, 7);
+    row->type = s_dup_text(stmt, 8);
+    if (!row->source || !row->ce_id || !row->type)
+        return -1;
     s_copy_text(row->key_id, sizeof row->key_id, stmt, 9);
     s_copy_blob(row->signature, sizeof row->signature, stmt, 10);
     s_copy_blob(row->event_sha256, sizeof row->event_sha256, stmt, 11);
@@ -493,7 +503,11 @@ int store_pending_page(store_t *self, const char *subscriber, int64_t after,
 void store_pending_clear(store_pending_t *rows, int count)
 {
     for (int i = 0; i < count; i++) {
+        free(rows[i].source);
+        free(rows[i].ce_id);
+        free(rows[i].type);
         free(rows[i].event);
+        rows[i].source = rows[i].ce_id = rows[i].type = NULL;
         rows[i].event = NULL;
     }
 }

@@ -33,17 +33,20 @@ typedef struct {
     const char *subject_pseudonym;  /* or NULL */
 } store_signal_t;
 
-/*  One pending delivery with what a batch needs, read from disk in pages. */
+/*  One pending delivery with what a batch needs, read from disk in pages.
+    source, id and type are as long as ingress accepted them (the limits
+    are configurable): they are allocated, never cut, because the sealed
+    event is bound to source and id and the partner must get them exact. */
 typedef struct {
     int64_t id;
     int64_t signal_id;
-    char subscription[128];
+    char subscription[128];     /* a configured name: at most 64 bytes */
     int64_t seq;
     int64_t created_at;
     int attempts;
-    char source[512];
-    char ce_id[512];
-    char type[256];
+    char *source;               /* malloc'ed */
+    char *ce_id;                /* malloc'ed */
+    char *type;                 /* malloc'ed */
     char key_id[SP_KEY_ID_SIZE + 1];
     uint8_t signature[SP_SIGNATURE_SIZE];
     uint8_t event_sha256[SP_SHA256_SIZE];
@@ -98,7 +101,8 @@ typedef void (store_seq_fn)(const char *subscriber, const char *subscription,
 int store_each_max_seq(store_t *self, store_seq_fn *fn, void *arg);
 
 /*  Up to max pending deliveries of subscriber with id > after, in id order.
-    Returns the number read, -1 on error. Free with store_pending_clear(). */
+    Returns the number read, -1 on error (out of memory: SQLITE_NOMEM).
+    Free with store_pending_clear().                                      */
 int store_pending_page(store_t *self, const char *subscriber, int64_t after,
                        int64_t upto, store_pending_t *out, int max);
 void store_pending_clear(store_pending_t *rows, int count);

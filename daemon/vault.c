@@ -94,29 +94,65 @@ void vault_destroy(vault_t **self_p)
     *self_p = NULL;
 }
 
-int vault_seal(const vault_t *self, const void *plain, size_t len,
-               const char *ad, uint8_t *out)
+/*  Earlier versions cut the associated data to its first 1099 bytes (a
+    fixed buffer); what they sealed still opens with that prefix.        */
+#define VAULT_LEGACY_AD_MAX 1099
+
+/*  source "\n" id, malloc'ed; *len is its length.                       */
+static uint8_t *s_ad_new(const char *source, const char *id, size_t *len)
 {
+    size_t slen = strlen(source), ilen = strlen(id);
+    uint8_t *ad = malloc(slen + 1 + ilen);
+    if (!ad)
+        return NULL;
+    memcpy(ad, source, slen);
+    ad[slen] = '\n';
+    memcpy(ad + slen + 1, id, ilen);
+    *len = slen + 1 + ilen;
+    return ad;
+}
+
+int vault_seal(const vault_t *self, const void *plain, size_t len,
+               const char *source, const char *id, uint8_t *out)
+{
+    size_t ad_len = 0;
+    uint8_t *ad = s_ad_new(source, id, &ad_len);
     uint8_t *nonce = out;
+    if (!ad)
+        return -1;
     randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    return crypto_aead_xchacha20poly1305_ietf_encrypt(
+    int rc = crypto_aead_xchacha20poly1305_ietf_encrypt(
         out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, plain, len,
-        (const uint8_t *) ad, strlen(ad), NULL, nonce, self->seal_key);
+        ad, ad_len, NULL, nonce, self->seal_key);
+    free(ad);
+    return rc;
+}
+
+static int s_decrypt(const vault_t *self, const uint8_t *sealed, size_t len,
+                     const uint8_t *ad, size_t ad_len, void *out,
+                     unsigned long long *plain_len)
+{
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(
+        out, plain_len, NULL, sealed + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+        len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, ad_len, sealed,
+        self->seal_key);
 }
 
 long vault_open(const vault_t *self, const uint8_t *sealed, size_t len,
-                const char *ad, void *out)
+                const char *source, const char *id, void *out)
 {
     unsigned long long plain_len = 0;
+    size_t ad_len = 0;
     if (len < VAULT_OVERHEAD)
         return -1;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            out, &plain_len, NULL,
-            sealed + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-            len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-            (const uint8_t *) ad, strlen(ad), sealed, self->seal_key) != 0)
-        return -1;
-    return (long) plain_len;
+    uint8_t *ad = s_ad_new(source, id, &ad_len);
+    if (!ad)
+        return VAULT_NOMEM;
+    int rc = s_decrypt(self, sealed, len, ad, ad_len, out, &plain_len);
+    if (rc != 0 && ad_len > VAULT_LEGACY_AD_MAX)
+        rc = s_decrypt(self, sealed, len, ad, VAULT_LEGACY_AD_MAX, out, &plain_len);
+    free(ad);
+    return rc == 0 ? (long) plain_len : -1;
 }
 
 void vault_pseudonym(const vault_t *self, const char *id_type, const char *value,

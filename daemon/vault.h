@@ -22,12 +22,16 @@ typedef struct vault vault_t;
 vault_t *vault_new(const char *path, int create, char *err, size_t errlen);
 void vault_destroy(vault_t **self_p);
 
-/*  out needs len + VAULT_OVERHEAD bytes. ad binds the ciphertext to its row. */
+/*  out needs len + VAULT_OVERHEAD bytes. The associated data, source "\n"
+    id at full length, binds the ciphertext to its row. 0, or -1.        */
 int vault_seal(const vault_t *self, const void *plain, size_t len,
-               const char *ad, uint8_t *out);
-/*  out needs len - VAULT_OVERHEAD bytes; returns plaintext length or -1.  */
+               const char *source, const char *id, uint8_t *out);
+/*  out needs len - VAULT_OVERHEAD bytes; returns the plaintext length, -1
+    when it was not sealed under this secret for this source and id, or
+    VAULT_NOMEM.                                                         */
+#define VAULT_NOMEM (-2)
 long vault_open(const vault_t *self, const uint8_t *sealed, size_t len,
-                const char *ad, void *out);
+                const char *source, const char *id, void *out);
 /*  HMAC-SHA256(pseudonym key, id_type ":" value) in hex.                 */
 void vault_pseudonym(const vault_t *self, const char *id_type, const char *value,
                      char out[VAULT_PSEUDONYM_HEX + 1]);

@@ -341,7 +341,6 @@ static int s_check_audited(signals_t *c, sqlite3_stmt *stmt, char *why, size_t w
 static int s_check_payload(signals_t *c, sqlite3_stmt *stmt, const sp_key_t *key,
                            char *why, size_t whylen)
 {
-    char ad[1100];
     uint8_t digest[SP_SHA256_SIZE];
     int64_t id = sqlite3_column_int64(stmt, S_ID);
     const char *ce_id = s_text(stmt, S_CE_ID);
@@ -349,12 +348,14 @@ static int s_check_payload(signals_t *c, sqlite3_stmt *stmt, const sp_key_t *key
     uint8_t *plain = malloc(len ? len : 1);
     if (!plain)
         return s_broken(why, whylen, "out of memory");
-    snprintf(ad, sizeof ad, "%s\n%s", s_text(stmt, S_SOURCE), ce_id);
-    long n = vault_open(c->in->vault, sqlite3_column_blob(stmt, S_EVENT), len, ad, plain);
+    long n = vault_open(c->in->vault, sqlite3_column_blob(stmt, S_EVENT), len,
+                        s_text(stmt, S_SOURCE), ce_id, plain);
     int rc = VERIFY_OK;
     if (n >= 0)
         sp_sha256(plain, (size_t) n, digest);
-    if (n < 0)
+    if (n == VAULT_NOMEM)
+        rc = s_broken(why, whylen, "out of memory");
+    else if (n < 0)
         rc = s_broken(why, whylen, "signal %" PRId64 " (id %.100s): sealed payload does not "
                       "open with this node's secret (edited?)", id, ce_id);
     else if (!s_blob_is(stmt, S_SHA, digest, sizeof digest))

@@ -276,7 +276,7 @@ static int s_insert_signal(signal_fixture_t *s)
     sp_sha256(s_event, len, sha);
     sp_hex(sha, sizeof sha, hex);
     if (sp_key_sign(s->emitter_key, SP_DOMAIN_SIGNAL, s_event, len, sig) != 0
-        || vault_seal(s->vault, s_event, len, SOURCE "\ne1", sealed) != 0)
+        || vault_seal(s->vault, s_event, len, SOURCE, "e1", sealed) != 0)
         return -1;
     store_signal_t row = { .source = SOURCE, .ce_id = "e1", .type = "t.x", .emitter = "em",
                            .received_at = sp_time_now_ms(), .event = sealed,
