@@ -89,39 +89,56 @@ void sp_partner_destroy(sp_partner_t **self_p)
 
 const char *sp_partner_last_error(const sp_partner_t *self) { return self->last_error; }
 
-/*  True when (subscription, source, id) was seen; records it otherwise.
-    The subscription is part of the key: one event routed under two
-    subscriptions is two deliveries, each under its own legal basis. The
-    table is cleared when half full, so an old signal redelivered after
-    65 536 others in one process lifetime would be handled again.       */
-static bool s_seen(sp_partner_t *self, const char *subscription, const char *source,
-                   const char *id)
+/*  The key of the seen table: (subscription, source, id). The
+    subscription is part of it: one event routed under two subscriptions
+    is two deliveries, each under its own legal basis. 0: out of memory. */
+static uint64_t s_fingerprint(const char *subscription, const char *source, const char *id)
 {
     uint8_t digest[SP_SHA256_SIZE];
     uint64_t fp;
     size_t a = strlen(subscription) + 1, b = strlen(source) + 1, c = strlen(id);
     char *key = malloc(a + b + c + 1);
     if (!key)
-        return false;
+        return 0;
     memcpy(key, subscription, a);
     memcpy(key + a, source, b);
     memcpy(key + a + b, id, c + 1);
     sp_sha256(key, a + b + c, digest);
     free(key);
     memcpy(&fp, digest, sizeof fp);
-    fp |= 1;
+    return fp | 1;
+}
+
+/*  Finds fp, or the empty slot where it belongs.                       */
+static uint64_t *s_slot(sp_partner_t *self, uint64_t fp)
+{
+    for (size_t i = fp & (PARTNER_SEEN_SLOTS - 1);; i = (i + 1) & (PARTNER_SEEN_SLOTS - 1))
+        if (self->seen[i] == fp || self->seen[i] == 0)
+            return &self->seen[i];
+}
+
+static bool s_seen(sp_partner_t *self, uint64_t fp)
+{
+    return fp != 0 && *s_slot(self, fp) == fp;
+}
+
+/*  Only once the handler took it: a signal the handler failed on is
+    NACKed, and its resend must reach the handler again, not pass as a
+    duplicate. The table is cleared when half full, so an old signal
+    redelivered after 65 536 others in one process lifetime would be
+    handled again.                                                      */
+static void s_remember(sp_partner_t *self, uint64_t fp)
+{
+    if (fp == 0)
+        return;
     if (self->seen_count >= PARTNER_SEEN_SLOTS / 2) {
         memset(self->seen, 0, PARTNER_SEEN_SLOTS * sizeof *self->seen);
         self->seen_count = 0;
     }
-    for (size_t i = fp & (PARTNER_SEEN_SLOTS - 1);; i = (i + 1) & (PARTNER_SEEN_SLOTS - 1)) {
-        if (self->seen[i] == fp)
-            return true;
-        if (self->seen[i] == 0) {
-            self->seen[i] = fp;
-            self->seen_count++;
-            return false;
-        }
+    uint64_t *slot = s_slot(self, fp);
+    if (*slot == 0) {
+        *slot = fp;
+        self->seen_count++;
     }
 }
 
@@ -247,12 +264,14 @@ static json_t *s_handle_entries(sp_partner_t *self, json_t *entries, sp_frames_t
         /* by (subscription, source, id), not by seq: an operator's
            redelivery comes under a new seq, and one handled before
            need not be handled twice                                   */
-        signal.duplicate = s_seen(self, signal.subscription, signal.source, signal.id);
+        uint64_t fp = s_fingerprint(signal.subscription, signal.source, signal.id);
+        signal.duplicate = s_seen(self, fp);
         if (handler(&signal, arg) != 0) {
             *code = s_fail(self, SP_E_PARTNER_FAILED, "handler failed on %s/%llu",
                            signal.subscription, (unsigned long long) signal.seq);
             break;
         }
+        s_remember(self, fp);
         json_t *prev = json_object_get(acks, signal.subscription);
         if (!prev || json_integer_value(prev) < (json_int_t) signal.seq)
             json_object_set_new(acks, signal.subscription,
