@@ -127,14 +127,18 @@ static void s_checkpoint(server_t *self, int64_t now)
         self->tx_failed = true;
 }
 
+/*  One batch per turn keeps turns short; a full batch leaves more that
+    is due, so the next turn goes on at once: the purge keeps pace with
+    any intake instead of PURGE_BATCH per interval.                     */
 static void s_purge(server_t *self, int64_t now)
 {
     int64_t interval = purge_interval_ms(self->config);
     if (interval == 0 || now < self->next_purge_at)
         return;
-    self->next_purge_at = now + interval;
-    if (purge_run(self) < 0)
+    int purged = purge_run(self);
+    if (purged < 0)
         self->tx_failed = true;
+    self->next_purge_at = purged == PURGE_BATCH ? now : now + interval;
 }
 
 /*  wait, cut short when the relaxed commits fall due for their fsync.   */
@@ -158,10 +162,13 @@ static long s_poll_timeout(server_t *self, int64_t now)
         return 0;
     int64_t wait = deliver_next_timer(self, now);
     int64_t until_checkpoint = self->next_checkpoint_at - now;
+    int64_t until_purge = self->next_purge_at - now;
     if (wait < 0 || wait > LOOP_MAX_WAIT_MS)
         wait = LOOP_MAX_WAIT_MS;
     if (until_checkpoint < wait)
         wait = until_checkpoint < 0 ? 0 : until_checkpoint;
+    if (purge_interval_ms(self->config) > 0 && until_purge < wait)
+        wait = until_purge < 0 ? 0 : until_purge;
     int64_t until_ping = server_notify_wait_ms(now);
     if (until_ping >= 0 && until_ping < wait)
         wait = until_ping;
