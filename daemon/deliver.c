@@ -75,10 +75,14 @@ void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
            sub->name, error, sub->failures, delay);
 }
 
-static int s_socket_open(server_t *self, sub_state_t *sub, char *err, size_t errlen)
+/*  One DEALER towards the partner, or -1 with err naming the subscriber
+    and the reason, and nothing left open.                                */
+static int s_socket_open(server_t *self, const config_t *config, sub_state_t *sub,
+                         char *err, size_t errlen)
 {
     const subscriber_t *conf = sub->conf;
     int one = 1, zero = 0;
+    char reason[400] = "";
     sub->socket = zmq_socket(self->zmq, ZMQ_DEALER);
     if (!sub->socket)
         goto failed;
@@ -94,10 +98,10 @@ static int s_socket_open(server_t *self, sub_state_t *sub, char *err, size_t err
     int hwm = DELIVER_REPLY_HWM;
     zmq_setsockopt(sub->socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
     zmq_setsockopt(sub->socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (conf->curve_public && self->config->curve_secret_path) {
+    if (conf->curve_public && config->curve_secret_path) {
         char pub[41], sec[41];
-        if (sp_curve_load(self->config->curve_secret_path, pub, sec, err, errlen) != 0)
-            return -1;
+        if (sp_curve_load(config->curve_secret_path, pub, sec, reason, sizeof reason) != 0)
+            goto failed;
         int rc = sp_socket_curve_client(sub->socket, pub, sec, conf->curve_public);
         sodium_memzero(sec, sizeof sec);
         if (rc != 0)
@@ -107,8 +111,13 @@ static int s_socket_open(server_t *self, sub_state_t *sub, char *err, size_t err
         goto failed;
     return 0;
 failed:
-    snprintf(err, errlen, "subscriber %s: %s: %s", sub->name, conf->endpoint,
-             zmq_strerror(zmq_errno()));
+    if (!reason[0])
+        snprintf(reason, sizeof reason, "%s: %s", conf->endpoint,
+                 zmq_strerror(zmq_errno()));
+    snprintf(err, errlen, "subscriber %s: %s", conf->name, reason);
+    if (sub->socket)
+        zmq_close(sub->socket);
+    sub->socket = NULL;
     return -1;
 }
 
@@ -118,50 +127,70 @@ void deliver_socket_reopen(server_t *self, sub_state_t *sub)
     if (sub->socket)
         zmq_close(sub->socket);
     sub->socket = NULL;
-    if (s_socket_open(self, sub, err, sizeof err) != 0) {
+    /* on failure nothing is left open: the next attempt tries again */
+    if (s_socket_open(self, self->config, sub, err, sizeof err) != 0)
         sp_log(SP_LOG_ERROR, "%s", err);
-        if (sub->socket)
-            zmq_close(sub->socket);
-        sub->socket = NULL;     /* the next attempt fails and tries again */
-    }
     self->poll_items_stale = true;
 }
 
-int deliver_setup(server_t *self)
+void deliver_discard(sub_state_t *subs, size_t count)
 {
-    char err[512];
-    const config_t *config = self->config;
-    self->subs = calloc(config->subscriber_count ? config->subscriber_count : 1,
-                        sizeof *self->subs);
-    if (!self->subs)
-        return -1;
-    for (size_t i = 0; i < config->subscriber_count; i++) {
-        sub_state_t *sub = &self->subs[i];
+    for (size_t i = 0; subs && i < count; i++) {
+        if (subs[i].socket)
+            zmq_close(subs[i].socket);
+        free(subs[i].name);
+        free(subs[i].inflight);
+    }
+    free(subs);
+}
+
+sub_state_t *deliver_prepare(server_t *self, const config_t *config,
+                             char *err, size_t errlen)
+{
+    size_t count = config->subscriber_count;
+    sub_state_t *subs = calloc(count ? count : 1, sizeof *subs);
+    if (!subs) {
+        snprintf(err, errlen, "subscribers: out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        sub_state_t *sub = &subs[i];
         sub->conf = &config->subscribers[i];
         sub->name = strdup(sub->conf->name);
         sub->inflight = calloc((size_t) sub->conf->window, sizeof *sub->inflight);
-        self->sub_count++;
-        if (!sub->name || !sub->inflight || s_socket_open(self, sub, err, sizeof err) != 0) {
-            sp_log(SP_LOG_ERROR, "%s", err);
-            if (sub->socket)
-                zmq_close(sub->socket);
-            sub->socket = NULL;
-            sub->conf = NULL;       /* never dispatched to, never polled */
-            return -1;
+        if (!sub->name || !sub->inflight) {
+            snprintf(err, errlen, "subscriber %s: out of memory", sub->conf->name);
+            goto failed;
         }
+        if (s_socket_open(self, config, sub, err, errlen) != 0)
+            goto failed;
     }
+    return subs;
+failed:
+    deliver_discard(subs, count);       /* entries not reached are zeroed */
+    return NULL;
+}
+
+void deliver_install(server_t *self, sub_state_t *subs, size_t count)
+{
+    deliver_teardown(self);
+    self->subs = subs;
+    self->sub_count = count;
     self->dispatch_wanted = true;
+}
+
+int deliver_setup(server_t *self, char *err, size_t errlen)
+{
+    sub_state_t *subs = deliver_prepare(self, self->config, err, errlen);
+    if (!subs)
+        return -1;
+    deliver_install(self, subs, self->config->subscriber_count);
     return 0;
 }
 
 void deliver_teardown(server_t *self)
 {
-    for (size_t i = 0; i < self->sub_count; i++) {
-        zmq_close(self->subs[i].socket);
-        free(self->subs[i].name);
-        free(self->subs[i].inflight);
-    }
-    free(self->subs);
+    deliver_discard(self->subs, self->sub_count);
     self->subs = NULL;
     self->sub_count = 0;
 }
@@ -330,8 +359,6 @@ void deliver_dispatch(server_t *self, int64_t now)
     self->dispatch_wanted = false;
     for (size_t i = 0; i < self->sub_count; i++) {
         sub_state_t *sub = &self->subs[i];
-        if (!sub->conf)
-            continue;
         server_ingress_first(self);
         if (self->storage_paused || self->storage_fatal)
             break;
@@ -346,8 +373,6 @@ void deliver_timers(server_t *self, int64_t now)
 {
     for (size_t i = 0; i < self->sub_count; i++) {
         sub_state_t *sub = &self->subs[i];
-        if (!sub->conf)
-            continue;
         if (sub->inflight_count > 0
             && now - sub->inflight[0].sent_at >= sub->conf->receipt_timeout_ms) {
             char error[80];
@@ -368,8 +393,6 @@ int64_t deliver_next_timer(server_t *self, int64_t now)
     for (size_t i = 0; i < self->sub_count; i++) {
         sub_state_t *sub = &self->subs[i];
         int64_t at = -1;
-        if (!sub->conf)
-            continue;
         if (sub->inflight_count > 0)
             at = sub->inflight[0].sent_at + sub->conf->receipt_timeout_ms;
         else if (sub->failures > 0 || sub->more_pending)

@@ -78,32 +78,19 @@ static void s_refused(server_t *self, const char *errors)
 }
 
 /*  Counters survive a reload, so metrics stay monotonic.                 */
-static sub_state_t *s_save_counters(server_t *self, size_t *count)
-{
-    sub_state_t *saved = calloc(self->sub_count ? self->sub_count : 1, sizeof *saved);
-    *count = saved ? self->sub_count : 0;
-    for (size_t i = 0; i < *count; i++) {
-        saved[i] = self->subs[i];
-        saved[i].name = strdup(self->subs[i].name);
-    }
-    return saved;
-}
-
-static void s_restore_counters(server_t *self, sub_state_t *saved, size_t count)
+static void s_carry_counters(server_t *self, sub_state_t *fresh, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        sub_state_t *sub = saved[i].name ? deliver_sub(self, saved[i].name) : NULL;
-        if (sub) {
-            sub->delivered = saved[i].delivered;
-            sub->dead = saved[i].dead;
-            sub->failed_attempts = saved[i].failed_attempts;
-            sub->last_success_ms = saved[i].last_success_ms;
-            sub->last_alert_ms = saved[i].last_alert_ms;
-            memcpy(sub->last_error, saved[i].last_error, sizeof sub->last_error);
-        }
-        free(saved[i].name);
+        const sub_state_t *old = deliver_sub(self, fresh[i].name);
+        if (!old)
+            continue;
+        fresh[i].delivered = old->delivered;
+        fresh[i].dead = old->dead;
+        fresh[i].failed_attempts = old->failed_attempts;
+        fresh[i].last_success_ms = old->last_success_ms;
+        fresh[i].last_alert_ms = old->last_alert_ms;
+        memcpy(fresh[i].last_error, old->last_error, sizeof fresh[i].last_error);
     }
-    free(saved);
 }
 
 int server_reload(server_t *self)
@@ -114,26 +101,28 @@ int server_reload(server_t *self)
         s_refused(self, err);
         return 0;
     }
+    /* the partner sockets before anything changes: a socket that cannot be
+       opened refuses the whole reload, and every partner keeps its old one */
+    sub_state_t *subs = deliver_prepare(self, fresh, err, sizeof err);
+    if (!subs) {
+        s_refused(self, err);
+        config_destroy(&fresh);
+        return 0;
+    }
     if (server_commit(self) != 0) {
+        deliver_discard(subs, fresh->subscriber_count);
         config_destroy(&fresh);
         return 0;
     }
     if (strcmp(fresh->ingress_endpoint, self->config->ingress_endpoint) != 0)
         sp_log(SP_LOG_WARNING, "reload: a new ingress endpoint takes effect at restart");
-    size_t saved_count = 0;
-    sub_state_t *saved = s_save_counters(self, &saved_count);
-    deliver_teardown(self);
+    s_carry_counters(self, subs, fresh->subscriber_count);
     config_t *old = self->config;
     self->config = fresh;
+    /* in-flight windows restart from the database; partners dedup by seq */
+    deliver_install(self, subs, fresh->subscriber_count);
     audit_set_key(self->audit, fresh->signing_key);
     server_size_emitters(self);
-    /* in-flight windows restart from the database; partners dedup by seq */
-    if (deliver_setup(self) != 0) {
-        sp_log(SP_LOG_ERROR, "reload: subscriber sockets failed; keeping going "
-               "with what could be opened");
-    }
-    if (saved)
-        s_restore_counters(self, saved, saved_count);
     server_dead_letter_orphans(self);
     audit_append(self->audit, AUDIT_CONFIG_LOADED, NULL, 0, NULL,
                  json_pack("{s:s, s:b, s:i}", "config", fresh->path, "reload", 1,

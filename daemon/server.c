@@ -196,7 +196,7 @@ server_t *server_new(const char *config_path, char *err, size_t errlen)
         || !self->verify_jobs || !self->verifier
         || server_size_emitters(self) != 0
         || s_open_state(self, err, errlen) != 0 || s_bind(self, err, errlen) != 0
-        || deliver_setup(self) != 0
+        || deliver_setup(self, err, errlen) != 0
         || metrics_http_start(self, self->config->metrics_listen, err, errlen) != 0) {
         if (!err[0])
             snprintf(err, errlen, "start-up failed");

@@ -166,7 +166,19 @@ void ingress_fail_replies(server_t *self, const char *reason);
 void ingress_send_replies(server_t *self);
 
 /*  deliver.c */
-int deliver_setup(server_t *self);
+/*  The delivery state for every subscriber of config, each socket open
+    (not yet installed), or NULL with err naming the subscriber and the
+    reason and nothing left open: all partners or none, so a reload that
+    cannot open one keeps every partner on its old socket.             */
+sub_state_t *deliver_prepare(server_t *self, const config_t *config,
+                             char *err, size_t errlen);
+/*  Closes and frees what deliver_prepare returned (count entries).     */
+void deliver_discard(sub_state_t *subs, size_t count);
+/*  Tears down the current delivery state and installs subs in its place;
+    self->config must already be the configuration they were prepared for. */
+void deliver_install(server_t *self, sub_state_t *subs, size_t count);
+/*  At start-up: prepare and install; -1 with err set.                  */
+int deliver_setup(server_t *self, char *err, size_t errlen);
 void deliver_teardown(server_t *self);
 void deliver_handle_socket(server_t *self, sub_state_t *sub);
 void deliver_timers(server_t *self, int64_t now);
