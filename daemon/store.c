@@ -286,8 +286,11 @@ static int s_step_done(store_t *self, sqlite3_stmt *stmt)
 
 int store_begin_relaxed(store_t *self)
 {
+    /* SQLite rolls a transaction back by itself after some errors (FULL,
+       IOERR, NOMEM); what the turn ran next would commit statement by
+       statement. The turn has failed already: nothing more joins it.   */
     if (self->in_tx)
-        return 0;
+        return sqlite3_get_autocommit(self->db) ? -1 : 0;
     if (s_step_done(self, self->stmt[ST_BEGIN]) != 0)
         return -1;
     self->in_tx = true;

@@ -87,10 +87,33 @@ TEST(batch_count_mismatch_is_an_error)
     store_destroy(&store);
 }
 
+/*  After SQLITE_FULL, IOERR or NOMEM SQLite may roll the transaction back
+    by itself. The statements a turn runs after that must not commit one
+    by one in autocommit mode (half a turn, an audit chain linking to rows
+    that were rolled back): joining the transaction fails instead.     */
+TEST(no_statement_runs_outside_a_transaction_sqlite_rolled_back)
+{
+    store_t *store = s_queue();
+    CHECK(store != NULL);
+    if (!store)
+        return;
+    CHECK(store_in_transaction(store));
+    /* what SQLite does on its own after such an error */
+    CHECK(sqlite3_exec(store_db(store), "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(store_begin(store) == -1);
+    CHECK(store_begin_relaxed(store) == -1);
+    store_rollback(store);
+    CHECK(!store_in_transaction(store));
+    CHECK(store_begin(store) == 0);         /* the next turn starts afresh */
+    CHECK(store_commit(store) == 0);
+    store_destroy(&store);
+}
+
 int main(void)
 {
     RUN(batch_marks_only_its_subscribers_run);
     RUN(batch_skips_rows_no_longer_pending);
     RUN(batch_count_mismatch_is_an_error);
+    RUN(no_statement_runs_outside_a_transaction_sqlite_rolled_back);
     TEST_EXIT();
 }
