@@ -220,3 +220,15 @@ sp_emit() {
 
 sp_lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 sp_sql() { sqlite3 -cmd ".timeout 5000" "$SP_DIR/seinpost.db" "$@"; }
+
+# sp_conf_cut FILE FROM TO: removes FILE's text from the first FROM up to,
+# not including, the first TO (a subscriber or subscription block).
+sp_conf_cut() {
+    python3 - "$@" <<'PY'
+import sys
+path, first, last = sys.argv[1:4]
+text = open(path).read()
+start, end = text.index(first), text.index(last)
+open(path, "w").write(text[:start] + text[end:])
+PY
+}

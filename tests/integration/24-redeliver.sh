@@ -77,14 +77,7 @@ sp_stop toeslagen
 sp_emit $GDB_TYPE "$GDB_DATA" 999993653 | grep -q "routed to 1 subscription" || fail "emit 4"
 sp_wait_ge 10 1 dead || fail "4th dead letter"
 fourth=$(sp_sql "SELECT id FROM deliveries WHERE state = 2")
-python3 - "$conf" <<'PY'
-import sys
-path = sys.argv[1]
-text = open(path).read()
-start = text.index("  - name: toeslagen")
-end = text.index("  - name: belastingdienst")
-open(path, "w").write(text[:start] + text[end:])
-PY
+sp_conf_cut "$conf" "  - name: toeslagen" "  - name: belastingdienst"
 kill -HUP "$(cat "$SP_DIR/daemon.pid")"
 sp_wait 5 grep -q "configuration reloaded" "$SP_DIR/daemon.log" || fail "reloaded"
 "$SP_BIN/seinpost" redeliver -c "$conf" "$fourth" 2>"$SP_DIR/err.txt"

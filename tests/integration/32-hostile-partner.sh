@@ -36,14 +36,7 @@ sp_emit "$VNA_TYPE" '{"gemeentecode":"0855","vastgesteldOp":"2026-11-22"}' 99999
     | grep -q '^ACCEPTED' || fail "VNA signal not accepted"
 sp_wait_ge 10 1 delivered belastingdienst || fail "first delivery to belastingdienst"
 sp_stop belastingdienst
-python3 - "$SP_DIR/seinpost.yaml" <<'PY'
-import sys
-path = sys.argv[1]
-text = open(path).read()
-start = text.index("      - name: verblijf-tilburg")
-end = text.index("      - name: bewoning-prefix")
-open(path, "w").write(text[:start] + text[end:])
-PY
+sp_conf_cut "$SP_DIR/seinpost.yaml" "      - name: verblijf-tilburg" "      - name: bewoning-prefix"
 kill -HUP "$daemon_pid"
 sp_wait 10 grep -q "configuration reloaded" "$SP_DIR/daemon.log" || fail "no reload"
 rawpartner belastingdienst "$SP_PORT_BELASTINGDIENST" --extra-ack verblijf-tilburg:1 --batches 10
