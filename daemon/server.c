@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -161,6 +162,43 @@ static int s_load_committed(server_t *self)
     return 0;
 }
 
+static int s_count_signals(server_t *self, int64_t *count)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(store_db(self->store), "SELECT COUNT(*) FROM signals", -1,
+                           &stmt, NULL) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+        *count = sqlite3_column_int64(stmt, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/*  A new node secret only for a queue with nothing sealed in it: with
+    signals stored, a missing secret is a lost or misnamed file, and a new
+    one would leave every pending payload unreadable (dead letters) and
+    change every pseudonym.                                             */
+static int s_open_vault(server_t *self, const char *secret, char *err, size_t errlen)
+{
+    int64_t stored = 0;
+    bool exists = access(secret, F_OK) == 0;
+    if (!exists && s_count_signals(self, &stored) != 0) {
+        snprintf(err, errlen, "counting stored signals: %s", store_errmsg(self->store));
+        return -1;
+    }
+    if (stored > 0) {
+        snprintf(err, errlen, "%s: the node secret is missing, but the queue holds %lld "
+                 "signals sealed under it; restore the file (a new secret would make "
+                 "their payloads unreadable)", secret, (long long) stored);
+        return -1;
+    }
+    self->vault = vault_new(secret, 1, err, errlen);
+    if (self->vault && !exists)
+        sp_log(SP_LOG_NOTICE, "created a new node secret %s", secret);
+    return self->vault ? 0 : -1;
+}
+
 static int s_open_state(server_t *self, char *err, size_t errlen)
 {
     char *secret = s_secret_path(self->config);
@@ -169,9 +207,9 @@ static int s_open_state(server_t *self, char *err, size_t errlen)
         free(secret);
         return -1;
     }
-    self->vault = vault_new(secret, 1, err, errlen);
+    int rc = s_open_vault(self, secret, err, errlen);
     free(secret);
-    if (!self->vault)
+    if (rc != 0)
         return -1;
     self->audit = audit_new(self->store, self->config->signing_key, err, errlen);
     if (!self->audit || server_reload_seqs(self) != 0)
