@@ -369,6 +369,13 @@ static char *s_ipc_endpoint(loader_t *ld, const sp_yaml_node_t *node,
         s_error(ld, node, "%s.%s: ipc endpoint needs a path", where, key);
         return NULL;
     }
+    /*  An abstract socket has no file, so no permissions: any local user
+        could send operator commands to the admin socket.                 */
+    if (path[0] == '@' && strcmp(key, "admin") == 0) {
+        s_error(ld, node, "%s.%s: an abstract socket (@) has no file permissions; "
+                "give the admin socket a path", where, key);
+        return NULL;
+    }
     /*  '@' names a Linux abstract socket: no file, nothing to resolve.    */
     resolved = path[0] == '@' ? strdup(path) : sp_yaml_resolve(ld->yaml, path);
     if (!resolved) {
