@@ -1174,6 +1174,14 @@ const emitter_t *config_emitter_by_key_id(const config_t *self,
     return NULL;
 }
 
+const emitter_t *config_emitter_by_curve(const config_t *self, const char *z85)
+{
+    for (size_t i = 0; i < self->emitter_count; i++)
+        if (self->emitters[i].curve_public && strcmp(self->emitters[i].curve_public, z85) == 0)
+            return &self->emitters[i];
+    return NULL;
+}
+
 const emitter_t *config_emitter_by_name(const config_t *self, const char *name)
 {
     for (size_t i = 0; name && i < self->emitter_count; i++)

@@ -130,6 +130,8 @@ void config_destroy(config_t **self_p);
 const signal_type_t *config_signal_type(const config_t *self, const char *type);
 const emitter_t *config_emitter_by_key_id(const config_t *self, const char *key_id);
 const emitter_t *config_emitter_by_name(const config_t *self, const char *name);
+/*  The emitter whose curve_public_key is z85 (40 characters), or NULL.  */
+const emitter_t *config_emitter_by_curve(const config_t *self, const char *z85);
 const subscriber_t *config_subscriber(const config_t *self, const char *name);
 bool config_emitter_may_emit(const emitter_t *emitter, const char *type);
 

@@ -88,6 +88,19 @@ static sp_code_t s_check_frames(emit_t *emit, size_t max_bytes)
     return SP_OK;
 }
 
+/*  ZAP gave the CURVE key that opened this connection as its User-Id; it
+    must be the signing emitter's key in the configuration of the moment. */
+static sp_code_t s_check_curve(server_t *self, emit_t *emit)
+{
+    const char *user = zmq_msg_gets(&emit->frames.part[1], "User-Id");
+    if (user && emit->emitter->curve_public && strcmp(user, emit->emitter->curve_public) == 0)
+        return SP_OK;
+    const emitter_t *owner = user ? config_emitter_by_curve(self->config, user) : NULL;
+    return s_reject(emit, SP_E_CURVE_MISMATCH, "connection authenticated as %s, but "
+                    "signed with the key of %s",
+                    owner ? owner->name : "no configured emitter", emit->emitter->name);
+}
+
 /*  Everything about the key and the frames short of the signature itself,
     which the verifier checks for the whole turn at once.                */
 static sp_code_t s_check_key(server_t *self, emit_t *emit)
@@ -103,19 +116,16 @@ static sp_code_t s_check_key(server_t *self, emit_t *emit)
     if (!emit->emitter)
         return s_reject(emit, SP_E_KEY_UNKNOWN, "key %s belongs to no configured emitter",
                         emit->key_id);
+    sp_code_t code = self->zap ? s_check_curve(self, emit) : SP_OK;
+    if (code != SP_OK)
+        return code;
+    /* counted once the connection is the emitter's own: another one cannot
+       use up its quota by sending EMITs under its key id               */
     size_t index = (size_t) (emit->emitter - self->config->emitters);
     if (++self->emitter_in_flight[index] > emit->emitter->max_in_flight)
         return s_reject(emit, SP_E_OVERLOADED, "more than %d signals of emitter %s in "
                         "flight; wait for answers before sending more",
                         emit->emitter->max_in_flight, emit->emitter->name);
-    if (self->zap) {
-        /* ZAP named the emitter whose CURVE key opened this connection */
-        const char *user = zmq_msg_gets(&f->part[1], "User-Id");
-        if (!user || strcmp(user, emit->emitter->name) != 0)
-            return s_reject(emit, SP_E_CURVE_MISMATCH, "connection authenticated as "
-                            "emitter %s, but signed with the key of %s",
-                            user ? user : "(none)", emit->emitter->name);
-    }
     if (sp_frame_size(f, 1 + SP_EMIT_SIGNATURE) != SP_SIGNATURE_SIZE)
         return s_reject(emit, SP_E_SIGNATURE_LENGTH, "signature is %zu bytes, "
                         "Ed25519 signatures are %d", sp_frame_size(f, 1 + SP_EMIT_SIGNATURE),

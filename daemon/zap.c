@@ -74,15 +74,6 @@ void zap_monitor_handle(server_t *self)
     }
 }
 
-static const emitter_t *s_emitter_by_curve(const config_t *config, const char *z85)
-{
-    for (size_t i = 0; i < config->emitter_count; i++)
-        if (config->emitters[i].curve_public
-            && strcmp(config->emitters[i].curve_public, z85) == 0)
-            return &config->emitters[i];
-    return NULL;
-}
-
 static void s_audit_refusal(server_t *self, const char *address, const char *why)
 {
     int64_t minute = sp_clock_ms() / 60000;
@@ -119,12 +110,15 @@ static void s_request(server_t *self, sp_frames_t *f)
         return s_reply(self, f, "400", "CURVE required", "");
     }
     zmq_z85_encode(z85, sp_frame_data(f, ZAP_CREDENTIALS), 32);
-    emitter = s_emitter_by_curve(self->config, z85);
+    emitter = config_emitter_by_curve(self->config, z85);
     if (!emitter) {
         s_audit_refusal(self, address, "CURVE key of no configured emitter");
         return s_reply(self, f, "400", "unknown key", "");
     }
-    s_reply(self, f, "200", "OK", emitter->name);
+    /* the key, not the emitter's name: ingress compares it with the
+       configuration of the moment, so that a key a reload removed or
+       changed stops working on connections already open              */
+    s_reply(self, f, "200", "OK", z85);
 }
 
 void zap_handle(server_t *self)

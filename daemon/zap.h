@@ -1,9 +1,9 @@
 /*  zap.h - ZeroMQ Authentication Protocol handler (RFC 27) for the ingress.
 
     Only CURVE public keys configured for an emitter may complete the
-    handshake; the ZAP reply names that emitter as the connection's
-    User-Id, so ingress can require that the signing key belongs to the
-    same emitter. Refusals are audited, at most ZAP_AUDIT_PER_MINUTE a
+    handshake; the ZAP reply gives that key as the connection's User-Id,
+    so ingress can require that the signing key belongs to the emitter
+    the CURVE key is configured for, now. Refusals are audited, at most ZAP_AUDIT_PER_MINUTE a
     minute so that a flood of handshakes cannot fill the disk.           */
 #ifndef ZAP_H_INCLUDED
 #define ZAP_H_INCLUDED
