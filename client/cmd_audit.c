@@ -11,6 +11,7 @@
     up: in signals.subject_pseudonym and in the data_subjects list of the
     signal's received or accepted audit event. Nothing printed carries a
     payload or a subject id in clear.                                    */
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "verify.h"
 
 #define AUDIT_BROKEN 4              /* exit code of verify: something broken */
+#define AUDIT_MAX_ANCHORS 64        /* verify --expect-checkpoint */
 #define AUDIT_MAX_BINDS 48
 #define AUDIT_MAX_ID_TYPES 16
 #define AUDIT_PROGRESS_MIN 10000    /* rows before verify shows progress */
@@ -41,6 +43,8 @@ typedef struct {
     sqlite3 *db;
     bool json;
     bool strict;                    /* verify: unchecked signatures fail */
+    verify_anchor_t anchors[AUDIT_MAX_ANCHORS];     /* verify --expect-checkpoint */
+    size_t anchor_count;
     bool has_since, has_until;
     int64_t since, until;
     const char *type, *source, *subscriber, *status, *signal, *subject, *format;
@@ -688,6 +692,12 @@ static void s_print_ok(const verify_counts_t *c)
     if (c->checkpointed_seq < c->last_seq)
         printf("note: events %lld..%lld are chained but not yet covered by a signed "
                "checkpoint\n", (long long) c->checkpointed_seq + 1, (long long) c->last_seq);
+    if (c->anchors > 0)
+        printf("anchors: %lld expected checkpoint%s in the chain\n", (long long) c->anchors,
+               c->anchors == 1 ? "" : "s");
+    else
+        printf("note: no --expect-checkpoint given: a tail cut off together with the "
+               "checkpoints that covered it is not detected\n");
 }
 
 static int s_verify(audit_opts_t *o)
@@ -704,6 +714,7 @@ static int s_verify(audit_opts_t *o)
     }
     verify_input_t in = { .db = store_db(store), .node_key = o->config->signing_key,
                           .config = o->config, .vault = vault, .strict = o->strict,
+                          .anchors = o->anchors, .anchor_count = o->anchor_count,
                           .progress = isatty(STDERR_FILENO) ? s_progress : NULL,
                           .progress_arg = &progress };
     int result = verify_all(&in, &counts, why, sizeof why);
@@ -889,7 +900,8 @@ static const struct option s_options[] = {
     { "subscriber", required_argument, NULL, 'b' }, { "status", required_argument, NULL, 'x' },
     { "signal", required_argument, NULL, 'i' }, { "subject", required_argument, NULL, 'u' },
     { "limit", required_argument, NULL, 'n' }, { "format", required_argument, NULL, 'f' },
-    { "strict", no_argument, NULL, 'z' }, { NULL, 0, NULL, 0 } };
+    { "strict", no_argument, NULL, 'z' },
+    { "expect-checkpoint", required_argument, NULL, 'e' }, { NULL, 0, NULL, 0 } };
 
 static const struct {
     const char *name;
@@ -903,7 +915,8 @@ static const struct {
       "       [--subscriber S] [--status pending|delivered|dead|KIND] [--signal ID]\n"
       "       [--subject VALUE] [--limit N] [--json]" },
     { "show", "cj", 1, s_show, "audit show ID -c CONF [--json]" },
-    { "verify", "cz", 0, s_verify, "audit verify -c CONF [--strict]" },
+    { "verify", "cze", 0, s_verify,
+      "audit verify -c CONF [--strict] [--expect-checkpoint SEQ:HEXHASH]..." },
     { "export", "cfSUbt", 0, s_export,
       "audit export --format logboek -c CONF [--since T] [--until T] [--subscriber S]"
       " [--type TYPE]" },
@@ -920,6 +933,34 @@ static int s_time_option(const char *name, const char *text, bool *has, int64_t 
     return -1;
 }
 
+/*  SEQ:HEXHASH, as the daemon logs each checkpoint it writes.          */
+static int s_anchor_option(audit_opts_t *o, const char *arg)
+{
+    char *end = NULL;
+    if (o->anchor_count == AUDIT_MAX_ANCHORS) {
+        fprintf(stderr, "seinpost audit: at most %d --expect-checkpoint\n", AUDIT_MAX_ANCHORS);
+        return -1;
+    }
+    verify_anchor_t *anchor = &o->anchors[o->anchor_count];
+    long long seq = strtoll(arg, &end, 10);
+    bool ok = end != arg && *end == ':' && seq >= 1 && strlen(end + 1) == 2 * SP_SHA256_SIZE;
+    for (size_t i = 0; ok && i < SP_SHA256_SIZE; i++) {
+        unsigned byte = 0;
+        ok = isxdigit((unsigned char) end[1 + 2 * i])
+            && isxdigit((unsigned char) end[2 + 2 * i])
+            && sscanf(end + 1 + 2 * i, "%2x", &byte) == 1;
+        anchor->hash[i] = (uint8_t) byte;
+    }
+    if (!ok) {
+        fprintf(stderr, "seinpost audit: --expect-checkpoint: '%s' is not SEQ:HEXHASH "
+                "(the daemon logs 'audit checkpoint SEQ:HEXHASH')\n", arg);
+        return -1;
+    }
+    anchor->seq = seq;
+    o->anchor_count++;
+    return 0;
+}
+
 static int s_option(audit_opts_t *o, int opt, const char *arg)
 {
     char *end = NULL;
@@ -927,6 +968,7 @@ static int s_option(audit_opts_t *o, int opt, const char *arg)
     case 'c': o->conf_path = arg; break;
     case 'j': o->json = true; break;
     case 'z': o->strict = true; break;
+    case 'e': return s_anchor_option(o, arg);
     case 'S': return s_time_option("since", arg, &o->has_since, &o->since);
     case 'U': return s_time_option("until", arg, &o->has_until, &o->until);
     case 't': o->type = arg; break;

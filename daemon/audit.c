@@ -8,6 +8,7 @@
 
 #include "audit.h"
 #include "sp_event.h"
+#include "sp_util.h"
 
 struct audit {
     store_t *store;
@@ -17,6 +18,11 @@ struct audit {
     int64_t last_seq;
     uint8_t last_hash[SP_SHA256_SIZE];
     int64_t checkpointed_seq;
+    /* the checkpoint written in the open transaction, logged once it is
+       committed: a logged anchor must never name a rolled-back head    */
+    bool unlogged;
+    int64_t unlogged_seq;
+    uint8_t unlogged_hash[SP_SHA256_SIZE];
 };
 
 static void s_digest_field(EVP_MD_CTX *ctx, const char *text, bool last)
@@ -67,6 +73,7 @@ int audit_resync(audit_t *self)
     sqlite3_stmt *stmt = NULL;
     int rc = -1;
     self->last_seq = 0;
+    self->unlogged = false;
     memset(self->last_hash, 0, sizeof self->last_hash);
     if (sqlite3_prepare_v2(store_db(self->store),
                            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -213,5 +220,19 @@ int audit_checkpoint(audit_t *self)
     if (rc != SQLITE_DONE)
         return -1;
     self->checkpointed_seq = self->last_seq;
+    self->unlogged = true;
+    self->unlogged_seq = self->last_seq;
+    memcpy(self->unlogged_hash, self->last_hash, SP_SHA256_SIZE);
     return 0;
+}
+
+void audit_committed(audit_t *self)
+{
+    char hex[2 * SP_SHA256_SIZE + 1];
+    if (!self->unlogged)
+        return;
+    self->unlogged = false;
+    sp_hex(self->unlogged_hash, SP_SHA256_SIZE, hex);
+    sp_log(SP_LOG_NOTICE, "audit checkpoint %" PRId64 ":%s (an anchor for seinpost audit "
+           "verify --expect-checkpoint)", self->unlogged_seq, hex);
 }

@@ -60,6 +60,12 @@ int audit_append_text(audit_t *self, const char *kind, const char *trace_id,
 int audit_resync(audit_t *self);
 /*  Writes a signed checkpoint if events were added since the last one.   */
 int audit_checkpoint(audit_t *self);
+/*  After the transaction commits: logs the checkpoint it wrote, if any,
+    as "audit checkpoint SEQ:HEXHASH" at NOTICE. The checkpoints table is
+    not chained, so cutting the tail together with the checkpoints that
+    covered it leaves a database that verifies; the journal keeps these
+    lines outside it, for verify --expect-checkpoint.                  */
+void audit_committed(audit_t *self);
 int64_t audit_last_seq(const audit_t *self);
 /*  The key checkpoints are signed with; borrowed: a reload that replaces
     the configuration must hand over the new one before freeing the old. */

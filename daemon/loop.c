@@ -93,6 +93,7 @@ int server_commit(server_t *self)
             s_turn_failed(self);
         return -1;
     }
+    audit_committed(self->audit);
     if (self->storage_failures > 0) {
         sp_log(SP_LOG_NOTICE, "storage recovered after %d failed transactions",
                self->storage_failures);

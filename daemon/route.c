@@ -53,7 +53,8 @@ static void s_subject_pseudonyms(server_t *self, const signal_type_t *type,
 static int s_insert_signal(server_t *self, const sp_event_t *event, const emitter_t *emitter,
                            const uint8_t *bytes, size_t len, const uint8_t *sha256,
                            const char *key_id, const uint8_t *signature,
-                           const char *trace_id, const char *subject, int64_t *signal_id)
+                           const char *trace_id, const char *subject, int64_t received_at,
+                           int64_t *signal_id)
 {
     uint8_t *sealed = malloc(len + VAULT_OVERHEAD);
     if (!sealed || vault_seal(self->vault, bytes, len, event->source, event->id,
@@ -63,7 +64,7 @@ static int s_insert_signal(server_t *self, const sp_event_t *event, const emitte
     }
     store_signal_t row = {
         .source = event->source, .ce_id = event->id, .type = event->type,
-        .emitter = emitter->name, .received_at = sp_time_now_ms(),
+        .emitter = emitter->name, .received_at = received_at,
         .event = sealed, .event_len = len + VAULT_OVERHEAD,
         .event_sha256 = sha256, .key_id = key_id, .signature = signature,
         .trace_id = trace_id, .subject_pseudonym = subject[0] ? subject : NULL,
@@ -124,15 +125,17 @@ static int s_route(server_t *self, const sp_event_t *event, int64_t signal_id,
     return 0;
 }
 
-/*  The signal.received detail: nothing in it comes from the event.        */
+/*  The signal.received detail: nothing in it comes from the event. It
+    records received_at, so the verifier can tell the stored time edited. */
 static void s_received_detail(jsonw_t *w, const emitter_t *emitter, const char *key_id,
-                              const char *sha_hex, size_t event_len)
+                              const char *sha_hex, size_t event_len, int64_t received_at)
 {
     jsonw_init(w, JSON_ENSURE_ASCII);
     jsonw_member(w, "{\"emitter\":", emitter->name);
     jsonw_member(w, ",\"key_id\":", key_id);
     jsonw_member(w, ",\"sha256\":", sha_hex);
     jsonw_member_int(w, ",\"bytes\":", (int64_t) event_len);
+    jsonw_member_int(w, ",\"received_at\":", received_at);
     jsonw_raw(w, "}");
 }
 
@@ -162,7 +165,7 @@ sp_code_t route_store(server_t *self, const sp_event_t *event,
                       reply_t *reply)
 {
     char trace_id[33], subject[VAULT_PSEUDONYM_HEX + 1], sha_hex[65];
-    int64_t signal_id = 0;
+    int64_t signal_id = 0, received_at = sp_time_now_ms();
     int routed = 0;
     jsonw_t received, accepted;
     const signal_type_t *type = config_signal_type(self->config, event->type);
@@ -172,9 +175,9 @@ sp_code_t route_store(server_t *self, const sp_event_t *event,
     s_accepted_detail(self, &accepted, type, event, emitter, key_id, sha_hex, event_len,
                       subject);
     int rc = s_insert_signal(self, event, emitter, event_bytes, event_len, sha256, key_id,
-                             signature, trace_id, subject, &signal_id);
+                             signature, trace_id, subject, received_at, &signal_id);
     if (rc == 0) {
-        s_received_detail(&received, emitter, key_id, sha_hex, event_len);
+        s_received_detail(&received, emitter, key_id, sha_hex, event_len, received_at);
         rc = s_audit(self, AUDIT_SIGNAL_RECEIVED, trace_id, signal_id, NULL, &received);
     }
     if (rc == 0)

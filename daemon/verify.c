@@ -1,5 +1,6 @@
 /*  verify.c - offline verification of the audit chain, its checkpoints
-    and every stored signature (see verify.h).                            */
+    and anchors, and every stored signature (see verify.h); the rows the
+    chain names are checked in verify_named.c.                           */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -560,6 +561,38 @@ int verify_receipts(const verify_input_t *in, verify_counts_t *counts, char *why
                   s_receipt_row, &c, why, whylen);
 }
 
+/*  ---- 7. anchors -------------------------------------------------------- */
+
+int verify_anchors(const verify_input_t *in, verify_counts_t *counts, char *why,
+                   size_t whylen)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = VERIFY_OK;
+    counts->anchors = 0;
+    if (s_prepare(in, "SELECT hash FROM audit WHERE seq = ?", &stmt) != 0)
+        return s_sql_error(in, why, whylen);
+    for (size_t i = 0; rc == VERIFY_OK && i < in->anchor_count; i++) {
+        const verify_anchor_t *anchor = &in->anchors[i];
+        sqlite3_reset(stmt);
+        sqlite3_bind_int64(stmt, 1, anchor->seq);
+        int step = sqlite3_step(stmt);
+        if (anchor->seq > counts->last_seq || step == SQLITE_DONE)
+            rc = s_broken(why, whylen, "chain ends at %" PRId64 " but the expected "
+                          "checkpoint covers %" PRId64 " (truncated, with the checkpoints "
+                          "that covered the tail?)", counts->last_seq, anchor->seq);
+        else if (step != SQLITE_ROW)
+            rc = s_sql_error(in, why, whylen);
+        else if (!s_blob_is(stmt, 0, anchor->hash, SP_SHA256_SIZE))
+            rc = s_broken(why, whylen, "audit event %" PRId64 ": chain hash differs from "
+                          "the expected checkpoint (chain rewritten, or another node's "
+                          "database?)", anchor->seq);
+        else
+            counts->anchors++;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 /*  ---- all ---------------------------------------------------------------- */
 
 int verify_all(const verify_input_t *in, verify_counts_t *counts, char *why, size_t whylen)
@@ -576,6 +609,10 @@ int verify_all(const verify_input_t *in, verify_counts_t *counts, char *why, siz
         rc = verify_batches(in, counts, why, whylen);
     if (rc == VERIFY_OK)
         rc = verify_receipts(in, counts, why, whylen);
+    if (rc == VERIFY_OK)
+        rc = verify_named(in, counts, why, whylen);
+    if (rc == VERIFY_OK)
+        rc = verify_anchors(in, counts, why, whylen);
     sqlite3_exec(in->db, "COMMIT", NULL, NULL, NULL);
     return rc;
 }

@@ -13,7 +13,19 @@
     4. the batches: router signature (SP_DOMAIN_BATCH) by the node key, and
        every entry's hash and emitter signature equal to the stored signal's;
     5. the receipts: signature (SP_DOMAIN_RECEIPT) by the subscriber's
-       configured key, and the body names that subscriber.
+       configured key, and the body names that subscriber;
+    6. the rows the chain names (verify_named.c): every signal an event
+       names is stored, and where the event recorded its source, id,
+       type, emitter, key_id, SHA-256, received_at or trace_id, the row
+       still holds it; every batch a delivery.attempt and every receipt
+       a delivery.receipt names is stored for that subscriber; every
+       delivery a routed, attempt, receipt, dead-letter or redelivered
+       event names by (subscriber, subscription, seq) is stored with that
+       signal (and id, where recorded), unless a later redelivery moved it;
+    7. the anchors, when given: checkpoints (seq, chain hash) kept outside
+       the database, e.g. from the daemon's log, must be in the chain. This
+       is the only check that catches a tail cut off together with the
+       checkpoints that covered it.
     A signature whose key is no longer in the configuration (an emitter or
     subscriber removed) cannot be checked: it is counted as unchecked,
     with the first one named, and counts as broken only in strict mode.
@@ -43,6 +55,7 @@ typedef struct {
     int64_t purged;             /* purged payloads checked by hash only */
     int64_t batches;
     int64_t receipts;
+    int64_t anchors;            /* expected checkpoints found in the chain */
     int64_t unchecked;          /* signatures whose key is not configured */
     char first_unchecked[256];  /* which, and why */
 } verify_counts_t;
@@ -51,6 +64,12 @@ typedef struct {
 typedef void (verify_progress_fn)(const char *phase, int64_t done, int64_t total,
                                   void *arg);
 
+/*  A checkpoint kept outside the database: the chain must hold it.      */
+typedef struct {
+    int64_t seq;
+    uint8_t hash[SP_SHA256_SIZE];
+} verify_anchor_t;
+
 typedef struct {
     sqlite3 *db;
     const sp_key_t *node_key;   /* checkpoints and batches */
@@ -58,6 +77,8 @@ typedef struct {
                                    when only chain and checkpoints run */
     const vault_t *vault;       /* opens sealed payloads */
     bool strict;                /* an unchecked signature is broken */
+    const verify_anchor_t *anchors; /* or NULL */
+    size_t anchor_count;
     verify_progress_fn *progress;   /* or NULL */
     void *progress_arg;
 } verify_input_t;
@@ -74,7 +95,14 @@ int verify_batches(const verify_input_t *in, verify_counts_t *counts,
                    char *why, size_t whylen);
 int verify_receipts(const verify_input_t *in, verify_counts_t *counts,
                     char *why, size_t whylen);
-/*  All five in order, in one read transaction.                           */
+/*  Reads the tables it checks once each, through their keys; uses a
+    TEMP table, so the connection may be read-only.                     */
+int verify_named(const verify_input_t *in, verify_counts_t *counts,
+                 char *why, size_t whylen);
+/*  Needs verify_chain() to have run (counts->last_seq).                 */
+int verify_anchors(const verify_input_t *in, verify_counts_t *counts,
+                   char *why, size_t whylen);
+/*  All seven in order, in one read transaction.                          */
 int verify_all(const verify_input_t *in, verify_counts_t *counts,
                char *why, size_t whylen);
 

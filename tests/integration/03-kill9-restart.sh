@@ -73,4 +73,5 @@ assert_eq "$(jq -r .id "$SP_DIR/toeslagen.out" | sort | uniq -d)" "" "no duplica
 assert_eq "$(jq -r .id "$SP_DIR/toeslagen.out" | sort)" "$(seq 1 $N | sed 's/^/k9-/' | sort)" "every signal delivered"
 assert_eq "$(jq -r .seq "$SP_DIR/toeslagen.out" | tr '\n' ' ')" "$(seq -s ' ' 1 $N) " "contiguous seqs"
 assert_eq "$(sp_sql "SELECT COUNT(*) FROM signals")" $N "stored once each"
+out=$("$SP_BIN/seinpost" audit verify -c "$SP_DIR/seinpost.yaml") || fail "the trail verifies: $out"
 echo "kill -9 restart OK"

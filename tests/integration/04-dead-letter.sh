@@ -82,4 +82,5 @@ assert_eq "$(state_of dead-1)" 2 "the dead letter stays dead after a later recei
 sp_alive daemon || fail "daemon died"
 [ "$idle_ticks" -le $((hz * 2 / 5)) ] \
     || fail "daemon busy-loops after dead-lettering: $idle_ticks CPU ticks in 2 s idle (more than 20%)"
+out=$("$SP_BIN/seinpost" audit verify -c "$SP_DIR/seinpost.yaml") || fail "the trail verifies: $out"
 echo "dead letter OK"

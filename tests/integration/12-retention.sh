@@ -24,4 +24,5 @@ sp_sql "SELECT detail FROM audit WHERE kind = 'signal.purged'" | grep -q '"sha25
 sp_start_partner toeslagen
 sp_wait_ge 10 2 sp_lines "$SP_DIR/toeslagen.out" || fail "second delivered"
 sp_wait_ge 10 2 sp_sql "SELECT COUNT(*) FROM signals WHERE event IS NULL" || fail "second purged after delivery"
+out=$("$SP_BIN/seinpost" audit verify -c "$SP_DIR/seinpost.yaml") || fail "the trail verifies: $out"
 echo "retention OK"

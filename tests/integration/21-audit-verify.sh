@@ -4,7 +4,10 @@
 # the daemon runs); on copies, each kind of tampering makes it exit 4 and
 # name the first broken item: an edited byte, a deleted event, a tail
 # truncated after a checkpoint, two swapped events, a forged checkpoint,
-# receipt, batch or sealed payload.
+# receipt, batch or sealed payload; a row the chain names deleted or
+# edited (a signal never batched, a purged signal, a batch, a receipt,
+# the deliveries); a tail cut off with its checkpoints, against a
+# checkpoint the daemon logged (--expect-checkpoint).
 . "$(dirname "$0")/common.sh"
 SP_CHECKPOINT=1s
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
@@ -16,27 +19,29 @@ data() { printf '{"gemeentecode":"%s","nummeraanduidingIdentificatie":"085520000
 sp_emit $GDB_TYPE "$(data 0855)" 999993653 >/dev/null || fail "emit 1"
 sp_emit $GDB_TYPE "$(data 0796)" 999993653 >/dev/null || fail "emit 2"
 sp_emit $VNA_TYPE '{"gemeentecode":"0855","vastgesteldOp":"2026-11-22"}' 999990019 >/dev/null || fail "emit 3"
+# no subscription takes 0363: signal 4 is never put in a batch
+sp_emit $GDB_TYPE "$(data 0363)" 999993653 | grep -q "routed to 0 subscriptions" || fail "emit 4"
 sp_wait_ge 10 4 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1" || fail "4 deliveries done"
 sp_wait_ge 5 1 sp_sql "SELECT COUNT(*) FROM checkpoints" || fail "a checkpoint"
 
-verify() { "$SP_BIN/seinpost" audit verify -c "$1"; }
+verify() { "$SP_BIN/seinpost" audit verify -c "$@"; }
 out=$(verify "$SP_DIR/seinpost.yaml") || fail "verify while running: $out"
 echo "$out" | grep -q "^OK: audit chain of [0-9]* events" || fail "OK line: $out"
 sp_stop daemon
 out=$(verify "$SP_DIR/seinpost.yaml") || fail "verify after stop: $out"
 events=$(sp_sql "SELECT COUNT(*) FROM audit")
-echo "$out" | grep -q "^OK: audit chain of $events events (seq 1..$events), [0-9]* checkpoints, 3 emitter signatures, 0 purged payloads checked by hash, [1-9][0-9]* batch signatures, [1-9][0-9]* receipt signatures$" \
+echo "$out" | grep -q "^OK: audit chain of $events events (seq 1..$events), [0-9]* checkpoints, 4 emitter signatures, 0 purged payloads checked by hash, [1-9][0-9]* batch signatures, [1-9][0-9]* receipt signatures$" \
     || fail "OK counts: $out"
 
 # tampering, each on a fresh copy of the stopped daemon's database
 cp "$SP_DIR/seinpost.db" "$SP_DIR/pristine.db"
 sed 's/^database: seinpost.db$/database: copy.db/' "$SP_DIR/seinpost.yaml" > "$SP_DIR/copy.yaml"
-tamper() {     # tamper SQL EXPECTED-TEXT
+tamper() {     # tamper SQL EXPECTED-TEXT [VERIFY-OPTION...]
     rm -f "$SP_DIR"/copy.db*
     cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"
     cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
     sqlite3 "$SP_DIR/copy.db" "$1" || fail "tampering: $1"
-    out=$(verify "$SP_DIR/copy.yaml")
+    out=$(verify "$SP_DIR/copy.yaml" "${@:3}")
     rc=$?
     echo "$out"
     assert_eq $rc 4 "exit code for: $2"
@@ -68,10 +73,60 @@ tamper "UPDATE signals SET event = substr(event, 1, 40) || x'00' || substr(event
     "signal 2 (id $(copy "SELECT ce_id FROM signals WHERE id = 2")): sealed payload does not open"
 tamper "UPDATE signals SET event = NULL, event_sha256 = zeroblob(32) WHERE id = 3" \
     "signal 3 (id $(copy "SELECT ce_id FROM signals WHERE id = 3")): stored SHA-256 differs from the one audit event"
+# rows the chain names: deleted, or edited where no signature covers them
+first() { copy "SELECT MIN(seq) FROM audit WHERE $1"; }
+tamper "DELETE FROM signals WHERE id = 4" \
+    "signal 4: deleted, but audit event $(first "signal_id = 4") records it"
+tamper "DELETE FROM batches WHERE id = 1" \
+    "batch 1: deleted, but audit event $(first "kind = 'delivery.attempt' AND json_extract(detail, '\$.batch_id') = 1") records it"
+tamper "DELETE FROM receipts WHERE id = 1" \
+    "receipt 1: deleted, but audit event $(first "kind = 'delivery.receipt' AND json_extract(detail, '\$.receipt_id') = 1") records it"
+n=$(first "kind = 'delivery.routed'")
+tamper "DELETE FROM deliveries" \
+    "delivery $(copy "SELECT subscriber || '/' || json_extract(detail, '\$.subscription') || ' seq ' || json_extract(detail, '\$.seq') FROM audit WHERE seq = $n"): deleted, but audit event $n records it"
+received=$(first "signal_id = 1 AND kind = 'signal.received'")
+accepted=$(first "signal_id = 1 AND kind = 'signal.accepted'")
+tamper "UPDATE signals SET type = 'nl.gemeente.burgerzaken.adresonderzoek-gestart' WHERE id = 1" \
+    "signal 1: type differs from audit event $accepted"
+tamper "UPDATE signals SET emitter = 'burgerzaken-breda' WHERE id = 1" \
+    "signal 1: emitter differs from audit event $received"
+tamper "UPDATE signals SET received_at = received_at - 86400000 WHERE id = 1" \
+    "signal 1: received_at differs from audit event $received"
+# a purged signal: no payload left to open, the chain still knows it
+accepted=$(first "signal_id = 4 AND kind = 'signal.accepted'")
+tamper "UPDATE signals SET event = NULL, source = source || ':evil' WHERE id = 4" \
+    "signal 4: source differs from audit event $accepted"
+tamper "UPDATE signals SET event = NULL, ce_id = 'another-id' WHERE id = 4" \
+    "signal 4: id differs from audit event $accepted"
+tamper "UPDATE signals SET event = NULL, type = 'nl.gemeente.burgerzaken.adresonderzoek-gestart' WHERE id = 4" \
+    "signal 4: type differs from audit event $accepted"
+
+# the daemon logs every checkpoint after its commit; the last is the stop's
+grep -o 'audit checkpoint [0-9]*:[0-9a-f]\{64\}' "$SP_DIR/daemon.log" | cut -d' ' -f3 > "$SP_DIR/anchors"
+anchor=$(tail -1 "$SP_DIR/anchors")
+assert_eq "${anchor%%:*}" "$(copy "SELECT MAX(audit_seq) FROM checkpoints")" "last logged checkpoint"
+assert_eq "${anchor#*:}" "$(copy "SELECT lower(hex(chain_hash)) FROM checkpoints ORDER BY id DESC LIMIT 1")" "its hash"
+args=()
+while read -r a; do args+=(--expect-checkpoint "$a"); done < "$SP_DIR/anchors"
+rm -f "$SP_DIR"/copy.db*; cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"; cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
+out=$(verify "$SP_DIR/copy.yaml" "${args[@]}") || fail "every logged checkpoint is in the chain: $out"
+echo "$out" | grep -q "^anchors: $(wc -l < "$SP_DIR/anchors") expected checkpoints in the chain$" || fail "anchors line: $out"
+# the tail after the last signal, cut off with the checkpoints covering it:
+# the database alone still verifies; the logged checkpoint does not
+cut=$(copy "SELECT MAX(seq) FROM audit WHERE kind = 'signal.accepted'")
+truncate="DELETE FROM audit WHERE seq > $cut; DELETE FROM checkpoints WHERE audit_seq > $cut"
+rm -f "$SP_DIR"/copy.db*; cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"; cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
+sqlite3 "$SP_DIR/copy.db" "$truncate"
+verify "$SP_DIR/copy.yaml" | grep -q "^note: no --expect-checkpoint given" || fail "no anchor: not detected, and said so"
+tamper "$truncate" "chain ends at $cut but the expected checkpoint covers ${anchor%%:*} (truncated" \
+    --expect-checkpoint "$anchor"
+tamper "SELECT 1 WHERE 0" "audit event ${anchor%%:*}: chain hash differs from the expected checkpoint" \
+    --expect-checkpoint "${anchor%%:*}:$(printf '%064d' 0)"
+
 # a purged payload alone is fine: its stored hash is the audited one
 rm -f "$SP_DIR"/copy.db*; cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"; cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
 sqlite3 "$SP_DIR/copy.db" "UPDATE signals SET event = NULL WHERE id = 1"
-verify "$SP_DIR/copy.yaml" | grep -q "2 emitter signatures, 1 purged payloads checked by hash" || fail "purged payload verifies by hash"
+verify "$SP_DIR/copy.yaml" | grep -q "3 emitter signatures, 1 purged payloads checked by hash" || fail "purged payload verifies by hash"
 # another node's secret: the sealed payloads do not open
 head -c 32 /dev/urandom > "$SP_DIR/copy.db.secret"
 verify "$SP_DIR/copy.yaml" | grep -q "BROKEN: signal 2 (id .*): sealed payload does not open" || fail "other secret"

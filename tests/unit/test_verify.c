@@ -1,6 +1,7 @@
 /*  test_verify.c - offline verification: the audit chain and checkpoints
-    against edits, deletions, swaps, renumbering and truncation, and stored
-    signals against edited or purged payloads. Each test builds a fresh
+    against edits, deletions, swaps, renumbering and truncation, stored
+    signals against edited or purged payloads, the rows the chain names
+    against deletion and edits, and expected checkpoints (anchors). Each test builds a fresh
     in-memory database with the daemon's own store and audit code.      */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ static int s_setup(fixture_t *f)
     if (!f->audit || store_begin(f->store) != 0)
         return -1;
     for (int i = 1; i <= EVENTS; i++) {
-        if (audit_append(f->audit, AUDIT_ROUTED, "0123456789abcdef0123456789abcdef", i,
+        if (audit_append(f->audit, AUDIT_ROUTED, "0123456789abcdef0123456789abcdef", 0,
                          "toeslagen", json_pack("{s:i, s:s}", "n", i, "pad", "xxxx")) != 0)
             return -1;
         if (i % CHECKPOINT_EVERY == 0 && audit_checkpoint(f->audit) != 0)
@@ -285,7 +286,13 @@ static int s_insert_signal(signal_fixture_t *s)
                            .trace_id = "0123456789abcdef0123456789abcdef" };
     if (store_begin(s->f.store) != 0 || store_signal_insert(s->f.store, &row, &id) != 0
         || audit_append(s->f.audit, AUDIT_SIGNAL_RECEIVED, row.trace_id, id, NULL,
-                        json_pack("{s:s}", "sha256", hex)) != 0)
+                        json_pack("{s:s, s:s, s:s, s:I}", "emitter", "em", "key_id",
+                                  row.key_id, "sha256", hex, "received_at",
+                                  (json_int_t) row.received_at)) != 0
+        || audit_append(s->f.audit, AUDIT_SIGNAL_ACCEPTED, row.trace_id, id, NULL,
+                        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "emitter", "em", "type",
+                                  "t.x", "source", SOURCE, "id", "e1", "key_id", row.key_id,
+                                  "sha256", hex)) != 0)
         return -1;
     return store_commit(s->f.store);
 }
@@ -375,6 +382,119 @@ TEST(signal_purged)
     s_signal_teardown(&s);
 }
 
+/*  ---- rows the chain names --------------------------------------------- */
+
+/*  Signal fixture, sql applied, verify_named() expected to name want.   */
+static void s_expect_named(const char *sql, const char *want)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(s_sql(&s.f, sql) == 0);
+    s.f.why[0] = '\0';
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_BROKEN);
+    if (!strstr(s.f.why, want)) {
+        fprintf(stderr, "  got \"%s\", want \"%s\"\n", s.f.why, want);
+        CHECK(strstr(s.f.why, want) != NULL);
+    }
+    s_signal_teardown(&s);
+}
+
+TEST(named_signal_verifies)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_OK);
+    CHECK(s_sql(&s.f, "UPDATE signals SET event = NULL, purged_at = 1") == 0);
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_OK);
+    s_signal_teardown(&s);
+}
+
+/*  Events 21 (received) and 22 (accepted) name signal 1.                */
+TEST(named_signal_deleted_or_edited)
+{
+    s_expect_named("DELETE FROM signals", "signal 1: deleted, but audit event 21 records it");
+    s_expect_named("UPDATE signals SET type = 't.y'", "signal 1: type differs from audit "
+                   "event 22");
+    s_expect_named("UPDATE signals SET emitter = 'other'", "signal 1: emitter differs from "
+                   "audit event 21");
+    s_expect_named("UPDATE signals SET received_at = received_at + 1",
+                   "signal 1: received_at differs from audit event 21");
+    s_expect_named("UPDATE signals SET event = NULL, source = 'urn:other'",
+                   "signal 1: source differs from audit event 22");
+    s_expect_named("UPDATE signals SET event = NULL, ce_id = 'e2'",
+                   "signal 1: id differs from audit event 22");
+    s_expect_named("UPDATE signals SET trace_id = 'ffffffffffffffffffffffffffffffff'",
+                   "signal 1: trace_id differs from audit event 21");
+}
+
+/*  A delivery routed at seq 1 and redelivered as seq 2 (id 1 -> 2): the
+    row is found under its new key, the old key is not required.       */
+static int s_redelivered(signal_fixture_t *s)
+{
+    if (store_begin(s->f.store) != 0
+        || store_delivery_insert(s->f.store, 1, "toeslagen", "huur", 1, 1) != 0
+        || audit_append_text(s->f.audit, AUDIT_ROUTED, NULL, 1, "toeslagen",
+                             "{\"subscription\":\"huur\",\"seq\":1}") != 0
+        || audit_append_text(s->f.audit, AUDIT_ATTEMPT, NULL, 1, "toeslagen",
+                             "{\"subscription\":\"huur\",\"seq\":1}") != 0
+        || sqlite3_exec(s->f.in.db, "UPDATE deliveries SET id = 2, seq = 2", NULL, NULL,
+                        NULL) != SQLITE_OK
+        || audit_append_text(s->f.audit, AUDIT_REDELIVERED, NULL, 1, "toeslagen",
+                             "{\"subscription\":\"huur\",\"seq\":2,\"previous_seq\":1,"
+                             "\"delivery_id\":2,\"previous_delivery_id\":1}") != 0)
+        return -1;
+    return store_commit(s->f.store);
+}
+
+TEST(named_delivery_redelivered)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(s_redelivered(&s) == 0);
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_OK);
+    CHECK(s_sql(&s.f, "UPDATE deliveries SET id = 3") == 0);
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_BROKEN);
+    CHECK(strstr(s.f.why, "delivery toeslagen/huur seq 2: id differs from audit event 25")
+          != NULL);
+    CHECK(s_sql(&s.f, "DELETE FROM deliveries") == 0);
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_BROKEN);
+    CHECK(strstr(s.f.why, "delivery toeslagen/huur seq 2: deleted, but audit event 25 "
+                 "records it") != NULL);
+    s_signal_teardown(&s);
+}
+
+/*  ---- anchors ------------------------------------------------------------ */
+
+/*  The tail and the checkpoints covering it cut off: the database alone
+    verifies, the checkpoint kept outside it does not.                 */
+TEST(anchor_catches_cut_tail)
+{
+    fixture_t f;
+    verify_anchor_t anchor = { .seq = EVENTS };
+    sqlite3_stmt *stmt = NULL;
+    CHECK(s_setup(&f) == 0);
+    CHECK(sqlite3_prepare_v2(f.in.db, "SELECT hash FROM audit WHERE seq = 20", -1, &stmt,
+                             NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(stmt) == SQLITE_ROW);
+    memcpy(anchor.hash, sqlite3_column_blob(stmt, 0), sizeof anchor.hash);
+    sqlite3_finalize(stmt);
+    f.in.anchors = &anchor;
+    f.in.anchor_count = 1;
+    CHECK(s_verify(&f) == VERIFY_OK);
+    CHECK(verify_anchors(&f.in, &f.counts, f.why, sizeof f.why) == VERIFY_OK);
+    CHECK(f.counts.anchors == 1);
+    CHECK(s_sql(&f, "DELETE FROM audit WHERE seq > 12; DELETE FROM checkpoints"
+                    " WHERE audit_seq > 12") == 0);
+    CHECK(s_verify(&f) == VERIFY_OK);
+    CHECK(verify_anchors(&f.in, &f.counts, f.why, sizeof f.why) == VERIFY_BROKEN);
+    CHECK(strstr(f.why, "chain ends at 12 but the expected checkpoint covers 20") != NULL);
+    anchor.seq = 10;
+    CHECK(verify_anchors(&f.in, &f.counts, f.why, sizeof f.why) == VERIFY_BROKEN);
+    CHECK(strstr(f.why, "audit event 10: chain hash differs from the expected checkpoint")
+          != NULL);
+    s_teardown(&f);
+}
+
 int main(void)
 {
     RUN(untouched_verifies);
@@ -392,5 +512,9 @@ int main(void)
     RUN(signal_sealed_payload_edited);
     RUN(signal_unknown_emitter_key);
     RUN(signal_purged);
+    RUN(named_signal_verifies);
+    RUN(named_signal_deleted_or_edited);
+    RUN(named_delivery_redelivered);
+    RUN(anchor_catches_cut_tail);
     TEST_EXIT();
 }

@@ -1,0 +1,207 @@
+/*  verify_named.c - the rows the audit chain names are still there and
+    still hold what the chain recorded (see verify.h).
+
+    The other checks walk the rows that exist; a deleted row leaves
+    nothing for them to find. Here the chain is the index: every signal,
+    batch, receipt and delivery an audit event names must be in its table.
+    Each check is one statement that scans the audit table once and looks
+    the named row up by its key, returning only the first event whose row
+    is missing or differs, so the work stays proportional to the rows.  */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "verify.h"
+
+static int s_broken(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int s_broken(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    return VERIFY_BROKEN;
+}
+
+static int s_sql_error(const verify_input_t *in, char *why, size_t whylen)
+{
+    snprintf(why, whylen, "reading the database: %s", sqlite3_errmsg(in->db));
+    return VERIFY_ERROR;
+}
+
+static const char *s_text(sqlite3_stmt *stmt, int col)
+{
+    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    return text ? text : "";
+}
+
+/*  Prepares sql and steps once: 1 with the first offending row under
+    *stmt, 0 when there is none, -1 on an error (with *stmt finalized).  */
+static int s_first(const verify_input_t *in, const char *sql, sqlite3_stmt **stmt)
+{
+    *stmt = NULL;
+    if (sqlite3_prepare_v2(in->db, sql, -1, stmt, NULL) != SQLITE_OK) {
+        sqlite3_finalize(*stmt);
+        *stmt = NULL;
+        return -1;
+    }
+    int step = sqlite3_step(*stmt);
+    if (step == SQLITE_ROW)
+        return 1;
+    sqlite3_finalize(*stmt);
+    *stmt = NULL;
+    return step == SQLITE_DONE ? 0 : -1;
+}
+
+/*  ---- signals ------------------------------------------------------------ */
+
+/*  A detail member, compared only where the daemon recorded it: the chain
+    is verified by now, so a member's absence is the daemon's own doing
+    (older versions recorded fewer).                                     */
+#define RECORDED(member, column) \
+    "WHEN json_type(a.detail, '$." member "') IS NOT NULL" \
+    " AND json_extract(a.detail, '$." member "') IS NOT " column " THEN '" member "' "
+
+#define SIGNAL_KINDS "('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "', '" \
+    AUDIT_PURGED "')"
+
+/*  Every event with a signal_id needs the row; the events that describe
+    the signal need it unchanged. differs is '' for a missing row, the
+    first differing field's name, or NULL when all is well.            */
+static const char *s_signals_sql =
+    "SELECT seq, signal_id, differs FROM ("
+    " SELECT a.seq, a.signal_id, CASE"
+    "  WHEN s.id IS NULL THEN ''"
+    "  WHEN a.kind NOT IN " SIGNAL_KINDS " THEN NULL"
+    "  WHEN a.trace_id IS NOT s.trace_id THEN 'trace_id'"
+    "  WHEN json_type(a.detail, '$.sha256') IS NOT NULL"
+    "   AND json_extract(a.detail, '$.sha256') IS NOT lower(hex(s.event_sha256))"
+    "   THEN 'SHA-256' "
+    RECORDED("source", "s.source")
+    RECORDED("id", "s.ce_id")
+    RECORDED("type", "s.type")
+    RECORDED("emitter", "s.emitter")
+    RECORDED("key_id", "s.key_id")
+    RECORDED("received_at", "s.received_at")
+    "  END AS differs"
+    " FROM audit a LEFT JOIN signals s ON s.id = a.signal_id"
+    " WHERE a.signal_id IS NOT NULL)"
+    " WHERE differs IS NOT NULL ORDER BY seq LIMIT 1";
+
+static int s_named_signals(const verify_input_t *in, char *why, size_t whylen)
+{
+    sqlite3_stmt *stmt;
+    int found = s_first(in, s_signals_sql, &stmt);
+    if (found <= 0)
+        return found == 0 ? VERIFY_OK : s_sql_error(in, why, whylen);
+    int64_t seq = sqlite3_column_int64(stmt, 0), id = sqlite3_column_int64(stmt, 1);
+    const char *field = s_text(stmt, 2);
+    int rc = *field
+        ? s_broken(why, whylen, "signal %" PRId64 ": %s differs from audit event %" PRId64
+                   " (signal row edited?)", id, field, seq)
+        : s_broken(why, whylen, "signal %" PRId64 ": deleted, but audit event %" PRId64
+                   " records it", id, seq);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/*  ---- batches and receipts ----------------------------------------------- */
+
+/*  The row of table whose id the event kind records in member must be
+    there, for the subscriber the event names.                          */
+static int s_named_rows(const verify_input_t *in, const char *kind, const char *member,
+                        const char *table, const char *noun, char *why, size_t whylen)
+{
+    char sql[640];
+    sqlite3_stmt *stmt;
+    snprintf(sql, sizeof sql,
+             "SELECT a.seq, json_extract(a.detail, '$.%s'), t.id IS NULL"
+             " FROM audit a LEFT JOIN %s t ON t.id = json_extract(a.detail, '$.%s')"
+             " WHERE a.kind = '%s' AND json_type(a.detail, '$.%s') = 'integer'"
+             " AND (t.id IS NULL OR t.subscriber IS NOT a.subscriber)"
+             " ORDER BY a.seq LIMIT 1", member, table, member, kind, member);
+    int found = s_first(in, sql, &stmt);
+    if (found <= 0)
+        return found == 0 ? VERIFY_OK : s_sql_error(in, why, whylen);
+    int64_t seq = sqlite3_column_int64(stmt, 0), id = sqlite3_column_int64(stmt, 1);
+    int rc = sqlite3_column_int(stmt, 2)
+        ? s_broken(why, whylen, "%s %" PRId64 ": deleted, but audit event %" PRId64
+                   " records it", noun, id, seq)
+        : s_broken(why, whylen, "%s %" PRId64 ": subscriber differs from audit event %"
+                   PRId64 " (row edited?)", noun, id, seq);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/*  ---- deliveries ---------------------------------------------------------- */
+
+/*  A redelivery moves a delivery to a new id and seq; the keys it left
+    are no longer in the table, and events naming them are not flagged. */
+static const char *s_moved_sql =
+    "CREATE TEMP TABLE IF NOT EXISTS verify_moved(subscriber TEXT, subscription TEXT,"
+    " seq INTEGER, PRIMARY KEY(subscriber, subscription, seq)) WITHOUT ROWID;"
+    "DELETE FROM temp.verify_moved;"
+    "INSERT OR IGNORE INTO temp.verify_moved"
+    " SELECT subscriber, json_extract(detail, '$.subscription'),"
+    " json_extract(detail, '$.previous_seq') FROM audit"
+    " WHERE kind = '" AUDIT_REDELIVERED "'"
+    " AND json_type(detail, '$.previous_seq') = 'integer'";
+
+/*  Deliveries are keyed by (subscriber, subscription, seq), which every
+    per-delivery event records; receipts and redeliveries add the id.   */
+static const char *s_deliveries_sql =
+    "SELECT n.seq, n.subscriber, n.subscription, n.dseq, d.id IS NULL,"
+    " d.signal_id IS NOT n.signal_id FROM ("
+    " SELECT seq, signal_id, subscriber, json_extract(detail, '$.subscription')"
+    "  AS subscription, json_extract(detail, '$.seq') AS dseq,"
+    "  json_extract(detail, '$.delivery_id') AS did FROM audit"
+    " WHERE kind IN ('" AUDIT_ROUTED "', '" AUDIT_ATTEMPT "', '" AUDIT_RECEIPT "', '"
+    AUDIT_DEAD "', '" AUDIT_REDELIVERED "')) n"
+    " LEFT JOIN deliveries d ON d.subscriber = n.subscriber"
+    "  AND d.subscription = n.subscription AND d.seq = n.dseq"
+    " WHERE n.dseq IS NOT NULL AND n.subscription IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM temp.verify_moved m WHERE m.subscriber = n.subscriber"
+    "  AND m.subscription = n.subscription AND m.seq = n.dseq)"
+    " AND (d.id IS NULL OR d.signal_id IS NOT n.signal_id"
+    "  OR (n.did IS NOT NULL AND d.id IS NOT n.did))"
+    " ORDER BY n.seq LIMIT 1";
+
+static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_exec(in->db, s_moved_sql, NULL, NULL, NULL) != SQLITE_OK)
+        return s_sql_error(in, why, whylen);
+    int found = s_first(in, s_deliveries_sql, &stmt);
+    int rc = found == 0 ? VERIFY_OK : s_sql_error(in, why, whylen);
+    if (found == 1) {
+        int64_t seq = sqlite3_column_int64(stmt, 0), dseq = sqlite3_column_int64(stmt, 3);
+        const char *what = sqlite3_column_int(stmt, 4) ? "deleted, but"
+                         : sqlite3_column_int(stmt, 5) ? "signal differs from"
+                         : "id differs from";
+        rc = s_broken(why, whylen, "delivery %.64s/%.64s seq %" PRId64 ": %s audit event %"
+                      PRId64 "%s", s_text(stmt, 1), s_text(stmt, 2), dseq, what, seq,
+                      sqlite3_column_int(stmt, 4) ? " records it" : " (row edited?)");
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_exec(in->db, "DROP TABLE IF EXISTS temp.verify_moved", NULL, NULL, NULL);
+    return rc;
+}
+
+int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
+                 size_t whylen)
+{
+    (void) counts;
+    int rc = s_named_signals(in, why, whylen);
+    if (rc == VERIFY_OK)
+        rc = s_named_rows(in, AUDIT_ATTEMPT, "batch_id", "batches", "batch", why, whylen);
+    if (rc == VERIFY_OK)
+        rc = s_named_rows(in, AUDIT_RECEIPT, "receipt_id", "receipts", "receipt", why,
+                          whylen);
+    if (rc == VERIFY_OK)
+        rc = s_named_deliveries(in, why, whylen);
+    return rc;
+}
