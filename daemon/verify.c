@@ -21,10 +21,7 @@ enum { A_SEQ, A_TS, A_KIND, A_TRACE, A_SIGNAL, A_SUBSCRIBER, A_DETAIL, A_PREV, A
 
 typedef int (verify_row_fn)(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen);
 
-static int s_broken(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int s_broken(char *why, size_t whylen, const char *fmt, ...)
+int verify_broken(char *why, size_t whylen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -48,13 +45,13 @@ static int s_unchecked(const verify_input_t *in, verify_counts_t *counts, char *
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     if (in->strict)
-        return s_broken(why, whylen, "%s", text);
+        return verify_broken(why, whylen, "%s", text);
     if (counts->unchecked++ == 0)
         snprintf(counts->first_unchecked, sizeof counts->first_unchecked, "%s", text);
     return VERIFY_OK;
 }
 
-static int s_sql_error(const verify_input_t *in, char *why, size_t whylen)
+int verify_sql_error(const verify_input_t *in, char *why, size_t whylen)
 {
     snprintf(why, whylen, "reading the database: %s", sqlite3_errmsg(in->db));
     return VERIFY_ERROR;
@@ -97,14 +94,14 @@ static int s_each(const verify_input_t *in, const char *phase, const char *table
     int64_t total = in->progress ? s_count(in, table) : 0, done = 0;
     int rc = VERIFY_OK, step = SQLITE_DONE;
     if (s_prepare(in, sql, &stmt) != 0)
-        return s_sql_error(in, why, whylen);
+        return verify_sql_error(in, why, whylen);
     while (rc == VERIFY_OK && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
         rc = fn(ctx, stmt, why, whylen);
         if (in->progress && ++done % VERIFY_PROGRESS_EVERY == 0)
             in->progress(phase, done, total, in->progress_arg);
     }
     if (rc == VERIFY_OK && step != SQLITE_DONE)
-        rc = s_sql_error(in, why, whylen);
+        rc = verify_sql_error(in, why, whylen);
     if (in->progress)
         in->progress(phase, done, total, in->progress_arg);
     sqlite3_finalize(stmt);
@@ -170,36 +167,36 @@ static int s_diagnose(chain_t *c, sqlite3_stmt *stmt, int64_t n, char *why, size
 {
     int64_t m = s_origin(stmt, n);
     if (m == n && n == 1)
-        return s_broken(why, whylen, "audit event 1: does not start from the zero hash "
+        return verify_broken(why, whylen, "audit event 1: does not start from the zero hash "
                         "(events before it removed?)");
     if (m == n)
-        return s_broken(why, whylen, "audit event %" PRId64 ": does not link to event %"
+        return verify_broken(why, whylen, "audit event %" PRId64 ": does not link to event %"
                         PRId64 " (event %" PRId64 " rewritten with a recomputed hash?)",
                         n, n - 1, n - 1);
     if (m > 0 && s_load_at(c, m) && s_row_is(c->at, n))
-        return s_broken(why, whylen, "audit events %" PRId64 " and %" PRId64 " swapped",
+        return verify_broken(why, whylen, "audit events %" PRId64 " and %" PRId64 " swapped",
                         n < m ? n : m, n < m ? m : n);
     if (m > 0)
-        return s_broken(why, whylen, "audit event %" PRId64 ": holds the event written as %"
+        return verify_broken(why, whylen, "audit event %" PRId64 ": holds the event written as %"
                         PRId64 " (rows moved, or events deleted and the rest renumbered)",
                         n, m);
-    return s_broken(why, whylen, "audit event %" PRId64 ": hash mismatch (row edited?)", n);
+    return verify_broken(why, whylen, "audit event %" PRId64 ": hash mismatch (row edited?)", n);
 }
 
 static int s_gap(int64_t expected, int64_t seq, char *why, size_t whylen)
 {
     if (seq < expected)
-        return s_broken(why, whylen, "audit event %" PRId64 ": seq below 1 (row inserted?)",
+        return verify_broken(why, whylen, "audit event %" PRId64 ": seq below 1 (row inserted?)",
                         seq);
     if (expected == 1 && seq == 2)
-        return s_broken(why, whylen, "audit event 1 missing: the chain starts at 2");
+        return verify_broken(why, whylen, "audit event 1 missing: the chain starts at 2");
     if (expected == 1)
-        return s_broken(why, whylen, "audit events 1..%" PRId64 " missing: the chain starts "
+        return verify_broken(why, whylen, "audit events 1..%" PRId64 " missing: the chain starts "
                         "at %" PRId64, seq - 1, seq);
     if (seq == expected + 1)
-        return s_broken(why, whylen, "audit event %" PRId64 " missing: seq jumps %" PRId64
+        return verify_broken(why, whylen, "audit event %" PRId64 " missing: seq jumps %" PRId64
                         " → %" PRId64, expected, expected - 1, seq);
-    return s_broken(why, whylen, "audit events %" PRId64 "..%" PRId64 " missing: seq jumps %"
+    return verify_broken(why, whylen, "audit events %" PRId64 "..%" PRId64 " missing: seq jumps %"
                     PRId64 " → %" PRId64, expected, seq - 1, expected - 1, seq);
 }
 
@@ -212,7 +209,7 @@ static int s_chain_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
         return s_gap(c->expected, seq, why, whylen);
     if (sqlite3_column_bytes(stmt, A_PREV) != SP_SHA256_SIZE
         || sqlite3_column_bytes(stmt, A_HASH) != SP_SHA256_SIZE)
-        return s_broken(why, whylen, "audit event %" PRId64 ": hash columns are not %d "
+        return verify_broken(why, whylen, "audit event %" PRId64 ": hash columns are not %d "
                         "bytes (row edited?)", seq, SP_SHA256_SIZE);
     s_row_hash(stmt, c->prev, seq, hash);
     if (!s_blob_is(stmt, A_PREV, c->prev, SP_SHA256_SIZE)
@@ -230,7 +227,7 @@ int verify_chain(const verify_input_t *in, verify_counts_t *counts, char *why, s
     chain_t c = { .in = in, .counts = counts, .expected = 1 };
     counts->events = counts->last_seq = 0;
     if (s_prepare(in, "SELECT " AUDIT_COLUMNS " FROM audit WHERE seq = ?", &c.at) != 0)
-        return s_sql_error(in, why, whylen);
+        return verify_sql_error(in, why, whylen);
     int rc = s_each(in, "audit chain", "audit", "SELECT " AUDIT_COLUMNS
                     " FROM audit ORDER BY seq", s_chain_row, &c, why, whylen);
     sqlite3_finalize(c.at);
@@ -263,26 +260,26 @@ static int s_checkpoint_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t why
     const char *key_id = s_text(stmt, 4), *node_id = sp_key_id(c->in->node_key);
     if (sqlite3_column_bytes(stmt, 3) != SP_SHA256_SIZE
         || sqlite3_column_bytes(stmt, 5) != SP_SIGNATURE_SIZE)
-        return s_broken(why, whylen, "checkpoint %" PRId64 ": hash or signature of the "
+        return verify_broken(why, whylen, "checkpoint %" PRId64 ": hash or signature of the "
                         "wrong size (row edited?)", id);
     const uint8_t *hash = sqlite3_column_blob(stmt, 3);
     if (strcmp(key_id, node_id) != 0)
-        return s_broken(why, whylen, "checkpoint %" PRId64 ": signed by key %.32s, not by "
+        return verify_broken(why, whylen, "checkpoint %" PRId64 ": signed by key %.32s, not by "
                         "this node's key %s", id, key_id, node_id);
     int len = audit_checkpoint_bytes(seq, hash, ts, bytes, sizeof bytes);
     if (len < 0 || sp_key_verify(c->in->node_key, SP_DOMAIN_CHECKPOINT, bytes, (size_t) len,
                                  sqlite3_column_blob(stmt, 5)) != 0)
-        return s_broken(why, whylen, "checkpoint %" PRId64 ": signature does not verify "
+        return verify_broken(why, whylen, "checkpoint %" PRId64 ": signature does not verify "
                         "(checkpoint edited?)", id);
     if (seq <= c->prev_seq)
-        return s_broken(why, whylen, "checkpoint %" PRId64 ": covers %" PRId64 ", not beyond "
+        return verify_broken(why, whylen, "checkpoint %" PRId64 ": covers %" PRId64 ", not beyond "
                         "the previous checkpoint's %" PRId64 " (checkpoints reordered?)",
                         id, seq, c->prev_seq);
     if (seq > c->counts->last_seq)
-        return s_broken(why, whylen, "chain ends at %" PRId64 " but checkpoint %" PRId64
+        return verify_broken(why, whylen, "chain ends at %" PRId64 " but checkpoint %" PRId64
                         " covers %" PRId64 " (truncated)", c->counts->last_seq, id, seq);
     if (!s_chain_hash_is(c, seq, hash))
-        return s_broken(why, whylen, "checkpoint %" PRId64 ": chain hash differs from audit "
+        return verify_broken(why, whylen, "checkpoint %" PRId64 ": chain hash differs from audit "
                         "event %" PRId64 " (events up to %" PRId64 " rewritten?)", id, seq, seq);
     c->prev_seq = seq;
     c->counts->checkpoints++;
@@ -296,7 +293,7 @@ int verify_checkpoints(const verify_input_t *in, verify_counts_t *counts, char *
     checkpoints_t c = { .in = in, .counts = counts };
     counts->checkpoints = counts->checkpointed_seq = 0;
     if (s_prepare(in, "SELECT hash FROM audit WHERE seq = ?", &c.hash_at) != 0)
-        return s_sql_error(in, why, whylen);
+        return verify_sql_error(in, why, whylen);
     int rc = s_each(in, "checkpoints", "checkpoints",
                     "SELECT id, ts, audit_seq, chain_hash, key_id, signature"
                     " FROM checkpoints ORDER BY id", s_checkpoint_row, &c, why, whylen);
@@ -323,7 +320,7 @@ static int s_check_audited(signals_t *c, sqlite3_stmt *stmt, char *why, size_t w
     sqlite3_reset(c->received);
     sqlite3_bind_int64(c->received, 1, id);
     if (sqlite3_step(c->received) != SQLITE_ROW)
-        return s_broken(why, whylen, "signal %" PRId64 " (id %.100s): no signal.received "
+        return verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): no signal.received "
                         "audit event records its hash (row inserted?)", id,
                         s_text(stmt, S_CE_ID));
     json_t *detail = json_loads(s_text(c->received, 1), 0, NULL);
@@ -331,7 +328,7 @@ static int s_check_audited(signals_t *c, sqlite3_stmt *stmt, char *why, size_t w
     bool same = audited && strcmp(audited, hex) == 0;
     json_decref(detail);
     if (!same)
-        return s_broken(why, whylen, "signal %" PRId64 " (id %.100s): stored SHA-256 differs "
+        return verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): stored SHA-256 differs "
                         "from the one audit event %" PRId64 " recorded (row edited?)", id,
                         s_text(stmt, S_CE_ID), (int64_t) sqlite3_column_int64(c->received, 0));
     return VERIFY_OK;
@@ -348,23 +345,23 @@ static int s_check_payload(signals_t *c, sqlite3_stmt *stmt, const sp_key_t *key
     size_t len = (size_t) sqlite3_column_bytes(stmt, S_EVENT);
     uint8_t *plain = malloc(len ? len : 1);
     if (!plain)
-        return s_broken(why, whylen, "out of memory");
+        return verify_broken(why, whylen, "out of memory");
     long n = vault_open(c->in->vault, sqlite3_column_blob(stmt, S_EVENT), len,
                         s_text(stmt, S_SOURCE), ce_id, plain);
     int rc = VERIFY_OK;
     if (n >= 0)
         sp_sha256(plain, (size_t) n, digest);
     if (n == VAULT_NOMEM)
-        rc = s_broken(why, whylen, "out of memory");
+        rc = verify_broken(why, whylen, "out of memory");
     else if (n < 0)
-        rc = s_broken(why, whylen, "signal %" PRId64 " (id %.100s): sealed payload does not "
+        rc = verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): sealed payload does not "
                       "open with this node's secret (edited?)", id, ce_id);
     else if (!s_blob_is(stmt, S_SHA, digest, sizeof digest))
-        rc = s_broken(why, whylen, "signal %" PRId64 " (id %.100s): payload does not match "
+        rc = verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): payload does not match "
                       "its stored SHA-256", id, ce_id);
     else if (key && sp_key_verify(key, SP_DOMAIN_SIGNAL, plain, (size_t) n,
                                   sqlite3_column_blob(stmt, S_SIG)) != 0)
-        rc = s_broken(why, whylen, "signal %" PRId64 " (id %.100s): emitter signature by key "
+        rc = verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): emitter signature by key "
                       "%s does not verify", id, ce_id, sp_key_id(key));
     sodium_memzero(plain, len);
     free(plain);
@@ -378,7 +375,7 @@ static int s_signal_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
     const char *key_id = s_text(stmt, S_KEY_ID);
     if (sqlite3_column_bytes(stmt, S_SHA) != SP_SHA256_SIZE
         || sqlite3_column_bytes(stmt, S_SIG) != SP_SIGNATURE_SIZE)
-        return s_broken(why, whylen, "signal %" PRId64 ": hash or signature of the wrong "
+        return verify_broken(why, whylen, "signal %" PRId64 ": hash or signature of the wrong "
                         "size (row edited?)", id);
     int rc = s_check_audited(c, stmt, why, whylen);
     if (rc != VERIFY_OK)
@@ -412,7 +409,7 @@ int verify_signals(const verify_input_t *in, verify_counts_t *counts, char *why,
                       AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "') AND"
                       " json_type(detail, '$.sha256') = 'text' ORDER BY seq LIMIT 1",
                   &c.received) != 0)
-        return s_sql_error(in, why, whylen);
+        return verify_sql_error(in, why, whylen);
     int rc = s_each(in, "signals", "signals",
                     "SELECT id, source, ce_id, event, event_sha256, key_id, signature"
                     " FROM signals ORDER BY id", s_signal_row, &c, why, whylen);
@@ -441,7 +438,7 @@ static int s_check_entry(batches_t *c, int64_t batch, size_t i, json_t *entry,
     sqlite3_bind_text(c->signal, 1, source ? source : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(c->signal, 2, ce_id ? ce_id : "", -1, SQLITE_TRANSIENT);
     if (sqlite3_step(c->signal) != SQLITE_ROW)
-        return s_broken(why, whylen, "batch %" PRId64 " entry %zu: signal (id %.100s) is "
+        return verify_broken(why, whylen, "batch %" PRId64 " entry %zu: signal (id %.100s) is "
                         "not in the store (signal row deleted?)", batch, i, ce_id ? ce_id : "?");
     int64_t signal_id = sqlite3_column_int64(c->signal, 0);
     if (sqlite3_column_bytes(c->signal, 1) == SP_SHA256_SIZE
@@ -451,7 +448,7 @@ static int s_check_entry(batches_t *c, int64_t batch, size_t i, json_t *entry,
         if (want_sha && want_sig && strcmp(sha, want_sha) == 0 && strcmp(sig, want_sig) == 0)
             return VERIFY_OK;
     }
-    return s_broken(why, whylen, "batch %" PRId64 " entry %zu: hash or emitter signature "
+    return verify_broken(why, whylen, "batch %" PRId64 " entry %zu: hash or emitter signature "
                     "differs from stored signal %" PRId64 " (signal row edited?)",
                     batch, i, signal_id);
 }
@@ -464,7 +461,7 @@ static int s_check_header(batches_t *c, int64_t id, const char *subscriber,
     const char *named = json_string_value(json_object_get(header, "subscriber"));
     json_t *entries = json_object_get(header, "entries");
     if (!named || strcmp(named, subscriber) != 0 || !json_is_array(entries))
-        return s_broken(why, whylen, "batch %" PRId64 ": header does not name subscriber "
+        return verify_broken(why, whylen, "batch %" PRId64 ": header does not name subscriber "
                         "%.128s or lists no entries (row edited?)", id, subscriber);
     json_array_foreach(entries, i, entry) {
         int rc = s_check_entry(c, id, i, entry, why, whylen);
@@ -482,14 +479,14 @@ static int s_batch_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
     size_t len = (size_t) sqlite3_column_bytes(stmt, 2);
     const void *header = sqlite3_column_blob(stmt, 2);
     if (sqlite3_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE)
-        return s_broken(why, whylen, "batch %" PRId64 ": signature is not %d bytes",
+        return verify_broken(why, whylen, "batch %" PRId64 ": signature is not %d bytes",
                         id, SP_SIGNATURE_SIZE);
     if (strcmp(key_id, node_id) != 0)
-        return s_broken(why, whylen, "batch %" PRId64 ": signed by key %.32s, not by this "
+        return verify_broken(why, whylen, "batch %" PRId64 ": signed by key %.32s, not by this "
                         "node's key %s", id, key_id, node_id);
     if (sp_key_verify(c->in->node_key, SP_DOMAIN_BATCH, header, len,
                       sqlite3_column_blob(stmt, 3)) != 0)
-        return s_broken(why, whylen, "batch %" PRId64 ": router signature does not verify "
+        return verify_broken(why, whylen, "batch %" PRId64 ": router signature does not verify "
                         "(header edited?)", id);
     json_t *parsed = json_loadb(header, len, 0, NULL);
     int rc = s_check_header(c, id, s_text(stmt, 1), parsed, why, whylen);
@@ -506,7 +503,7 @@ int verify_batches(const verify_input_t *in, verify_counts_t *counts, char *why,
     counts->batches = 0;
     if (s_prepare(in, "SELECT id, event_sha256, signature FROM signals"
                       " WHERE source = ? AND ce_id = ?", &c.signal) != 0)
-        return s_sql_error(in, why, whylen);
+        return verify_sql_error(in, why, whylen);
     int rc = s_each(in, "batches", "batches",
                     "SELECT id, subscriber, header, signature, key_id FROM batches ORDER BY id",
                     s_batch_row, &c, why, whylen);
@@ -534,14 +531,14 @@ static int s_receipt_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen
     if (sqlite3_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE
         || sp_key_verify(sub->key, SP_DOMAIN_RECEIPT, sqlite3_column_blob(stmt, 2), len,
                          sqlite3_column_blob(stmt, 3)) != 0)
-        return s_broken(why, whylen, "receipt %" PRId64 ": signature by %s's key %s does not "
+        return verify_broken(why, whylen, "receipt %" PRId64 ": signature by %s's key %s does not "
                         "verify (receipt edited?)", id, name, key_id);
     json_t *body = json_loadb(sqlite3_column_blob(stmt, 2), len, 0, NULL);
     const char *named = json_string_value(json_object_get(body, "subscriber"));
     bool same = named && strcmp(named, name) == 0;
     json_decref(body);
     if (!same)
-        return s_broken(why, whylen, "receipt %" PRId64 ": signed body does not name "
+        return verify_broken(why, whylen, "receipt %" PRId64 ": signed body does not name "
                         "subscriber %s (row edited?)", id, name);
     c->counts->receipts++;
     return VERIFY_OK;
@@ -570,20 +567,20 @@ int verify_anchors(const verify_input_t *in, verify_counts_t *counts, char *why,
     int rc = VERIFY_OK;
     counts->anchors = 0;
     if (s_prepare(in, "SELECT hash FROM audit WHERE seq = ?", &stmt) != 0)
-        return s_sql_error(in, why, whylen);
+        return verify_sql_error(in, why, whylen);
     for (size_t i = 0; rc == VERIFY_OK && i < in->anchor_count; i++) {
         const verify_anchor_t *anchor = &in->anchors[i];
         sqlite3_reset(stmt);
         sqlite3_bind_int64(stmt, 1, anchor->seq);
         int step = sqlite3_step(stmt);
         if (anchor->seq > counts->last_seq || step == SQLITE_DONE)
-            rc = s_broken(why, whylen, "chain ends at %" PRId64 " but the expected "
+            rc = verify_broken(why, whylen, "chain ends at %" PRId64 " but the expected "
                           "checkpoint covers %" PRId64 " (truncated, with the checkpoints "
                           "that covered the tail?)", counts->last_seq, anchor->seq);
         else if (step != SQLITE_ROW)
-            rc = s_sql_error(in, why, whylen);
+            rc = verify_sql_error(in, why, whylen);
         else if (!s_blob_is(stmt, 0, anchor->hash, SP_SHA256_SIZE))
-            rc = s_broken(why, whylen, "audit event %" PRId64 ": chain hash differs from "
+            rc = verify_broken(why, whylen, "audit event %" PRId64 ": chain hash differs from "
                           "the expected checkpoint (chain rewritten, or another node's "
                           "database?)", anchor->seq);
         else
@@ -599,7 +596,7 @@ int verify_all(const verify_input_t *in, verify_counts_t *counts, char *why, siz
 {
     memset(counts, 0, sizeof *counts);
     if (sqlite3_exec(in->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        return s_sql_error(in, why, whylen);
+        return verify_sql_error(in, why, whylen);
     int rc = verify_chain(in, counts, why, whylen);
     if (rc == VERIFY_OK)
         rc = verify_checkpoints(in, counts, why, whylen);

@@ -83,6 +83,12 @@ typedef struct {
     void *progress_arg;
 } verify_input_t;
 
+/*  Shared by verify.c and verify_named.c: VERIFY_BROKEN with the reason
+    written to why, and VERIFY_ERROR for a database that cannot be read. */
+int verify_broken(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int verify_sql_error(const verify_input_t *in, char *why, size_t whylen);
+
 /*  Each returns VERIFY_OK, VERIFY_BROKEN with the first broken item in
     why, or VERIFY_ERROR with the reason in why.                          */
 int verify_chain(const verify_input_t *in, verify_counts_t *counts,

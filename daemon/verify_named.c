@@ -8,30 +8,11 @@
     the named row up by its key, returning only the first event whose row
     is missing or differs, so the work stays proportional to the rows.  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "audit.h"
 #include "verify.h"
-
-static int s_broken(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int s_broken(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-    return VERIFY_BROKEN;
-}
-
-static int s_sql_error(const verify_input_t *in, char *why, size_t whylen)
-{
-    snprintf(why, whylen, "reading the database: %s", sqlite3_errmsg(in->db));
-    return VERIFY_ERROR;
-}
 
 static const char *s_text(sqlite3_stmt *stmt, int col)
 {
@@ -97,13 +78,13 @@ static int s_named_signals(const verify_input_t *in, char *why, size_t whylen)
     sqlite3_stmt *stmt;
     int found = s_first(in, s_signals_sql, &stmt);
     if (found <= 0)
-        return found == 0 ? VERIFY_OK : s_sql_error(in, why, whylen);
+        return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     int64_t seq = sqlite3_column_int64(stmt, 0), id = sqlite3_column_int64(stmt, 1);
     const char *field = s_text(stmt, 2);
     int rc = *field
-        ? s_broken(why, whylen, "signal %" PRId64 ": %s differs from audit event %" PRId64
+        ? verify_broken(why, whylen, "signal %" PRId64 ": %s differs from audit event %" PRId64
                    " (signal row edited?)", id, field, seq)
-        : s_broken(why, whylen, "signal %" PRId64 ": deleted, but audit event %" PRId64
+        : verify_broken(why, whylen, "signal %" PRId64 ": deleted, but audit event %" PRId64
                    " records it", id, seq);
     sqlite3_finalize(stmt);
     return rc;
@@ -126,12 +107,12 @@ static int s_named_rows(const verify_input_t *in, const char *kind, const char *
              " ORDER BY a.seq LIMIT 1", member, table, member, kind, member);
     int found = s_first(in, sql, &stmt);
     if (found <= 0)
-        return found == 0 ? VERIFY_OK : s_sql_error(in, why, whylen);
+        return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     int64_t seq = sqlite3_column_int64(stmt, 0), id = sqlite3_column_int64(stmt, 1);
     int rc = sqlite3_column_int(stmt, 2)
-        ? s_broken(why, whylen, "%s %" PRId64 ": deleted, but audit event %" PRId64
+        ? verify_broken(why, whylen, "%s %" PRId64 ": deleted, but audit event %" PRId64
                    " records it", noun, id, seq)
-        : s_broken(why, whylen, "%s %" PRId64 ": subscriber differs from audit event %"
+        : verify_broken(why, whylen, "%s %" PRId64 ": subscriber differs from audit event %"
                    PRId64 " (row edited?)", noun, id, seq);
     sqlite3_finalize(stmt);
     return rc;
@@ -174,15 +155,15 @@ static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen
 {
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_exec(in->db, s_moved_sql, NULL, NULL, NULL) != SQLITE_OK)
-        return s_sql_error(in, why, whylen);
+        return verify_sql_error(in, why, whylen);
     int found = s_first(in, s_deliveries_sql, &stmt);
-    int rc = found == 0 ? VERIFY_OK : s_sql_error(in, why, whylen);
+    int rc = found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     if (found == 1) {
         int64_t seq = sqlite3_column_int64(stmt, 0), dseq = sqlite3_column_int64(stmt, 3);
         const char *what = sqlite3_column_int(stmt, 4) ? "deleted, but"
                          : sqlite3_column_int(stmt, 5) ? "signal differs from"
                          : "id differs from";
-        rc = s_broken(why, whylen, "delivery %.64s/%.64s seq %" PRId64 ": %s audit event %"
+        rc = verify_broken(why, whylen, "delivery %.64s/%.64s seq %" PRId64 ": %s audit event %"
                       PRId64 "%s", s_text(stmt, 1), s_text(stmt, 2), dseq, what, seq,
                       sqlite3_column_int(stmt, 4) ? " records it" : " (row edited?)");
     }
