@@ -261,20 +261,6 @@ static void s_wake(server_t *self, const char *subscriber)
     self->dispatch_wanted = true;
 }
 
-static int s_last_delivery_id(server_t *self, int64_t *id)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = -1;
-    if (sqlite3_prepare_v2(store_db(self->store), "SELECT COALESCE(MAX(id), 0) FROM deliveries",
-                           -1, &stmt, NULL) == SQLITE_OK
-        && sqlite3_step(stmt) == SQLITE_ROW) {
-        *id = sqlite3_column_int64(stmt, 0);
-        rc = 0;
-    }
-    sqlite3_finalize(stmt);
-    return rc;
-}
-
 static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver_row_t *row,
                            const char *operator_name, int64_t now, redeliver_t *r)
 {
@@ -323,16 +309,17 @@ static int s_redeliver_apply(server_t *self, redeliver_t *r, const char *operato
     int rc = -1;
     if (r->count == 0)
         return 0;
-    if (store_begin(self->store) != 0 || s_last_delivery_id(self, &r->last_id) != 0
+    if (store_begin(self->store) != 0
         || sqlite3_prepare_v2(store_db(self->store), REDELIVER_UPDATE, -1, &update,
                               NULL) != SQLITE_OK)
         goto cleanup;
+    /* the newest delivery id of the open transaction, kept by route.c */
+    r->last_id = self->written_delivery_id;
     for (size_t i = 0; i < r->count; i++)
         if (s_redeliver_one(self, update, &r->rows[i], operator_name, now, r) != 0)
             goto cleanup;
     /* dispatch reads them once committed, as newly routed ones */
-    if (r->last_id > self->written_delivery_id)
-        self->written_delivery_id = r->last_id;
+    self->written_delivery_id = r->last_id;
     for (size_t i = 0; i < r->count; i++)
         s_wake(self, r->rows[i].subscriber);
     rc = 0;
