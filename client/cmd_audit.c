@@ -686,6 +686,10 @@ static void s_print_ok(const verify_counts_t *c)
            "%lld receipt signatures\n", (long long) c->events, (long long) c->last_seq,
            (long long) c->checkpoints, (long long) c->signals, (long long) c->purged,
            (long long) c->batches, (long long) c->receipts);
+    if (c->by_previous_key > 0)
+        printf("note: %lld of these signature%s made with a key listed in "
+               "previous_public_keys (before a key rotation)\n", (long long) c->by_previous_key,
+               c->by_previous_key == 1 ? " was" : "s were");
     if (c->unchecked > 0)
         printf("note: %lld signature%s not checked, the first: %s (--strict fails on this)\n",
                (long long) c->unchecked, c->unchecked == 1 ? "" : "s", c->first_unchecked);

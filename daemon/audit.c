@@ -143,6 +143,26 @@ void audit_destroy(audit_t **self_p)
 int64_t audit_last_seq(const audit_t *self) { return self->last_seq; }
 void audit_set_key(audit_t *self, const sp_key_t *key) { self->key = key; }
 
+int audit_key_rotated(audit_t *self, char *from, size_t fromlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(store_db(self->store), "SELECT key_id FROM checkpoints"
+                           " ORDER BY id DESC LIMIT 1", -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    int step = sqlite3_step(stmt);
+    if (step == SQLITE_DONE)
+        rc = 0;
+    else if (step == SQLITE_ROW) {
+        const char *last = (const char *) sqlite3_column_text(stmt, 0);
+        rc = last && strcmp(last, sp_key_id(self->key)) != 0;
+        if (rc == 1)
+            snprintf(from, fromlen, "%s", last);
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 static void s_bind_opt_text(sqlite3_stmt *stmt, int index, const char *text)
 {
     if (text && *text)

@@ -34,6 +34,7 @@ typedef struct audit audit_t;
 #define AUDIT_PURGED            "signal.purged"
 #define AUDIT_CONNECTION_REFUSED "connection.refused"
 #define AUDIT_ALERT             "alert.run"
+#define AUDIT_NODE_KEY_CHANGED  "node.key_changed"
 
 /*  Canonical bytes of a row, exactly what the chain hash covers:
     prev_hash (32 bytes) || "<seq>\n<ts>\n<kind>\n<trace_id>\n<signal_id>\n
@@ -70,5 +71,9 @@ int64_t audit_last_seq(const audit_t *self);
 /*  The key checkpoints are signed with; borrowed: a reload that replaces
     the configuration must hand over the new one before freeing the old. */
 void audit_set_key(audit_t *self, const sp_key_t *key);
+/*  1 when the newest checkpoint was signed by another key than the one
+    set (the node key was rotated since), its key id copied to from; 0
+    when not (or no checkpoint yet); -1 on a database error.           */
+int audit_key_rotated(audit_t *self, char *from, size_t fromlen);
 
 #endif

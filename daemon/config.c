@@ -433,6 +433,45 @@ static int s_public_key(loader_t *ld, const sp_yaml_node_t *map,
     return 0;
 }
 
+/*  previous_public_keys: a sequence of "ed25519:<base64>" keys the party
+    signed with before a rotation; none may be its current key or repeat. */
+static void s_previous_keys(loader_t *ld, sp_yaml_node_t *map, const char *where,
+                            const sp_key_t *current, key_list_t *list)
+{
+    const char *text;
+    sp_yaml_node_t *seq = s_seq(ld, s_lookup(ld, map, where, "previous_public_keys", false),
+                                where, "previous_public_keys");
+    size_t count = sp_yaml_size(seq);
+    if (!seq || count == 0 || !(list->keys = calloc(count, sizeof *list->keys)))
+        return;
+    for (size_t i = 0; i < count; i++) {
+        sp_yaml_node_t *item = sp_yaml_item(ld->yaml, seq, i);
+        if (s_text(ld, item, where, "previous_public_keys[]", &text) != 0)
+            continue;
+        sp_key_t *key = sp_key_from_text(text);
+        if (!key) {
+            s_error(ld, item, "%s.previous_public_keys[%zu]: not an Ed25519 public key "
+                    "of the form 'ed25519:<base64 of 32 bytes>'", where, i);
+            continue;
+        }
+        const char *id = sp_key_id(key);
+        if (current && strcmp(id, sp_key_id(current)) == 0)
+            s_error(ld, item, "%s.previous_public_keys[%zu]: is the current key", where, i);
+        else if (config_key_by_id(NULL, list, id))
+            s_error(ld, item, "%s.previous_public_keys[%zu]: listed twice", where, i);
+        list->keys[list->count++] = key;
+    }
+}
+
+static void s_free_keys(key_list_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        sp_key_destroy(&list->keys[i]);
+    free(list->keys);
+    list->keys = NULL;
+    list->count = 0;
+}
+
 static int s_curve_key(loader_t *ld, const sp_yaml_node_t *map,
                        const char *where, char **out)
 {
@@ -453,7 +492,7 @@ static int s_curve_key(loader_t *ld, const sp_yaml_node_t *map,
 static void s_parse_node(loader_t *ld, sp_yaml_node_t *root)
 {
     static const char *const keys[] = { "name", "signing_key",
-        "curve_secret_key", "pseudonym_key", NULL };
+        "previous_public_keys", "curve_secret_key", "pseudonym_key", NULL };
     config_t *cfg = ld->cfg;
     sp_yaml_node_t *map = s_map(ld, s_lookup(ld, root, "", "node", true),
                                 "node", keys);
@@ -470,6 +509,7 @@ static void s_parse_node(loader_t *ld, sp_yaml_node_t *root)
     if (!cfg->signing_key)
         s_error(ld, sp_yaml_get(ld->yaml, map, "signing_key"),
                 "node.signing_key: %s", reason);
+    s_previous_keys(ld, map, "node", cfg->signing_key, &cfg->previous_keys);
 }
 
 /*  Plaintext TCP would carry personal data in the clear; it takes an
@@ -694,7 +734,7 @@ static void s_parse_emitter(loader_t *ld, sp_yaml_node_t *item,
                             const char *where, emitter_t *em)
 {
     static const char *const keys[] = { "name", "oin", "public_key",
-        "curve_public_key", "max_in_flight", "types", NULL };
+        "previous_public_keys", "curve_public_key", "max_in_flight", "types", NULL };
     sp_yaml_node_t *map = s_map(ld, item, where, keys), *oin;
     const char *text;
     long long max_in_flight = 1000;
@@ -710,6 +750,7 @@ static void s_parse_emitter(loader_t *ld, sp_yaml_node_t *item,
             s_error(ld, oin, "%s.oin: must be exactly 20 digits", where);
     }
     s_public_key(ld, map, where, &em->key);
+    s_previous_keys(ld, map, where, em->key, &em->previous_keys);
     s_curve_key(ld, map, where, &em->curve_public);
     if (s_integer(ld, map, where, "max_in_flight", 1, 1000000,
                   &max_in_flight) == 0)
@@ -969,7 +1010,7 @@ static void s_parse_subscriber(loader_t *ld, sp_yaml_node_t *item,
                                const char *where, subscriber_t *sb)
 {
     static const char *const keys[] = { "name", "endpoint", "public_key",
-        "curve_public_key", "window", "receipt_timeout", "batch_linger", "retry",
+        "previous_public_keys", "curve_public_key", "window", "receipt_timeout", "batch_linger", "retry",
         "subscriptions", NULL };
     sp_yaml_node_t *map = s_map(ld, item, where, keys);
     long long window = sb->window;
@@ -978,6 +1019,7 @@ static void s_parse_subscriber(loader_t *ld, sp_yaml_node_t *item,
     sb->line = sp_yaml_line(map);
     s_name(ld, map, where, &sb->name);
     s_public_key(ld, map, where, &sb->key);
+    s_previous_keys(ld, map, where, sb->key, &sb->previous_keys);
     s_curve_key(ld, map, where, &sb->curve_public);
     if (s_endpoint(ld, map, where, "endpoint", false, &sb->endpoint) == 0
         && s_is_tcp(sb->endpoint)) {
@@ -1108,6 +1150,7 @@ static void s_free_subscriber(subscriber_t *sb)
     free(sb->name);
     free(sb->endpoint);
     sp_key_destroy(&sb->key);
+    s_free_keys(&sb->previous_keys);
     free(sb->curve_public);
 }
 
@@ -1126,6 +1169,7 @@ static void s_free_lists(config_t *cfg)
         emitter_t *em = &cfg->emitters[i];
         free(em->name);
         sp_key_destroy(&em->key);
+        s_free_keys(&em->previous_keys);
         free(em->curve_public);
         s_free_strings(em->types, em->type_count);
     }
@@ -1145,6 +1189,7 @@ void config_destroy(config_t **self_p)
     free(self->node_name);
     free(self->signing_key_path);
     sp_key_destroy(&self->signing_key);
+    s_free_keys(&self->previous_keys);
     free(self->curve_secret_path);
     free(self->ingress_endpoint);
     free(self->admin_endpoint);
@@ -1172,6 +1217,30 @@ const emitter_t *config_emitter_by_key_id(const config_t *self,
             && strcmp(sp_key_id(self->emitters[i].key), key_id) == 0)
             return &self->emitters[i];
     return NULL;
+}
+
+const sp_key_t *config_key_by_id(const sp_key_t *current, const key_list_t *previous,
+                                 const char *key_id)
+{
+    if (!key_id)
+        return NULL;
+    if (current && strcmp(sp_key_id(current), key_id) == 0)
+        return current;
+    for (size_t i = 0; previous && i < previous->count; i++)
+        if (previous->keys[i] && strcmp(sp_key_id(previous->keys[i]), key_id) == 0)
+            return previous->keys[i];
+    return NULL;
+}
+
+const emitter_t *config_emitter_by_any_key(const config_t *self, const char *key_id,
+                                           const sp_key_t **key)
+{
+    const emitter_t *em = config_emitter_by_key_id(self, key_id);
+    *key = em ? em->key : NULL;
+    for (size_t i = 0; !em && key_id && i < self->emitter_count; i++)
+        if ((*key = config_key_by_id(NULL, &self->emitters[i].previous_keys, key_id)))
+            em = &self->emitters[i];
+    return em;
 }
 
 const emitter_t *config_emitter_by_curve(const config_t *self, const char *z85)

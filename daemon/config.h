@@ -21,6 +21,14 @@
 
 typedef enum { FILTER_EXACT, FILTER_PREFIX, FILTER_ANY_OF } filter_op_t;
 
+/*  Public keys a party signed with before its key was rotated. They are
+    never used for new traffic: only `seinpost audit verify` checks what
+    they signed (checkpoints, batches, signals, receipts).              */
+typedef struct {
+    sp_key_t **keys;
+    size_t count;
+} key_list_t;
+
 /*  One condition of a subscription filter; all conditions must hold.
     path: "source", "subject", "type" or "data.<field>[.<field>]".
     For EXACT and PREFIX, values[0] is the operand; ANY_OF has value_count
@@ -56,6 +64,7 @@ typedef struct {
     char *name;                 /* unique */
     char *endpoint;             /* partner binds, router connects */
     sp_key_t *key;              /* partner's Ed25519 public key (receipts) */
+    key_list_t previous_keys;   /* its keys before a rotation: verify only */
     char *curve_public;         /* partner's CURVE public key (Z85), or NULL */
     int window;                 /* max deliveries in flight; default 64 */
     int64_t receipt_timeout_ms; /* default 10 s */
@@ -90,6 +99,7 @@ typedef struct {
     char *name;                 /* unique */
     char oin[21];               /* 20 digits */
     sp_key_t *key;              /* Ed25519 public key */
+    key_list_t previous_keys;   /* its keys before a rotation: verify only */
     char *curve_public;         /* CURVE public key (Z85), or NULL */
     char **types;               /* types it may emit */
     size_t type_count;
@@ -102,6 +112,7 @@ typedef struct {
     char *node_name;
     char *signing_key_path;
     sp_key_t *signing_key;      /* loaded, with secret */
+    key_list_t previous_keys;   /* node keys before a rotation: verify only */
     char *curve_secret_path;    /* node's CURVE secret key file, or NULL */
     char *ingress_endpoint;     /* emitters connect here */
     char *admin_endpoint;       /* operator socket, ipc:// */
@@ -129,6 +140,13 @@ void config_destroy(config_t **self_p);
 
 const signal_type_t *config_signal_type(const config_t *self, const char *type);
 const emitter_t *config_emitter_by_key_id(const config_t *self, const char *key_id);
+/*  The key with this id: current, else one of previous; or NULL.        */
+const sp_key_t *config_key_by_id(const sp_key_t *current, const key_list_t *previous,
+                                 const char *key_id);
+/*  For verification: the emitter whose current or previous key has this
+    id, and that key in *key. Ingress uses config_emitter_by_key_id().   */
+const emitter_t *config_emitter_by_any_key(const config_t *self, const char *key_id,
+                                           const sp_key_t **key);
 const emitter_t *config_emitter_by_name(const config_t *self, const char *name);
 /*  The emitter whose curve_public_key is z85 (40 characters), or NULL.  */
 const emitter_t *config_emitter_by_curve(const config_t *self, const char *z85);

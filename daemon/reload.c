@@ -93,6 +93,28 @@ static void s_carry_counters(server_t *self, sub_state_t *fresh, size_t count)
     }
 }
 
+void server_note_key_change(server_t *self)
+{
+    char from[SP_KEY_ID_SIZE + 1];
+    const char *to = sp_key_id(self->config->signing_key);
+    int rotated = audit_key_rotated(self->audit, from, sizeof from);
+    if (rotated < 0)
+        self->tx_failed = true;
+    if (rotated != 1)
+        return;
+    bool listed = config_key_by_id(NULL, &self->config->previous_keys, from) != NULL;
+    if (audit_append(self->audit, AUDIT_NODE_KEY_CHANGED, NULL, 0, NULL,
+                     json_pack("{s:s, s:s, s:b}", "from", from, "to", to,
+                               "from_listed", listed)) != 0)
+        self->tx_failed = true;
+    if (listed)
+        sp_log(SP_LOG_NOTICE, "node signing key changed from %s to %s", from, to);
+    else
+        sp_log(SP_LOG_WARNING, "node signing key changed from %s to %s; list the old "
+               "public key in node.previous_public_keys, or seinpost audit verify "
+               "reports what it signed as broken", from, to);
+}
+
 int server_reload(server_t *self)
 {
     char err[4096] = "";
@@ -124,6 +146,9 @@ int server_reload(server_t *self)
     audit_set_key(self->audit, fresh->signing_key);
     server_size_emitters(self);
     server_dead_letter_orphans(self);
+    if (store_begin(self->store) != 0)
+        self->tx_failed = true;
+    server_note_key_change(self);
     audit_append(self->audit, AUDIT_CONFIG_LOADED, NULL, 0, NULL,
                  json_pack("{s:s, s:b, s:i}", "config", fresh->path, "reload", 1,
                            "subscribers", (int) fresh->subscriber_count));

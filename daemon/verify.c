@@ -86,6 +86,19 @@ static const char *s_text(sqlite3_stmt *stmt, int col)
     return text ? text : "";
 }
 
+/*  The node key that signed a checkpoint or batch: the current one or,
+    after a rotation, one of node.previous_public_keys.                  */
+static const sp_key_t *s_node_key(const verify_input_t *in, const char *key_id,
+                                  verify_counts_t *counts)
+{
+    const sp_key_t *key = config_key_by_id(in->node_key,
+                                           in->config ? &in->config->previous_keys : NULL,
+                                           key_id);
+    if (key && key != in->node_key)
+        counts->by_previous_key++;
+    return key;
+}
+
 /*  Runs fn on every row of sql, reporting progress of phase over table.  */
 static int s_each(const verify_input_t *in, const char *phase, const char *table,
                   const char *sql, verify_row_fn *fn, void *ctx, char *why, size_t whylen)
@@ -257,17 +270,19 @@ static int s_checkpoint_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t why
     char bytes[160];
     int64_t id = sqlite3_column_int64(stmt, 0), ts = sqlite3_column_int64(stmt, 1);
     int64_t seq = sqlite3_column_int64(stmt, 2);
-    const char *key_id = s_text(stmt, 4), *node_id = sp_key_id(c->in->node_key);
+    const char *key_id = s_text(stmt, 4);
     if (sqlite3_column_bytes(stmt, 3) != SP_SHA256_SIZE
         || sqlite3_column_bytes(stmt, 5) != SP_SIGNATURE_SIZE)
         return verify_broken(why, whylen, "checkpoint %" PRId64 ": hash or signature of the "
                         "wrong size (row edited?)", id);
     const uint8_t *hash = sqlite3_column_blob(stmt, 3);
-    if (strcmp(key_id, node_id) != 0)
-        return verify_broken(why, whylen, "checkpoint %" PRId64 ": signed by key %.32s, not by "
-                        "this node's key %s", id, key_id, node_id);
+    const sp_key_t *key = s_node_key(c->in, key_id, c->counts);
+    if (!key)
+        return verify_broken(why, whylen, "checkpoint %" PRId64 ": signed by key %.32s, neither "
+                        "this node's key %s nor one of node.previous_public_keys", id, key_id,
+                        sp_key_id(c->in->node_key));
     int len = audit_checkpoint_bytes(seq, hash, ts, bytes, sizeof bytes);
-    if (len < 0 || sp_key_verify(c->in->node_key, SP_DOMAIN_CHECKPOINT, bytes, (size_t) len,
+    if (len < 0 || sp_key_verify(key, SP_DOMAIN_CHECKPOINT, bytes, (size_t) len,
                                  sqlite3_column_blob(stmt, 5)) != 0)
         return verify_broken(why, whylen, "checkpoint %" PRId64 ": signature does not verify "
                         "(checkpoint edited?)", id);
@@ -384,15 +399,18 @@ static int s_signal_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
         c->counts->purged++;
         return VERIFY_OK;
     }
-    const emitter_t *emitter = config_emitter_by_key_id(c->in->config, key_id);
+    const sp_key_t *key = NULL;
+    const emitter_t *emitter = config_emitter_by_any_key(c->in->config, key_id, &key);
     if (!emitter)
         rc = s_unchecked(c->in, c->counts, why, whylen, "signal %" PRId64 " (id %.100s): "
-                         "emitter key %.32s is not configured", id, s_text(stmt, S_CE_ID),
-                         key_id);
+                         "emitter key %.32s is not configured (as public_key or one of "
+                         "previous_public_keys)", id, s_text(stmt, S_CE_ID), key_id);
     if (rc == VERIFY_OK)
-        rc = s_check_payload(c, stmt, emitter ? emitter->key : NULL, why, whylen);
-    if (rc == VERIFY_OK && emitter)
+        rc = s_check_payload(c, stmt, key, why, whylen);
+    if (rc == VERIFY_OK && emitter) {
         c->counts->signals++;
+        c->counts->by_previous_key += key != emitter->key;
+    }
     return rc;
 }
 
@@ -475,16 +493,18 @@ static int s_batch_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
 {
     batches_t *c = ctx;
     int64_t id = sqlite3_column_int64(stmt, 0);
-    const char *key_id = s_text(stmt, 4), *node_id = sp_key_id(c->in->node_key);
+    const char *key_id = s_text(stmt, 4);
     size_t len = (size_t) sqlite3_column_bytes(stmt, 2);
     const void *header = sqlite3_column_blob(stmt, 2);
     if (sqlite3_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE)
         return verify_broken(why, whylen, "batch %" PRId64 ": signature is not %d bytes",
                         id, SP_SIGNATURE_SIZE);
-    if (strcmp(key_id, node_id) != 0)
-        return verify_broken(why, whylen, "batch %" PRId64 ": signed by key %.32s, not by this "
-                        "node's key %s", id, key_id, node_id);
-    if (sp_key_verify(c->in->node_key, SP_DOMAIN_BATCH, header, len,
+    const sp_key_t *key = s_node_key(c->in, key_id, c->counts);
+    if (!key)
+        return verify_broken(why, whylen, "batch %" PRId64 ": signed by key %.32s, neither this "
+                        "node's key %s nor one of node.previous_public_keys", id, key_id,
+                        sp_key_id(c->in->node_key));
+    if (sp_key_verify(key, SP_DOMAIN_BATCH, header, len,
                       sqlite3_column_blob(stmt, 3)) != 0)
         return verify_broken(why, whylen, "batch %" PRId64 ": router signature does not verify "
                         "(header edited?)", id);
@@ -525,11 +545,13 @@ static int s_receipt_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen
     const char *name = s_text(stmt, 1), *key_id = s_text(stmt, 4);
     size_t len = (size_t) sqlite3_column_bytes(stmt, 2);
     const subscriber_t *sub = config_subscriber(c->in->config, name);
-    if (!sub || !sub->key || strcmp(sp_key_id(sub->key), key_id) != 0)
+    const sp_key_t *key = sub ? config_key_by_id(sub->key, &sub->previous_keys, key_id) : NULL;
+    if (!key)
         return s_unchecked(c->in, c->counts, why, whylen, "receipt %" PRId64 ": key %.32s of "
-                           "subscriber %.64s is not configured", id, key_id, name);
+                           "subscriber %.64s is not configured (as public_key or one of "
+                           "previous_public_keys)", id, key_id, name);
     if (sqlite3_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE
-        || sp_key_verify(sub->key, SP_DOMAIN_RECEIPT, sqlite3_column_blob(stmt, 2), len,
+        || sp_key_verify(key, SP_DOMAIN_RECEIPT, sqlite3_column_blob(stmt, 2), len,
                          sqlite3_column_blob(stmt, 3)) != 0)
         return verify_broken(why, whylen, "receipt %" PRId64 ": signature by %s's key %s does not "
                         "verify (receipt edited?)", id, name, key_id);
@@ -541,6 +563,7 @@ static int s_receipt_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen
         return verify_broken(why, whylen, "receipt %" PRId64 ": signed body does not name "
                         "subscriber %s (row edited?)", id, name);
     c->counts->receipts++;
+    c->counts->by_previous_key += key != sub->key;
     return VERIFY_OK;
 }
 

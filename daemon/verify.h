@@ -26,9 +26,13 @@
        the database, e.g. from the daemon's log, must be in the chain. This
        is the only check that catches a tail cut off together with the
        checkpoints that covered it.
-    A signature whose key is no longer in the configuration (an emitter or
-    subscriber removed) cannot be checked: it is counted as unchecked,
-    with the first one named, and counts as broken only in strict mode.
+    After a key rotation, signatures by a party's earlier key verify when
+    the configuration lists that key in its previous_public_keys (node,
+    emitter or subscriber); they are counted in by_previous_key. A node
+    key that is in neither place is broken; an emitter's or subscriber's
+    signature whose key is not configured (the party removed, or its old
+    key not listed) cannot be checked: it is counted as unchecked, with
+    the first one named, and counts as broken only in strict mode.
 
     Everything is read inside one read transaction, so a running daemon
     does not change the snapshot. Messages name rows by number and never
@@ -56,6 +60,7 @@ typedef struct {
     int64_t batches;
     int64_t receipts;
     int64_t anchors;            /* expected checkpoints found in the chain */
+    int64_t by_previous_key;    /* of those, made with a rotated-out key */
     int64_t unchecked;          /* signatures whose key is not configured */
     char first_unchecked[256];  /* which, and why */
 } verify_counts_t;

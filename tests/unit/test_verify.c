@@ -254,6 +254,29 @@ TEST(other_node_key)
     s_teardown(&f);
 }
 
+/*  After a rotation the old node key, listed in previous_public_keys,
+    still verifies what it signed; a key that is not the old one does not. */
+TEST(rotated_node_key)
+{
+    fixture_t f;
+    config_t config = { 0 };
+    CHECK(s_setup(&f) == 0);
+    sp_key_t *fresh = sp_key_generate(), *stranger = sp_key_generate();
+    sp_key_t *previous[] = { stranger, f.key };
+    config.previous_keys = (key_list_t) { previous, 1 };
+    f.in.node_key = fresh;
+    f.in.config = &config;
+    CHECK(s_verify(&f) == VERIFY_BROKEN);
+    CHECK(strstr(f.why, "nor one of node.previous_public_keys") != NULL);
+    config.previous_keys.count = 2;
+    CHECK(s_verify(&f) == VERIFY_OK);
+    CHECK(f.counts.checkpoints == EVENTS / CHECKPOINT_EVERY);
+    CHECK(f.counts.by_previous_key == f.counts.checkpoints);
+    sp_key_destroy(&fresh);
+    sp_key_destroy(&stranger);
+    s_teardown(&f);
+}
+
 /*  ---- signals ----------------------------------------------------------- */
 
 #define SOURCE "urn:nld:oin:00000001001234567000:systeem:burgerzaken"
@@ -508,6 +531,7 @@ int main(void)
     RUN(truncated_tail);
     RUN(forged_checkpoint);
     RUN(other_node_key);
+    RUN(rotated_node_key);
     RUN(signal_verifies);
     RUN(signal_sealed_payload_edited);
     RUN(signal_unknown_emitter_key);
