@@ -156,9 +156,14 @@ int sp_curve_load(const char *path, char public_z85[41], char secret_z85[41],
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
+    char derived[41];
     if (s_curve_field(text, "public:", public_z85) != 0
         || (secret_z85 && s_curve_field(text, "secret:", secret_z85) != 0))
         snprintf(err, errlen, "%s: not a seinpost CURVE key file", path);
+    else if (secret_z85 && (zmq_curve_public(derived, secret_z85) != 0
+                            || strcmp(derived, public_z85) != 0))
+        /* a mismatch would only show as every handshake failing */
+        snprintf(err, errlen, "%s: the public key is not the one of the secret key", path);
     else
         rc = 0;
     memset(text, 0, strlen(text));
