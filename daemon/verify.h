@@ -22,6 +22,9 @@
        delivery a routed, attempt, receipt, dead-letter or redelivered
        event names by (subscriber, subscription, seq) is stored with that
        signal (and id, where recorded), unless a later redelivery moved it;
+       and the reverse: every delivery row was put at its key by a routed
+       or redelivered event, is delivered only with a receipt event,
+       dead-lettered only with its event, and not pending after either;
     7. the anchors, when given: checkpoints (seq, chain hash) kept outside
        the database, e.g. from the daemon's log, must be in the chain. This
        is the only check that catches a tail cut off together with the

@@ -172,6 +172,66 @@ static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen
     return rc;
 }
 
+/*  ---- deliveries the chain does not account for ---------------------------- */
+
+/*  The events about one delivery key: the signal's events (audit_signal
+    index) for that subscriber, subscription and seq.                    */
+#define DELIVERY_EVENT(kinds) \
+    "(SELECT MIN(a.seq) FROM audit a WHERE a.signal_id = d.signal_id" \
+    " AND a.subscriber = d.subscriber AND a.kind IN " kinds \
+    " AND json_extract(a.detail, '$.subscription') = d.subscription" \
+    " AND json_extract(a.detail, '$.seq') = d.seq)"
+
+/*  The reverse of s_deliveries_sql: every row was put where it is by a
+    routed or redelivered event, and its state is the one the chain
+    reached. A row added (a delivery to a partner with no legal basis in
+    the chain) or a state edited (a delivery marked done that never was,
+    or made pending again to be sent twice) has no event to stand on.
+    problem: 1 no routing event, 2 delivered without a receipt event,
+    3 dead-lettered without its event, 4 pending after either, 5 unknown. */
+static const char *s_unaccounted_sql =
+    "SELECT id, subscriber, subscription, seq, problem, COALESCE(receipt, dead) FROM ("
+    " SELECT *, CASE"
+    "  WHEN routed IS NULL THEN 1"
+    "  WHEN state = 1 AND receipt IS NULL THEN 2"
+    "  WHEN state = 2 AND dead IS NULL THEN 3"
+    "  WHEN state = 0 AND COALESCE(receipt, dead) IS NOT NULL THEN 4"
+    "  WHEN state NOT IN (0, 1, 2) THEN 5 END AS problem FROM ("
+    "  SELECT d.id, d.subscriber, d.subscription, d.seq, d.state,"
+    "   " DELIVERY_EVENT("('" AUDIT_ROUTED "', '" AUDIT_REDELIVERED "')") " AS routed,"
+    "   " DELIVERY_EVENT("('" AUDIT_RECEIPT "')") " AS receipt,"
+    "   " DELIVERY_EVENT("('" AUDIT_DEAD "')") " AS dead"
+    "  FROM deliveries d))"
+    " WHERE problem IS NOT NULL ORDER BY id LIMIT 1";
+
+static int s_unaccounted_deliveries(const verify_input_t *in, char *why, size_t whylen)
+{
+    static const char *const problems[] = {
+        [1] = "no delivery.routed or delivery.redelivered audit event put it there "
+              "(row added?)",
+        [2] = "marked delivered, but no delivery.receipt audit event records it (row edited?)",
+        [3] = "marked dead-lettered, but no delivery.deadlettered audit event records it "
+              "(row edited?)",
+        [4] = "pending, but audit event %" PRId64 " records it delivered or dead-lettered "
+              "(row edited?)",
+        [5] = "state is none of pending, delivered, dead-lettered (row edited?)",
+    };
+    char text[160];
+    sqlite3_stmt *stmt;
+    int found = s_first(in, s_unaccounted_sql, &stmt);
+    if (found <= 0)
+        return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
+    int problem = sqlite3_column_int(stmt, 4);
+    if (problem < 1 || problem > 5)
+        problem = 5;
+    snprintf(text, sizeof text, problems[problem], (int64_t) sqlite3_column_int64(stmt, 5));
+    int rc = verify_broken(why, whylen, "delivery %" PRId64 " (%.64s/%.64s seq %" PRId64 "): %s",
+                           (int64_t) sqlite3_column_int64(stmt, 0), s_text(stmt, 1),
+                           s_text(stmt, 2), (int64_t) sqlite3_column_int64(stmt, 3), text);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
                  size_t whylen)
 {
@@ -184,5 +244,7 @@ int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
                           whylen);
     if (rc == VERIFY_OK)
         rc = s_named_deliveries(in, why, whylen);
+    if (rc == VERIFY_OK)
+        rc = s_unaccounted_deliveries(in, why, whylen);
     return rc;
 }

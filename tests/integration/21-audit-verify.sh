@@ -6,7 +6,8 @@
 # truncated after a checkpoint, two swapped events, a forged checkpoint,
 # receipt, batch or sealed payload; a row the chain names deleted or
 # edited (a signal never batched, a purged signal, a batch, a receipt,
-# the deliveries); a tail cut off with its checkpoints, against a
+# the deliveries); a delivery row no audit event accounts for (added, or
+# made pending again); a tail cut off with its checkpoints, against a
 # checkpoint the daemon logged (--expect-checkpoint).
 . "$(dirname "$0")/common.sh"
 SP_CHECKPOINT=1s
@@ -84,6 +85,13 @@ tamper "DELETE FROM receipts WHERE id = 1" \
 n=$(first "kind = 'delivery.routed'")
 tamper "DELETE FROM deliveries" \
     "delivery $(copy "SELECT subscriber || '/' || json_extract(detail, '\$.subscription') || ' seq ' || json_extract(detail, '\$.seq') FROM audit WHERE seq = $n"): deleted, but audit event $n records it"
+# rows no event accounts for: a delivery added (to a partner the chain never
+# routed it to), a delivered one made pending again (to be sent twice)
+did=$(copy "SELECT MAX(id) + 1 FROM deliveries")
+tamper "INSERT INTO deliveries(signal_id, subscriber, subscription, seq, created_at) VALUES(3, 'toeslagen', 'huurtoeslag-bewoning', 99, 0)" \
+    "delivery $did (toeslagen/huurtoeslag-bewoning seq 99): no delivery.routed or delivery.redelivered audit event put it there (row added?)"
+d1=$(copy "SELECT subscriber || '/' || subscription || ' seq ' || seq FROM deliveries WHERE id = 1")
+tamper "UPDATE deliveries SET state = 0 WHERE id = 1" "delivery 1 ($d1): pending, but audit event"
 received=$(first "signal_id = 1 AND kind = 'signal.received'")
 accepted=$(first "signal_id = 1 AND kind = 'signal.accepted'")
 tamper "UPDATE signals SET type = 'nl.gemeente.burgerzaken.adresonderzoek-gestart' WHERE id = 1" \

@@ -486,6 +486,58 @@ TEST(named_delivery_redelivered)
     s_signal_teardown(&s);
 }
 
+/*  Signal 1 routed to toeslagen/huur as seq 1 (delivery 1, pending),
+    then an event of extra_kind naming it and sql applied; want NULL:
+    the result still verifies.                                          */
+static void s_expect_unaccounted(const char *extra_kind, const char *sql, const char *want)
+{
+    signal_fixture_t s;
+    const char *key = "{\"subscription\":\"huur\",\"seq\":1}";
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(store_begin(s.f.store) == 0);
+    CHECK(store_delivery_insert(s.f.store, 1, "toeslagen", "huur", 1, 1) == 0);
+    CHECK(audit_append_text(s.f.audit, AUDIT_ROUTED, NULL, 1, "toeslagen", key) == 0);
+    if (extra_kind)
+        CHECK(audit_append_text(s.f.audit, extra_kind, NULL, 1, "toeslagen", key) == 0);
+    CHECK(store_commit(s.f.store) == 0);
+    s.f.why[0] = '\0';
+    CHECK(!sql || s_sql(&s.f, sql) == 0);
+    if (!want) {
+        CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_OK);
+        s_signal_teardown(&s);
+        return;
+    }
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_BROKEN);
+    if (!strstr(s.f.why, want)) {
+        fprintf(stderr, "  got \"%s\", want \"%s\"\n", s.f.why, want);
+        CHECK(strstr(s.f.why, want) != NULL);
+    }
+    s_signal_teardown(&s);
+}
+
+/*  Rows no event accounts for: added, or in a state the chain never
+    reached. Events 21 and 22 name the signal, 23 routes it.           */
+TEST(unaccounted_deliveries)
+{
+    s_expect_unaccounted(NULL, NULL, NULL);
+    s_expect_unaccounted(AUDIT_RECEIPT, "UPDATE deliveries SET state = 1", NULL);
+    s_expect_unaccounted(NULL, "INSERT INTO deliveries(signal_id, subscriber, subscription,"
+                         " seq, created_at) VALUES(1, 'belastingdienst', 'adres', 7, 1)",
+                         "delivery 2 (belastingdienst/adres seq 7): no delivery.routed or "
+                         "delivery.redelivered audit event put it there (row added?)");
+    s_expect_unaccounted(NULL, "UPDATE deliveries SET state = 1",
+                         "delivery 1 (toeslagen/huur seq 1): marked delivered, but no "
+                         "delivery.receipt audit event records it");
+    s_expect_unaccounted(AUDIT_RECEIPT, "UPDATE deliveries SET state = 2",
+                         "delivery 1 (toeslagen/huur seq 1): marked dead-lettered, but no "
+                         "delivery.deadlettered audit event records it");
+    s_expect_unaccounted(AUDIT_DEAD, "UPDATE deliveries SET state = 2 WHERE 0",
+                         "delivery 1 (toeslagen/huur seq 1): pending, but audit event 24 "
+                         "records it delivered or dead-lettered");
+    s_expect_unaccounted(NULL, "UPDATE deliveries SET state = 9",
+                         "delivery 1 (toeslagen/huur seq 1): state is none of");
+}
+
 /*  ---- anchors ------------------------------------------------------------ */
 
 /*  The tail and the checkpoints covering it cut off: the database alone
@@ -539,6 +591,7 @@ int main(void)
     RUN(named_signal_verifies);
     RUN(named_signal_deleted_or_edited);
     RUN(named_delivery_redelivered);
+    RUN(unaccounted_deliveries);
     RUN(anchor_catches_cut_tail);
     TEST_EXIT();
 }
