@@ -162,6 +162,29 @@ static int s_fail(sp_partner_t *self, sp_code_t code, const char *fmt, ...)
     return (int) code;
 }
 
+/*  The header's source, id and type are the router's word, the event's
+    the emitter's signed one. Applications act on the first and the
+    partner deduplicates by it: a header that describes another signal
+    than the one it carries is refused like a wrong SHA-256.            */
+static int s_check_described(sp_partner_t *self, const sp_signal_t *signal)
+{
+    static const char *const names[] = { "source", "id", "type" };
+    const char *header[] = { signal->source, signal->id, signal->type };
+    json_t *event = json_loadb(signal->event, signal->event_len, JSON_REJECT_DUPLICATES, NULL);
+    const char *differs = json_is_object(event) ? NULL : "the whole event";
+    for (size_t i = 0; !differs && i < sizeof names / sizeof names[0]; i++) {
+        const char *value = json_string_value(json_object_get(event, names[i]));
+        if (!value || !header[i] || strcmp(value, header[i]) != 0)
+            differs = names[i];
+    }
+    json_decref(event);
+    if (differs)
+        return s_fail(self, SP_E_BATCH_SIGNATURE, "entry %s/%llu: %s in the signed header "
+                      "differs from the emitter's signed event", signal->subscription,
+                      (unsigned long long) signal->seq, differs);
+    return SP_OK;
+}
+
 /*  Checks one entry against its event frame; fills signal, whose
     emitter_signature points into sig.                                    */
 static int s_verify_entry(sp_partner_t *self, json_t *entry, sp_frames_t *f, size_t frame,
@@ -199,7 +222,7 @@ static int s_verify_entry(sp_partner_t *self, json_t *entry, sp_frames_t *f, siz
     if (sp_key_verify(ekey, SP_DOMAIN_SIGNAL, signal->event, signal->event_len, sig) != 0)
         return s_fail(self, SP_E_SIGNATURE, "emitter signature on %s/%llu does not verify",
                       signal->subscription, (unsigned long long) signal->seq);
-    return SP_OK;
+    return s_check_described(self, signal);
 }
 
 static void s_send(sp_partner_t *self, sp_frames_t *f, const void *const *parts,

@@ -33,7 +33,8 @@
                   == 1  frame 3 becomes the router's signature over frame 2;
                   >= 2  if frame 2 is a JSON object with an "entries" array,
                         each entry i gets the real "sha256", "emitter_sig"
-                        and "emitter_key" of event frame 4+i (signed by
+                        and "emitter_key" of event frame 4+i, and its
+                        "source", "id" and "type" where it has none (signed by
                         emitter A for 2, B for 3), the header is written
                         back compactly and signed: this reaches the handler,
                         dedup, seq bookkeeping and receipt signing.
@@ -44,7 +45,8 @@
     Oracles beyond the sanitizers: the router stores a receipt only when
     the harness signed it; the partner hands a signal to the handler only
     when the harness made the router signature, and only with an emitter
-    signature that verifies; every partner reply is either a RECEIPT
+    signature that verifies and a header whose source, id and type are
+    the event's; every partner reply is either a RECEIPT
     signed with the partner's key over a body naming acks, or a NACK with
     a known code; each DELIVER gets exactly the replies it calls for: a
     RECEIPT when the handler took a signal, then a NACK unless it took
@@ -173,6 +175,20 @@ static const sp_key_t *s_emitter_by_id(const char *key_id)
     return NULL;
 }
 
+/*  The header's source, id and type are those of the signed event.     */
+static void s_check_described(const sp_signal_t *signal)
+{
+    json_t *event = json_loadb(signal->event, signal->event_len, 0, NULL);
+    const char *source = json_string_value(json_object_get(event, "source"));
+    const char *id = json_string_value(json_object_get(event, "id"));
+    const char *type = json_string_value(json_object_get(event, "type"));
+    bool same = source && id && type && signal->type && strcmp(source, signal->source) == 0
+                && strcmp(id, signal->id) == 0 && strcmp(type, signal->type) == 0;
+    json_decref(event);
+    if (!same)
+        fz_die("partner handed over a signal whose header differs from its event");
+}
+
 static int s_handler(const sp_signal_t *signal, void *arg)
 {
     (void) arg;
@@ -193,6 +209,7 @@ static int s_handler(const sp_signal_t *signal, void *arg)
     } else if (sp_key_verify(key, SP_DOMAIN_SIGNAL, signal->event, signal->event_len,
                              signal->emitter_signature) != 0)
         fz_die("partner handed over a signal whose emitter signature does not verify");
+    s_check_described(signal);
     /*  Lets inputs reach the "handler failed" path.                       */
     if (strncmp(signal->id, "fail", 4) == 0)
         return -1;
@@ -200,7 +217,23 @@ static int s_handler(const sp_signal_t *signal, void *arg)
     return 0;
 }
 
-/*  Mode >= 2: fills in each entry's digest and emitter signature.        */
+/*  An entry without "source", "id" or "type" gets the event's, so that
+    the handler stays in reach; one that has them keeps them, so that a
+    header describing another signal is explored too.                  */
+static void s_describe(json_t *entry, const void *event_bytes, size_t len)
+{
+    static const char *const names[] = { "source", "id", "type" };
+    json_t *event = json_loadb(event_bytes, len, 0, NULL);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *value = json_object_get(event, names[i]);
+        if (!json_object_get(entry, names[i]) && json_is_string(value))
+            json_object_set(entry, names[i], value);
+    }
+    json_decref(event);
+}
+
+/*  Mode >= 2: fills in each entry's digest and emitter signature, and the
+    description the entry leaves out (s_describe).                      */
 static char *s_complete_header(const fz_frames_t *frames, const sp_key_t *emitter)
 {
     json_t *header = json_loadb(frames->data[2], frames->size[2], 0, NULL);
@@ -223,6 +256,7 @@ static char *s_complete_header(const fz_frames_t *frames, const sp_key_t *emitte
             sp_hex(sig, sizeof sig, hex);
             json_object_set_new(entry, "emitter_sig", json_string(hex));
             json_object_set_new(entry, "emitter_key", json_string(sp_key_id(emitter)));
+            s_describe(entry, frames->data[4 + i], frames->size[4 + i]);
         }
         text = json_dumps(header, JSON_COMPACT);
     }
