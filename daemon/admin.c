@@ -4,15 +4,28 @@
     Reply:    SEINPOST1 | OK | <JSON>   or   SEINPOST1 | ERROR | <reason>
     Commands are a table, as smtpctl's: STATUS and REDELIVER; the
     read-only audit commands of the CLI work on the database directly.  */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server.h"
 #include "sp_proto.h"
 #include "sp_util.h"
 
-typedef json_t *(admin_fn)(server_t *self, json_t *arg, char *err, size_t errlen);
+/*  Who asked: the name the client gives, and what the kernel says of the
+    process at the other end of the ipc socket. libzmq appends
+    ":uid:gid:pid" (SO_PEERCRED) to the Peer-Address of a Unix-socket
+    peer; the name alone is only a claim.                               */
+typedef struct {
+    const char *name;
+    long uid, gid, pid;         /* -1 when the kernel did not say */
+    char user[64];              /* login name of uid, or "" */
+} operator_t;
+
+typedef json_t *(admin_fn)(server_t *self, json_t *arg, operator_t *op, char *err,
+                           size_t errlen);
 
 static json_t *s_subscriber_status(server_t *self, sub_state_t *sub)
 {
@@ -30,9 +43,10 @@ static json_t *s_subscriber_status(server_t *self, sub_state_t *sub)
     return row;
 }
 
-static json_t *s_metrics(server_t *self, json_t *arg, char *err, size_t errlen)
+static json_t *s_metrics(server_t *self, json_t *arg, operator_t *op, char *err,
+                        size_t errlen)
 {
-    (void) arg;
+    (void) arg; (void) op;
     char *text = metrics_render(self);
     json_t *result = text ? json_string(text) : NULL;
     if (!result)
@@ -41,9 +55,10 @@ static json_t *s_metrics(server_t *self, json_t *arg, char *err, size_t errlen)
     return result;
 }
 
-static json_t *s_status(server_t *self, json_t *arg, char *err, size_t errlen)
+static json_t *s_status(server_t *self, json_t *arg, operator_t *op, char *err,
+                       size_t errlen)
 {
-    (void) arg; (void) err; (void) errlen;
+    (void) arg; (void) op; (void) err; (void) errlen;
     json_t *subs = json_array();
     for (size_t i = 0; i < self->sub_count; i++)
         json_array_append_new(subs, s_subscriber_status(self, &self->subs[i]));
@@ -261,8 +276,21 @@ static void s_wake(server_t *self, const char *subscriber)
     self->dispatch_wanted = true;
 }
 
+/*  "operator" (the claim), and the kernel's word where it gave one.    */
+static json_t *s_operator_detail(json_t *detail, const operator_t *op)
+{
+    json_object_set_new(detail, "operator", json_string(op->name));
+    if (op->uid >= 0) {
+        json_object_set_new(detail, "operator_uid", json_integer(op->uid));
+        json_object_set_new(detail, "operator_pid", json_integer(op->pid));
+    }
+    if (op->user[0])
+        json_object_set_new(detail, "operator_user", json_string(op->user));
+    return detail;
+}
+
 static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver_row_t *row,
-                           const char *operator_name, int64_t now, redeliver_t *r)
+                           const operator_t *op, int64_t now, redeliver_t *r)
 {
     int64_t id = r->last_id + 1;
     int64_t seq = server_next_seq(self, row->subscriber, row->subscription);
@@ -285,14 +313,13 @@ static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver
                           "seq", (json_int_t) seq, "previous_seq", (json_int_t) row->seq));
     return audit_append(self->audit, AUDIT_REDELIVERED, row->trace_id, row->signal_id,
                         row->subscriber,
-                        json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:s}", "subscription",
-                                  row->subscription, "seq", (json_int_t) seq,
-                                  "previous_seq", (json_int_t) row->seq,
-                                  "delivery_id", (json_int_t) id, "previous_delivery_id",
-                                  (json_int_t) row->id, "previous_state",
-                                  row->state == DELIVERY_DEAD ? "deadlettered" : "delivered",
-                                  "routed_at_ms", (json_int_t) row->created_at,
-                                  "operator", operator_name));
+                        s_operator_detail(json_pack(
+                            "{s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "subscription",
+                            row->subscription, "seq", (json_int_t) seq, "previous_seq",
+                            (json_int_t) row->seq, "delivery_id", (json_int_t) id,
+                            "previous_delivery_id", (json_int_t) row->id, "previous_state",
+                            row->state == DELIVERY_DEAD ? "deadlettered" : "delivered",
+                            "routed_at_ms", (json_int_t) row->created_at), op));
 }
 
 /*  The attempts, batch and receipt of the old seq are not this one's:
@@ -302,7 +329,7 @@ static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver
     " last_attempt_at = NULL, batch_id = NULL, receipt_id = NULL, done_at = NULL," \
     " last_error = NULL WHERE id = ? AND state <> 0"
 
-static int s_redeliver_apply(server_t *self, redeliver_t *r, const char *operator_name)
+static int s_redeliver_apply(server_t *self, redeliver_t *r, const operator_t *op)
 {
     sqlite3_stmt *update = NULL;
     int64_t now = sp_time_now_ms();
@@ -316,7 +343,7 @@ static int s_redeliver_apply(server_t *self, redeliver_t *r, const char *operato
     /* the newest delivery id of the open transaction, kept by route.c */
     r->last_id = self->written_delivery_id;
     for (size_t i = 0; i < r->count; i++)
-        if (s_redeliver_one(self, update, &r->rows[i], operator_name, now, r) != 0)
+        if (s_redeliver_one(self, update, &r->rows[i], op, now, r) != 0)
             goto cleanup;
     /* dispatch reads them once committed, as newly routed ones */
     self->written_delivery_id = r->last_id;
@@ -343,12 +370,11 @@ static bool s_ids_valid(json_t *ids)
     return true;
 }
 
-static int s_redeliver_check(json_t *arg, const char **operator_name, char *err,
-                             size_t errlen)
+static int s_redeliver_check(json_t *arg, operator_t *op, char *err, size_t errlen)
 {
     json_t *ids = json_object_get(arg, "ids");
-    *operator_name = json_string_value(json_object_get(arg, "operator"));
-    if (!*operator_name || !**operator_name || strlen(*operator_name) > 64)
+    op->name = json_string_value(json_object_get(arg, "operator"));
+    if (!op->name || !*op->name || strlen(op->name) > 64)
         snprintf(err, errlen, "REDELIVER needs the operator's name (1..64 bytes)");
     else if (!ids == !json_is_string(json_object_get(arg, "subscriber")))
         snprintf(err, errlen, "REDELIVER needs either ids or a subscriber");
@@ -360,12 +386,12 @@ static int s_redeliver_check(json_t *arg, const char **operator_name, char *err,
     return -1;
 }
 
-static json_t *s_redeliver(server_t *self, json_t *arg, char *err, size_t errlen)
+static json_t *s_redeliver(server_t *self, json_t *arg, operator_t *op, char *err,
+                          size_t errlen)
 {
-    const char *operator_name = NULL;
     redeliver_t r = { .skipped = json_array(), .moved = json_array() };
     json_t *result = NULL;
-    if (s_redeliver_check(arg, &operator_name, err, errlen) != 0)
+    if (s_redeliver_check(arg, op, err, errlen) != 0)
         goto cleanup;
     r.rows = calloc(REDELIVER_MAX, sizeof *r.rows);
     if (!r.rows) {
@@ -376,16 +402,16 @@ static json_t *s_redeliver(server_t *self, json_t *arg, char *err, size_t errlen
     if ((ids ? s_collect_ids(self, ids, &r, err, errlen)
              : s_collect_subscriber(self, arg, &r, err, errlen)) != 0)
         goto cleanup;
-    if (s_redeliver_apply(self, &r, operator_name) != 0 || server_commit(self) != 0) {
+    if (s_redeliver_apply(self, &r, op) != 0 || server_commit(self) != 0) {
         snprintf(err, errlen, "storage failure; nothing changed");
         goto cleanup;
     }
-    sp_log(SP_LOG_NOTICE, "operator %s set %lld deliveries back to pending", operator_name,
-           (long long) r.applied);
-    result = json_pack("{s:I, s:I, s:O, s:O, s:b, s:s}", "redelivered",
-                       (json_int_t) r.applied, "already_pending",
-                       (json_int_t) r.already_pending, "deliveries", r.moved, "skipped",
-                       r.skipped, "more", r.more, "operator", operator_name);
+    sp_log(SP_LOG_NOTICE, "operator %s (uid %ld%s%s) set %lld deliveries back to pending",
+           op->name, op->uid, op->user[0] ? " " : "", op->user, (long long) r.applied);
+    result = s_operator_detail(json_pack("{s:I, s:I, s:O, s:O, s:b}", "redelivered",
+                                         (json_int_t) r.applied, "already_pending",
+                                         (json_int_t) r.already_pending, "deliveries",
+                                         r.moved, "skipped", r.skipped, "more", r.more), op);
 cleanup:
     free(r.rows);
     json_decref(r.skipped);
@@ -410,10 +436,37 @@ static void s_reply(server_t *self, sp_frames_t *f, const char *status, const ch
     sp_send_parts(self->admin, parts, sizes, 4, ZMQ_DONTWAIT);
 }
 
+/*  Peer-Address of an ipc peer: "<address>:<uid>:<gid>:<pid>".         */
+static void s_operator_peer(sp_frames_t *f, operator_t *op)
+{
+    long uid, gid, pid;
+    op->uid = op->gid = op->pid = -1;
+    op->user[0] = '\0';
+    const char *address = NULL;
+    /* not always on the routing-id frame the ROUTER makes (seen with
+       libzmq 4.3.4), but on every frame the peer sent               */
+    for (size_t i = 0; !address && i < f->count; i++)
+        address = zmq_msg_gets(&f->part[i], "Peer-Address");
+    const char *tail = address ? strrchr(address, ':') : NULL;
+    for (int i = 0; tail && tail > address && i < 2; i++)
+        do tail--; while (tail > address && *tail != ':');
+    if (!tail || sscanf(tail, ":%ld:%ld:%ld", &uid, &gid, &pid) != 3 || uid < 0)
+        return;
+    op->uid = uid;
+    op->gid = gid;
+    op->pid = pid;
+    struct passwd pw, *found = NULL;
+    char buf[1024];
+    if (getpwuid_r((uid_t) uid, &pw, buf, sizeof buf, &found) == 0 && found)
+        snprintf(op->user, sizeof op->user, "%s", pw.pw_name);
+}
+
 static void s_dispatch(server_t *self, sp_frames_t *f)
 {
     char err[256] = "unknown command";
     json_t *arg = NULL;
+    operator_t op = { .name = NULL };
+    s_operator_peer(f, &op);
     if (f->count < 3 || !sp_frame_is(f, 1, SP_PROTOCOL))
         return s_reply(self, f, "ERROR", "expected SEINPOST1 | command");
     if (f->count > 3)
@@ -421,7 +474,7 @@ static void s_dispatch(server_t *self, sp_frames_t *f)
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++) {
         if (!sp_frame_is(f, 2, s_commands[i].name))
             continue;
-        json_t *result = s_commands[i].fn(self, arg, err, sizeof err);
+        json_t *result = s_commands[i].fn(self, arg, &op, err, sizeof err);
         char *text = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         /* after a failed fsync neither answer would be true: none at all */
         if (!self->storage_fatal)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -125,7 +126,13 @@ static int s_bind(server_t *self, char *err, size_t errlen)
     if (config->admin_endpoint) {
         self->admin = zmq_socket(self->zmq, ZMQ_ROUTER);
         zmq_setsockopt(self->admin, ZMQ_LINGER, &zero, sizeof zero);
-        if (zmq_bind(self->admin, config->admin_endpoint) != 0) {
+        /* the socket file is the access control (connecting takes write
+           permission): owner and group only, whatever umask we inherited;
+           libzmq creates it within zmq_bind(), on this thread          */
+        mode_t umask_before = umask(S_IXUSR | S_IXGRP | S_IRWXO);
+        int bound = zmq_bind(self->admin, config->admin_endpoint);
+        umask(umask_before);
+        if (bound != 0) {
             snprintf(err, errlen, "admin %s: %s", config->admin_endpoint,
                      zmq_strerror(zmq_errno()));
             return -1;

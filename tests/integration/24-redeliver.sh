@@ -3,12 +3,16 @@
 # up (never a payload); `seinpost redeliver` by id or by subscriber puts it
 # back in the queue, at its end (the next delivery id and seq, so that a
 # cumulative receipt covers it only once it was sent), audited with the
-# operator's user name, and the partner receives it in order. Without a legal basis any more (subscriber removed
+# operator's user name and the uid the kernel gives for the admin socket's
+# peer (mode 660 whatever the umask), and the partner receives it in order. Without a legal basis any more (subscriber removed
 # from the configuration) the daemon refuses, saying why.
 . "$(dirname "$0")/common.sh"
 SP_MAX_AGE=1s SP_RETRY_INITIAL=100ms SP_RETRY_MAX=300ms
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
+umask 000       # the daemon sets the admin socket's mode itself
 sp_start_daemon || fail "daemon start"
+umask 022
+assert_eq "$(stat -c %a "$SP_DIR/admin.sock")" 660 "admin socket: owner and group only, whatever the umask"
 conf=$SP_DIR/seinpost.yaml
 me=$(id -un)
 dead() { sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 2"; }
@@ -61,6 +65,11 @@ assert_eq "$("$SP_BIN/seinpost" redeliver -c "$conf" --json --subscriber toeslag
 assert_eq "$(jq -r '"\(.detail.operator) \(.detail.previous_state) \(.subscriber)"' "$SP_DIR/redelivered.jsonl" | sort -u)" \
     "$me deadlettered toeslagen" "3 audited redeliveries"
 assert_eq "$(wc -l < "$SP_DIR/redelivered.jsonl")" 3 "one event per delivery"
+# besides the name the client claims, what the kernel says of the caller
+assert_eq "$(jq -r '"\(.detail.operator_uid) \(.detail.operator_user) \(.detail.operator_pid | type)"' \
+    "$SP_DIR/redelivered.jsonl" | sort -u)" "$(id -u) $me number" "the operator's uid from the socket"
+grep -q "operator $me (uid $(id -u) $me) set 1 deliveries back to pending" "$SP_DIR/daemon.log" \
+    || fail "the log names the uid"
 # a delivered one may be sent again too (the partner deduplicates it)
 out=$("$SP_BIN/seinpost" redeliver -c "$conf" "$first") || fail "redeliver delivered"
 assert_eq "$out" "redelivered 1 delivery (operator $me)
