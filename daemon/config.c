@@ -13,11 +13,9 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include <sodium.h>
 #include <zmq.h>
 
 #include "config.h"
-#include "sp_proto.h"
 #include "sp_yaml.h"
 
 #define S_NAME_MAX 64
@@ -491,17 +489,6 @@ static int s_curve_key(loader_t *ld, const sp_yaml_node_t *map,
 /*  --------------------------------------------------------------------
     Sections.                                                             */
 
-/*  Loaded here only to be checked, so that `seinpostd -t` and a reload
-    catch a broken key file; the sockets load it again when they open.   */
-static void s_check_curve_secret(loader_t *ld, const sp_yaml_node_t *map, const char *path)
-{
-    char pub[41], sec[41], reason[S_ERROR_LINE];
-    if (sp_curve_load(path, pub, sec, reason, sizeof reason) != 0)
-        s_error(ld, sp_yaml_get(ld->yaml, map, "curve_secret_key"),
-                "node.curve_secret_key: %s", reason);
-    sodium_memzero(sec, sizeof sec);
-}
-
 static void s_parse_node(loader_t *ld, sp_yaml_node_t *root)
 {
     static const char *const keys[] = { "name", "signing_key",
@@ -512,9 +499,7 @@ static void s_parse_node(loader_t *ld, sp_yaml_node_t *root)
     if (!map)
         return;
     s_name(ld, map, "node", &cfg->node_name);
-    if (s_path(ld, map, "node", "curve_secret_key", false, &cfg->curve_secret_path) == 0
-        && cfg->curve_secret_path)
-        s_check_curve_secret(ld, map, cfg->curve_secret_path);
+    s_path(ld, map, "node", "curve_secret_key", false, &cfg->curve_secret_path);
     s_path(ld, map, "node", "pseudonym_key", false, &cfg->pseudonym_key_path);
     if (s_path(ld, map, "node", "signing_key", true, &cfg->signing_key_path) != 0)
         return;

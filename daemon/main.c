@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "reload.h"
 #include "server.h"
+#include "sp_proto.h"
 #include "sp_util.h"
 
 static server_t *s_server;
@@ -50,9 +53,20 @@ static void s_install_signals(void)
 static int s_test_config(const char *path)
 {
     char err[8192] = "";
+    char pub[41], sec[41];
     config_t *config = config_load(path, err, sizeof err);
     if (!config) {
         fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    /* the sockets load it at start and reload; the operator tools, which
+       load the same file, need not read it: only the daemon checks it  */
+    int bad_key = config->curve_secret_path
+                  && sp_curve_load(config->curve_secret_path, pub, sec, err, sizeof err) != 0;
+    sodium_memzero(sec, sizeof sec);
+    if (bad_key) {
+        fprintf(stderr, "%s: node.curve_secret_key: %s\n", path, err);
+        config_destroy(&config);
         return 1;
     }
     printf("%s: configuration OK (%zu emitters, %zu subscribers, %zu signal types)\n",

@@ -16,7 +16,8 @@
        configured key, and the body names that subscriber;
     6. the rows the chain names (verify_named.c): every signal an event
        names is stored, and where the event recorded its source, id,
-       type, emitter, key_id, SHA-256, received_at or trace_id, the row
+       type, emitter, key_id, SHA-256, received_at, trace_id or subject
+       pseudonym, the row
        still holds it; every batch a delivery.attempt and every receipt
        a delivery.receipt names is stored for that subscriber; every
        delivery a routed, attempt, receipt, dead-letter or redelivered

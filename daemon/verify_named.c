@@ -68,6 +68,12 @@ static const char *s_signals_sql =
     RECORDED("emitter", "s.emitter")
     RECORDED("key_id", "s.key_id")
     RECORDED("received_at", "s.received_at")
+    /* the subject's pseudonym is the data_subjects entry without a field */
+    "  WHEN a.kind = '" AUDIT_SIGNAL_ACCEPTED "'"
+    "   AND json_type(a.detail, '$.data_subjects') = 'array'"
+    "   AND (SELECT json_extract(j.value, '$.id') FROM json_each(a.detail, '$.data_subjects') j"
+    "    WHERE json_type(j.value, '$.field') IS NULL LIMIT 1) IS NOT s.subject_pseudonym"
+    "   THEN 'subject_pseudonym' "
     "  END AS differs"
     " FROM audit a LEFT JOIN signals s ON s.id = a.signal_id"
     " WHERE a.signal_id IS NOT NULL)"

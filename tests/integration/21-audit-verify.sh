@@ -100,6 +100,8 @@ tamper "UPDATE signals SET emitter = 'burgerzaken-breda' WHERE id = 1" \
     "signal 1: emitter differs from audit event $received"
 tamper "UPDATE signals SET received_at = received_at - 86400000 WHERE id = 1" \
     "signal 1: received_at differs from audit event $received"
+tamper "UPDATE signals SET subject_pseudonym = NULL WHERE id = 1" \
+    "signal 1: subject_pseudonym differs from audit event $accepted"
 # a purged signal: no payload left to open, the chain still knows it
 accepted=$(first "signal_id = 4 AND kind = 'signal.accepted'")
 tamper "UPDATE signals SET event = NULL, source = source || ':evil' WHERE id = 4" \

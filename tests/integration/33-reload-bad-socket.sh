@@ -3,7 +3,8 @@
 # (a garbage node CURVE secret key, a subscriber endpoint ZeroMQ refuses)
 # the reload is refused, logged naming the subscriber and audited, and the
 # daemon keeps delivering to every partner on the old configuration. At
-# start-up the same failure stops the daemon with that message.
+# start-up the same failure stops the daemon with that message, and
+# seinpostd -t reports a garbage or mismatched CURVE key file.
 . "$(dirname "$0")/common.sh"
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
 conf=$SP_DIR/seinpost.yaml
@@ -43,6 +44,14 @@ grep -q "configuration reloaded" "$SP_DIR/daemon.log" && fail "bad key: reported
 sp_wait_ge 5 1 sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'config.rejected' AND detail LIKE '%node2.curve%'" \
     || fail "bad key: refusal audited"
 both_listed "bad key"
+# seinpostd -t reads the key too; so does it when the halves do not match
+out=$("$SP_BIN/seinpostd" -t -c "$conf" 2>&1) && fail "seinpostd -t passed a garbage CURVE key"
+grep -q "seinpost.yaml: node.curve_secret_key: .*node2.curve: not a seinpost CURVE key file" <<<"$out" \
+    || fail "seinpostd -t: $out"
+"$SP_BIN/seinpost" keygen --curve -o "$SP_DIR/keys/other.curve" >/dev/null
+{ grep '^public:' "$SP_DIR/keys/other.curve"; grep '^secret:' "$SP_DIR/keys/node.curve"; } > "$SP_DIR/keys/node2.curve"
+out=$("$SP_BIN/seinpostd" -t -c "$conf" 2>&1) && fail "seinpostd -t passed mismatched CURVE halves"
+grep -q "node2.curve: the public key is not the one of the secret key" <<<"$out" || fail "mismatch: $out"
 emit_both
 
 # 2. one subscriber's endpoint passes the loader but not zmq_connect: the

@@ -15,10 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zmq.h>
-
 #include "config.h"
-#include "sp_proto.h"
 #include "sp_util.h"
 #include "sp_yaml.h"
 #include "test.h"
@@ -66,21 +63,6 @@ static void s_tmp_path(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/%s", s_tmp, name);
 }
 
-/*  mismatch.curve: one pair's public half with another's secret half;
-    garbage.curve: not a key file at all.                               */
-static int s_curve_files(void)
-{
-    char path[PATH_MAX], pub[41], sec[41], other_pub[41], other_sec[41], text[200];
-    if (zmq_curve_keypair(pub, sec) != 0 || zmq_curve_keypair(other_pub, other_sec) != 0)
-        return -1;
-    s_tmp_path(path, sizeof path, "mismatch.curve");
-    snprintf(text, sizeof text, "public: %s\nsecret: %s\n", other_pub, sec);
-    if (s_write(path, text) != 0 || chmod(path, 0600) != 0)
-        return -1;
-    s_tmp_path(path, sizeof path, "garbage.curve");
-    return s_write(path, "public: short\nsecret: short\n") != 0 ? -1 : chmod(path, 0600);
-}
-
 static int s_setup(void)
 {
     char path[PATH_MAX], *real;
@@ -95,9 +77,7 @@ static int s_setup(void)
     if (s_new_key(path, 0600) != 0)
         return -1;
     s_tmp_path(path, sizeof path, "open.key");
-    if (s_new_key(path, 0644) != 0)
-        return -1;
-    return s_curve_files();
+    return s_new_key(path, 0644);
 }
 
 /*  Copies fixture name into the temporary directory and loads it there.  */
@@ -350,8 +330,6 @@ TEST(example_loads)
     CHECK(mkdir(dir, 0700) == 0 && mkdir(key, 0700) == 0);
     strncat(key, "/node.key", sizeof key - strlen(key) - 1);
     CHECK(s_new_key(key, 0600) == 0);
-    snprintf(want, sizeof want, "%s/keys/node.curve", dir);
-    CHECK(sp_curve_generate(want, (char[41]) { 0 }) == 0);
     CHECK(s_copy("conf/seinpost.yaml", path) == 0);
     config_t *cfg = config_load(path, err, sizeof err);
     if (!cfg)
@@ -477,7 +455,6 @@ TEST(bad_fixtures)
         "bad-signal-type.yaml", "bad-endpoint.yaml", "bad-tcp-plaintext.yaml",
         "bad-yaml-duplicate.yaml", "bad-syntax.yaml", "bad-key-missing.yaml",
         "bad-key-open.yaml", "bad-not-mapping.yaml", "bad-admin-abstract.yaml",
-        "bad-curve-mismatch.yaml", "bad-curve-garbage.yaml",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         s_check_bad(names[i]);
