@@ -225,8 +225,8 @@ static void s_dead_letter(server_t *self, sub_state_t *sub, const store_pending_
         self->tx_failed = true;
         return;
     }
-    sub->dead++;
-    self->stats.dead++;
+    sub->uncommitted_dead++;
+    self->uncommitted.dead++;
     audit_append(self->audit, AUDIT_DEAD, row->trace_id, row->signal_id, sub->name,
                  json_pack("{s:s, s:I, s:i, s:s}", "subscription", row->subscription,
                            "seq", (json_int_t) row->seq, "attempts", row->attempts,

@@ -296,7 +296,7 @@ static void s_handle(server_t *self, emit_t *emit)
                              emit->event_len, emit->sha256, emit->key_id,
                              emit->signature, emit->reply);
     if (code == SP_DUPLICATE) {
-        self->stats.duplicates++;
+        self->uncommitted.duplicates++;
         audit_append(self->audit, AUDIT_SIGNAL_DUPLICATE, NULL, 0, NULL,
                      json_pack("{s:s, s:s}", "emitter", emit->emitter->name,
                                "correlation", emit->reply->correlation));

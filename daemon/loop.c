@@ -25,6 +25,26 @@
     end -10 %); this bounds how long an EMIT waits behind delivery work. */
 #define LOOP_INGRESS_GAP_US 500
 
+/*  Counts what the transaction did (committed) or drops it (rolled back). */
+static void s_settle_counts(server_t *self, bool committed)
+{
+    if (committed) {
+        self->stats.accepted += self->uncommitted.accepted;
+        self->stats.duplicates += self->uncommitted.duplicates;
+        self->stats.delivered += self->uncommitted.delivered;
+        self->stats.dead += self->uncommitted.dead;
+    }
+    memset(&self->uncommitted, 0, sizeof self->uncommitted);
+    for (size_t i = 0; i < self->sub_count; i++) {
+        sub_state_t *sub = &self->subs[i];
+        if (committed) {
+            sub->delivered += sub->uncommitted_delivered;
+            sub->dead += sub->uncommitted_dead;
+        }
+        sub->uncommitted_delivered = sub->uncommitted_dead = 0;
+    }
+}
+
 /*  After a failed transaction nothing of the turn happened: replies turn
     into REJECTED STORAGE, counters and the audit head are re-read, and
     every in-flight window restarts from the database.                   */
@@ -36,6 +56,7 @@ static void s_turn_failed(server_t *self)
     bool storage = store_failure_is_storage(self->store);
     sp_log(SP_LOG_ERROR, "transaction failed, rolled back: %s", store_errmsg(self->store));
     store_rollback(self->store);
+    s_settle_counts(self, false);
     if (storage) {
         /* leave the disk alone for a while instead of failing every turn;
            meanwhile new signals are refused without touching it, and the
@@ -94,6 +115,7 @@ int server_commit(server_t *self)
         return -1;
     }
     audit_committed(self->audit);
+    s_settle_counts(self, true);
     if (self->storage_failures > 0) {
         sp_log(SP_LOG_NOTICE, "storage recovered after %d failed transactions",
                self->storage_failures);

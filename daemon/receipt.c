@@ -162,8 +162,8 @@ static void s_receipt(server_t *self, sub_state_t *sub, sp_frames_t *f)
     else {
         sub->failures = 0;
         sub->next_send_at = 0;
-        sub->delivered += acked;
-        self->stats.delivered += acked;
+        sub->uncommitted_delivered += acked;
+        self->uncommitted.delivered += acked;
         sub->last_success_ms = sp_time_now_ms();
         self->dispatch_wanted = true;
     }

@@ -32,6 +32,7 @@ static int s_kill_orphan(int64_t delivery_id, int64_t signal_id, int64_t seq,
     orphan_ctx_t *ctx = arg;
     const char *reason = "subscription removed from configuration: no legal basis to deliver";
     ctx->count++;
+    ctx->server->uncommitted.dead++;
     if (store_delivery_dead(ctx->server->store, delivery_id, reason, sp_time_now_ms()) != 0)
         return -1;
     return audit_append(ctx->server->audit, AUDIT_DEAD, trace_id, signal_id,

@@ -199,6 +199,6 @@ sp_code_t route_store(server_t *self, const sp_event_t *event,
     reply->code = SP_OK;
     snprintf(reply->reason, sizeof reply->reason, "stored; routed to %d subscription%s",
              routed, routed == 1 ? "" : "s");
-    self->stats.accepted++;
+    self->uncommitted.accepted++;
     return SP_OK;
 }

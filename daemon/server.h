@@ -62,6 +62,8 @@ typedef struct {
     bool more_pending;          /* last page was full: look again soon */
     int64_t delivered;
     int64_t dead;
+    int64_t uncommitted_delivered;  /* of the open transaction (see below) */
+    int64_t uncommitted_dead;
     int64_t failed_attempts;
     int64_t last_success_ms;    /* wall clock */
     char last_error[160];
@@ -84,6 +86,12 @@ typedef struct {
     histogram_t ack_latency;
     histogram_t receipt_latency;
 } server_stats_t;
+
+/*  What the open transaction did, added to the counters once it commits:
+    after a rolled-back turn the metrics do not count work that is gone.  */
+typedef struct {
+    int64_t accepted, duplicates, delivered, dead;
+} uncommitted_t;
 
 typedef struct server {
     config_t *config;
@@ -126,6 +134,7 @@ typedef struct server {
     int64_t next_checkpoint_at;
     int64_t next_purge_at;
     server_stats_t stats;
+    uncommitted_t uncommitted;
     volatile sig_atomic_t stop;
     volatile sig_atomic_t reload;
 } server_t;

@@ -2,7 +2,7 @@
 # Disk full: the database lives on a small tmpfs. When it fills, signals are
 # REJECTED STORAGE_UNAVAILABLE (never ACCEPTED and lost), the daemon backs
 # off instead of spinning, and when space returns it recovers by itself;
-# every signal it ACCEPTED is delivered.
+# every signal it ACCEPTED is delivered, and counted once in the metrics.
 . "$(dirname "$0")/common.sh"
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
 mkdir -p "$SP_DIR/db"
@@ -39,4 +39,9 @@ total=$((accepted1 + 1))
 sp_wait_ge 60 $total sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1" \
     || fail "every accepted signal delivered ($(sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1") of $total)"
 assert_eq "$(sp_sql "SELECT COUNT(*) FROM signals")" "$total" "stored exactly what was accepted"
+# the counters count committed work only, not turns that were rolled back
+metrics=$("$SP_BIN/seinpost" metrics -c "$SP_DIR/seinpost.yaml") || fail "metrics"
+assert_eq "$(sed -n 's/^seinpost_signals_accepted_total //p' <<<"$metrics")" "$total" "accepted counter"
+assert_eq "$(sed -n 's/^seinpost_deliveries_total{subscriber="toeslagen",outcome="delivered"} //p' <<<"$metrics")" \
+    "$total" "delivered counter"
 echo "disk full: $accepted1 accepted, $full refused STORAGE_UNAVAILABLE, recovered, all delivered"
