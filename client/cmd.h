@@ -38,6 +38,7 @@ int cmd_metrics(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_deadletters(int argc, char **argv);
 int cmd_redeliver(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
 
 /*  Shared by the commands that read the daemon's database (cmd_audit.c):
     opens it read-only, refusing a file that is not a seinpost database. */

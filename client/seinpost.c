@@ -19,6 +19,7 @@ static const struct {
       "deadletters -c SEINPOST.YAML [--subscriber S] [--json]  dead-lettered deliveries" },
     { "redeliver", cmd_redeliver,
       "redeliver -c SEINPOST.YAML ID... | --subscriber S [--dead-lettered] [--since T]" },
+    { "backup", cmd_backup, "backup -c SEINPOST.YAML -o FILE   consistent copy of the database" },
 };
 
 static void s_usage(FILE *out)
