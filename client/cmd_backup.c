@@ -6,7 +6,8 @@
     the daemon goes on writing meanwhile) and writes a compact file that
     needs no WAL. It is written as FILE.tmp, fsynced, renamed to FILE and
     the directory fsynced, as OpenSMTPD's queue does: a crash leaves the
-    old FILE or the new one, never half of one.
+    old FILE or the new one, never half of one. FILE may not be one of
+    the daemon's own files.
 
     The copy holds sealed payloads and pseudonyms: it is created 0600. It
     opens only with the node secret (node.pseudonym_key, or
@@ -47,7 +48,10 @@ static int s_fsync_dir_of(const char *path)
     return rc;
 }
 
-/*  VACUUM INTO tmp, created owner-only whatever the umask.             */
+/*  VACUUM INTO tmp. The file is made here first, empty, 0600, and only
+    by us (O_EXCL, no symlink followed): SQLite writes into an existing
+    empty file and keeps its owner and mode, so a file someone else put
+    there in between would receive the copy.                            */
 static int s_vacuum_into(sqlite3 *db, const char *tmp, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = NULL;
@@ -55,18 +59,43 @@ static int s_vacuum_into(sqlite3 *db, const char *tmp, char *err, size_t errlen)
         snprintf(err, errlen, "%.1024s: %s", tmp, strerror(errno));
         return -1;
     }
-    mode_t umask_before = umask(S_IRWXG | S_IRWXO);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%.1024s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    close(fd);
     int rc = sqlite3_prepare_v2(db, "VACUUM INTO ?", -1, &stmt, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, tmp, -1, SQLITE_STATIC);
         rc = sqlite3_step(stmt);
     }
-    umask(umask_before);
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE) {
         snprintf(err, errlen, "copying the database to %.1024s: %s", tmp,
                  sqlite3_errmsg(db));
+        unlink(tmp);
+    }
     sqlite3_finalize(stmt);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*  True when path is one of the files the daemon lives on: the database,
+    its WAL and shared memory, the node secret.                          */
+static bool s_is_live_file(const config_t *config, const char *path)
+{
+    static const char *const suffixes[] = { "", "-wal", "-shm", ".secret" };
+    char live[4096];
+    struct stat at_path, at_live;
+    if (stat(path, &at_path) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(live, sizeof live, "%s%s", config->database, suffixes[i]);
+        if (stat(live, &at_live) == 0 && at_live.st_dev == at_path.st_dev
+            && at_live.st_ino == at_path.st_ino)
+            return true;
+    }
+    return config->pseudonym_key_path && stat(config->pseudonym_key_path, &at_live) == 0
+           && at_live.st_dev == at_path.st_dev && at_live.st_ino == at_path.st_ino;
 }
 
 static int s_install(const char *tmp, const char *out, char *err, size_t errlen)
@@ -121,10 +150,9 @@ static int s_backup(const char *conf_path, const char *out)
         snprintf(err, sizeof err, "%.1024s: path too long", out);
         goto cleanup;
     }
-    struct stat at_out, at_db;
-    if (stat(out, &at_out) == 0 && stat(config->database, &at_db) == 0
-        && at_out.st_dev == at_db.st_dev && at_out.st_ino == at_db.st_ino) {
-        snprintf(err, sizeof err, "%.1024s is the database itself", out);
+    if (s_is_live_file(config, out) || s_is_live_file(config, tmp)) {
+        snprintf(err, sizeof err, "%.1024s is one of the daemon's own files (its database, "
+                 "WAL or node secret)", out);
         goto cleanup;
     }
     db = cmd_db_open(config->database, err, sizeof err);

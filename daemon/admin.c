@@ -275,6 +275,38 @@ static void s_wake(server_t *self, const char *subscriber)
     self->dispatch_wanted = true;
 }
 
+/*  Peer-Address of an ipc peer: "<address>:<uid>:<gid>:<pid>".         */
+static void s_operator_peer(sp_frames_t *f, operator_t *op)
+{
+    long uid, gid, pid;
+    op->uid = op->gid = op->pid = -1;
+    op->user[0] = '\0';
+    const char *address = NULL;
+    /* not always on the routing-id frame the ROUTER makes (seen with
+       libzmq 4.3.4), but on every frame the peer sent               */
+    for (size_t i = 0; !address && i < f->count; i++)
+        address = zmq_msg_gets(&f->part[i], "Peer-Address");
+    const char *tail = address ? strrchr(address, ':') : NULL;
+    for (int i = 0; tail && tail > address && i < 2; i++)
+        do tail--; while (tail > address && *tail != ':');
+    if (!tail || sscanf(tail, ":%ld:%ld:%ld", &uid, &gid, &pid) != 3 || uid < 0)
+        return;
+    op->uid = uid;
+    op->gid = gid;
+    op->pid = pid;
+}
+
+/*  The login name of the caller's uid: only for what is audited, since
+    the lookup may block (LDAP, sssd) and this is the event loop.       */
+static void s_operator_user(operator_t *op)
+{
+    struct passwd pw, *found = NULL;
+    char buf[1024];
+    if (op->uid >= 0 && getpwuid_r((uid_t) op->uid, &pw, buf, sizeof buf, &found) == 0
+        && found)
+        snprintf(op->user, sizeof op->user, "%s", pw.pw_name);
+}
+
 /*  "operator" (the claim), and the kernel's word where it gave one.    */
 static json_t *s_operator_detail(json_t *detail, const operator_t *op)
 {
@@ -392,6 +424,7 @@ static json_t *s_redeliver(server_t *self, json_t *arg, operator_t *op, char *er
     json_t *result = NULL;
     if (s_redeliver_check(arg, op, err, errlen) != 0)
         goto cleanup;
+    s_operator_user(op);
     r.rows = calloc(REDELIVER_MAX, sizeof *r.rows);
     if (!r.rows) {
         snprintf(err, errlen, "out of memory");
@@ -433,31 +466,6 @@ static void s_reply(server_t *self, sp_frames_t *f, const char *status, const ch
     size_t sizes[] = { sp_frame_size(f, 0), strlen(SP_PROTOCOL), strlen(status),
                        strlen(body) };
     sp_send_parts(self->admin, parts, sizes, 4, ZMQ_DONTWAIT);
-}
-
-/*  Peer-Address of an ipc peer: "<address>:<uid>:<gid>:<pid>".         */
-static void s_operator_peer(sp_frames_t *f, operator_t *op)
-{
-    long uid, gid, pid;
-    op->uid = op->gid = op->pid = -1;
-    op->user[0] = '\0';
-    const char *address = NULL;
-    /* not always on the routing-id frame the ROUTER makes (seen with
-       libzmq 4.3.4), but on every frame the peer sent               */
-    for (size_t i = 0; !address && i < f->count; i++)
-        address = zmq_msg_gets(&f->part[i], "Peer-Address");
-    const char *tail = address ? strrchr(address, ':') : NULL;
-    for (int i = 0; tail && tail > address && i < 2; i++)
-        do tail--; while (tail > address && *tail != ':');
-    if (!tail || sscanf(tail, ":%ld:%ld:%ld", &uid, &gid, &pid) != 3 || uid < 0)
-        return;
-    op->uid = uid;
-    op->gid = gid;
-    op->pid = pid;
-    struct passwd pw, *found = NULL;
-    char buf[1024];
-    if (getpwuid_r((uid_t) uid, &pw, buf, sizeof buf, &found) == 0 && found)
-        snprintf(op->user, sizeof op->user, "%s", pw.pw_name);
 }
 
 static void s_dispatch(server_t *self, sp_frames_t *f)

@@ -31,10 +31,15 @@ static int s_kill_orphan(int64_t delivery_id, int64_t signal_id, int64_t seq,
 {
     orphan_ctx_t *ctx = arg;
     const char *reason = "subscription removed from configuration: no legal basis to deliver";
-    ctx->count++;
-    ctx->server->uncommitted.dead++;
     if (store_delivery_dead(ctx->server->store, delivery_id, reason, sp_time_now_ms()) != 0)
         return -1;
+    ctx->count++;
+    /* counted at the commit; per subscriber too while it is configured
+       (a subscription removed, the subscriber kept)                     */
+    ctx->server->uncommitted.dead++;
+    sub_state_t *sub = deliver_sub(ctx->server, ctx->subscriber);
+    if (sub)
+        sub->uncommitted_dead++;
     return audit_append(ctx->server->audit, AUDIT_DEAD, trace_id, signal_id,
                         ctx->subscriber,
                         json_pack("{s:s, s:I, s:s}", "subscription", ctx->subscription,
@@ -104,9 +109,13 @@ void server_note_key_change(server_t *self)
     if (rotated != 1)
         return;
     bool listed = config_key_by_id(NULL, &self->config->previous_keys, from) != NULL;
+    /* and a checkpoint by the new key at once: the next comparison (a
+       reload within the checkpoint interval, a change back) is against
+       the key now in use                                               */
     if (audit_append(self->audit, AUDIT_NODE_KEY_CHANGED, NULL, 0, NULL,
                      json_pack("{s:s, s:s, s:b}", "from", from, "to", to,
-                               "from_listed", listed)) != 0)
+                               "from_listed", listed)) != 0
+        || audit_checkpoint(self->audit) != 0)
         self->tx_failed = true;
     if (listed)
         sp_log(SP_LOG_NOTICE, "node signing key changed from %s to %s", from, to);
@@ -146,8 +155,7 @@ int server_reload(server_t *self)
     deliver_install(self, subs, fresh->subscriber_count);
     audit_set_key(self->audit, fresh->signing_key);
     server_size_emitters(self);
-    server_dead_letter_orphans(self);
-    if (store_begin(self->store) != 0)
+    if (server_dead_letter_orphans(self) != 0 || store_begin(self->store) != 0)
         self->tx_failed = true;
     server_note_key_change(self);
     audit_append(self->audit, AUDIT_CONFIG_LOADED, NULL, 0, NULL,

@@ -127,9 +127,11 @@ static int s_bind(server_t *self, char *err, size_t errlen)
         self->admin = zmq_socket(self->zmq, ZMQ_ROUTER);
         zmq_setsockopt(self->admin, ZMQ_LINGER, &zero, sizeof zero);
         /* the socket file is the access control (connecting takes write
-           permission): owner and group only, whatever umask we inherited;
-           libzmq creates it within zmq_bind(), on this thread          */
-        mode_t umask_before = umask(S_IXUSR | S_IXGRP | S_IRWXO);
+           permission): never more than owner and group, whatever umask
+           we inherited, and less when it says so (systemd's UMask=0077:
+           owner only); libzmq creates it within zmq_bind(), here      */
+        mode_t umask_before = umask(0);
+        umask(umask_before | S_IXUSR | S_IXGRP | S_IRWXO);
         int bound = zmq_bind(self->admin, config->admin_endpoint);
         umask(umask_before);
         if (bound != 0) {

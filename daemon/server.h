@@ -159,9 +159,9 @@ int64_t server_next_seq(server_t *self, const char *subscriber,
                         const char *subscription);
 int server_reload_seqs(server_t *self);
 /*  reload.c: when the node key differs from the one that signed the last
-    checkpoint, a node.key_changed audit event (inside the open
-    transaction) and a log line, a warning when verify would not know the
-    old key (it is not in node.previous_public_keys).                   */
+    checkpoint, a node.key_changed audit event and a checkpoint by the new
+    key (inside the open transaction), and a log line, a warning when
+    verify would not know the old key (not in node.previous_public_keys). */
 void server_note_key_change(server_t *self);
 /*  (Re)sizes per-emitter state for the current configuration.          */
 int server_size_emitters(server_t *self);

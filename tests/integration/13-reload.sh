@@ -55,6 +55,11 @@ sp_wait_ge 5 2 sh -c "grep -c 'configuration reloaded' '$SP_DIR/daemon.log'" || 
 sp_wait_ge 5 1 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 2 AND last_error LIKE 'subscription removed%'" \
     || fail "pending delivery dead-lettered"
 sp_emit $VNA_TYPE "$vna_0855" | grep -q "routed to 0 subscriptions" || fail "no longer routed"
+# counted as a dead letter, in the total and for the subscriber that stays
+metrics=$("$SP_BIN/seinpost" metrics -c "$SP_DIR/seinpost.yaml") || fail "metrics"
+assert_eq "$(sed -n 's/^seinpost_deliveries_total{subscriber="belastingdienst",outcome="dead_lettered"} //p' <<<"$metrics")" \
+    1 "the subscriber's dead letters"
+assert_eq "$("$SP_BIN/seinpost" status -c "$SP_DIR/seinpost.yaml" --json | jq .dead_lettered)" 1 "total dead letters"
 sp_start_partner belastingdienst
 sleep 2
 assert_eq "$(sp_lines "$SP_DIR/belastingdienst.out")" 2 "nothing more delivered without a legal basis"

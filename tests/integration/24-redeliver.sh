@@ -4,7 +4,7 @@
 # back in the queue, at its end (the next delivery id and seq, so that a
 # cumulative receipt covers it only once it was sent), audited with the
 # operator's user name and the uid the kernel gives for the admin socket's
-# peer (mode 660 whatever the umask), and the partner receives it in order. Without a legal basis any more (subscriber removed
+# peer (mode 660 at most, whatever the umask), and the partner receives it in order. Without a legal basis any more (subscriber removed
 # from the configuration) the daemon refuses, saying why.
 . "$(dirname "$0")/common.sh"
 SP_MAX_AGE=1s SP_RETRY_INITIAL=100ms SP_RETRY_MAX=300ms
@@ -12,7 +12,7 @@ sp_setup "$SP_DIR" $PORT_BASE >/dev/null
 umask 000       # the daemon sets the admin socket's mode itself
 sp_start_daemon || fail "daemon start"
 umask 022
-assert_eq "$(stat -c %a "$SP_DIR/admin.sock")" 660 "admin socket: owner and group only, whatever the umask"
+assert_eq "$(stat -c %a "$SP_DIR/admin.sock")" 660 "admin socket: owner and group at most, whatever the umask"
 conf=$SP_DIR/seinpost.yaml
 me=$(id -un)
 dead() { sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 2"; }
@@ -103,4 +103,10 @@ out=$("$SP_BIN/seinpost" audit verify -c "$conf") || fail "the trail still verif
 echo "$out" | grep -q "^note: [0-9]* signatures not checked, the first: receipt [0-9]*: key [0-9a-f]* of subscriber toeslagen is not configured" \
     || fail "unchecked receipts noted: $out"
 "$SP_BIN/seinpost" audit verify -c "$conf" --strict | grep -q "^BROKEN: receipt [0-9]*: key" || fail "--strict"
+# a stricter umask (systemd's UMask=0077) makes the admin socket stricter
+sp_stop_all
+umask 077
+sp_start_daemon || fail "daemon restart under umask 077"
+umask 022
+assert_eq "$(stat -c %a "$SP_DIR/admin.sock")" 600 "admin socket under umask 077"
 echo "redeliver OK"

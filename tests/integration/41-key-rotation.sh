@@ -86,4 +86,32 @@ echo "$out" | grep -q "emitters\[0\].previous_public_keys\[0\]: is the current k
 sed -i "s|previous_public_keys: \[\"$new_burgerzaken\"\]|previous_public_keys: [\"ed25519:AAAA\"]|" "$SP_DIR/bad.yaml"
 out=$("$SP_BIN/seinpostd" -t -c "$SP_DIR/bad.yaml" 2>&1) && fail "garbage previous key accepted"
 echo "$out" | grep -q "emitters\[0\].previous_public_keys\[0\]: not an Ed25519 public key" || fail "garbage: $out"
+# reloads: a change is recorded once, a change back too (each change
+# writes a checkpoint by the new key, which the next reload compares with)
+sp_start_daemon || fail "daemon start, old key listed"
+pid=$(cat "$SP_DIR/daemon.pid")
+changes() { sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'node.key_changed'"; }
+reload() {     # reload N: SIGHUP, wait for the Nth "configuration reloaded"
+    kill -HUP "$pid"
+    sp_wait 5 sh -c "[ \$(grep -c 'configuration reloaded' '$SP_DIR/daemon.log') -ge $1 ]" \
+        || fail "reload $1"
+}
+assert_eq "$(changes)" 1 "no change at a start with the same key"
+reload 1
+assert_eq "$(changes)" 1 "no change at a reload with the same key"
+edit seinpost.yaml -e "s|keys/node2.key|keys/node.key|" -e "s|\[\"$old_node\"\]|[\"$new_node\"]|"
+reload 2
+reload 3
+assert_eq "$(changes)" 2 "back to the old key: one event, not one per reload"
+sp_sql "SELECT detail FROM audit WHERE kind = 'node.key_changed' ORDER BY seq DESC LIMIT 1" \
+    | grep -q '"from_listed": *true' || fail "the key changed from is listed"
+grep -q "node signing key changed from .* to $old_node_id$" "$SP_DIR/daemon.log" || fail "notice of the change back"
+sp_emit $GDB_TYPE "${GDB_DATA/0855200000123456/0855200000777777}" 999993653 \
+    | grep -q "^ACCEPTED signal OK" || fail "emit under the old key again"
+edit seinpost.yaml -e "s|keys/node.key|keys/node2.key|" -e "s|\[\"$new_node\"\]|[\"$old_node\"]|"
+reload 4
+assert_eq "$(changes)" 3 "and forward again"
+sp_stop_all
+out=$(verify --strict) || fail "strict verify after the flips: $out"
+
 echo "PASS"

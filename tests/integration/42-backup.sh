@@ -4,8 +4,9 @@
 # WAL needed, `seinpost audit verify` passes on it with the node secret),
 # mode 0600 whatever the umask, and what it reports is what it holds.
 # Restored in place of the database, the daemon starts on it and delivers
-# what was pending in it. Refusals: no -o, the database itself, a
-# directory that does not exist.
+# what was pending in it. Refusals: no -o, the daemon's own files, a
+# directory that does not exist; a stale FILE.tmp is replaced, not
+# written through.
 . "$(dirname "$0")/common.sh"
 SP_CHECKPOINT=1s
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
@@ -51,7 +52,16 @@ echo "$v" | grep -q "^OK: audit chain of $events events" || fail "verify counts:
 assert_eq $? 2 "no -o"
 err=$("$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/seinpost.db" 2>&1)
 assert_eq $? 3 "onto the database"
-echo "$err" | grep -q "is the database itself" || fail "onto the database: $err"
+echo "$err" | grep -q "is one of the daemon's own files" || fail "onto the database: $err"
+for f in seinpost.db-wal seinpost.db.secret; do
+    "$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/$f" >/dev/null 2>&1
+    assert_eq $? 3 "onto $f"
+done
+# a temporary file someone else put there is not written into
+ln -s "$SP_DIR/elsewhere.db" "$SP_DIR/link.db.tmp"
+"$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/link.db" >/dev/null || fail "backup over a stale .tmp link"
+[ -e "$SP_DIR/elsewhere.db" ] && fail "the copy followed a symlink"
+assert_eq "$(stat -c %a "$SP_DIR/link.db")" 600 "mode of that backup"
 err=$("$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/no/such/dir/b.db" 2>&1)
 assert_eq $? 3 "into a missing directory"
 echo "$err" | grep -q "no/such/dir/b.db.tmp" || fail "missing directory named: $err"
