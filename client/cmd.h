@@ -23,6 +23,8 @@ typedef struct {
     char *curve_secret_path;
     char *server_curve_public;  /* emit: the daemon's CURVE public key */
     sp_key_t *router_key;       /* listen: the router's Ed25519 key */
+    sp_key_t **router_other_keys;   /* listen: more of them, for a rotation */
+    size_t router_other_count;
     sp_key_t **emitter_keys;    /* listen: emitters it trusts */
     size_t emitter_key_count;
 } cli_conf_t;

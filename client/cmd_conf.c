@@ -38,6 +38,33 @@ static int s_emitter_keys(cli_conf_t *self, sp_yaml_t *yaml, sp_yaml_node_t *roo
     return 0;
 }
 
+/*  router_public_key: one key, or a list of them during a key rotation
+    (the first is the router's key; a batch signed by any is accepted).  */
+static int s_router_keys(cli_conf_t *self, sp_yaml_t *yaml, sp_yaml_node_t *root,
+                         char *err, size_t errlen)
+{
+    sp_yaml_node_t *node = sp_yaml_get(yaml, root, "router_public_key");
+    size_t count = node && sp_yaml_is_seq(node) ? sp_yaml_size(node) : 1;
+    if (!node)
+        return 0;
+    if (count < 1 || count > 4)
+        return sp_yaml_error(yaml, node, err, errlen, "router_public_key: 1 to 4 keys");
+    self->router_other_keys = calloc(count, sizeof *self->router_other_keys);
+    if (!self->router_other_keys)
+        return sp_yaml_error(yaml, node, err, errlen, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        sp_yaml_node_t *item = sp_yaml_is_seq(node) ? sp_yaml_item(yaml, node, i) : node;
+        sp_key_t *key = sp_key_from_text(sp_yaml_scalar(item));
+        if (!key)
+            return sp_yaml_error(yaml, item, err, errlen, "not an ed25519:<base64> key");
+        if (i == 0)
+            self->router_key = key;
+        else
+            self->router_other_keys[self->router_other_count++] = key;
+    }
+    return 0;
+}
+
 static int s_parse(cli_conf_t *self, sp_yaml_t *yaml, char *err, size_t errlen)
 {
     sp_yaml_node_t *root = sp_yaml_root(yaml);
@@ -53,9 +80,8 @@ static int s_parse(cli_conf_t *self, sp_yaml_t *yaml, char *err, size_t errlen)
     self->source = s_text(yaml, root, "source", false);
     self->curve_secret_path = s_text(yaml, root, "curve_secret_key", true);
     self->server_curve_public = s_text(yaml, root, "server_curve_public_key", false);
-    sp_yaml_node_t *router = sp_yaml_get(yaml, root, "router_public_key");
-    if (router && !(self->router_key = sp_key_from_text(sp_yaml_scalar(router))))
-        return sp_yaml_error(yaml, router, err, errlen, "not an ed25519:<base64> key");
+    if (s_router_keys(self, yaml, root, err, errlen) != 0)
+        return -1;
     if (self->signing_key_path) {
         self->signing_key = sp_key_load(self->signing_key_path, true, err, errlen);
         if (!self->signing_key)
@@ -92,6 +118,9 @@ void cli_conf_destroy(cli_conf_t **self_p)
     free(self->server_curve_public);
     sp_key_destroy(&self->signing_key);
     sp_key_destroy(&self->router_key);
+    for (size_t i = 0; i < self->router_other_count; i++)
+        sp_key_destroy(&self->router_other_keys[i]);
+    free(self->router_other_keys);
     for (size_t i = 0; i < self->emitter_key_count; i++)
         sp_key_destroy(&self->emitter_keys[i]);
     free(self->emitter_keys);

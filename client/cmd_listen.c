@@ -122,6 +122,8 @@ int cmd_listen(int argc, char **argv)
         fprintf(stderr, "seinpost listen: %s\n", err);
         goto cleanup;
     }
+    for (size_t i = 0; i < conf->router_other_count; i++)
+        sp_partner_trust_router_key(partner, conf->router_other_keys[i]);
     signal(SIGTERM, s_on_signal);
     signal(SIGINT, s_on_signal);
     signal(SIGPIPE, SIG_IGN);

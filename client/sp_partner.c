@@ -15,12 +15,14 @@
 #include "sp_proto.h"
 
 #define PARTNER_SEEN_SLOTS (1u << 17)   /* (source, id) fingerprints kept */
+#define PARTNER_ROUTER_KEYS 4           /* the router's key and others trusted */
 
 struct sp_partner {
     void *zmq;
     void *socket;
     const sp_key_t *key;
-    const sp_key_t *router_key;
+    const sp_key_t *router_keys[PARTNER_ROUTER_KEYS];   /* [0] from _new() */
+    size_t router_key_count;
     const sp_key_t *const *emitter_keys;
     size_t emitter_key_count;
     uint64_t *seen;             /* open addressing; 0 = empty */
@@ -44,7 +46,7 @@ sp_partner_t *sp_partner_new(const char *endpoint, const sp_key_t *key,
         return NULL;
     }
     self->key = key;
-    self->router_key = router_key;
+    self->router_keys[self->router_key_count++] = router_key;
     self->emitter_keys = emitter_keys;
     self->emitter_key_count = emitter_key_count;
     self->seen = calloc(PARTNER_SEEN_SLOTS, sizeof *self->seen);
@@ -317,6 +319,27 @@ static json_t *s_ack_list(json_t *acks)
     return list;
 }
 
+/*  The router's key first; the others (a key rotation) only when it
+    fails, so that they cost nothing in the usual case.                 */
+static bool s_router_signed(sp_partner_t *self, sp_frames_t *f)
+{
+    for (size_t i = 0; i < self->router_key_count; i++)
+        if (sp_key_verify(self->router_keys[i], SP_DOMAIN_BATCH,
+                          sp_frame_data(f, 1 + SP_DELIVER_HEADER),
+                          sp_frame_size(f, 1 + SP_DELIVER_HEADER),
+                          sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) == 0)
+            return true;
+    return false;
+}
+
+int sp_partner_trust_router_key(sp_partner_t *self, const sp_key_t *key)
+{
+    if (!self || !key || self->router_key_count == PARTNER_ROUTER_KEYS)
+        return -1;
+    self->router_keys[self->router_key_count++] = key;
+    return 0;
+}
+
 static int s_check_header(sp_partner_t *self, sp_frames_t *f, json_t **header)
 {
     json_error_t jerr;
@@ -327,10 +350,7 @@ static int s_check_header(sp_partner_t *self, sp_frames_t *f, json_t **header)
         return s_fail(self, sp_frame_is(f, 1 + SP_DELIVER_PROTOCOL, SP_PROTOCOL)
                       ? SP_E_FRAMES : SP_E_PROTOCOL, "not a SEINPOST1 DELIVER message");
     if (sp_frame_size(f, 1 + SP_DELIVER_SIGNATURE) != SP_SIGNATURE_SIZE
-        || sp_key_verify(self->router_key, SP_DOMAIN_BATCH,
-                         sp_frame_data(f, 1 + SP_DELIVER_HEADER),
-                         sp_frame_size(f, 1 + SP_DELIVER_HEADER),
-                         sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) != 0)
+        || !s_router_signed(self, f))
         return s_fail(self, SP_E_BATCH_SIGNATURE, "router signature does not verify");
     *header = json_loadb(sp_frame_data(f, 1 + SP_DELIVER_HEADER),
                          sp_frame_size(f, 1 + SP_DELIVER_HEADER), JSON_REJECT_DUPLICATES, &jerr);

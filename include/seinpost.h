@@ -197,6 +197,11 @@ sp_partner_t *sp_partner_new(const char *endpoint, const sp_key_t *key,
                              const char *curve_secret_file,
                              char *err, size_t errlen);
 void sp_partner_destroy(sp_partner_t **self_p);
+/*  Trusts another router key for batches (borrowed, like router_key): for
+    a key rotation, the router's next key before it switches, or its
+    previous one while batches signed by it may still come. Up to three
+    besides router_key; returns -1 beyond.                              */
+int sp_partner_trust_router_key(sp_partner_t *self, const sp_key_t *key);
 /*  Handles deliveries for up to timeout_ms (-1: one delivery, blocking).
     Returns number of batches handled, -1 on error.                       */
 int sp_partner_poll(sp_partner_t *self, sp_partner_handler_fn *handler,

@@ -6,7 +6,8 @@
 # signed as broken, and the old emitter and partner signatures as
 # unchecked (broken with --strict), until previous_public_keys lists the
 # old keys; then it verifies, strict, and counts them. A previous key
-# that is the current one, or not a key, is a configuration error.
+# that is the current one, or not a key, is a configuration error. A
+# partner may trust a list of router keys while the router's changes.
 . "$(dirname "$0")/common.sh"
 SP_CHECKPOINT=1s
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
@@ -36,6 +37,9 @@ for p in toeslagen belastingdienst; do
     edit $p.yaml -e "s|$old_node|$new_node|" -e "s|$old_burgerzaken|$new_burgerzaken|"
 done
 edit toeslagen.yaml -e "s|keys/toeslagen.key|keys/toeslagen2.key|"
+# toeslagen trusts both router keys, the old one first (as while the
+# switch is under way): the batches signed by the new key still pass
+edit toeslagen.yaml -e "s|^router_public_key: .*|router_public_key: [\"$old_node\", \"$new_node\"]|"
 old_node_id=$(sp_sql "SELECT key_id FROM checkpoints ORDER BY id DESC LIMIT 1")
 [ -n "$old_node_id" ] || fail "a checkpoint by the old node key"
 
