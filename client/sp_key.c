@@ -4,6 +4,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,9 +260,22 @@ int sp_key_verify(const sp_key_t *self, const char *domain,
     return rc == 0 ? 0 : -1;
 }
 
+/*  Fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm up
+    in its provider store at every call, which cost more than hashing a
+    short audit row (measured: 2.7 % of the router's CPU at ingress).   */
+static EVP_MD *s_sha256_md;
+static pthread_once_t s_sha256_once = PTHREAD_ONCE_INIT;
+
+static void s_sha256_fetch(void)
+{
+    s_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void sp_sha256(const void *data, size_t len, uint8_t out[SP_SHA256_SIZE])
 {
-    SHA256(data, len, out);
+    pthread_once(&s_sha256_once, s_sha256_fetch);
+    if (!s_sha256_md || EVP_Digest(data, len, out, NULL, s_sha256_md, NULL) != 1)
+        SHA256(data, len, out);
 }
 
 void sp_hex(const uint8_t *bytes, size_t len, char *out)

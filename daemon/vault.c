@@ -1,13 +1,16 @@
 /*  vault.c - node secret, sealing with libsodium, pseudonyms with OpenSSL. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <sodium.h>
 
 #include "seinpost.h"
@@ -19,7 +22,24 @@
 struct vault {
     uint8_t seal_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
     uint8_t pseudonym_key[32];
+    /* HMAC keyed with pseudonym_key once; each pseudonym works on a copy
+       (HMAC() fetched the algorithms and keyed anew at every call)     */
+    EVP_MAC_CTX *pseudonym_mac;
 };
+
+static EVP_MAC_CTX *s_pseudonym_mac(const uint8_t key[32])
+{
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *) "SHA256", 0),
+                            OSSL_PARAM_construct_end() };
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac);
+    if (ctx && EVP_MAC_init(ctx, key, 32, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
 
 static void s_derive(const uint8_t secret[VAULT_SECRET_SIZE], const char *label,
                      uint8_t out[32])
@@ -80,6 +100,11 @@ vault_t *vault_new(const char *path, int create, char *err, size_t errlen)
     }
     s_derive(secret, "seinpost/1 seal", self->seal_key);
     s_derive(secret, "seinpost/1 pseudonym", self->pseudonym_key);
+    self->pseudonym_mac = s_pseudonym_mac(self->pseudonym_key);
+    if (!self->pseudonym_mac) {
+        snprintf(err, errlen, "OpenSSL: cannot set up HMAC-SHA256");
+        vault_destroy(&self);
+    }
 cleanup:
     sodium_memzero(secret, sizeof secret);
     return self;
@@ -89,6 +114,7 @@ void vault_destroy(vault_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    EVP_MAC_CTX_free((*self_p)->pseudonym_mac);
     sodium_memzero(*self_p, sizeof(vault_t));
     free(*self_p);
     *self_p = NULL;
@@ -159,18 +185,15 @@ void vault_pseudonym(const vault_t *self, const char *id_type, const char *value
                      char out[VAULT_PSEUDONYM_HEX + 1])
 {
     uint8_t mac[32];
-    unsigned int len = sizeof mac;
-    size_t tlen = strlen(id_type), vlen = strlen(value);
-    uint8_t *msg = malloc(tlen + 1 + vlen);
-    if (!msg) {
+    size_t len = 0;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(self->pseudonym_mac);
+    bool done = ctx && EVP_MAC_update(ctx, (const uint8_t *) id_type, strlen(id_type)) == 1
+                && EVP_MAC_update(ctx, (const uint8_t *) ":", 1) == 1
+                && EVP_MAC_update(ctx, (const uint8_t *) value, strlen(value)) == 1
+                && EVP_MAC_final(ctx, mac, &len, sizeof mac) == 1 && len == sizeof mac;
+    EVP_MAC_CTX_free(ctx);
+    if (done)
+        sp_hex(mac, sizeof mac, out);
+    else
         out[0] = '\0';
-        return;
-    }
-    memcpy(msg, id_type, tlen);
-    msg[tlen] = ':';
-    memcpy(msg + tlen + 1, value, vlen);
-    HMAC(EVP_sha256(), self->pseudonym_key, sizeof self->pseudonym_key, msg,
-         tlen + 1 + vlen, mac, &len);
-    free(msg);
-    sp_hex(mac, sizeof mac, out);
 }

@@ -151,6 +151,32 @@ TEST(jsonw_ascii_mode)
     free(text);
 }
 
+/*  Every string, plain or not, comes out as jansson writes it, in each
+    mode: the plain-ASCII shortcut must not differ from the encoder.   */
+TEST(jsonw_strings_as_jansson)
+{
+    static const char *const texts[] = {
+        "", "abc", "urn:nld:oin:00000001001234567000:systeem:burgerzaken",
+        "https://example.nl/a/b?c=d&e", "a\"b", "a\\b", "tab\there", "\x01\x1f", "\x7f",
+        "caf\xc3\xa9", "\xe2\x82\xac 5", " !#$%&'()*+,-./:;<=>?@[]^_`{|}~",
+    };
+    static const size_t modes[] = { 0, JSON_ENSURE_ASCII, JSON_ESCAPE_SLASH,
+                                     JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH };
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+            jsonw_t w;
+            jsonw_init(&w, modes[m]);
+            jsonw_string(&w, texts[i]);
+            char *ours = jsonw_finish(&w);
+            json_t *string = json_string(texts[i]);
+            char *theirs = json_dumps(string, modes[m] | JSON_ENCODE_ANY);
+            CHECK(ours && theirs && strcmp(ours, theirs) == 0);
+            free(ours);
+            free(theirs);
+            json_decref(string);
+        }
+}
+
 /*  The audit details (route.c) are written in JSON_ENSURE_ASCII mode with
     members in insertion order: the delivery.routed shape against jansson,
     with a grondslag that needs every kind of escape.                    */
@@ -189,6 +215,7 @@ int main(void)
     RUN(header_refuses_what_jansson_refuses);
     RUN(header_carries_long_ids);
     RUN(jsonw_ascii_mode);
+    RUN(jsonw_strings_as_jansson);
     RUN(audit_detail_matches_jansson);
     TEST_EXIT();
 }

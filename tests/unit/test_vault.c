@@ -6,6 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "vault.h"
 #include "test.h"
 
@@ -100,11 +103,39 @@ TEST(legacy_cut_ad_still_opens)
     s_teardown(&f);
 }
 
+/*  A pseudonym is hex(HMAC-SHA256(HMAC-SHA256(secret, "seinpost/1
+    pseudonym"), "BSN:" value)) (protocol.md 13.4), computed here with
+    OpenSSL's one-shot HMAC(): stored pseudonyms must keep matching.    */
+TEST(pseudonym_is_the_documented_hmac)
+{
+    fixture_t f;
+    uint8_t secret[32], key[32], mac[32];
+    unsigned int len = sizeof key;
+    char want[65], got[VAULT_PSEUDONYM_HEX + 1];
+    CHECK(s_setup(&f) == 0);
+    FILE *file = fopen(f.path, "rb");
+    CHECK(file && fread(secret, 1, sizeof secret, file) == sizeof secret);
+    if (file)
+        fclose(file);
+    const char *label = "seinpost/1 pseudonym", *msg = "BSN:999993653";
+    HMAC(EVP_sha256(), secret, sizeof secret, (const uint8_t *) label, strlen(label), key,
+         &len);
+    HMAC(EVP_sha256(), key, sizeof key, (const uint8_t *) msg, strlen(msg), mac, &len);
+    for (size_t i = 0; i < sizeof mac; i++)
+        snprintf(want + 2 * i, 3, "%02x", mac[i]);
+    vault_pseudonym(f.vault, "BSN", "999993653", got);
+    CHECK_STR(got, want);
+    vault_pseudonym(f.vault, "BSN", "999990019", got);
+    CHECK(strcmp(got, want) != 0 && strlen(got) == 64);
+    s_teardown(&f);
+}
+
 int main(void)
 {
     RUN(long_source_and_id_round_trip);
     RUN(every_byte_of_the_id_is_bound);
     RUN(short_ad_is_bound);
     RUN(legacy_cut_ad_still_opens);
+    RUN(pseudonym_is_the_documented_hmac);
     TEST_EXIT();
 }
