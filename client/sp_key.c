@@ -271,10 +271,15 @@ static void s_sha256_fetch(void)
     s_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-void sp_sha256(const void *data, size_t len, uint8_t out[SP_SHA256_SIZE])
+const EVP_MD *sp_sha256_md(void)
 {
     pthread_once(&s_sha256_once, s_sha256_fetch);
-    if (!s_sha256_md || EVP_Digest(data, len, out, NULL, s_sha256_md, NULL) != 1)
+    return s_sha256_md ? s_sha256_md : EVP_sha256();
+}
+
+void sp_sha256(const void *data, size_t len, uint8_t out[SP_SHA256_SIZE])
+{
+    if (EVP_Digest(data, len, out, NULL, sp_sha256_md(), NULL) != 1)
         SHA256(data, len, out);
 }
 

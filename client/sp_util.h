@@ -14,6 +14,11 @@ int sp_file_write_atomic(const char *path, const void *data, size_t len,
 /*  Reads a whole file (at most max bytes); caller frees. NUL-terminated.  */
 char *sp_file_read(const char *path, size_t max, size_t *len);
 
+/*  SHA-256 as an OpenSSL algorithm fetched once (sp_key.c), for digests
+    built in pieces: EVP_sha256() makes EVP_DigestInit fetch it anew.    */
+typedef struct evp_md_st EVP_MD;
+const EVP_MD *sp_sha256_md(void);
+
 /*  Monotonic milliseconds, for timers.                                    */
 int64_t sp_clock_ms(void);
 int64_t sp_clock_us(void);

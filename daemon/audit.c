@@ -40,7 +40,7 @@ void audit_row_hash(const uint8_t prev[SP_SHA256_SIZE], int64_t seq, int64_t ts,
 {
     char number[32];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestInit_ex2(ctx, sp_sha256_md(), NULL);
     EVP_DigestUpdate(ctx, prev, SP_SHA256_SIZE);
     snprintf(number, sizeof number, "%" PRId64, seq);
     s_digest_field(ctx, number, false);
