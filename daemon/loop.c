@@ -33,6 +33,7 @@ static void s_settle_counts(server_t *self, bool committed)
         self->stats.duplicates += self->uncommitted.duplicates;
         self->stats.delivered += self->uncommitted.delivered;
         self->stats.dead += self->uncommitted.dead;
+        histogram_merge(&self->stats.receipt_latency, &self->uncommitted.receipt_latency);
     }
     memset(&self->uncommitted, 0, sizeof self->uncommitted);
     for (size_t i = 0; i < self->sub_count; i++) {

@@ -26,6 +26,14 @@ void histogram_observe(histogram_t *self, double seconds)
     self->sum += seconds;
 }
 
+void histogram_merge(histogram_t *self, const histogram_t *other)
+{
+    for (int i = 0; i <= METRICS_BUCKETS; i++)
+        self->counts[i] += other->counts[i];
+    self->count += other->count;
+    self->sum += other->sum;
+}
+
 typedef struct {
     char *text;
     size_t len, cap;

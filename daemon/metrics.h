@@ -18,6 +18,8 @@ typedef struct {
 } histogram_t;
 
 void histogram_observe(histogram_t *self, double seconds);
+/*  Adds what other observed to self.                                    */
+void histogram_merge(histogram_t *self, const histogram_t *other);
 
 struct server;
 /*  Renders the whole exposition; caller frees. Ends with "# EOF".       */

@@ -55,7 +55,7 @@ static void s_drop_inflight(server_t *self, sub_state_t *sub, const char *subscr
     for (int i = 0; i < sub->inflight_count; i++) {
         inflight_t *entry = &sub->inflight[i];
         if (strcmp(entry->subscription, subscription) == 0 && entry->seq <= through) {
-            histogram_observe(&self->stats.receipt_latency,
+            histogram_observe(&self->uncommitted.receipt_latency,
                               (double) (now - entry->created_at) / 1000.0);
             continue;
         }

@@ -91,6 +91,7 @@ typedef struct {
     after a rolled-back turn the metrics do not count work that is gone.  */
 typedef struct {
     int64_t accepted, duplicates, delivered, dead;
+    histogram_t receipt_latency;
 } uncommitted_t;
 
 typedef struct server {
