@@ -267,11 +267,14 @@ static int s_pseudonyms(const audit_opts_t *o, pseudonyms_t *p)
         fprintf(stderr, "seinpost audit: %s\n", err);
         return -1;
     }
-    for (int i = 0; i < n; i++)
-        vault_pseudonym(vault, types[i], o->subject, p->id[i]);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = vault_pseudonym(vault, types[i], o->subject, p->id[i]);
+    if (rc != 0)
+        fprintf(stderr, "seinpost audit: cannot compute the subject's pseudonym\n");
     p->count = n;
     vault_destroy(&vault);
-    return 0;
+    return rc;
 }
 
 /*  ---- filters ----------------------------------------------------------- */

@@ -6,8 +6,9 @@
     the daemon goes on writing meanwhile) and writes a compact file that
     needs no WAL. It is written as FILE.tmp, fsynced, renamed to FILE and
     the directory fsynced, as OpenSMTPD's queue does: a crash leaves the
-    old FILE or the new one, never half of one. FILE may not be one of
-    the daemon's own files.
+    old FILE or the new one, never half of one. FILE may replace an
+    earlier backup, nothing else: not the daemon's own files, not a key
+    or the configuration, not a directory.
 
     The copy holds sealed payloads and pseudonyms: it is created 0600. It
     opens only with the node secret (node.pseudonym_key, or
@@ -79,23 +80,80 @@ static int s_vacuum_into(sqlite3 *db, const char *tmp, char *err, size_t errlen)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/*  True when path is one of the files the daemon lives on: the database,
-    its WAL and shared memory, the node secret.                          */
+/*  dir/base of path with the directory resolved (it must exist), so that
+    two spellings of one name compare equal even before the file exists. */
+static bool s_resolved_name(const char *path, char *out, size_t outlen)
+{
+    char *copy_dir = strdup(path), *copy_base = strdup(path);
+    char *dir = copy_dir ? realpath(dirname(copy_dir), NULL) : NULL;
+    bool ok = dir && copy_base
+              && snprintf(out, outlen, "%s/%s", dir, basename(copy_base)) < (int) outlen;
+    free(dir);
+    free(copy_dir);
+    free(copy_base);
+    return ok;
+}
+
+/*  True when path names one of the files the daemon lives on (the
+    database, its WAL and shared memory, the node secret), whether they
+    exist now or not, or is one of them under another name (a link).    */
 static bool s_is_live_file(const config_t *config, const char *path)
 {
     static const char *const suffixes[] = { "", "-wal", "-shm", ".secret" };
-    char live[4096];
+    char live[4096], name[4096], live_name[4096];
     struct stat at_path, at_live;
-    if (stat(path, &at_path) != 0)
-        return false;
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        snprintf(live, sizeof live, "%s%s", config->database, suffixes[i]);
-        if (stat(live, &at_live) == 0 && at_live.st_dev == at_path.st_dev
+    bool exists = stat(path, &at_path) == 0, named = s_resolved_name(path, name, sizeof name);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] + 1; i++) {
+        if (i < sizeof suffixes / sizeof suffixes[0])
+            snprintf(live, sizeof live, "%s%s", config->database, suffixes[i]);
+        else if (config->pseudonym_key_path)
+            snprintf(live, sizeof live, "%s", config->pseudonym_key_path);
+        else
+            break;
+        if (exists && stat(live, &at_live) == 0 && at_live.st_dev == at_path.st_dev
             && at_live.st_ino == at_path.st_ino)
             return true;
+        if (named && s_resolved_name(live, live_name, sizeof live_name)
+            && strcmp(name, live_name) == 0)
+            return true;
     }
-    return config->pseudonym_key_path && stat(config->pseudonym_key_path, &at_live) == 0
-           && at_live.st_dev == at_path.st_dev && at_live.st_ino == at_path.st_ino;
+    return false;
+}
+
+/*  FILE may replace an earlier backup, never anything else: a key, the
+    configuration, a directory.                                         */
+static int s_check_target(const config_t *config, const char *out, const char *tmp,
+                          char *err, size_t errlen)
+{
+    char head[16] = "";
+    struct stat st;
+    size_t len = strlen(out);
+    if (len == 0 || out[len - 1] == '/') {
+        snprintf(err, errlen, "%.1024s: a file name is needed, not a directory", out);
+        return -1;
+    }
+    if (s_is_live_file(config, out) || s_is_live_file(config, tmp)) {
+        snprintf(err, errlen, "%.1024s is one of the daemon's own files (its database, "
+                 "WAL or node secret)", out);
+        return -1;
+    }
+    if (stat(out, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "%.1024s: %s", out, strerror(errno));
+        return -1;
+    }
+    int fd = S_ISREG(st.st_mode) ? open(out, O_RDONLY | O_CLOEXEC) : -1;
+    bool sqlite = fd >= 0 && read(fd, head, sizeof head) == (ssize_t) sizeof head
+                  && memcmp(head, "SQLite format 3", sizeof head) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!sqlite) {
+        snprintf(err, errlen, "%.1024s exists and is not an SQLite database (an earlier "
+                 "backup): not overwritten", out);
+        return -1;
+    }
+    return 0;
 }
 
 static int s_install(const char *tmp, const char *out, char *err, size_t errlen)
@@ -138,23 +196,24 @@ static int s_report(const char *out, char *err, size_t errlen)
     return read ? 0 : -1;
 }
 
-static int s_backup(const char *conf_path, const char *out)
+static int s_backup(const char *conf_path, const char *given)
 {
-    char err[4096] = "", tmp[4096];
+    char err[4096] = "", out[4096], tmp[4096];
     sqlite3 *db = NULL;
     int rc = CMD_FAILED;
     config_t *config = config_load(conf_path, err, sizeof err);
     if (!config)
         goto cleanup;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int) sizeof tmp) {
-        snprintf(err, sizeof err, "%.1024s: path too long", out);
+    /* a relative name is made "./name": SQLite (built with URI names)
+       would read "file:..." as a URI, not as a file name              */
+    if (snprintf(out, sizeof out, "%s%s", given[0] == '/' ? "" : "./", given)
+            >= (int) sizeof out
+        || snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int) sizeof tmp) {
+        snprintf(err, sizeof err, "%.1024s: path too long", given);
         goto cleanup;
     }
-    if (s_is_live_file(config, out) || s_is_live_file(config, tmp)) {
-        snprintf(err, sizeof err, "%.1024s is one of the daemon's own files (its database, "
-                 "WAL or node secret)", out);
+    if (s_check_target(config, out, tmp, err, sizeof err) != 0)
         goto cleanup;
-    }
     db = cmd_db_open(config->database, err, sizeof err);
     if (db && s_vacuum_into(db, tmp, err, sizeof err) == 0
         && s_install(tmp, out, err, sizeof err) == 0 && s_report(out, err, sizeof err) == 0)

@@ -23,6 +23,7 @@ struct sp_partner {
     const sp_key_t *key;
     const sp_key_t *router_keys[PARTNER_ROUTER_KEYS];   /* [0] from _new() */
     size_t router_key_count;
+    size_t router_key_last;     /* the one that verified the last batch */
     const sp_key_t *const *emitter_keys;
     size_t emitter_key_count;
     uint64_t *seen;             /* open addressing; 0 = empty */
@@ -319,16 +320,20 @@ static json_t *s_ack_list(json_t *acks)
     return list;
 }
 
-/*  The router's key first; the others (a key rotation) only when it
-    fails, so that they cost nothing in the usual case.                 */
+/*  The key that verified the last batch first, then the others: after
+    the router switched keys one failed verification, not one a batch. */
 static bool s_router_signed(sp_partner_t *self, sp_frames_t *f)
 {
-    for (size_t i = 0; i < self->router_key_count; i++)
-        if (sp_key_verify(self->router_keys[i], SP_DOMAIN_BATCH,
+    for (size_t i = 0; i < self->router_key_count; i++) {
+        size_t k = (self->router_key_last + i) % self->router_key_count;
+        if (sp_key_verify(self->router_keys[k], SP_DOMAIN_BATCH,
                           sp_frame_data(f, 1 + SP_DELIVER_HEADER),
                           sp_frame_size(f, 1 + SP_DELIVER_HEADER),
-                          sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) == 0)
+                          sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) == 0) {
+            self->router_key_last = k;
             return true;
+        }
+    }
     return false;
 }
 

@@ -3,8 +3,9 @@
     Building a jansson object only to serialise it at once (a hash table,
     a copy of every key and value, a sort) costs more than the DELIVER
     header or the audit detail it describes. Here the caller writes the
-    members in the order json_dumps would, and jansson still escapes every
-    string (json_dumpb of a json_string): the text is the same bytes.
+    members in the order json_dumps would; a string of printable ASCII
+    without '"' or '\\' is copied between quotes, any other is escaped by
+    jansson (json_dumpb of a json_string): the text is the same bytes.
     A failure (out of memory, a string that is not UTF-8) is sticky and
     makes jsonw_finish return NULL.                                       */
 #ifndef JSONW_H_INCLUDED
@@ -25,7 +26,7 @@ typedef struct {
 void jsonw_init(jsonw_t *self, size_t flags);
 /*  Appends text as it is: punctuation and member names.                  */
 void jsonw_raw(jsonw_t *self, const char *text);
-/*  Appends a JSON string: "...", escaped by jansson.                     */
+/*  Appends a JSON string: "...", as jansson would write it.              */
 void jsonw_string(jsonw_t *self, const char *value);
 void jsonw_int(jsonw_t *self, int64_t value);
 /*  A member: the raw text before the value (e.g. ",\"seq\":"), then the

@@ -147,7 +147,14 @@ static void s_checkpoint(server_t *self, int64_t now)
     if (now < self->next_checkpoint_at)
         return;
     self->next_checkpoint_at = now + self->config->checkpoint_interval_ms;
-    if (store_begin(self->store) != 0 || audit_checkpoint(self->audit) != 0)
+    if (store_begin(self->store) != 0) {
+        self->tx_failed = true;
+        return;
+    }
+    /* a key change whose event was rolled back (a failed reload turn) is
+       recorded before the new key signs its first periodic checkpoint */
+    server_note_key_change(self);
+    if (audit_checkpoint(self->audit) != 0)
         self->tx_failed = true;
 }
 

@@ -155,12 +155,18 @@ int server_reload(server_t *self)
     deliver_install(self, subs, fresh->subscriber_count);
     audit_set_key(self->audit, fresh->signing_key);
     server_size_emitters(self);
-    if (server_dead_letter_orphans(self) != 0 || store_begin(self->store) != 0)
+    /* the reload's own events first, in a transaction of their own: a
+       failing orphan pass must not take them down (dispatch dead-letters
+       what it leaves, and the next reload or start tries again)      */
+    if (store_begin(self->store) != 0)
         self->tx_failed = true;
     server_note_key_change(self);
     audit_append(self->audit, AUDIT_CONFIG_LOADED, NULL, 0, NULL,
                  json_pack("{s:s, s:b, s:i}", "config", fresh->path, "reload", 1,
                            "subscribers", (int) fresh->subscriber_count));
+    server_commit(self);
+    if (server_dead_letter_orphans(self) != 0)
+        self->tx_failed = true;
     server_commit(self);
     config_destroy(&old);
     sp_log(SP_LOG_NOTICE, "configuration reloaded: %zu subscribers, %zu emitters",

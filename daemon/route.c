@@ -27,7 +27,9 @@ static void s_subject_pseudonyms(server_t *self, const signal_type_t *type,
     subject_out[0] = '\0';
     jsonw_raw(w, "[");
     if (type->subject_id_type && event->subject) {
-        vault_pseudonym(self->vault, type->subject_id_type, event->subject, subject_out);
+        if (vault_pseudonym(self->vault, type->subject_id_type, event->subject,
+                            subject_out) != 0)
+            jsonw_fail(w);  /* the turn fails: no signal without its pseudonym */
         jsonw_member(w, "{\"id\":", subject_out);
         jsonw_member(w, ",\"type\":", type->subject_id_type);
         jsonw_raw(w, "}");
@@ -39,7 +41,8 @@ static void s_subject_pseudonyms(server_t *self, const signal_type_t *type,
         if (!field->subject_id || !json_is_string(value))
             continue;
         const char *id_type = type->subject_id_type ? type->subject_id_type : "BSN";
-        vault_pseudonym(self->vault, id_type, json_string_value(value), pseudonym);
+        if (vault_pseudonym(self->vault, id_type, json_string_value(value), pseudonym) != 0)
+            jsonw_fail(w);
         jsonw_raw(w, first ? "{\"id\":" : ",{\"id\":");
         jsonw_string(w, pseudonym);
         jsonw_member(w, ",\"type\":", id_type);

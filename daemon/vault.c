@@ -181,8 +181,8 @@ long vault_open(const vault_t *self, const uint8_t *sealed, size_t len,
     return rc == 0 ? (long) plain_len : -1;
 }
 
-void vault_pseudonym(const vault_t *self, const char *id_type, const char *value,
-                     char out[VAULT_PSEUDONYM_HEX + 1])
+int vault_pseudonym(const vault_t *self, const char *id_type, const char *value,
+                    char out[VAULT_PSEUDONYM_HEX + 1])
 {
     uint8_t mac[32];
     size_t len = 0;
@@ -196,4 +196,5 @@ void vault_pseudonym(const vault_t *self, const char *id_type, const char *value
         sp_hex(mac, sizeof mac, out);
     else
         out[0] = '\0';
+    return done ? 0 : -1;
 }

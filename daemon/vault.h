@@ -32,8 +32,9 @@ int vault_seal(const vault_t *self, const void *plain, size_t len,
 #define VAULT_NOMEM (-2)
 long vault_open(const vault_t *self, const uint8_t *sealed, size_t len,
                 const char *source, const char *id, void *out);
-/*  HMAC-SHA256(pseudonym key, id_type ":" value) in hex.                 */
-void vault_pseudonym(const vault_t *self, const char *id_type, const char *value,
-                     char out[VAULT_PSEUDONYM_HEX + 1]);
+/*  HMAC-SHA256(pseudonym key, id_type ":" value) in hex; -1 (out empty)
+    when OpenSSL fails, which callers must not store as "no subject".   */
+int vault_pseudonym(const vault_t *self, const char *id_type, const char *value,
+                    char out[VAULT_PSEUDONYM_HEX + 1]);
 
 #endif

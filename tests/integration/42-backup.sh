@@ -4,9 +4,10 @@
 # WAL needed, `seinpost audit verify` passes on it with the node secret),
 # mode 0600 whatever the umask, and what it reports is what it holds.
 # Restored in place of the database, the daemon starts on it and delivers
-# what was pending in it. Refusals: no -o, the daemon's own files, a
-# directory that does not exist; a stale FILE.tmp is replaced, not
-# written through.
+# what was pending in it. Refusals: no -o, the daemon's own files (also
+# when they do not exist yet), anything that is not an earlier backup (a
+# key, the configuration, a directory), a directory that does not exist;
+# a stale FILE.tmp is replaced, not written through; "file:x" is a file.
 . "$(dirname "$0")/common.sh"
 SP_CHECKPOINT=1s
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
@@ -53,10 +54,23 @@ assert_eq $? 2 "no -o"
 err=$("$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/seinpost.db" 2>&1)
 assert_eq $? 3 "onto the database"
 echo "$err" | grep -q "is one of the daemon's own files" || fail "onto the database: $err"
-for f in seinpost.db-wal seinpost.db.secret; do
+for f in seinpost.db-wal seinpost.db.secret keys/../seinpost.db-shm; do
     "$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/$f" >/dev/null 2>&1
     assert_eq $? 3 "onto $f"
 done
+# nothing but an earlier backup is replaced: not a key, not the
+# configuration, not a directory
+for f in keys/node.key seinpost.yaml keys keys/; do
+    before=$(md5sum "$SP_DIR/$f" 2>/dev/null)
+    err=$("$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/$f" 2>&1)
+    assert_eq $? 3 "onto $f"
+    assert_eq "$(md5sum "$SP_DIR/$f" 2>/dev/null)" "$before" "$f untouched"
+done
+echo "$err" | grep -q "a file name is needed, not a directory" || fail "keys/: $err"
+# a relative name starting with "file:" is a file, not an SQLite URI
+(cd "$SP_DIR" && "$SP_BIN/seinpost" backup -c "$conf" -o file:b.db >/dev/null) || fail "backup to file:b.db"
+assert_eq "$(stat -c %a "$SP_DIR/file:b.db")" 600 "file:b.db is the backup, 0600"
+[ -e "$SP_DIR/b.db.tmp" ] || [ -e "$SP_DIR/b.db" ] && fail "file: read as a URI"
 # a temporary file someone else put there is not written into
 ln -s "$SP_DIR/elsewhere.db" "$SP_DIR/link.db.tmp"
 "$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/link.db" >/dev/null || fail "backup over a stale .tmp link"
@@ -68,6 +82,10 @@ echo "$err" | grep -q "no/such/dir/b.db.tmp" || fail "missing directory named: $
 
 # restore: the daemon starts on the copy and delivers what was pending in it
 sp_stop_all
+# stopped, the daemon's WAL is gone; its name is still refused
+[ -e "$SP_DIR/seinpost.db-wal" ] && fail "test setup: the WAL outlived the daemon"
+"$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/seinpost.db-wal" >/dev/null 2>&1
+assert_eq $? 3 "onto the WAL's name while it does not exist"
 rm -f "$SP_DIR"/seinpost.db "$SP_DIR"/seinpost.db-wal "$SP_DIR"/seinpost.db-shm
 cp "$SP_DIR/backup.db" "$SP_DIR/seinpost.db"
 sp_start_daemon || fail "daemon start on the restored copy"
