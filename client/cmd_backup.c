@@ -31,21 +31,13 @@
 #include "config.h"
 #include "sp_util.h"
 
-static int s_fsync_path(const char *path, int flags)
+static int s_fsync_file(const char *path)
 {
-    int fd = open(path, flags | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     int rc = fsync(fd);
     close(fd);
-    return rc;
-}
-
-static int s_fsync_dir_of(const char *path)
-{
-    char *copy = strdup(path);
-    int rc = copy ? s_fsync_path(dirname(copy), O_RDONLY | O_DIRECTORY) : -1;
-    free(copy);
     return rc;
 }
 
@@ -99,21 +91,20 @@ static bool s_resolved_name(const char *path, char *out, size_t outlen)
     exist now or not, or is one of them under another name (a link).    */
 static bool s_is_live_file(const config_t *config, const char *path)
 {
-    static const char *const suffixes[] = { "", "-wal", "-shm", ".secret" };
-    char live[4096], name[4096], live_name[4096];
+    static const char *const suffixes[] = { "-wal", "-shm", ".secret", "" };
+    char live[5][4096], name[4096], live_name[4096];
+    size_t count = 0;
     struct stat at_path, at_live;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
+        snprintf(live[count++], sizeof live[0], "%s%s", config->database, suffixes[i]);
+    if (config->pseudonym_key_path)
+        snprintf(live[count++], sizeof live[0], "%s", config->pseudonym_key_path);
     bool exists = stat(path, &at_path) == 0, named = s_resolved_name(path, name, sizeof name);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] + 1; i++) {
-        if (i < sizeof suffixes / sizeof suffixes[0])
-            snprintf(live, sizeof live, "%s%s", config->database, suffixes[i]);
-        else if (config->pseudonym_key_path)
-            snprintf(live, sizeof live, "%s", config->pseudonym_key_path);
-        else
-            break;
-        if (exists && stat(live, &at_live) == 0 && at_live.st_dev == at_path.st_dev
+    for (size_t i = 0; i < count; i++) {
+        if (exists && stat(live[i], &at_live) == 0 && at_live.st_dev == at_path.st_dev
             && at_live.st_ino == at_path.st_ino)
             return true;
-        if (named && s_resolved_name(live, live_name, sizeof live_name)
+        if (named && s_resolved_name(live[i], live_name, sizeof live_name)
             && strcmp(name, live_name) == 0)
             return true;
     }
@@ -158,8 +149,7 @@ static int s_check_target(const config_t *config, const char *out, const char *t
 
 static int s_install(const char *tmp, const char *out, char *err, size_t errlen)
 {
-    if (s_fsync_path(tmp, O_RDONLY) != 0 || rename(tmp, out) != 0
-        || s_fsync_dir_of(out) != 0) {
+    if (s_fsync_file(tmp) != 0 || rename(tmp, out) != 0 || sp_fsync_dir_of(out) != 0) {
         snprintf(err, errlen, "%.1024s: %s", out, strerror(errno));
         unlink(tmp);
         return -1;

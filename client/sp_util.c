@@ -29,7 +29,7 @@ static int s_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static int s_fsync_dir_of(const char *path)
+int sp_fsync_dir_of(const char *path)
 {
     char *copy = strdup(path);
     if (!copy)
@@ -63,7 +63,7 @@ int sp_file_write_atomic(const char *path, const void *data, size_t len,
         unlink(tmp);
         return -1;
     }
-    return s_fsync_dir_of(path);
+    return sp_fsync_dir_of(path);
 }
 
 char *sp_file_read(const char *path, size_t max, size_t *len)

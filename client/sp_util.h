@@ -11,6 +11,8 @@
     directory, as OpenSMTPD's queue does.                                 */
 int sp_file_write_atomic(const char *path, const void *data, size_t len,
                          mode_t mode);
+/*  fsync of the directory holding path: makes a rename in it durable.   */
+int sp_fsync_dir_of(const char *path);
 /*  Reads a whole file (at most max bytes); caller frees. NUL-terminated.  */
 char *sp_file_read(const char *path, size_t max, size_t *len);
 
