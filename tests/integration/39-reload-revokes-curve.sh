@@ -25,7 +25,7 @@ path, old, new = sys.argv[1:4]
 text = open(path).read()
 open(path, "w").write(text.replace(old, new, 1))
 PY
-assert_eq "$(grep -cF "$(sp_curvepub burgerzaken)" "$SP_DIR/seinpost.yaml")" 0 "old key gone from the config"
+assert_eq "$(grep -cF -e "$(sp_curvepub burgerzaken)" "$SP_DIR/seinpost.yaml")" 0 "old key gone from the config"
 kill -HUP "$(cat "$SP_DIR/daemon.pid")"
 sp_wait 10 grep -q "configuration reloaded" "$SP_DIR/daemon.log" || fail "no reload"
 event 2 >&3
