@@ -19,7 +19,7 @@
     peer; the name alone is only a claim.                               */
 typedef struct {
     const char *name;
-    long uid, gid, pid;         /* -1 when the kernel did not say */
+    long uid, pid;              /* -1 when the kernel did not say */
     char user[64];              /* login name of uid, or "" */
 } operator_t;
 
@@ -279,7 +279,7 @@ static void s_wake(server_t *self, const char *subscriber)
 static void s_operator_peer(sp_frames_t *f, operator_t *op)
 {
     long uid, gid, pid;
-    op->uid = op->gid = op->pid = -1;
+    op->uid = op->pid = -1;
     op->user[0] = '\0';
     const char *address = NULL;
     /* not always on the routing-id frame the ROUTER makes (seen with
@@ -292,7 +292,6 @@ static void s_operator_peer(sp_frames_t *f, operator_t *op)
     if (!tail || sscanf(tail, ":%ld:%ld:%ld", &uid, &gid, &pid) != 3 || uid < 0)
         return;
     op->uid = uid;
-    op->gid = gid;
     op->pid = pid;
 }
 

@@ -332,8 +332,6 @@ static void s_lifecycle_event(server_t *self, const char *kind)
                            "config", self->config->path, "version", SP_VERSION_STRING));
     if (strcmp(kind, AUDIT_DAEMON_STOP) == 0)
         audit_checkpoint(self->audit);
-    if (strcmp(kind, AUDIT_CONFIG_LOADED) == 0)
-        server_note_key_change(self);
     server_commit(self);
 }
 

@@ -163,8 +163,9 @@ int server_reload_seqs(server_t *self);
     checkpoint, a node.key_changed audit event and a checkpoint by the new
     key (inside the open transaction), and a log line, a warning when
     verify would not know the old key (not in node.previous_public_keys).
-    Run at start, at every reload and before every periodic checkpoint,
-    so that a change whose event was rolled back is recorded later.    */
+    Run at every reload and before every checkpoint of the loop (the
+    first comes at once at start), so that a change whose event was
+    rolled back is recorded later.                                     */
 void server_note_key_change(server_t *self);
 /*  (Re)sizes per-emitter state for the current configuration.          */
 int server_size_emitters(server_t *self);
