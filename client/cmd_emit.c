@@ -13,6 +13,15 @@
 #include "sp_event.h"
 #include "sp_util.h"
 
+#define EMIT_ID_SIZE 37     /* a UUID in text and its NUL */
+
+/*  A --stream signal in flight whose id emit generated: its answer
+    names it by correlation only.                                       */
+typedef struct {
+    char correlation[32];   /* "" for a free slot */
+    char id[EMIT_ID_SIZE];
+} emit_pending_t;
+
 typedef struct {
     cli_conf_t *conf;
     sp_emitter_t *emitter;
@@ -22,6 +31,7 @@ typedef struct {
     int window;
     int rejected;
     int accepted;
+    emit_pending_t *pending;    /* --stream: window slots */
 } emit_ctx_t;
 
 static void s_uuid(char out[37])
@@ -36,16 +46,19 @@ static void s_uuid(char out[37])
 }
 
 /*  A whole event when the input has specversion; otherwise the input is
-    data and the envelope is built from the options and the config.     */
-static char *s_event(emit_ctx_t *ctx, json_t *input, char *err, size_t errlen)
+    data and the envelope is built from the options and the config. id
+    gets the CloudEvents id generated for the envelope, or "".          */
+static char *s_event(emit_ctx_t *ctx, json_t *input, char id[EMIT_ID_SIZE],
+                     char *err, size_t errlen)
 {
+    id[0] = '\0';
     if (json_object_get(input, "specversion"))
         return json_dumps(input, JSON_COMPACT);
     if (!ctx->type || !ctx->conf->source) {
         snprintf(err, errlen, "--type and a 'source' in the client config are needed");
         return NULL;
     }
-    char id[37], when[40];
+    char when[40];
     s_uuid(id);
     sp_time_format(sp_time_now_ms(), when, sizeof when);
     json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0",
@@ -59,14 +72,23 @@ static char *s_event(emit_ctx_t *ctx, json_t *input, char *err, size_t errlen)
     return text;
 }
 
-static void s_report(emit_ctx_t *ctx, const sp_reply_t *reply, const char *what)
+/*  "ACCEPTED|REJECTED WHAT CODE: REASON", and " (id ID)" at the end when
+    emit generated the event's id, so that the signal can be found again
+    (seinpost audit list --signal, a partner's output).                 */
+static void s_report(emit_ctx_t *ctx, const sp_reply_t *reply, const char *what,
+                     const char *id)
 {
+    bool has_id = id && id[0];
+    const char *pre = has_id ? " (id " : "", *shown = has_id ? id : "",
+               *post = has_id ? ")" : "";
     if (reply->code <= SP_DUPLICATE) {
         ctx->accepted++;
-        printf("ACCEPTED %s %s: %s\n", what, reply->code_name, reply->reason);
+        printf("ACCEPTED %s %s: %s%s%s%s\n", what, reply->code_name, reply->reason,
+               pre, shown, post);
     } else {
         ctx->rejected++;
-        fprintf(stderr, "REJECTED %s %s: %s\n", what, reply->code_name, reply->reason);
+        fprintf(stderr, "REJECTED %s %s: %s%s%s%s\n", what, reply->code_name,
+                reply->reason, pre, shown, post);
     }
     fflush(stdout);
 }
@@ -83,7 +105,8 @@ static int s_one(emit_ctx_t *ctx, const char *data_path)
         fprintf(stderr, "seinpost emit: %s: not JSON (line %d)\n", data_path, jerr.line);
         return CMD_USAGE;
     }
-    char *event = s_event(ctx, input, err, sizeof err);
+    char id[EMIT_ID_SIZE];
+    char *event = s_event(ctx, input, id, err, sizeof err);
     json_decref(input);
     if (!event) {
         fprintf(stderr, "seinpost emit: %s\n", err);
@@ -96,8 +119,18 @@ static int s_one(emit_ctx_t *ctx, const char *data_path)
                 ctx->conf->endpoint, ctx->timeout_ms);
         return CMD_FAILED;
     }
-    s_report(ctx, &reply, "signal");
+    s_report(ctx, &reply, "signal", id);
     return ctx->rejected ? CMD_REJECTED : CMD_OK;
+}
+
+/*  The slot of the signal in flight under correlation, or NULL; with
+    correlation "" a free slot (at most window signals are in flight).  */
+static emit_pending_t *s_pending(emit_ctx_t *ctx, const char *correlation)
+{
+    for (int i = 0; i < ctx->window; i++)
+        if (strcmp(ctx->pending[i].correlation, correlation) == 0)
+            return &ctx->pending[i];
+    return NULL;
 }
 
 static int s_collect(emit_ctx_t *ctx, int *in_flight)
@@ -109,20 +142,28 @@ static int s_collect(emit_ctx_t *ctx, int *in_flight)
         return -1;
     }
     (*in_flight)--;
-    s_report(ctx, &reply, reply.correlation);
+    emit_pending_t *pending = reply.correlation[0] ? s_pending(ctx, reply.correlation) : NULL;
+    s_report(ctx, &reply, reply.correlation, pending ? pending->id : NULL);
+    if (pending)
+        pending->correlation[0] = '\0';
     return 0;
 }
 
 static int s_stream(emit_ctx_t *ctx)
 {
-    char *line = NULL, err[512], correlation[32];
+    char *line = NULL, err[512], correlation[32], id[EMIT_ID_SIZE];
     size_t cap = 0;
     int in_flight = 0, lineno = 0;
     json_error_t jerr;
+    ctx->pending = calloc((size_t) ctx->window, sizeof *ctx->pending);
+    if (!ctx->pending) {
+        fprintf(stderr, "seinpost emit: out of memory\n");
+        return CMD_FAILED;
+    }
     while (getline(&line, &cap, stdin) > 0) {
         lineno++;
         json_t *input = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
-        char *event = input ? s_event(ctx, input, err, sizeof err) : NULL;
+        char *event = input ? s_event(ctx, input, id, err, sizeof err) : NULL;
         json_decref(input);
         if (!event) {
             fprintf(stderr, "seinpost emit: line %d: not a JSON object\n", lineno);
@@ -134,12 +175,19 @@ static int s_stream(emit_ctx_t *ctx)
         free(event);
         if (rc != 0)
             break;
+        emit_pending_t *slot = id[0] ? s_pending(ctx, "") : NULL;
+        if (slot) {
+            snprintf(slot->correlation, sizeof slot->correlation, "%s", correlation);
+            snprintf(slot->id, sizeof slot->id, "%s", id);
+        }
         if (++in_flight >= ctx->window && s_collect(ctx, &in_flight) != 0)
             break;
     }
     free(line);
     while (in_flight > 0 && s_collect(ctx, &in_flight) == 0)
         ;
+    free(ctx->pending);
+    ctx->pending = NULL;
     fprintf(stderr, "seinpost emit: %d accepted, %d rejected\n", ctx->accepted, ctx->rejected);
     return in_flight ? CMD_FAILED : ctx->rejected ? CMD_REJECTED : CMD_OK;
 }
