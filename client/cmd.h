@@ -27,6 +27,14 @@ typedef struct {
     size_t router_other_count;
     sp_key_t **emitter_keys;    /* listen: emitters it trusts */
     size_t emitter_key_count;
+    char *subscriber;           /* listen: the router's name for it */
+    char **subscriptions;       /* listen: the ones it accepts (NULL-ended) */
+    size_t subscription_count;
+    char **router_curve;        /* listen: routers' CURVE keys (NULL-ended) */
+    size_t router_curve_count;
+    char *state_db;             /* listen: its dedup state (default beside
+                                   the configuration file) */
+    int64_t dedup_max_age_ms;   /* listen: 0 for the default */
 } cli_conf_t;
 
 cli_conf_t *cli_conf_load(const char *path, char *err, size_t errlen);
@@ -41,6 +49,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_deadletters(int argc, char **argv);
 int cmd_redeliver(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
+int cmd_conformance(int argc, char **argv);
 
 /*  Shared by the commands that read the daemon's database (cmd_audit.c):
     opens it read-only, refusing a file that is not a seinpost database. */

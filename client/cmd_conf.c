@@ -4,11 +4,13 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "config.h"
 #include "sp_yaml.h"
 
 static const char *const s_keys[] = {
     "endpoint", "listen", "signing_key", "source", "curve_secret_key",
-    "server_curve_public_key", "router_public_key", "emitter_public_keys", NULL };
+    "server_curve_public_key", "router_public_key", "emitter_public_keys", "subscriber",
+    "subscriptions", "router_curve_public_key", "state_db", "dedup_max_age", NULL };
 
 static char *s_text(sp_yaml_t *yaml, sp_yaml_node_t *root, const char *key,
                     bool resolve)
@@ -65,6 +67,47 @@ static int s_router_keys(cli_conf_t *self, sp_yaml_t *yaml, sp_yaml_node_t *root
     return 0;
 }
 
+/*  key: one string or a list of at most max; a NULL-ended array.       */
+static int s_strings(sp_yaml_t *yaml, sp_yaml_node_t *root, const char *key, size_t max,
+                     char ***out, size_t *count, char *err, size_t errlen)
+{
+    sp_yaml_node_t *node = sp_yaml_get(yaml, root, key);
+    size_t n = node && sp_yaml_is_seq(node) ? sp_yaml_size(node) : 1;
+    if (!node)
+        return 0;
+    if (n < 1 || n > max)
+        return sp_yaml_error(yaml, node, err, errlen, "1 to %zu values", max);
+    *out = calloc(n + 1, sizeof **out);
+    for (size_t i = 0; *out && i < n; i++) {
+        sp_yaml_node_t *item = sp_yaml_is_seq(node) ? sp_yaml_item(yaml, node, i) : node;
+        const char *text = sp_yaml_scalar(item);
+        if (!text || !text[0])
+            return sp_yaml_error(yaml, item, err, errlen, "expected a non-empty string");
+        if (!((*out)[(*count)++] = strdup(text)))
+            break;
+    }
+    if (!*out || *count != n)
+        return sp_yaml_error(yaml, node, err, errlen, "out of memory");
+    return 0;
+}
+
+/*  The partner's own keys: who it is for the router, and its state.   */
+static int s_partner(cli_conf_t *self, sp_yaml_t *yaml, sp_yaml_node_t *root,
+                     char *err, size_t errlen)
+{
+    sp_yaml_node_t *age = sp_yaml_get(yaml, root, "dedup_max_age");
+    self->subscriber = s_text(yaml, root, "subscriber", false);
+    self->state_db = s_text(yaml, root, "state_db", true);
+    if (age && (config_parse_duration(sp_yaml_scalar(age), &self->dedup_max_age_ms) != 0
+                || self->dedup_max_age_ms < 60000))
+        return sp_yaml_error(yaml, age, err, errlen, "a duration of at least 1m, like 8d");
+    if (s_strings(yaml, root, "subscriptions", 1000, &self->subscriptions,
+                  &self->subscription_count, err, errlen) != 0)
+        return -1;
+    return s_strings(yaml, root, "router_curve_public_key", 4, &self->router_curve,
+                     &self->router_curve_count, err, errlen);
+}
+
 static int s_parse(cli_conf_t *self, sp_yaml_t *yaml, char *err, size_t errlen)
 {
     sp_yaml_node_t *root = sp_yaml_root(yaml);
@@ -80,7 +123,8 @@ static int s_parse(cli_conf_t *self, sp_yaml_t *yaml, char *err, size_t errlen)
     self->source = s_text(yaml, root, "source", false);
     self->curve_secret_path = s_text(yaml, root, "curve_secret_key", true);
     self->server_curve_public = s_text(yaml, root, "server_curve_public_key", false);
-    if (s_router_keys(self, yaml, root, err, errlen) != 0)
+    if (s_router_keys(self, yaml, root, err, errlen) != 0
+        || s_partner(self, yaml, root, err, errlen) != 0)
         return -1;
     if (self->signing_key_path) {
         self->signing_key = sp_key_load(self->signing_key_path, true, err, errlen);
@@ -116,6 +160,14 @@ void cli_conf_destroy(cli_conf_t **self_p)
     free(self->source);
     free(self->curve_secret_path);
     free(self->server_curve_public);
+    free(self->subscriber);
+    free(self->state_db);
+    for (size_t i = 0; i < self->subscription_count; i++)
+        free(self->subscriptions[i]);
+    free(self->subscriptions);
+    for (size_t i = 0; i < self->router_curve_count; i++)
+        free(self->router_curve[i]);
+    free(self->router_curve);
     sp_key_destroy(&self->signing_key);
     sp_key_destroy(&self->router_key);
     for (size_t i = 0; i < self->router_other_count; i++)

@@ -1,6 +1,9 @@
 /*  cmd_listen.c - `seinpost listen`: the reference partner endpoint. Each
     new verified signal becomes one JSON line on stdout (flushed) or the
-    stdin of --exec CMD; the receipt covers it only after that succeeded. */
+    stdin of --exec CMD; it is recorded in the partner's state file, and
+    the receipt covers it only after both succeeded and the record is on
+    disk. A signal handled before (by seq, or by source and id) is not
+    handed on again, also after a restart.                               */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -86,6 +89,48 @@ static int s_loop(sp_partner_t *partner, listen_ctx_t *ctx)
     return CMD_OK;
 }
 
+/*  The dedup state beside the configuration, named after it, unless
+    state_db says where: one file per partner configuration.            */
+static char *s_state_path(const cli_conf_t *conf)
+{
+    if (conf->state_db)
+        return strdup(conf->state_db);
+    size_t len = strlen(conf->path);
+    const char *dot = strrchr(conf->path, '.'), *slash = strrchr(conf->path, '/');
+    if (dot && (!slash || dot > slash))
+        len = (size_t) (dot - conf->path);
+    char *path = malloc(len + sizeof ".state.db");
+    if (path)
+        snprintf(path, len + sizeof ".state.db", "%.*s.state.db", (int) len, conf->path);
+    return path;
+}
+
+static sp_partner_t *s_partner_open(const cli_conf_t *conf, char *err, size_t errlen)
+{
+    const sp_key_t *routers[4] = { conf->router_key };
+    size_t count = 1;
+    for (size_t i = 0; i < conf->router_other_count && count < 4; i++)
+        routers[count++] = conf->router_other_keys[i];
+    char *state = s_state_path(conf);
+    sp_partner_conf_t pc = {
+        .endpoint = conf->listen, .key = conf->signing_key, .router_keys = routers,
+        .router_key_count = count,
+        .emitter_keys = (const sp_key_t *const *) conf->emitter_keys,
+        .emitter_key_count = conf->emitter_key_count,
+        .curve_secret_file = conf->curve_secret_path,
+        .router_curve_keys = (const char *const *) conf->router_curve,
+        .router_curve_key_count = conf->router_curve_count,
+        .subscriber = conf->subscriber,
+        .subscriptions = (const char *const *) conf->subscriptions,
+        .subscription_count = conf->subscription_count,
+        .state_path = state, .dedup_max_age_ms = conf->dedup_max_age_ms };
+    sp_partner_t *partner = state ? sp_partner_new_conf(&pc, err, errlen) : NULL;
+    if (!state)
+        snprintf(err, errlen, "out of memory");
+    free(state);
+    return partner;
+}
+
 int cmd_listen(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -115,15 +160,11 @@ int cmd_listen(int argc, char **argv)
                 err[0] ? err : "config needs listen, signing_key and router_public_key");
         goto cleanup;
     }
-    partner = sp_partner_new(conf->listen, conf->signing_key, conf->router_key,
-                             (const sp_key_t *const *) conf->emitter_keys,
-                             conf->emitter_key_count, conf->curve_secret_path, err, sizeof err);
+    partner = s_partner_open(conf, err, sizeof err);
     if (!partner) {
         fprintf(stderr, "seinpost listen: %s\n", err);
         goto cleanup;
     }
-    for (size_t i = 0; i < conf->router_other_count; i++)
-        sp_partner_trust_router_key(partner, conf->router_other_keys[i]);
     signal(SIGTERM, s_on_signal);
     signal(SIGINT, s_on_signal);
     signal(SIGPIPE, SIG_IGN);

@@ -54,6 +54,9 @@ static const char *s_name(sp_code_t code)
     case SP_E_RECEIPT_SIGNATURE: return "RECEIPT_SIGNATURE_INVALID";
     case SP_E_BATCH_SIGNATURE:   return "BATCH_SIGNATURE_INVALID";
     case SP_E_PARTNER_FAILED:    return "PARTNER_FAILED";
+    case SP_E_BATCH_MISADDRESSED: return "BATCH_MISADDRESSED";
+    case SP_E_BATCH_REPLAYED:    return "BATCH_REPLAYED";
+    case SP_E_SEQUENCE_GAP:      return "SEQUENCE_GAP";
     case SP_CODE_COUNT:          return NULL;
     }
     return NULL;

@@ -1,7 +1,10 @@
-/*  sp_partner.c - the partner side: verify a DELIVER (router signature,
-    each event's SHA-256 and emitter signature), hand new signals to the
-    caller in order, deduplicate, and answer with a signed cumulative
-    RECEIPT covering only what the caller handled, or a NACK.            */
+/*  sp_partner.c - the partner side of SEINPOST2: verify a DELIVER (router
+    signature over the header's SHA-256, the partner it is addressed to,
+    that it was not processed before, each event's SHA-256 and emitter
+    signature), hand new signals to the caller in order, never past a gap
+    (an entry whose prev was not handled), record each durably, and answer
+    with a signed RECEIPT that lists exactly the entries of this batch it
+    handled, or a NACK.                                                   */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,24 +16,132 @@
 #include "seinpost.h"
 #include "sp_event.h"
 #include "sp_proto.h"
+#include "sp_seen.h"
 
-#define PARTNER_SEEN_SLOTS (1u << 17)   /* (source, id) fingerprints kept */
 #define PARTNER_ROUTER_KEYS 4           /* the router's key and others trusted */
+#define PARTNER_DEDUP_DEFAULT_MS (8LL * 24 * 3600 * 1000)
+#define PARTNER_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 struct sp_partner {
     void *zmq;
     void *socket;
+    void *zap;                  /* REP: which routers may connect; or NULL */
     const sp_key_t *key;
-    const sp_key_t *router_keys[PARTNER_ROUTER_KEYS];   /* [0] from _new() */
+    const sp_key_t *router_keys[PARTNER_ROUTER_KEYS];
     size_t router_key_count;
     size_t router_key_last;     /* the one that verified the last batch */
     const sp_key_t *const *emitter_keys;
     size_t emitter_key_count;
-    uint64_t *seen;             /* open addressing; 0 = empty */
-    size_t seen_count;
-    char subscriber[128];
+    char router_curve[PARTNER_ROUTER_KEYS][41];
+    size_t router_curve_count;
+    char *subscriber;           /* expected, or NULL */
+    char **subscriptions;
+    size_t subscription_count;
+    sp_seen_t *seen;
     char last_error[256];
 };
+
+static int s_copy_names(sp_partner_t *self, const sp_partner_conf_t *conf)
+{
+    if (conf->subscriber && !(self->subscriber = strdup(conf->subscriber)))
+        return -1;
+    self->subscriptions = calloc(conf->subscription_count + 1, sizeof *self->subscriptions);
+    if (!self->subscriptions)
+        return -1;
+    for (size_t i = 0; i < conf->subscription_count; i++)
+        if (!(self->subscriptions[self->subscription_count++] = strdup(conf->subscriptions[i])))
+            return -1;
+    return 0;
+}
+
+/*  Bound before the ROUTER socket, so that no router connects unchecked. */
+static int s_zap_open(sp_partner_t *self, const sp_partner_conf_t *conf, char *err,
+                      size_t errlen)
+{
+    int zero = 0;
+    if (conf->router_curve_key_count == 0)
+        return 0;
+    if (conf->router_curve_key_count > PARTNER_ROUTER_KEYS) {
+        snprintf(err, errlen, "at most %d router CURVE keys", PARTNER_ROUTER_KEYS);
+        return -1;
+    }
+    for (size_t i = 0; i < conf->router_curve_key_count; i++) {
+        if (!conf->router_curve_keys[i] || strlen(conf->router_curve_keys[i]) != 40) {
+            snprintf(err, errlen, "router CURVE key %zu is not 40 Z85 characters", i + 1);
+            return -1;
+        }
+        memcpy(self->router_curve[self->router_curve_count++], conf->router_curve_keys[i], 41);
+    }
+    self->zap = zmq_socket(self->zmq, ZMQ_REP);
+    if (!self->zap || zmq_setsockopt(self->zap, ZMQ_LINGER, &zero, sizeof zero) != 0
+        || zmq_bind(self->zap, PARTNER_ZAP_ENDPOINT) != 0) {
+        snprintf(err, errlen, "ZAP handler: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static int s_socket_open(sp_partner_t *self, const sp_partner_conf_t *conf, char *err,
+                         size_t errlen)
+{
+    int zero = 0;
+    self->socket = zmq_socket(self->zmq, ZMQ_ROUTER);
+    if (!self->socket)
+        goto failed;
+    zmq_setsockopt(self->socket, ZMQ_LINGER, &zero, sizeof zero);
+    if (conf->curve_secret_file) {
+        char pub[41], sec[41];
+        if (sp_curve_load(conf->curve_secret_file, pub, sec, err, errlen) != 0)
+            return -1;
+        int rc = sp_socket_curve_server(self->socket, sec);
+        sodium_memzero(sec, sizeof sec);
+        if (rc != 0)
+            goto failed;
+    }
+    if (zmq_bind(self->socket, conf->endpoint) != 0)
+        goto failed;
+    return 0;
+failed:
+    snprintf(err, errlen, "%s: %s", conf->endpoint, zmq_strerror(zmq_errno()));
+    return -1;
+}
+
+sp_partner_t *sp_partner_new_conf(const sp_partner_conf_t *conf, char *err, size_t errlen)
+{
+    sp_partner_t *self = calloc(1, sizeof *self);
+    if (!self || !conf->endpoint || !sp_key_has_secret(conf->key)
+        || conf->router_key_count < 1 || conf->router_key_count > PARTNER_ROUTER_KEYS) {
+        snprintf(err, errlen, "partner needs an endpoint, a secret key and 1 to %d router "
+                 "keys", PARTNER_ROUTER_KEYS);
+        free(self);
+        return NULL;
+    }
+    self->key = conf->key;
+    for (size_t i = 0; i < conf->router_key_count; i++)
+        self->router_keys[self->router_key_count++] = conf->router_keys[i];
+    self->emitter_keys = conf->emitter_keys;
+    self->emitter_key_count = conf->emitter_key_count;
+    if (s_copy_names(self, conf) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto failed;
+    }
+    self->seen = sp_seen_new(conf->state_path, conf->dedup_max_age_ms > 0
+                             ? conf->dedup_max_age_ms : PARTNER_DEDUP_DEFAULT_MS,
+                             err, errlen);
+    if (!self->seen)
+        goto failed;
+    self->zmq = zmq_ctx_new();
+    if (!self->zmq) {
+        snprintf(err, errlen, "zmq: %s", zmq_strerror(zmq_errno()));
+        goto failed;
+    }
+    if (s_zap_open(self, conf, err, errlen) != 0 || s_socket_open(self, conf, err, errlen) != 0)
+        goto failed;
+    return self;
+failed:
+    sp_partner_destroy(&self);
+    return NULL;
+}
 
 sp_partner_t *sp_partner_new(const char *endpoint, const sp_key_t *key,
                              const sp_key_t *router_key,
@@ -39,41 +150,12 @@ sp_partner_t *sp_partner_new(const char *endpoint, const sp_key_t *key,
                              const char *curve_secret_file,
                              char *err, size_t errlen)
 {
-    sp_partner_t *self = calloc(1, sizeof *self);
-    int zero = 0;
-    if (!self || !sp_key_has_secret(key) || !router_key) {
-        snprintf(err, errlen, "partner needs a secret key and the router's key");
-        free(self);
-        return NULL;
-    }
-    self->key = key;
-    self->router_keys[self->router_key_count++] = router_key;
-    self->emitter_keys = emitter_keys;
-    self->emitter_key_count = emitter_key_count;
-    self->seen = calloc(PARTNER_SEEN_SLOTS, sizeof *self->seen);
-    self->zmq = zmq_ctx_new();
-    self->socket = self->zmq ? zmq_socket(self->zmq, ZMQ_ROUTER) : NULL;
-    if (!self->seen || !self->socket)
-        goto failed;
-    zmq_setsockopt(self->socket, ZMQ_LINGER, &zero, sizeof zero);
-    if (curve_secret_file) {
-        char pub[41], sec[41];
-        if (sp_curve_load(curve_secret_file, pub, sec, err, errlen) != 0) {
-            sp_partner_destroy(&self);
-            return NULL;
-        }
-        int rc = sp_socket_curve_server(self->socket, sec);
-        sodium_memzero(sec, sizeof sec);
-        if (rc != 0)
-            goto failed;
-    }
-    if (zmq_bind(self->socket, endpoint) != 0)
-        goto failed;
-    return self;
-failed:
-    snprintf(err, errlen, "%s: %s", endpoint, zmq_strerror(zmq_errno()));
-    sp_partner_destroy(&self);
-    return NULL;
+    const sp_key_t *routers[] = { router_key };
+    sp_partner_conf_t conf = {
+        .endpoint = endpoint, .key = key, .router_keys = routers,
+        .router_key_count = router_key ? 1 : 0, .emitter_keys = emitter_keys,
+        .emitter_key_count = emitter_key_count, .curve_secret_file = curve_secret_file };
+    return sp_partner_new_conf(&conf, err, errlen);
 }
 
 void sp_partner_destroy(sp_partner_t **self_p)
@@ -83,67 +165,20 @@ void sp_partner_destroy(sp_partner_t **self_p)
     sp_partner_t *self = *self_p;
     if (self->socket)
         zmq_close(self->socket);
+    if (self->zap)
+        zmq_close(self->zap);
     if (self->zmq)
         zmq_ctx_term(self->zmq);
-    free(self->seen);
+    sp_seen_destroy(&self->seen);
+    free(self->subscriber);
+    for (size_t i = 0; i < self->subscription_count; i++)
+        free(self->subscriptions[i]);
+    free(self->subscriptions);
     free(self);
     *self_p = NULL;
 }
 
 const char *sp_partner_last_error(const sp_partner_t *self) { return self->last_error; }
-
-/*  The key of the seen table: (subscription, source, id). The
-    subscription is part of it: one event routed under two subscriptions
-    is two deliveries, each under its own legal basis. 0: out of memory. */
-static uint64_t s_fingerprint(const char *subscription, const char *source, const char *id)
-{
-    uint8_t digest[SP_SHA256_SIZE];
-    uint64_t fp;
-    size_t a = strlen(subscription) + 1, b = strlen(source) + 1, c = strlen(id);
-    char *key = malloc(a + b + c + 1);
-    if (!key)
-        return 0;
-    memcpy(key, subscription, a);
-    memcpy(key + a, source, b);
-    memcpy(key + a + b, id, c + 1);
-    sp_sha256(key, a + b + c, digest);
-    free(key);
-    memcpy(&fp, digest, sizeof fp);
-    return fp | 1;
-}
-
-/*  Finds fp, or the empty slot where it belongs.                       */
-static uint64_t *s_slot(sp_partner_t *self, uint64_t fp)
-{
-    for (size_t i = fp & (PARTNER_SEEN_SLOTS - 1);; i = (i + 1) & (PARTNER_SEEN_SLOTS - 1))
-        if (self->seen[i] == fp || self->seen[i] == 0)
-            return &self->seen[i];
-}
-
-static bool s_seen(sp_partner_t *self, uint64_t fp)
-{
-    return fp != 0 && *s_slot(self, fp) == fp;
-}
-
-/*  Only once the handler took it: a signal the handler failed on is
-    NACKed, and its resend must reach the handler again, not pass as a
-    duplicate. The table is cleared when half full, so an old signal
-    redelivered after 65 536 others in one process lifetime would be
-    handled again.                                                      */
-static void s_remember(sp_partner_t *self, uint64_t fp)
-{
-    if (fp == 0)
-        return;
-    if (self->seen_count >= PARTNER_SEEN_SLOTS / 2) {
-        memset(self->seen, 0, PARTNER_SEEN_SLOTS * sizeof *self->seen);
-        self->seen_count = 0;
-    }
-    uint64_t *slot = s_slot(self, fp);
-    if (*slot == 0) {
-        *slot = fp;
-        self->seen_count++;
-    }
-}
 
 static const sp_key_t *s_emitter_key(sp_partner_t *self, const char *key_id)
 {
@@ -243,81 +278,112 @@ static void s_send(sp_partner_t *self, sp_frames_t *f, const void *const *parts,
 static void s_nack(sp_partner_t *self, sp_frames_t *f, const char *batch_hex, int code)
 {
     const char *name = sp_code_name((sp_code_t) code);
-    const void *parts[] = { SP_PROTOCOL, SP_CMD_NACK, batch_hex, name, self->last_error };
-    size_t sizes[] = { strlen(SP_PROTOCOL), strlen(SP_CMD_NACK), strlen(batch_hex),
+    const void *parts[] = { SP_PROTOCOL_DELIVERY, SP_CMD_NACK, batch_hex, name,
+                            self->last_error };
+    size_t sizes[] = { strlen(SP_PROTOCOL_DELIVERY), strlen(SP_CMD_NACK), strlen(batch_hex),
                        strlen(name), strlen(self->last_error) };
     s_send(self, f, parts, sizes, 5);
 }
 
-static int s_receipt(sp_partner_t *self, sp_frames_t *f, const char *batch_hex, json_t *acks)
+/*  subscriber: the header's, which s_check_address found to be ours.    */
+static int s_receipt(sp_partner_t *self, sp_frames_t *f, const char *subscriber,
+                     const char *batch_hex, json_t *handled)
 {
     char when[40];
     uint8_t sig[SP_SIGNATURE_SIZE];
     sp_time_format(sp_time_now_ms(), when, sizeof when);
-    json_t *body = json_pack("{s:i, s:s, s:s, s:s, s:O, s:s}", "v", 1,
-                             "subscriber", self->subscriber, "partner_key",
-                             sp_key_id(self->key), "batch_sha256", batch_hex,
-                             "acks", acks, "received_at", when);
+    json_t *body = json_pack("{s:i, s:s, s:s, s:s, s:O, s:s}", "v", 2,
+                             "subscriber", subscriber, "partner_key", sp_key_id(self->key),
+                             "batch_sha256", batch_hex, "handled", handled,
+                             "received_at", when);
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(body);
     if (!text || sp_key_sign(self->key, SP_DOMAIN_RECEIPT, text, strlen(text), sig) != 0) {
         free(text);
         return -1;
     }
-    const void *parts[] = { SP_PROTOCOL, SP_CMD_RECEIPT, text, sig };
-    size_t sizes[] = { strlen(SP_PROTOCOL), strlen(SP_CMD_RECEIPT), strlen(text), sizeof sig };
+    const void *parts[] = { SP_PROTOCOL_DELIVERY, SP_CMD_RECEIPT, text, sig };
+    size_t sizes[] = { strlen(SP_PROTOCOL_DELIVERY), strlen(SP_CMD_RECEIPT), strlen(text),
+                       sizeof sig };
     s_send(self, f, parts, sizes, 4);
     free(text);
     return 0;
 }
 
-
-/*  Handles the verified entries in order; returns the acks to sign, or
-    NULL when nothing new could be acknowledged.                         */
-static json_t *s_handle_entries(sp_partner_t *self, json_t *entries, sp_frames_t *f,
-                                sp_partner_handler_fn *handler, void *arg, int *code)
+/*  An entry may be handed on only when the delivery before it in its
+    subscription (prev, named by the router) was handled here: otherwise
+    something in between was lost on the way, or refused, and handling
+    this one would put it before that one.                              */
+static int s_check_prev(sp_partner_t *self, const char *router, json_t *entry,
+                        const sp_signal_t *signal)
 {
-    json_t *acks = json_object();
-    size_t i;
-    json_t *entry;
-    *code = SP_OK;
-    json_array_foreach(entries, i, entry) {
-        sp_signal_t signal;
-        uint8_t sig[SP_SIGNATURE_SIZE];
-        *code = s_verify_entry(self, entry, f, 1 + SP_DELIVER_FIRST_EVENT + i, &signal, sig);
-        if (*code != SP_OK)
-            break;
-        /* by (subscription, source, id), not by seq: an operator's
-           redelivery comes under a new seq, and one handled before
-           need not be handled twice                                   */
-        uint64_t fp = s_fingerprint(signal.subscription, signal.source, signal.id);
-        signal.duplicate = s_seen(self, fp);
-        if (handler(&signal, arg) != 0) {
-            *code = s_fail(self, SP_E_PARTNER_FAILED, "handler failed on %s/%llu",
-                           signal.subscription, (unsigned long long) signal.seq);
-            break;
-        }
-        s_remember(self, fp);
-        json_t *prev = json_object_get(acks, signal.subscription);
-        if (!prev || json_integer_value(prev) < (json_int_t) signal.seq)
-            json_object_set_new(acks, signal.subscription,
-                                json_integer((json_int_t) signal.seq));
-    }
-    return acks;
+    json_t *prev = json_object_get(entry, "prev");
+    if (!json_is_integer(prev) || json_integer_value(prev) < 0
+        || json_integer_value(prev) >= (json_int_t) signal->seq)
+        return s_fail(self, SP_E_FRAMES, "entry %s/%llu: prev missing or not below seq",
+                      signal->subscription, (unsigned long long) signal->seq);
+    if (json_integer_value(prev) == 0)
+        return SP_OK;
+    int rc = sp_seen_has_seq(self->seen, router, signal->subscription,
+                             json_integer_value(prev));
+    if (rc < 0)
+        return s_fail(self, SP_E_PARTNER_FAILED, "state: %s", sp_seen_errmsg(self->seen));
+    if (rc == 0)
+        return s_fail(self, SP_E_SEQUENCE_GAP, "entry %s/%llu follows %lld, which this "
+                      "partner has not handled", signal->subscription,
+                      (unsigned long long) signal->seq, (long long) json_integer_value(prev));
+    return SP_OK;
 }
 
-/*  Acknowledges through the highest seq of this batch, never beyond: after
-    a router restart the router resends a window at a time, and refuses a
-    receipt for a seq it has not (re)sent yet.                          */
-static json_t *s_ack_list(json_t *acks)
+/*  One verified entry: handed on (a duplicate flagged as such), then
+    recorded, so that neither a resend nor a redelivery under a new seq
+    reaches the application twice.                                     */
+static int s_handle_one(sp_partner_t *self, const char *router, sp_signal_t *signal,
+                        sp_partner_handler_fn *handler, void *arg)
 {
-    json_t *list = json_array();
-    const char *name;
-    json_t *seq;
-    json_object_foreach(acks, name, seq)
-        json_array_append_new(list, json_pack("{s:s, s:I}", "subscription", name,
-                                              "through_seq", json_integer_value(seq)));
-    return list;
+    int dup = sp_seen_has_delivery(self->seen, router, signal->subscription,
+                                   (int64_t) signal->seq, signal->source, signal->id);
+    if (dup < 0)
+        return s_fail(self, SP_E_PARTNER_FAILED, "state: %s", sp_seen_errmsg(self->seen));
+    signal->duplicate = dup == 1;
+    if (handler(signal, arg) != 0)
+        return s_fail(self, SP_E_PARTNER_FAILED, "handler failed on %s/%llu",
+                      signal->subscription, (unsigned long long) signal->seq);
+    if (sp_seen_add(self->seen, router, signal->subscription, (int64_t) signal->seq,
+                    signal->source, signal->id) != 0)
+        return s_fail(self, SP_E_PARTNER_FAILED, "cannot record %s/%llu as handled: %s",
+                      signal->subscription, (unsigned long long) signal->seq,
+                      sp_seen_errmsg(self->seen));
+    return SP_OK;
+}
+
+/*  Handles the entries in order until one fails; returns the list of
+    those handled, for the receipt.                                      */
+static json_t *s_handle_entries(sp_partner_t *self, json_t *header, sp_frames_t *f,
+                                sp_partner_handler_fn *handler, void *arg, int *code)
+{
+    const char *router = json_string_value(json_object_get(header, "router"));
+    json_t *handled = json_array();
+    size_t i;
+    json_t *entry;
+    *code = handled ? SP_OK : s_fail(self, SP_E_PARTNER_FAILED, "out of memory");
+    json_array_foreach(json_object_get(header, "entries"), i, entry) {
+        sp_signal_t signal;
+        uint8_t sig[SP_SIGNATURE_SIZE];
+        if (*code != SP_OK)
+            break;
+        *code = s_verify_entry(self, entry, f, 1 + SP_DELIVER_FIRST_EVENT + i, &signal, sig);
+        if (*code == SP_OK)
+            *code = s_check_prev(self, router, entry, &signal);
+        if (*code == SP_OK)
+            *code = s_handle_one(self, router, &signal, handler, arg);
+        if (*code == SP_OK
+            && json_array_append_new(handled, json_pack("{s:s, s:I}", "subscription",
+                                     signal.subscription, "seq",
+                                     (json_int_t) signal.seq)) != 0)
+            *code = s_fail(self, SP_E_PARTNER_FAILED, "out of memory");
+    }
+    return handled;
 }
 
 /*  The key that verified the last batch first, then the others: after
@@ -326,10 +392,9 @@ static bool s_router_signed(sp_partner_t *self, sp_frames_t *f)
 {
     for (size_t i = 0; i < self->router_key_count; i++) {
         size_t k = (self->router_key_last + i) % self->router_key_count;
-        if (sp_key_verify(self->router_keys[k], SP_DOMAIN_BATCH,
-                          sp_frame_data(f, 1 + SP_DELIVER_HEADER),
-                          sp_frame_size(f, 1 + SP_DELIVER_HEADER),
-                          sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) == 0) {
+        if (sp_batch_verify(self->router_keys[k], sp_frame_data(f, 1 + SP_DELIVER_HEADER),
+                            sp_frame_size(f, 1 + SP_DELIVER_HEADER),
+                            sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) == 0) {
             self->router_key_last = k;
             return true;
         }
@@ -349,27 +414,95 @@ static int s_check_header(sp_partner_t *self, sp_frames_t *f, json_t **header)
 {
     json_error_t jerr;
     *header = NULL;
-    if (f->count < 1 + SP_DELIVER_FIRST_EVENT || f->dropped || f->oversize
-        || !sp_frame_is(f, 1 + SP_DELIVER_PROTOCOL, SP_PROTOCOL)
+    if (f->count < 1 + SP_DELIVER_FIRST_EVENT + 1 || f->dropped || f->oversize
+        || !sp_frame_is(f, 1 + SP_DELIVER_PROTOCOL, SP_PROTOCOL_DELIVERY)
         || !sp_frame_is(f, 1 + SP_DELIVER_COMMAND, SP_CMD_DELIVER))
-        return s_fail(self, sp_frame_is(f, 1 + SP_DELIVER_PROTOCOL, SP_PROTOCOL)
-                      ? SP_E_FRAMES : SP_E_PROTOCOL, "not a SEINPOST1 DELIVER message");
+        return s_fail(self, sp_frame_is(f, 1 + SP_DELIVER_PROTOCOL, SP_PROTOCOL_DELIVERY)
+                      ? SP_E_FRAMES : SP_E_PROTOCOL, "not a SEINPOST2 DELIVER message "
+                      "with at least one event");
     if (sp_frame_size(f, 1 + SP_DELIVER_SIGNATURE) != SP_SIGNATURE_SIZE
         || !s_router_signed(self, f))
         return s_fail(self, SP_E_BATCH_SIGNATURE, "router signature does not verify");
     *header = json_loadb(sp_frame_data(f, 1 + SP_DELIVER_HEADER),
                          sp_frame_size(f, 1 + SP_DELIVER_HEADER), JSON_REJECT_DUPLICATES, &jerr);
     json_t *entries = json_object_get(*header, "entries");
-    const char *subscriber = json_string_value(json_object_get(*header, "subscriber"));
-    if (!json_is_array(entries) || !subscriber
+    if (json_integer_value(json_object_get(*header, "v")) != 2 || !json_is_array(entries)
+        || !json_is_string(json_object_get(*header, "subscriber"))
+        || !json_is_string(json_object_get(*header, "router"))
         || json_array_size(entries) != f->count - 1 - SP_DELIVER_FIRST_EVENT)
-        return s_fail(self, SP_E_FRAMES, "header entries do not match the event frames");
-    /* never cut a name: a cut UTF-8 sequence could not be signed back */
-    if (strlen(subscriber) >= sizeof self->subscriber)
-        return s_fail(self, SP_E_FRAMES, "subscriber name longer than %zu bytes",
-                      sizeof self->subscriber - 1);
-    memcpy(self->subscriber, subscriber, strlen(subscriber) + 1);
+        return s_fail(self, SP_E_FRAMES, "header is not version 2, or its entries do not "
+                      "match the event frames");
     return SP_OK;
+}
+
+static bool s_subscription_allowed(const sp_partner_t *self, const char *name)
+{
+    if (self->subscription_count == 0)
+        return true;
+    for (size_t i = 0; i < self->subscription_count; i++)
+        if (name && strcmp(self->subscriptions[i], name) == 0)
+            return true;
+    return false;
+}
+
+/*  A batch signed by the router but for another partner (captured, or
+    sent to the wrong endpoint) is refused whole: its entries carry
+    another subscriber's legal basis.                                   */
+static int s_check_address(sp_partner_t *self, json_t *header)
+{
+    const char *key = json_string_value(json_object_get(header, "partner_key"));
+    const char *subscriber = json_string_value(json_object_get(header, "subscriber"));
+    size_t i;
+    json_t *entry;
+    if (!key || strcmp(key, sp_key_id(self->key)) != 0)
+        return s_fail(self, SP_E_BATCH_MISADDRESSED, "batch is for partner key %.16s, "
+                      "not this partner's %s", key ? key : "(none)", sp_key_id(self->key));
+    if (self->subscriber && strcmp(subscriber, self->subscriber) != 0)
+        return s_fail(self, SP_E_BATCH_MISADDRESSED, "batch is for another subscriber "
+                      "than %s", self->subscriber);
+    json_array_foreach(json_object_get(header, "entries"), i, entry)
+        if (!s_subscription_allowed(self, json_string_value(json_object_get(entry,
+                                                                            "subscription"))))
+            return s_fail(self, SP_E_BATCH_MISADDRESSED, "entry %zu names a subscription "
+                          "this partner does not hold", i);
+    return SP_OK;
+}
+
+/*  The router never sends the same header twice (a resend is a new
+    batch), so one seen before is a replay. One older than the dedup
+    horizon could be a replay this partner no longer remembers.         */
+static int s_check_fresh(sp_partner_t *self, json_t *header, const uint8_t *sha)
+{
+    int64_t sent = sp_time_parse_rfc3339(json_string_value(json_object_get(header,
+                                                                           "sent_at")));
+    int rc = sp_seen_has_batch(self->seen, sha);
+    if (rc < 0)
+        return s_fail(self, SP_E_PARTNER_FAILED, "state: %s", sp_seen_errmsg(self->seen));
+    if (rc == 1)
+        return s_fail(self, SP_E_BATCH_REPLAYED, "batch processed before (replayed)");
+    if (sent < 0 || sp_time_now_ms() - sent > sp_seen_max_age(self->seen))
+        return s_fail(self, SP_E_BATCH_REPLAYED, "batch sent_at missing or older than "
+                      "this partner's dedup horizon");
+    return SP_OK;
+}
+
+/*  Handles the entries, then makes the record durable, then signs: a
+    receipt never vouches for what is not on disk.                      */
+static int s_process(sp_partner_t *self, sp_frames_t *f, json_t *header,
+                     const uint8_t *sha, const char *batch_hex,
+                     sp_partner_handler_fn *handler, void *arg)
+{
+    int code = SP_OK;
+    json_t *handled = s_handle_entries(self, header, f, handler, arg, &code);
+    if (sp_seen_batch_done(self->seen, sha) != 0)
+        code = s_fail(self, SP_E_PARTNER_FAILED, "cannot make the record of handled "
+                      "signals durable: %s", sp_seen_errmsg(self->seen));
+    else if (json_array_size(handled) > 0
+             && s_receipt(self, f, json_string_value(json_object_get(header, "subscriber")),
+                          batch_hex, handled) != 0 && code == SP_OK)
+        code = s_fail(self, SP_E_PARTNER_FAILED, "cannot sign a receipt");
+    json_decref(handled);
+    return code;
 }
 
 /*  One DELIVER. The frames carry the ROUTER identity first, so every
@@ -377,48 +510,78 @@ static int s_check_header(sp_partner_t *self, sp_frames_t *f, json_t **header)
 static int s_batch(sp_partner_t *self, sp_frames_t *f, sp_partner_handler_fn *handler,
                    void *arg)
 {
-    uint8_t digest[SP_SHA256_SIZE];
+    uint8_t sha[SP_SHA256_SIZE];
     char batch_hex[2 * SP_SHA256_SIZE + 1] = "";
     json_t *header = NULL;
     int code = s_check_header(self, f, &header);
     if (sp_frame_size(f, 1 + SP_DELIVER_HEADER) > 0) {
         sp_sha256(sp_frame_data(f, 1 + SP_DELIVER_HEADER),
-                  sp_frame_size(f, 1 + SP_DELIVER_HEADER), digest);
-        sp_hex(digest, sizeof digest, batch_hex);
+                  sp_frame_size(f, 1 + SP_DELIVER_HEADER), sha);
+        sp_hex(sha, sizeof sha, batch_hex);
     }
-    if (code == SP_OK) {
-        json_t *acks = s_handle_entries(self, json_object_get(header, "entries"), f,
-                                        handler, arg, &code);
-        if (json_object_size(acks) > 0) {
-            json_t *list = s_ack_list(acks);
-            if (s_receipt(self, f, batch_hex, list) != 0 && code == SP_OK)
-                code = s_fail(self, SP_E_PARTNER_FAILED, "cannot sign a receipt");
-            json_decref(list);
-        }
-        json_decref(acks);
-    }
+    if (code == SP_OK)
+        code = s_check_address(self, header);
+    if (code == SP_OK)
+        code = s_check_fresh(self, header, sha);
+    if (code == SP_OK)
+        code = s_process(self, f, header, sha, batch_hex, handler, arg);
     if (code != SP_OK)
         s_nack(self, f, batch_hex, code);
     json_decref(header);
     return code == SP_OK ? 0 : -1;
 }
 
+/*  ZAP (RFC 27): only the configured routers' CURVE keys get in.       */
+static void s_zap_serve(sp_partner_t *self)
+{
+    sp_frames_t f;
+    enum { ZAP_VERSION, ZAP_ID, ZAP_DOMAIN, ZAP_ADDRESS, ZAP_IDENTITY, ZAP_MECHANISM,
+           ZAP_CREDENTIALS, ZAP_FRAMES };
+    while (sp_frames_recv(&f, self->zap, ZAP_FRAMES + 1, 4096, ZMQ_DONTWAIT) == 0) {
+        char z85[41] = "";
+        bool known = false;
+        if (f.count == ZAP_FRAMES && sp_frame_is(&f, ZAP_MECHANISM, "CURVE")
+            && sp_frame_size(&f, ZAP_CREDENTIALS) == 32) {
+            zmq_z85_encode(z85, sp_frame_data(&f, ZAP_CREDENTIALS), 32);
+            for (size_t i = 0; i < self->router_curve_count; i++)
+                known = known || strcmp(z85, self->router_curve[i]) == 0;
+        }
+        const char *status = known ? "200" : "400";
+        const char *text = known ? "OK" : "not a configured router key";
+        const void *parts[] = { "1.0", f.count > ZAP_ID ? sp_frame_data(&f, ZAP_ID) : "",
+                                status, text, "", "" };
+        size_t sizes[] = { 3, f.count > ZAP_ID ? sp_frame_size(&f, ZAP_ID) : 0, 3,
+                           strlen(text), 0, 0 };
+        sp_send_parts(self->zap, parts, sizes, 6, 0);
+        if (!known)
+            snprintf(self->last_error, sizeof self->last_error, "refused a connection "
+                     "whose CURVE key is not a configured router's");
+        sp_frames_close(&f);
+    }
+}
+
 int sp_partner_poll(sp_partner_t *self, sp_partner_handler_fn *handler, void *arg,
                     int timeout_ms)
 {
-    zmq_pollitem_t item = { self->socket, 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t items[2] = { { self->socket, 0, ZMQ_POLLIN, 0 },
+                                { self->zap, 0, ZMQ_POLLIN, 0 } };
     sp_frames_t frames;
     int handled = 0;
-    int rc = zmq_poll(&item, 1, timeout_ms);
+    int rc = zmq_poll(items, self->zap ? 2 : 1, timeout_ms);
     if (rc < 0)
         return errno == EINTR ? 0 : -1;
-    while (rc > 0) {
+    if (self->zap && (items[1].revents & ZMQ_POLLIN))
+        s_zap_serve(self);
+    while (items[0].revents & ZMQ_POLLIN) {
         if (sp_frames_recv(&frames, self->socket, SP_MAX_FRAMES, 64u << 20,
                            ZMQ_DONTWAIT) != 0)
             break;
         s_batch(self, &frames, handler, arg);
         sp_frames_close(&frames);
         handled++;
+        /* a handshake waiting on ZAP must not wait for a whole backlog */
+        if (self->zap)
+            s_zap_serve(self);
     }
     return handled;
 }

@@ -352,8 +352,7 @@ static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver
                             "routed_at_ms", (json_int_t) row->created_at), op));
 }
 
-/*  The attempts, batch and receipt of the old seq are not this one's:
-    store_max_attempted_seq() must not count the new seq as sent.       */
+/*  The attempts, batch and receipt of the old seq are not this one's.  */
 #define REDELIVER_UPDATE \
     "UPDATE deliveries SET id = ?, seq = ?, state = 0, created_at = ?, attempts = 0," \
     " last_attempt_at = NULL, batch_id = NULL, receipt_id = NULL, done_at = NULL," \

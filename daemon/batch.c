@@ -1,6 +1,9 @@
-/*  batch.c - one DELIVER message: a header listing each entry (seq, ids,
-    SHA-256 of the event, the emitter's signature, the legal basis), signed
-    by the router, followed by the exact event bytes the emitter signed.  */
+/*  batch.c - one DELIVER message: a header listing each entry (seq, the
+    seq before it still unacknowledged, ids, SHA-256 of the event, the
+    emitter's signature, the legal basis) and the partner it is for,
+    signed by the router, followed by the exact event bytes the emitter
+    signed. Each batch is remembered by the SHA-256 of its header, which
+    is how the partner's RECEIPT or NACK names it.                       */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +15,8 @@
 #include "sp_util.h"
 
 /*  One entry of the header, members in name order (docs/protocol.md 6.2). */
-static int s_entry(jsonw_t *w, const subscriber_t *conf, const store_pending_t *row)
+static int s_entry(jsonw_t *w, const subscriber_t *conf, const store_pending_t *row,
+                   int64_t prev)
 {
     char sha[2 * SP_SHA256_SIZE + 1], sig[2 * SP_SIGNATURE_SIZE + 1];
     const subscription_t *subscription = deliver_subscription(conf, row->subscription);
@@ -25,6 +29,7 @@ static int s_entry(jsonw_t *w, const subscriber_t *conf, const store_pending_t *
     jsonw_member(w, ",\"emitter_sig\":", sig);
     jsonw_member(w, ",\"grondslag\":", subscription->grondslag);
     jsonw_member(w, ",\"id\":", row->ce_id);
+    jsonw_member_int(w, ",\"prev\":", prev);
     jsonw_member_int(w, ",\"seq\":", row->seq);
     jsonw_member(w, ",\"sha256\":", sha);
     jsonw_member(w, ",\"source\":", row->source);
@@ -39,7 +44,8 @@ static int s_entry(jsonw_t *w, const subscriber_t *conf, const store_pending_t *
     header object, without building it (tests/unit/test_batch.c checks). */
 char *deliver_batch_header(const char *router, const char *router_key,
                            const subscriber_t *conf, const store_pending_t *rows,
-                           int count, int64_t batch_no, const char *sent_at)
+                           const int64_t *prev, int count, int64_t batch_no,
+                           const char *sent_at)
 {
     jsonw_t w;
     jsonw_init(&w, 0);
@@ -48,25 +54,62 @@ char *deliver_batch_header(const char *router, const char *router_key,
     for (int i = 0; i < count; i++) {
         if (i > 0)
             jsonw_raw(&w, ",");
-        if (s_entry(&w, conf, &rows[i]) != 0)
+        if (s_entry(&w, conf, &rows[i], prev[i]) != 0)
             jsonw_fail(&w);
     }
-    jsonw_member(&w, "],\"router\":", router);
+    jsonw_member(&w, "],\"partner_key\":", sp_key_id(conf->key));
+    jsonw_member(&w, ",\"router\":", router);
     jsonw_member(&w, ",\"router_key\":", router_key);
     jsonw_member(&w, ",\"sent_at\":", sent_at);
     jsonw_member(&w, ",\"subscriber\":", conf->name);
-    jsonw_raw(&w, ",\"v\":1}");
+    jsonw_raw(&w, ",\"v\":2}");
     return jsonw_finish(&w);
+}
+
+/*  The seq of the previous delivery of row i's subscription that is still
+    unacknowledged: an earlier entry of this batch, or the last one in
+    flight (every pending delivery below the cursor is in flight, so
+    nothing older can be), else 0. With it the partner sees a gap.      */
+static int64_t s_prev(const sub_state_t *sub, const store_pending_t *rows, int i)
+{
+    for (int j = i - 1; j >= 0; j--)
+        if (strcmp(rows[j].subscription, rows[i].subscription) == 0)
+            return rows[j].seq;
+    for (int j = sub->inflight_count - 1; j >= 0; j--)
+        if (strcmp(sub->inflight[j].subscription, rows[i].subscription) == 0)
+            return sub->inflight[j].seq;
+    return 0;
 }
 
 static char *s_header(server_t *self, const sub_state_t *sub, store_pending_t *rows,
                       int count, int64_t batch_no)
 {
     char sent_at[40];
+    int64_t prev[SERVER_BATCH_MAX];
+    for (int i = 0; i < count; i++)
+        prev[i] = s_prev(sub, rows, i);
     sp_time_format(sp_time_now_ms(), sent_at, sizeof sent_at);
     return deliver_batch_header(self->config->node_name,
                                 sp_key_id(self->config->signing_key), sub->conf, rows,
-                                count, batch_no, sent_at);
+                                prev, count, batch_no, sent_at);
+}
+
+/*  Remembers what the batch carried, for the receipt that names it.     */
+static void s_remember(sub_state_t *sub, const store_pending_t *rows, int count,
+                       const char *header, int64_t batch_id)
+{
+    sent_batch_t *slot = &sub->sent[sub->sent_next];
+    sub->sent_next = (sub->sent_next + 1) % sub->sent_size;
+    sp_sha256(header, strlen(header), slot->sha256);
+    slot->batch_id = batch_id;
+    slot->count = count;
+    slot->refusal_audited = false;
+    for (int i = 0; i < count; i++) {
+        const subscription_t *known = deliver_subscription(sub->conf, rows[i].subscription);
+        slot->subscription[i] = (int16_t) (known - sub->conf->subs);
+        slot->seq[i] = rows[i].seq;
+        slot->signal_id[i] = rows[i].signal_id;
+    }
 }
 
 int deliver_open_event(server_t *self, const sub_state_t *sub, const store_pending_t *row,
@@ -125,9 +168,9 @@ static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int
         slot->created_at = row->created_at;
         snprintf(slot->subscription, sizeof slot->subscription, "%s", row->subscription);
         snprintf(slot->trace_id, sizeof slot->trace_id, "%s", row->trace_id);
-        server_note_sent(self, sub->name, row->subscription, row->seq);
         sub->cursor = row->id;
     }
+    s_remember(sub, rows, count, header, batch_id);
     return 0;
 }
 
@@ -142,13 +185,13 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
     if (batch_no == 0)
         batch_no = sp_time_now_ms();
     char *header = s_header(self, sub, rows, count, ++batch_no);
-    if (!header || sp_key_sign(self->config->signing_key, SP_DOMAIN_BATCH, header,
-                               strlen(header), sig) != 0) {
+    if (!header || sp_batch_sign(self->config->signing_key, header, strlen(header),
+                                 sig) != 0) {
         deliver_attempt_failed(self, sub, now, "cannot build or sign the batch");
         free(header);
         return -1;
     }
-    parts[0] = SP_PROTOCOL;  sizes[0] = strlen(SP_PROTOCOL);
+    parts[0] = SP_PROTOCOL_DELIVERY;  sizes[0] = strlen(SP_PROTOCOL_DELIVERY);
     parts[1] = SP_CMD_DELIVER;  sizes[1] = strlen(SP_CMD_DELIVER);
     parts[2] = header;  sizes[2] = strlen(header);
     parts[3] = sig;  sizes[3] = sizeof sig;
@@ -158,6 +201,13 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
     }
     int rc = sp_send_parts(sub->socket, parts, sizes, 4 + (size_t) count, ZMQ_DONTWAIT);
     if (rc != 0) {
+        /* a try all the same (protocol.md 2.1): counted on the rows, so
+           that a dead letter shows how often it was tried              */
+        if (store_begin_relaxed(self->store) != 0
+            || store_deliveries_tried(self->store, sub->name, rows[0].id,
+                                      rows[count - 1].id, "partner not connected",
+                                      sp_time_now_ms()) != 0)
+            self->tx_failed = true;
         deliver_attempt_failed(self, sub, now, "partner not connected");
         if (sub->failures >= 2)
             deliver_socket_reopen(self, sub);

@@ -1,6 +1,7 @@
 /*  deliver.c - the scheduler: per subscriber a bounded window of in-flight
     deliveries in id order (so each subscription's seq order holds), sent in
-    router-signed batches; signed cumulative receipts mark them done; no
+    router-signed batches; signed receipts mark done exactly the entries
+    of the batch they name that the partner handled; no
     receipt in time, a NACK or no connection is a failed attempt, retried
     with exponential backoff and jitter (go-back-N from the oldest unacked).
     Past the subscriber's max age a delivery is dead-lettered: kept, marked,
@@ -140,6 +141,7 @@ void deliver_discard(sub_state_t *subs, size_t count)
             zmq_close(subs[i].socket);
         free(subs[i].name);
         free(subs[i].inflight);
+        free(subs[i].sent);
     }
     free(subs);
 }
@@ -158,7 +160,11 @@ sub_state_t *deliver_prepare(server_t *self, const config_t *config,
         sub->conf = &config->subscribers[i];
         sub->name = strdup(sub->conf->name);
         sub->inflight = calloc((size_t) sub->conf->window, sizeof *sub->inflight);
-        if (!sub->name || !sub->inflight) {
+        /* a full window may be in flight one entry a batch; beyond that a
+           late receipt is still recognised for SERVER_SENT_EXTRA batches */
+        sub->sent_size = sub->conf->window + SERVER_SENT_EXTRA;
+        sub->sent = calloc((size_t) sub->sent_size, sizeof *sub->sent);
+        if (!sub->name || !sub->inflight || !sub->sent) {
             snprintf(err, errlen, "subscriber %s: out of memory", sub->conf->name);
             goto failed;
         }
@@ -205,8 +211,29 @@ void deliver_reset_all(server_t *self)
         sub->cursor = 0;
         sub->inflight_count = 0;
         sub->hold_until = 0;
+        /* the batches' rows may be rolled back: their receipts cannot be
+           tied to a stored batch, and what they carried is resent      */
+        memset(sub->sent, 0, (size_t) sub->sent_size * sizeof *sub->sent);
     }
     self->dispatch_wanted = true;
+}
+
+sent_batch_t *deliver_sent_batch(const sub_state_t *sub,
+                                 const uint8_t sha256[SP_SHA256_SIZE])
+{
+    for (int i = 0; i < sub->sent_size; i++)
+        if (sub->sent[i].count > 0
+            && memcmp(sub->sent[i].sha256, sha256, SP_SHA256_SIZE) == 0)
+            return &sub->sent[i];
+    return NULL;
+}
+
+bool deliver_batch_in_flight(const sub_state_t *sub, const sent_batch_t *batch)
+{
+    for (int i = 0; i < sub->inflight_count; i++)
+        if (sub->inflight[i].batch_id == batch->batch_id)
+            return true;
+    return false;
 }
 
 const subscription_t *deliver_subscription(const subscriber_t *conf, const char *name)
@@ -375,9 +402,14 @@ void deliver_timers(server_t *self, int64_t now)
         sub_state_t *sub = &self->subs[i];
         if (sub->inflight_count > 0
             && now - sub->inflight[0].sent_at >= sub->conf->receipt_timeout_ms) {
-            char error[80];
-            snprintf(error, sizeof error, "no receipt within %" PRId64 " ms",
-                     sub->conf->receipt_timeout_ms);
+            char error[sizeof sub->last_error];
+            /* a refused receipt is why, more often than a silent partner */
+            if (sub->last_refusal[0])
+                snprintf(error, sizeof error, "no valid receipt within %" PRId64 " ms; "
+                         "%.100s", sub->conf->receipt_timeout_ms, sub->last_refusal);
+            else
+                snprintf(error, sizeof error, "no receipt within %" PRId64 " ms",
+                         sub->conf->receipt_timeout_ms);
             deliver_attempt_failed(self, sub, now, error);
         }
         if (sub->inflight_count == 0 && now >= sub->next_send_at && sub->failures > 0)

@@ -26,10 +26,17 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
                        void *const *plain, const size_t *plain_len, int count,
                        int64_t now);
 /*  The header of a DELIVER (docs/protocol.md 6.2) for rows of one
-    subscriber, or NULL (out of memory, a row whose subscription is gone). */
+    subscriber, prev[i] the seq before row i still unacknowledged (or 0),
+    or NULL (out of memory, a row whose subscription is gone).           */
 char *deliver_batch_header(const char *router, const char *router_key,
                            const subscriber_t *conf, const store_pending_t *rows,
-                           int count, int64_t batch_no, const char *sent_at);
+                           const int64_t *prev, int count, int64_t batch_no,
+                           const char *sent_at);
+/*  The remembered batch whose header has this SHA-256, or NULL.         */
+sent_batch_t *deliver_sent_batch(const sub_state_t *sub,
+                                 const uint8_t sha256[SP_SHA256_SIZE]);
+/*  True while some entry of the batch is in flight.                     */
+bool deliver_batch_in_flight(const sub_state_t *sub, const sent_batch_t *batch);
 void deliver_attempt_failed(server_t *self, sub_state_t *sub, int64_t now,
                             const char *error);
 /*  Replaces the partner socket. libzmq ends a connection for good after

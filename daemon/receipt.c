@@ -1,9 +1,14 @@
-/*  receipt.c - RECEIPT and NACK from partners.
+/*  receipt.c - RECEIPT and NACK from partners (SEINPOST2).
 
-    A receipt is cumulative per subscription: "through_seq N" covers every
-    seq up to N. It is verified against the subscriber's key, refused when
-    it acknowledges something never sent, stored with its signature, and
-    marks the deliveries done, each with an audit event.                  */
+    A receipt names the batch it answers by the SHA-256 of its header and
+    lists the entries of that batch the partner handled. It is verified
+    against the subscriber's key and refused whole when it names a batch
+    this router did not send to that subscriber, or an entry that batch
+    did not carry; otherwise it is stored with its signature and marks
+    exactly those deliveries done, each with an audit event. Nothing is
+    acknowledged by implication: a seq the partner was not sent, or
+    refused, cannot become delivered by a receipt for another batch.
+    A NACK is a failed attempt only for a batch still in flight.          */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,48 +18,97 @@
 #include "sp_proto.h"
 #include "sp_util.h"
 
-typedef struct {
-    server_t *server;
-    sub_state_t *sub;
-    const char *subscription;
-    int64_t receipt_id;
-    int count;
-} ack_ctx_t;
-
-static void s_refuse(server_t *self, sub_state_t *sub, sp_code_t code, const char *reason)
+/*  Logged, shown by status, audited. A signed receipt refused for a batch
+    the router knows goes into the timeline of each signal it carried
+    (audit show), once per batch; any other refusal is one event.       */
+static void s_refuse(server_t *self, sub_state_t *sub, sent_batch_t *batch, sp_code_t code,
+                     const char *reason)
 {
     sp_log(SP_LOG_WARNING, "receipt from %s refused: %s: %s", sub->name,
            sp_code_name(code), reason);
+    snprintf(sub->last_refusal, sizeof sub->last_refusal, "receipt refused: %s: %s",
+             sp_code_name(code), reason);
+    snprintf(sub->last_error, sizeof sub->last_error, "%s", sub->last_refusal);
     if (store_begin(self->store) != 0) {
         self->tx_failed = true;
         return;
     }
-    audit_append(self->audit, AUDIT_RECEIPT_REJECTED, NULL, 0, sub->name,
-                 json_pack("{s:s, s:s}", "code", sp_code_name(code), "reason", reason));
+    if (!batch || batch->refusal_audited) {
+        audit_append(self->audit, AUDIT_RECEIPT_REJECTED, NULL, 0, sub->name,
+                     json_pack("{s:s, s:s}", "code", sp_code_name(code), "reason", reason));
+        return;
+    }
+    batch->refusal_audited = true;
+    for (int k = 0; k < batch->count; k++)
+        audit_append(self->audit, AUDIT_RECEIPT_REJECTED, NULL, batch->signal_id[k],
+                     sub->name, json_pack("{s:s, s:s, s:s, s:I}", "code",
+                                          sp_code_name(code), "reason", reason,
+                                          "subscription",
+                                          sub->conf->subs[batch->subscription[k]].name,
+                                          "seq", (json_int_t) batch->seq[k]));
 }
 
-static int s_audit_ack(int64_t delivery_id, int64_t signal_id, int64_t seq,
-                       const char *trace_id, void *arg)
+/*  The batch the receipt names, or NULL with why.                        */
+static sent_batch_t *s_batch_named(const sub_state_t *sub, json_t *body, char *why,
+                                   size_t len)
 {
-    ack_ctx_t *ctx = arg;
-    char detail[256];
-    ctx->count++;
-    /* a configured name (s_apply): nothing to escape */
-    snprintf(detail, sizeof detail, "{\"subscription\":\"%s\",\"seq\":%" PRId64
-             ",\"receipt_id\":%" PRId64 ",\"delivery_id\":%" PRId64 "}",
-             ctx->subscription, seq, ctx->receipt_id, delivery_id);
-    return audit_append_text(ctx->server->audit, AUDIT_RECEIPT, trace_id, signal_id,
-                             ctx->sub->name, detail);
+    uint8_t sha[SP_SHA256_SIZE];
+    const char *hex = json_string_value(json_object_get(body, "batch_sha256"));
+    if (!hex || sp_unhex(hex, sha, sizeof sha) != 0) {
+        snprintf(why, len, "batch_sha256 is not 64 hex digits");
+        return NULL;
+    }
+    sent_batch_t *batch = deliver_sent_batch(sub, sha);
+    if (!batch)
+        snprintf(why, len, "names a batch this router did not send to %s "
+                 "(or sent before its last restart, reload or rollback)", sub->name);
+    return batch;
+}
+
+/*  The index in batch of the entry (subscription, seq) that handled[i]
+    names, or -1 with why.                                                */
+static int s_entry_of(const sub_state_t *sub, const sent_batch_t *batch, json_t *item,
+                      size_t i, char *why, size_t len)
+{
+    const char *name = json_string_value(json_object_get(item, "subscription"));
+    json_t *seq = json_object_get(item, "seq");
+    if (!name || !json_is_integer(seq) || json_integer_value(seq) < 1) {
+        snprintf(why, len, "handled[%zu] lacks subscription or seq", i);
+        return -1;
+    }
+    for (int k = 0; k < batch->count; k++)
+        if (batch->seq[k] == json_integer_value(seq)
+            && strcmp(sub->conf->subs[batch->subscription[k]].name, name) == 0)
+            return k;
+    /* no partner string in the reason: it reaches the log and the trail */
+    snprintf(why, len, "handled[%zu] acknowledges an entry the named batch did not carry", i);
+    return -1;
+}
+
+/*  Every element of handled names an entry of batch; -1 with why.        */
+static int s_check_handled(const sub_state_t *sub, const sent_batch_t *batch,
+                           json_t *handled, char *why, size_t len)
+{
+    size_t i;
+    json_t *item;
+    if (!json_is_array(handled) || json_array_size(handled) == 0) {
+        snprintf(why, len, "receipt lists nothing handled");
+        return -1;
+    }
+    json_array_foreach(handled, i, item)
+        if (s_entry_of(sub, batch, item, i, why, len) < 0)
+            return -1;
+    return 0;
 }
 
 static void s_drop_inflight(server_t *self, sub_state_t *sub, const char *subscription,
-                            int64_t through)
+                            int64_t seq)
 {
     int kept = 0;
     int64_t now = sp_time_now_ms();
     for (int i = 0; i < sub->inflight_count; i++) {
         inflight_t *entry = &sub->inflight[i];
-        if (strcmp(entry->subscription, subscription) == 0 && entry->seq <= through) {
+        if (entry->seq == seq && strcmp(entry->subscription, subscription) == 0) {
             histogram_observe(&self->uncommitted.receipt_latency,
                               (double) (now - entry->created_at) / 1000.0);
             continue;
@@ -64,104 +118,88 @@ static void s_drop_inflight(server_t *self, sub_state_t *sub, const char *subscr
     sub->inflight_count = kept;
 }
 
-/*  Checks every ack names a configured subscription and a seq we sent.    */
-static int s_check_acks(server_t *self, sub_state_t *sub, json_t *acks, char *why,
-                        size_t len)
+/*  One handled entry: the delivery marked done if it is still pending
+    (a late or repeated receipt finds it done already, or dead-lettered),
+    audited with the receipt that proves it.                            */
+static int s_ack_one(server_t *self, sub_state_t *sub, const char *name, int64_t seq,
+                     int64_t receipt_id, int64_t now, int64_t *acked)
 {
-    size_t i;
-    json_t *ack;
-    if (!json_is_array(acks) || json_array_size(acks) == 0) {
-        snprintf(why, len, "receipt has no acks");
+    int64_t delivery_id = 0, signal_id = 0;
+    char trace_id[33] = "", detail[256];
+    int rc = store_delivery_ack(self->store, sub->name, name, seq, receipt_id, now,
+                                &delivery_id, &signal_id, trace_id);
+    if (rc < 0)
         return -1;
-    }
-    json_array_foreach(acks, i, ack) {
-        const char *name = json_string_value(json_object_get(ack, "subscription"));
-        json_t *through = json_object_get(ack, "through_seq");
-        if (!name || !json_is_integer(through) || json_integer_value(through) < 1) {
-            snprintf(why, len, "ack %zu lacks subscription or through_seq", i);
-            return -1;
-        }
-        int64_t want = json_integer_value(through);
-        if (want > server_max_sent(self, sub->name, name)) {
-            /* sent by an earlier run of this router? attempts are durable
-               once fsynced (by the next ACCEPTED, or within 200 ms)     */
-            int64_t sent = store_max_attempted_seq(self->store, sub->name, name);
-            if (sent > 0)
-                server_note_sent(self, sub->name, name, sent);
-        }
-        if (want > server_max_sent(self, sub->name, name)) {
-            snprintf(why, len, "ack %zu covers a seq that was never delivered", i);
-            return -1;
-        }
-    }
-    return 0;
+    s_drop_inflight(self, sub, name, seq);
+    if (rc == 0)
+        return 0;
+    (*acked)++;
+    /* a configured name: nothing to escape */
+    snprintf(detail, sizeof detail, "{\"subscription\":\"%s\",\"seq\":%" PRId64
+             ",\"receipt_id\":%" PRId64 ",\"delivery_id\":%" PRId64 "}",
+             name, seq, receipt_id, delivery_id);
+    return audit_append_text(self->audit, AUDIT_RECEIPT, trace_id, signal_id, sub->name,
+                             detail);
 }
 
-static int s_apply(server_t *self, sub_state_t *sub, json_t *acks, sp_frames_t *f,
-                   int64_t *acked)
+static int s_apply(server_t *self, sub_state_t *sub, const sent_batch_t *batch,
+                   json_t *handled, sp_frames_t *f, int64_t *acked)
 {
     size_t i;
-    json_t *ack;
-    ack_ctx_t ctx = { .server = self, .sub = sub };
-    int64_t now = sp_time_now_ms();
+    json_t *item;
+    int64_t receipt_id = 0, now = sp_time_now_ms();
+    char why[160];
     if (store_begin_relaxed(self->store) != 0
         || store_receipt_insert(self->store, sub->name, now,
                                 sp_frame_data(f, SP_RECEIPT_BODY),
                                 sp_frame_size(f, SP_RECEIPT_BODY),
                                 sp_frame_data(f, SP_RECEIPT_SIGNATURE),
-                                sp_key_id(sub->conf->key), &ctx.receipt_id) != 0)
+                                sp_key_id(sub->conf->key), &receipt_id) != 0)
         return -1;
-    json_array_foreach(acks, i, ack) {
-        const subscription_t *known = deliver_subscription(
-            sub->conf, json_string_value(json_object_get(ack, "subscription")));
-        int64_t through = json_integer_value(json_object_get(ack, "through_seq"));
-        /* a subscription removed at a reload: s_check_acks found it was
-           sent, and the reload dead-lettered what was pending of it      */
-        if (!known)
-            continue;
-        /* the configured name, not the partner's string: the audit text
-           is written without escaping                                   */
-        const char *name = known->name;
-        ctx.subscription = name;
-        if (store_each_pending_upto(self->store, sub->name, name, through,
-                                    s_audit_ack, &ctx) != 0
-            || store_deliveries_ack(self->store, sub->name, name, through,
-                                    ctx.receipt_id, now) < 0)
+    json_array_foreach(handled, i, item) {
+        int k = s_entry_of(sub, batch, item, i, why, sizeof why);
+        /* the configured name, not the partner's string */
+        const char *name = sub->conf->subs[batch->subscription[k]].name;
+        if (s_ack_one(self, sub, name, batch->seq[k], receipt_id, now, acked) != 0)
             return -1;
-        s_drop_inflight(self, sub, name, through);
     }
-    *acked = ctx.count;
     return 0;
 }
 
 static void s_receipt(server_t *self, sub_state_t *sub, sp_frames_t *f)
 {
-    char why[160];
+    char why[200];
     json_error_t jerr;
     int64_t acked = 0;
+    sent_batch_t *batch = NULL;
     if (f->count != SP_RECEIPT_FRAMES || f->dropped
         || sp_frame_size(f, SP_RECEIPT_SIGNATURE) != SP_SIGNATURE_SIZE)
-        return s_refuse(self, sub, SP_E_FRAMES, "RECEIPT needs 4 frames with a "
+        return s_refuse(self, sub, NULL, SP_E_FRAMES, "RECEIPT needs 4 frames with a "
                         "64-byte signature");
     if (sp_key_verify(sub->conf->key, SP_DOMAIN_RECEIPT, sp_frame_data(f, SP_RECEIPT_BODY),
                       sp_frame_size(f, SP_RECEIPT_BODY),
                       sp_frame_data(f, SP_RECEIPT_SIGNATURE)) != 0)
-        return s_refuse(self, sub, SP_E_RECEIPT_SIGNATURE,
+        return s_refuse(self, sub, NULL, SP_E_RECEIPT_SIGNATURE,
                         "receipt signature does not verify with the subscriber's key");
     json_t *body = json_loadb(sp_frame_data(f, SP_RECEIPT_BODY),
                               sp_frame_size(f, SP_RECEIPT_BODY),
                               JSON_REJECT_DUPLICATES, &jerr);
     const char *name = json_string_value(json_object_get(body, "subscriber"));
-    if (!body || !name || strcmp(name, sub->name) != 0)
-        s_refuse(self, sub, SP_E_RECEIPT_UNKNOWN, "receipt body is not JSON naming "
-                 "this subscriber");
-    else if (s_check_acks(self, sub, json_object_get(body, "acks"), why, sizeof why) != 0)
-        s_refuse(self, sub, SP_E_RECEIPT_UNKNOWN, why);
-    else if (s_apply(self, sub, json_object_get(body, "acks"), f, &acked) != 0)
+    json_t *handled = json_object_get(body, "handled");
+    if (!body || !name || strcmp(name, sub->name) != 0
+        || json_integer_value(json_object_get(body, "v")) != 2)
+        s_refuse(self, sub, NULL, SP_E_RECEIPT_UNKNOWN, "receipt body is not a version 2 "
+                 "JSON receipt naming this subscriber");
+    else if ((batch = s_batch_named(sub, body, why, sizeof why)) == NULL)
+        s_refuse(self, sub, NULL, SP_E_RECEIPT_UNKNOWN, why);
+    else if (s_check_handled(sub, batch, handled, why, sizeof why) != 0)
+        s_refuse(self, sub, batch, SP_E_RECEIPT_UNKNOWN, why);
+    else if (s_apply(self, sub, batch, handled, f, &acked) != 0)
         self->tx_failed = true;
     else {
         sub->failures = 0;
         sub->next_send_at = 0;
+        sub->last_refusal[0] = '\0';
         sub->uncommitted_delivered += acked;
         self->uncommitted.delivered += acked;
         sub->last_success_ms = sp_time_now_ms();
@@ -170,12 +208,26 @@ static void s_receipt(server_t *self, sub_state_t *sub, sp_frames_t *f)
     json_decref(body);
 }
 
+/*  A NACK for a batch in flight is a failed attempt: go back, back off.
+    One for a batch the router already went back on (a second batch in
+    flight behind a refused one, refused for its gap) changes nothing:
+    counting it would double the backoff for one failure.               */
 static void s_nack(server_t *self, sub_state_t *sub, sp_frames_t *f)
 {
-    char code[40] = "?", error[120];
+    char code[40] = "?", hex[2 * SP_SHA256_SIZE + 1] = "", error[120];
+    uint8_t sha[SP_SHA256_SIZE];
     if (sp_frame_string(f, SP_NACK_CODE, code, sizeof code) != 0
         || !sp_text_printable(code))
         snprintf(code, sizeof code, "?");
+    const sent_batch_t *batch = NULL;
+    if (f->count == SP_NACK_FRAMES && sp_frame_string(f, SP_NACK_BATCH, hex, sizeof hex) == 0
+        && sp_unhex(hex, sha, sizeof sha) == 0)
+        batch = deliver_sent_batch(sub, sha);
+    if (!batch || !deliver_batch_in_flight(sub, batch)) {
+        sp_log(SP_LOG_INFO, "NACK %s from %s for a batch not in flight: ignored",
+               code, sub->name);
+        return;
+    }
     snprintf(error, sizeof error, "partner refused the batch: %s", code);
     deliver_attempt_failed(self, sub, sp_clock_ms(), error);
 }
@@ -187,14 +239,15 @@ void deliver_handle_socket(server_t *self, sub_state_t *sub)
         if (sp_frames_recv(&frames, sub->socket, SP_RECEIPT_FRAMES + 1,
                            DELIVER_REPLY_MAX_BYTES, ZMQ_DONTWAIT) != 0)
             return;
-        if (frames.oversize || !sp_frame_is(&frames, 0, SP_PROTOCOL))
-            s_refuse(self, sub, SP_E_PROTOCOL, "message from partner is not SEINPOST1");
+        if (frames.oversize || !sp_frame_is(&frames, 0, SP_PROTOCOL_DELIVERY))
+            s_refuse(self, sub, NULL, SP_E_PROTOCOL, "message from partner is not SEINPOST2 "
+                     "or above 65536 bytes");
         else if (sp_frame_is(&frames, 1, SP_CMD_RECEIPT))
             s_receipt(self, sub, &frames);
         else if (sp_frame_is(&frames, 1, SP_CMD_NACK))
             s_nack(self, sub, &frames);
         else
-            s_refuse(self, sub, SP_E_COMMAND, "unknown command from partner");
+            s_refuse(self, sub, NULL, SP_E_COMMAND, "unknown command from partner");
         sp_frames_close(&frames);
     }
 }

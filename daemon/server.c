@@ -45,20 +45,6 @@ int64_t server_next_seq(server_t *self, const char *subscriber, const char *subs
     return c ? c->next_seq++ : -1;
 }
 
-void server_note_sent(server_t *self, const char *subscriber,
-                      const char *subscription, int64_t seq)
-{
-    seq_counter_t *c = s_counter(self, subscriber, subscription);
-    if (c && seq > c->max_sent)
-        c->max_sent = seq;
-}
-
-int64_t server_max_sent(server_t *self, const char *subscriber, const char *subscription)
-{
-    seq_counter_t *c = s_counter(self, subscriber, subscription);
-    return c ? c->max_sent : 0;
-}
-
 static void s_seq_seen(const char *subscriber, const char *subscription,
                        int64_t max_seq, void *arg)
 {
@@ -72,7 +58,6 @@ static void s_seq_seen(const char *subscriber, const char *subscription,
         c = &self->seqs[self->seq_count++];
         c->subscriber = strdup(subscriber);
         c->subscription = strdup(subscription);
-        c->max_sent = 0;
     }
     c->next_seq = max_seq + 1;
 }

@@ -45,6 +45,24 @@ typedef struct {
     char trace_id[33];
 } inflight_t;
 
+/*  One batch sent to a subscriber, remembered by the SHA-256 of its
+    header, which is how a RECEIPT or NACK names it: a receipt may
+    acknowledge only entries this batch carried (docs/protocol.md 7.1). */
+typedef struct {
+    uint8_t sha256[SP_SHA256_SIZE];
+    int64_t batch_id;           /* batches.id */
+    int count;
+    int16_t subscription[SERVER_BATCH_MAX];     /* index into conf->subs */
+    int64_t seq[SERVER_BATCH_MAX];
+    int64_t signal_id[SERVER_BATCH_MAX];
+    bool refusal_audited;       /* a refused receipt for it is in each
+                                   signal's timeline once, not per copy */
+} sent_batch_t;
+
+/*  Batches remembered beyond those a full window can hold in flight, so
+    that a receipt arriving after the router went back is still taken.  */
+#define SERVER_SENT_EXTRA 192
+
 /*  Per subscriber delivery state; the backlog itself stays on disk.      */
 typedef struct {
     char *name;
@@ -52,6 +70,9 @@ typedef struct {
     void *socket;               /* DEALER, connects to the partner */
     inflight_t *inflight;       /* window entries, oldest first */
     int inflight_count;
+    sent_batch_t *sent;         /* ring of the last sent_size batches */
+    int sent_size;
+    int sent_next;              /* slot the next batch takes */
     int64_t cursor;             /* highest delivery id sent */
     int64_t next_send_at;       /* monotonic ms; backoff gate */
     int64_t stored;             /* deliveries routed to it since start-up */
@@ -67,6 +88,8 @@ typedef struct {
     int64_t failed_attempts;
     int64_t last_success_ms;    /* wall clock */
     char last_error[160];
+    char last_refusal[160];     /* why the last receipt was refused, until
+                                   one is accepted */
     int64_t last_alert_ms;      /* monotonic */
 } sub_state_t;
 
@@ -75,7 +98,6 @@ typedef struct {
     char *subscriber;
     char *subscription;
     int64_t next_seq;
-    int64_t max_sent;
 } seq_counter_t;
 
 typedef struct {
@@ -169,12 +191,6 @@ int server_reload_seqs(server_t *self);
 void server_note_key_change(server_t *self);
 /*  (Re)sizes per-emitter state for the current configuration.          */
 int server_size_emitters(server_t *self);
-/*  Remembers the highest seq sent per subscription, so that a receipt for
-    something never sent is recognised and refused.                     */
-void server_note_sent(server_t *self, const char *subscriber,
-                      const char *subscription, int64_t seq);
-int64_t server_max_sent(server_t *self, const char *subscriber,
-                        const char *subscription);
 
 /*  ingress.c: every EMIT waiting (up to a burst); queues their replies.  */
 void ingress_drain(server_t *self);

@@ -54,7 +54,8 @@ typedef enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
     ST_SIGNAL_FIND, ST_SIGNAL_INSERT, ST_DELIVERY_INSERT, ST_MAX_SEQ,
     ST_PENDING_PAGE, ST_PENDING_STATS, ST_BATCH_INSERT, ST_DELIVERY_SENT,
-    ST_RECEIPT_INSERT, ST_DELIVERIES_ACK, ST_DELIVERY_FAIL, ST_DELIVERY_DEAD, ST_PENDING_UPTO,
+    ST_RECEIPT_INSERT, ST_ACK_FIND, ST_ACK_MARK, ST_DELIVERY_FAIL, ST_DELIVERY_DEAD,
+    ST_DELIVERIES_TRIED, ST_PENDING_UPTO,
     ST_COUNT
 } store_stmt_t;
 
@@ -88,9 +89,13 @@ static const char *s_sql[ST_COUNT] = {
                          " AND id BETWEEN ? AND ?",
     [ST_RECEIPT_INSERT] = "INSERT INTO receipts(subscriber, received_at, body, signature, key_id)"
                           " VALUES(?,?,?,?,?)",
-    [ST_DELIVERIES_ACK] =
+    [ST_ACK_FIND] =
+        "SELECT d.id, d.signal_id, s.trace_id FROM deliveries d"
+        " JOIN signals s ON s.id = d.signal_id"
+        " WHERE d.subscriber = ? AND d.subscription = ? AND d.seq = ? AND d.state = 0",
+    [ST_ACK_MARK] =
         "UPDATE deliveries SET state = 1, receipt_id = ?, done_at = ?, last_error = NULL"
-        " WHERE subscriber = ? AND subscription = ? AND seq <= ? AND state = 0",
+        " WHERE id = ? AND state = 0",
     [ST_DELIVERY_FAIL] = "UPDATE deliveries SET last_error = ? WHERE id = ?",
     [ST_DELIVERY_DEAD] = "UPDATE deliveries SET state = 2, done_at = ?, last_error = ?"
                          " WHERE id = ? AND state = 0",
@@ -99,6 +104,9 @@ static const char *s_sql[ST_COUNT] = {
         " JOIN signals s ON s.id = d.signal_id"
         " WHERE d.subscriber = ? AND d.subscription = ? AND d.state = 0 AND d.seq <= ?"
         " ORDER BY d.seq",
+    [ST_DELIVERIES_TRIED] = "UPDATE deliveries SET attempts = attempts + 1,"
+                            " last_attempt_at = ?, last_error = ? WHERE subscriber = ?"
+                            " AND state = 0 AND id BETWEEN ? AND ?",
 };
 
 struct store {
@@ -579,19 +587,41 @@ int store_deliveries_sent(store_t *self, const char *subscriber, int64_t first_i
     return sqlite3_changes(self->db) == expected ? 0 : -1;
 }
 
-int store_deliveries_ack(store_t *self, const char *subscriber,
-                         const char *subscription, int64_t through_seq,
-                         int64_t receipt_id, int64_t now)
+int store_delivery_ack(store_t *self, const char *subscriber, const char *subscription,
+                       int64_t seq, int64_t receipt_id, int64_t now,
+                       int64_t *delivery_id, int64_t *signal_id, char trace_id[33])
 {
-    sqlite3_stmt *stmt = self->stmt[ST_DELIVERIES_ACK];
-    sqlite3_bind_int64(stmt, 1, receipt_id);
-    sqlite3_bind_int64(stmt, 2, now);
+    sqlite3_stmt *find = self->stmt[ST_ACK_FIND], *mark = self->stmt[ST_ACK_MARK];
+    s_bind_text(find, 1, subscriber);
+    s_bind_text(find, 2, subscription);
+    sqlite3_bind_int64(find, 3, seq);
+    self->last_rc = sqlite3_step(find);
+    bool found = self->last_rc == SQLITE_ROW;
+    if (found) {
+        *delivery_id = sqlite3_column_int64(find, 0);
+        *signal_id = sqlite3_column_int64(find, 1);
+        s_copy_text(trace_id, 33, find, 2);
+    }
+    sqlite3_reset(find);
+    sqlite3_clear_bindings(find);
+    if (!found)
+        return self->last_rc == SQLITE_DONE ? 0 : -1;
+    sqlite3_bind_int64(mark, 1, receipt_id);
+    sqlite3_bind_int64(mark, 2, now);
+    sqlite3_bind_int64(mark, 3, *delivery_id);
+    return s_step_done(self, mark) == 0 ? 1 : -1;
+}
+
+int store_deliveries_tried(store_t *self, const char *subscriber, int64_t first_id,
+                           int64_t last_id, const char *error, int64_t now)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_DELIVERIES_TRIED];
+    sqlite3_bind_int64(stmt, 1, now);
+    s_bind_text(stmt, 2, error);
     s_bind_text(stmt, 3, subscriber);
-    s_bind_text(stmt, 4, subscription);
-    sqlite3_bind_int64(stmt, 5, through_seq);
-    if (s_step_done(self, stmt) != 0)
-        return -1;
-    return sqlite3_changes(self->db);
+    sqlite3_bind_int64(stmt, 4, first_id);
+    sqlite3_bind_int64(stmt, 5, last_id);
+    return s_step_done(self, stmt);
 }
 
 int store_delivery_fail(store_t *self, int64_t delivery_id, const char *error)
@@ -630,21 +660,4 @@ int store_each_pending_upto(store_t *self, const char *subscriber,
     if (rc != 0)
         return -1;
     return self->last_rc == SQLITE_DONE ? 0 : -1;
-}
-
-int64_t store_max_attempted_seq(store_t *self, const char *subscriber,
-                                const char *subscription)
-{
-    sqlite3_stmt *stmt = NULL;
-    int64_t seq = 0;
-    if (sqlite3_prepare_v2(self->db, "SELECT MAX(seq) FROM deliveries WHERE subscriber = ?"
-                           " AND subscription = ? AND attempts > 0", -1, &stmt,
-                           NULL) != SQLITE_OK)
-        return 0;
-    s_bind_text(stmt, 1, subscriber);
-    s_bind_text(stmt, 2, subscription);
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        seq = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return seq;
 }

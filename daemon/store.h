@@ -123,22 +123,24 @@ int store_receipt_insert(store_t *self, const char *subscriber, int64_t now,
                          const void *body, size_t body_len,
                          const uint8_t sig[SP_SIGNATURE_SIZE], const char *key_id,
                          int64_t *receipt_id);
-/*  Marks pending deliveries of (subscriber, subscription) with seq <=
-    through_seq done under receipt_id; returns how many, -1 on error.    */
-int store_deliveries_ack(store_t *self, const char *subscriber,
-                         const char *subscription, int64_t through_seq,
-                         int64_t receipt_id, int64_t now);
+/*  Marks the pending delivery (subscriber, subscription, seq) done under
+    receipt_id and fills its ids and trace id. 1 when it was pending, 0
+    when it is not (delivered already, dead-lettered, unknown), -1 on
+    error.                                                               */
+int store_delivery_ack(store_t *self, const char *subscriber, const char *subscription,
+                       int64_t seq, int64_t receipt_id, int64_t now,
+                       int64_t *delivery_id, int64_t *signal_id, char trace_id[33]);
+/*  A batch that could not be sent (the partner is not connected) is a try
+    too: its rows' attempts go up and carry the error (2.1).            */
+int store_deliveries_tried(store_t *self, const char *subscriber, int64_t first_id,
+                           int64_t last_id, const char *error, int64_t now);
 /*  Calls fn for each pending delivery of (subscriber, subscription) with
-    seq <= through_seq, before store_deliveries_ack() marks them.        */
+    seq <= through_seq, in seq order (a reload dead-letters them).       */
 typedef int (store_delivery_fn)(int64_t delivery_id, int64_t signal_id,
                                 int64_t seq, const char *trace_id, void *arg);
 int store_each_pending_upto(store_t *self, const char *subscriber,
                             const char *subscription, int64_t through_seq,
                             store_delivery_fn *fn, void *arg);
-/*  Highest seq of (subscriber, subscription) ever sent (attempts > 0), as
-    committed: what a partner may acknowledge after a router restart.    */
-int64_t store_max_attempted_seq(store_t *self, const char *subscriber,
-                                const char *subscription);
 int store_delivery_fail(store_t *self, int64_t delivery_id, const char *error);
 int store_delivery_dead(store_t *self, int64_t delivery_id, const char *reason,
                         int64_t now);

@@ -504,11 +504,16 @@ static int s_batch_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
         return verify_broken(why, whylen, "batch %" PRId64 ": signed by key %.32s, neither this "
                         "node's key %s nor one of node.previous_public_keys", id, key_id,
                         sp_key_id(c->in->node_key));
-    if (sp_key_verify(key, SP_DOMAIN_BATCH, header, len,
-                      sqlite3_column_blob(stmt, 3)) != 0)
+    json_t *parsed = json_loadb(header, len, 0, NULL);
+    /* SEINPOST2 signs the header's SHA-256, SEINPOST1 (v 1) the header */
+    bool v1 = json_integer_value(json_object_get(parsed, "v")) == 1;
+    const uint8_t *sig = sqlite3_column_blob(stmt, 3);
+    if (v1 ? sp_key_verify(key, SP_DOMAIN_BATCH_V1, header, len, sig) != 0
+           : sp_batch_verify(key, header, len, sig) != 0) {
+        json_decref(parsed);
         return verify_broken(why, whylen, "batch %" PRId64 ": router signature does not verify "
                         "(header edited?)", id);
-    json_t *parsed = json_loadb(header, len, 0, NULL);
+    }
     int rc = s_check_header(c, id, s_text(stmt, 1), parsed, why, whylen);
     json_decref(parsed);
     if (rc == VERIFY_OK)
@@ -550,12 +555,16 @@ static int s_receipt_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen
         return s_unchecked(c->in, c->counts, why, whylen, "receipt %" PRId64 ": key %.32s of "
                            "subscriber %.64s is not configured (as public_key or one of "
                            "previous_public_keys)", id, key_id, name);
+    json_t *body = json_loadb(sqlite3_column_blob(stmt, 2), len, 0, NULL);
+    const char *domain = json_integer_value(json_object_get(body, "v")) == 1
+                         ? SP_DOMAIN_RECEIPT_V1 : SP_DOMAIN_RECEIPT;
     if (sqlite3_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE
-        || sp_key_verify(key, SP_DOMAIN_RECEIPT, sqlite3_column_blob(stmt, 2), len,
-                         sqlite3_column_blob(stmt, 3)) != 0)
+        || sp_key_verify(key, domain, sqlite3_column_blob(stmt, 2), len,
+                         sqlite3_column_blob(stmt, 3)) != 0) {
+        json_decref(body);
         return verify_broken(why, whylen, "receipt %" PRId64 ": signature by %s's key %s does not "
                         "verify (receipt edited?)", id, name, key_id);
-    json_t *body = json_loadb(sqlite3_column_blob(stmt, 2), len, 0, NULL);
+    }
     const char *named = json_string_value(json_object_get(body, "subscriber"));
     bool same = named && strcmp(named, name) == 0;
     json_decref(body);

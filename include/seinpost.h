@@ -21,15 +21,24 @@ extern "C" {
 
 #define SP_VERSION_STRING "0.1.0"
 
-/*  Protocol identity: the first frame of every message.                    */
+/*  Protocol identity: the first frame of every message. The ingress and
+    the admin socket speak SEINPOST1; the delivery link (DELIVER, RECEIPT,
+    NACK) speaks SEINPOST2, whose receipts name exactly the entries of one
+    batch that the partner handled (docs/protocol.md 7).                  */
 #define SP_PROTOCOL "SEINPOST1"
+#define SP_PROTOCOL_DELIVERY "SEINPOST2"
 
 /*  Signature domains: signed bytes are the domain, one NUL byte, then the
     message bytes. Separate domains stop a signature made for one purpose
     being replayed as another.                                              */
 #define SP_DOMAIN_SIGNAL  "seinpost/1 signal"
-#define SP_DOMAIN_BATCH   "seinpost/1 batch"
-#define SP_DOMAIN_RECEIPT "seinpost/1 receipt"
+/*  SEINPOST2: the batch signature covers the 32-byte SHA-256 of the
+    header, the receipt signature the body.                               */
+#define SP_DOMAIN_BATCH   "seinpost/2 batch"
+#define SP_DOMAIN_RECEIPT "seinpost/2 receipt"
+/*  SEINPOST1's, for verifying batches and receipts stored before it.     */
+#define SP_DOMAIN_BATCH_V1   "seinpost/1 batch"
+#define SP_DOMAIN_RECEIPT_V1 "seinpost/1 receipt"
 #define SP_DOMAIN_CHECKPOINT "seinpost/1 checkpoint"
 
 #define SP_SIGNATURE_SIZE 64
@@ -86,6 +95,9 @@ typedef enum {
     SP_E_RECEIPT_SIGNATURE,     /* receipt signature does not verify */
     SP_E_BATCH_SIGNATURE,       /* partner: router signature does not verify */
     SP_E_PARTNER_FAILED,        /* partner could not process the batch */
+    SP_E_BATCH_MISADDRESSED,    /* partner: batch names another partner */
+    SP_E_BATCH_REPLAYED,        /* partner: batch handled before, or too old */
+    SP_E_SEQUENCE_GAP,          /* partner: an entry's prev was not handled */
     SP_CODE_COUNT
 } sp_code_t;
 
@@ -126,6 +138,14 @@ int sp_key_sign(const sp_key_t *self, const char *domain,
 int sp_key_verify(const sp_key_t *self, const char *domain,
                   const void *msg, size_t len,
                   const uint8_t sig[SP_SIGNATURE_SIZE]);
+
+/*  The batch signature of SEINPOST2: Ed25519 over SP_DOMAIN_BATCH, 0x00
+    and the 32-byte SHA-256 of the header frame. 0 when it signed or
+    verifies.                                                              */
+int sp_batch_sign(const sp_key_t *key, const void *header, size_t len,
+                  uint8_t sig[SP_SIGNATURE_SIZE]);
+int sp_batch_verify(const sp_key_t *key, const void *header, size_t len,
+                    const uint8_t sig[SP_SIGNATURE_SIZE]);
 
 /*  SHA-256 helper and hex encoding.                                        */
 void sp_sha256(const void *data, size_t len, uint8_t out[SP_SHA256_SIZE]);
@@ -181,15 +201,44 @@ typedef struct {
     const uint8_t *emitter_signature;  /* 64 bytes */
     const char *event;          /* exact event JSON bytes */
     size_t event_len;
-    bool duplicate;             /* seen before by this partner */
+    bool duplicate;             /* handled before by this partner */
 } sp_signal_t;
 
-/*  Called per verified signal in order. Return 0 when it was handled
-    durably: only then is it covered by a receipt.                        */
+/*  Called per verified signal in order, duplicates included (flagged).
+    Return 0 when it was handled durably: only then is it recorded as
+    handled and covered by a receipt.                                    */
 typedef int (sp_partner_handler_fn)(const sp_signal_t *signal, void *arg);
 
+/*  Everything a partner endpoint needs. Keys are borrowed (kept alive by
+    the caller); strings are copied.                                      */
+typedef struct {
+    const char *endpoint;               /* where to bind */
+    const sp_key_t *key;                /* the partner's signing key */
+    const sp_key_t *const *router_keys; /* 1 to 4: batches signed by any */
+    size_t router_key_count;
+    const sp_key_t *const *emitter_keys;    /* emitters it trusts */
+    size_t emitter_key_count;
+    const char *curve_secret_file;      /* CURVE server key pair; NULL: none */
+    /*  Z85 CURVE public keys of the routers that may connect (ZAP); none:
+        any client that completes the CURVE handshake.                    */
+    const char *const *router_curve_keys;
+    size_t router_curve_key_count;
+    /*  The router's name for this partner: a batch naming another is
+        refused (BATCH_MISADDRESSED). NULL: only partner_key is checked.  */
+    const char *subscriber;
+    const char *const *subscriptions;   /* allowed; none: any */
+    size_t subscription_count;
+    /*  SQLite file of what was handled (protocol.md 8.4), NULL: in
+        memory, lost with the process. dedup_max_age_ms 0: 8 days.       */
+    const char *state_path;
+    int64_t dedup_max_age_ms;
+} sp_partner_conf_t;
+
+sp_partner_t *sp_partner_new_conf(const sp_partner_conf_t *conf, char *err, size_t errlen);
+
 /*  endpoint: where to bind, e.g. "tcp://127.0.0.1:7501". key: the
-    partner's signing key. router_key: the router's public key.           */
+    partner's signing key. router_key: the router's public key. Its dedup
+    state is in memory: sp_partner_new_conf() for one on disk.           */
 sp_partner_t *sp_partner_new(const char *endpoint, const sp_key_t *key,
                              const sp_key_t *router_key,
                              const sp_key_t *const *emitter_keys,

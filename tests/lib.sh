@@ -131,7 +131,9 @@ YAML
 listen: tcp://127.0.0.1:$port
 signing_key: keys/$name.key
 curve_secret_key: keys/$name.curve
+subscriber: $name
 router_public_key: $(sp_pub node)
+router_curve_public_key: "$(sp_curvepub node)"
 emitter_public_keys:
   - $(sp_pub burgerzaken)
 YAML

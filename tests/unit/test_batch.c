@@ -19,6 +19,7 @@ static subscription_t s_subs[2] = {
     { .name = "plain", .type = "nl.example.t", .grondslag = "g", .activity = "urn:a:b" },
 };
 static subscriber_t s_conf = { .name = "toeslagen", .subs = s_subs, .sub_count = 2 };
+static const int64_t s_prev[4] = { 0, 0, 1, 2 };
 
 static void s_row(store_pending_t *row, const char *subscription, int64_t seq,
                   const char *source, const char *id)
@@ -47,8 +48,9 @@ static char *s_oracle(const store_pending_t *rows, int count, int64_t batch_no)
         const subscription_t *sub = deliver_subscription(&s_conf, rows[i].subscription);
         sp_hex(rows[i].event_sha256, 32, sha);
         sp_hex(rows[i].signature, 64, sig);
-        json_t *entry = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+        json_t *entry = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
             "subscription", rows[i].subscription, "seq", (json_int_t) rows[i].seq,
+            "prev", (json_int_t) s_prev[i],
             "source", rows[i].source, "id", rows[i].ce_id, "type", rows[i].type,
             "sha256", sha, "emitter_key", rows[i].key_id, "emitter_sig", sig,
             "grondslag", sub->grondslag, "activity", sub->activity,
@@ -59,7 +61,8 @@ static char *s_oracle(const store_pending_t *rows, int count, int64_t batch_no)
         }
         json_array_append_new(entries, entry);
     }
-    json_t *header = json_pack("{s:i, s:s, s:s, s:s, s:I, s:s, s:o}", "v", 1,
+    json_t *header = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "v", 2,
+                               "partner_key", sp_key_id(s_conf.key),
                                "router", "seinpost-\"node\"", "router_key", "a1b2c3d4e5f60718",
                                "subscriber", "toeslagen", "batch", (json_int_t) batch_no,
                                "sent_at", "2026-11-23T16:00:00.000Z", "entries", entries);
@@ -70,8 +73,8 @@ static char *s_oracle(const store_pending_t *rows, int count, int64_t batch_no)
 
 static char *s_written(const store_pending_t *rows, int count, int64_t batch_no)
 {
-    return deliver_batch_header("seinpost-\"node\"", "a1b2c3d4e5f60718", &s_conf, rows, count,
-                        batch_no, "2026-11-23T16:00:00.000Z");
+    return deliver_batch_header("seinpost-\"node\"", "a1b2c3d4e5f60718", &s_conf, rows,
+                                s_prev, count, batch_no, "2026-11-23T16:00:00.000Z");
 }
 
 TEST(header_matches_jansson)
@@ -211,11 +214,14 @@ TEST(audit_detail_matches_jansson)
 
 int main(void)
 {
+    sp_key_t *partner = sp_key_generate();
+    s_conf.key = partner;
     RUN(header_matches_jansson);
     RUN(header_refuses_what_jansson_refuses);
     RUN(header_carries_long_ids);
     RUN(jsonw_ascii_mode);
     RUN(jsonw_strings_as_jansson);
     RUN(audit_detail_matches_jansson);
+    sp_key_destroy(&partner);
     TEST_EXIT();
 }
