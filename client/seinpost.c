@@ -20,6 +20,8 @@ static const struct {
     { "redeliver", cmd_redeliver,
       "redeliver -c SEINPOST.YAML ID... | --subscriber S [--dead-lettered] [--since T]" },
     { "backup", cmd_backup, "backup -c SEINPOST.YAML -o FILE   consistent copy of the database" },
+    { "conformance", cmd_conformance,
+      "conformance --endpoint E --partner-key K ...  test a partner endpoint (SEINPOST2)" },
 };
 
 static void s_usage(FILE *out)
