@@ -1,4 +1,5 @@
 /*  seinpost.c - the command-line tool: a table of commands.               */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,20 +9,22 @@ static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *help;
+    bool own_help;              /* prints a fuller --help itself */
 } s_commands[] = {
-    { "keygen", cmd_keygen, "keygen [--curve] -o FILE     write a key pair" },
-    { "emit",   cmd_emit,   "emit -c CONF --type T [--subject S] --data FILE|-  [--stream]" },
-    { "listen", cmd_listen, "listen -c CONF [--exec CMD] [--count N]  reference partner" },
-    { "status", cmd_status, "status -c SEINPOST.YAML [--json]  queues per subscriber" },
-    { "metrics", cmd_metrics, "metrics -c SEINPOST.YAML           OpenMetrics text" },
-    { "audit",  cmd_audit,  "audit list|show ID|verify|export -c SEINPOST.YAML  audit trail" },
+    { "keygen", cmd_keygen, "keygen [--curve] -o FILE     write a key pair", false },
+    { "emit",   cmd_emit,   "emit -c CONF --type T [--subject S] --data FILE|-  [--stream]", false },
+    { "listen", cmd_listen, "listen -c CONF [--exec CMD] [--count N]  reference partner", false },
+    { "status", cmd_status, "status -c SEINPOST.YAML [--json]  queues per subscriber", false },
+    { "metrics", cmd_metrics, "metrics -c SEINPOST.YAML           OpenMetrics text", false },
+    { "audit",  cmd_audit,  "audit list|show ID|verify|export -c SEINPOST.YAML  audit trail", false },
     { "deadletters", cmd_deadletters,
-      "deadletters -c SEINPOST.YAML [--subscriber S] [--json]  dead-lettered deliveries" },
+      "deadletters -c SEINPOST.YAML [--subscriber S] [--json]  dead-lettered deliveries", false },
     { "redeliver", cmd_redeliver,
-      "redeliver -c SEINPOST.YAML ID... | --subscriber S [--dead-lettered] [--since T]" },
-    { "backup", cmd_backup, "backup -c SEINPOST.YAML -o FILE   consistent copy of the database" },
+      "redeliver -c SEINPOST.YAML ID... | --subscriber S [--dead-lettered] [--since T]", false },
+    { "backup", cmd_backup, "backup -c SEINPOST.YAML -o FILE   consistent copy of the database", false },
     { "conformance", cmd_conformance,
-      "conformance --endpoint E --partner-key K ...  test a partner endpoint (SEINPOST2)" },
+      "conformance --endpoint E --partner-key K ...  test a partner endpoint (SEINPOST2)",
+      true },
 };
 
 static void s_usage(FILE *out)
@@ -41,9 +44,16 @@ int main(int argc, char **argv)
         printf("seinpost %s\n", SP_VERSION_STRING);
         return CMD_OK;
     }
-    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
-        if (strcmp(argv[1], s_commands[i].name) == 0)
-            return s_commands[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++) {
+        if (strcmp(argv[1], s_commands[i].name) != 0)
+            continue;
+        /* GNU habit: COMMAND --help prints its usage to stdout, exit 0 */
+        if (argc == 3 && strcmp(argv[2], "--help") == 0 && !s_commands[i].own_help) {
+            printf("usage: seinpost %s\n(see seinpost(1))\n", s_commands[i].help);
+            return CMD_OK;
+        }
+        return s_commands[i].fn(argc - 1, argv + 1);
+    }
     fprintf(stderr, "seinpost: unknown command '%s'\n", argv[1]);
     s_usage(stderr);
     return CMD_USAGE;
