@@ -1,10 +1,12 @@
 /*  fakepartner.c - bad-input catalogue helper (compiled by tests/badinput/run).
 
-    fakepartner receipt ENDPOINT CURVE_SECRET SIGNKEY BODY NFRAMES
+    fakepartner receipt ENDPOINT CURVE_SECRET SIGNKEY BODY NFRAMES [PROTOCOL]
         Binds ENDPOINT as a partner would (CURVE server with the partner's
         secret), waits up to 5 s for the daemon to connect, and sends it one
-        crafted RECEIPT: BODY signed with SIGNKEY (domain "seinpost/1
-        receipt"), NFRAMES frames (4 is well formed; fewer drops the
+        crafted RECEIPT: frame 0 PROTOCOL (default "SEINPOST2", the delivery
+        link's), BODY signed with SIGNKEY (domain "seinpost/2 receipt"; with
+        PROTOCOL "SEINPOST1", SEINPOST1's "seinpost/1 receipt", as an old
+        partner signs), NFRAMES frames (4 is well formed; fewer drops the
         signature). Exit 0 when sent, 1 when the daemon never connected.
 
     fakepartner sigover ENDPOINT CURVE_SECRET SERVER_KEY SIGNKEY SIGNFILE SENDFILE
@@ -39,11 +41,14 @@ static void s_nap_ms(long ms)
 static int s_receipt(char **argv)
 {
     const char *endpoint = argv[0], *curve = argv[1], *keyfile = argv[2], *body = argv[3];
+    const char *protocol = argv[5] ? argv[5] : SP_PROTOCOL_DELIVERY;
+    const char *domain = strcmp(protocol, SP_PROTOCOL) == 0 ? SP_DOMAIN_RECEIPT_V1
+                                                            : SP_DOMAIN_RECEIPT;
     int nframes = atoi(argv[4]), rc = 1, zero = 0;
     char pub[41], sec[41], err[256] = "";
     uint8_t sig[SP_SIGNATURE_SIZE];
     sp_key_t *key = s_key(keyfile);
-    if (!key || sp_key_sign(key, SP_DOMAIN_RECEIPT, body, strlen(body), sig) != 0)
+    if (!key || sp_key_sign(key, domain, body, strlen(body), sig) != 0)
         return 2;
     sp_key_destroy(&key);
     if (sp_curve_load(curve, pub, sec, err, sizeof err) != 0) {
@@ -59,8 +64,8 @@ static int s_receipt(char **argv)
         zmq_ctx_term(zmq);
         return 2;
     }
-    const void *parts[] = { SP_PROTOCOL, SP_CMD_RECEIPT, body, sig };
-    size_t sizes[] = { strlen(SP_PROTOCOL), strlen(SP_CMD_RECEIPT), strlen(body), sizeof sig };
+    const void *parts[] = { protocol, SP_CMD_RECEIPT, body, sig };
+    size_t sizes[] = { strlen(protocol), strlen(SP_CMD_RECEIPT), strlen(body), sizeof sig };
     if (nframes < 1 || nframes > 4)
         nframes = 4;
     /* a bound DEALER refuses to send (EAGAIN) until the daemon's DEALER
@@ -138,11 +143,12 @@ done:
 
 int main(int argc, char **argv)
 {
-    if (argc == 7 && strcmp(argv[1], "receipt") == 0)
-        return s_receipt(argv + 2);
+    if ((argc == 7 || argc == 8) && strcmp(argv[1], "receipt") == 0)
+        return s_receipt(argv + 2);     /* argv[argc] is NULL: no PROTOCOL */
     if (argc == 8 && strcmp(argv[1], "sigover") == 0)
         return s_sigover(argv + 2);
-    fprintf(stderr, "usage: fakepartner receipt ENDPOINT CURVE_SECRET SIGNKEY BODY NFRAMES\n"
+    fprintf(stderr, "usage: fakepartner receipt ENDPOINT CURVE_SECRET SIGNKEY BODY NFRAMES "
+            "[PROTOCOL]\n"
             "       fakepartner sigover ENDPOINT CURVE_SECRET SERVER_KEY SIGNKEY "
             "SIGNFILE SENDFILE\n");
     return 2;

@@ -3,7 +3,9 @@
     endpoint), seinpostd as a child process, libseinpost's emitter as a
     producer, and the partner child (libseinpost's sp_partner, which
     verifies the router's batch signature, each event's SHA-256 and each
-    emitter signature, and signs a cumulative receipt per batch).       */
+    emitter signature, and signs a SEINPOST2 receipt per batch listing
+    exactly the entries it handled; its dedup state is in memory, where
+    seinpost listen keeps and fsyncs it in SQLite).                     */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

@@ -1,62 +1,85 @@
-/*  fuzz_receipt.c - libFuzzer harness for both ends of a delivery:
-    the router's handling of what partners send back (daemon/receipt.c:
-    RECEIPT and NACK) and the partner's handling of what the router sends
-    (client/sp_partner.c: DELIVER). Real code on both sides, over ZeroMQ.
+/*  fuzz_receipt.c - libFuzzer harness for both ends of a SEINPOST2
+    delivery link: the router's handling of what partners send back
+    (daemon/receipt.c: RECEIPT and NACK) and the partner's handling of what
+    the router sends (client/sp_partner.c: DELIVER). Real code on both
+    sides, over ZeroMQ.
 
     Router side: LLVMFuzzerInitialize() starts a complete seinpostd
     (world.c) whose two subscribers connect to DEALER sockets the harness
     binds, emits a few valid signals and lets the daemon deliver them, so
-    that seqs have been sent and receipts can acknowledge something. Each
-    input is sent from the harness's DEALER to the daemon's subscriber
-    socket, and one loop turn runs (deliver_handle_socket() ->
+    that batches have been sent and receipts can acknowledge something.
+    Each input is sent from the harness's DEALER to the daemon's
+    subscriber socket, and one loop turn runs (deliver_handle_socket() ->
     sp_frames_recv() with the daemon's limits -> s_receipt/s_nack ->
     timers -> dispatch -> group commit). Every 512 router-side inputs two
-    more signals are emitted so that deliveries stay in flight.
+    more signals are emitted so that deliveries stay in flight. The
+    harness reads every DELIVER the daemon sends and remembers the last
+    one per subscriber: a SEINPOST2 receipt names its batch by the SHA-256
+    of the header, which no input can guess.
 
     Partner side: sp_partner_new() binds an ipc:// endpoint; a DEALER in
     the harness plays the router, sends the input, and sp_partner_poll()
-    handles it (sp_frames_recv -> router signature -> header JSON ->
-    entry checks -> emitter signatures -> dedup -> handler -> signed
-    RECEIPT and/or NACK back).
+    handles it (sp_frames_recv -> router signature over the header's
+    SHA-256 -> header JSON -> addressing, freshness -> entry checks ->
+    emitter signatures -> prev (gap) -> dedup -> handler -> signed RECEIPT
+    and/or NACK back).
 
     Input: byte 0 is the mode, the rest frames separated by "\n--\n"
     (world.h). Mode bits:
       0x04 clear: router side; frames as a partner sends them
-                  (SEINPOST1, RECEIPT|NACK, body, signature...).
+                  (SEINPOST2, RECEIPT|NACK, body or batch, signature...).
+                  In frame 2 the first "@BATCH@" becomes the SHA-256 (hex)
+                  of the last DELIVER header sent to the subscriber (64
+                  zeros before the first), and the first "@HANDLED@" its
+                  entries, {"seq":N,"subscription":"S"} joined by commas
+                  (write "handled":[@HANDLED@]).
          0x01     sign: frame 3 becomes the subscriber's Ed25519 signature
-                  over frame 2 (the receipt body), so the JSON and ack
-                  checks are reached. Without it: frames as given.
+                  ("seinpost/2 receipt") over frame 2 (the receipt body),
+                  so the JSON and batch checks are reached. Without it:
+                  frames as given.
          0x08     send as subscriber "belastingdienst" (else "toeslagen").
       0x04 set:   partner side; frames as the router sends them
-                  (SEINPOST1, DELIVER, header, signature, events...).
+                  (SEINPOST2, DELIVER, header, signature, events...). In
+                  frame 2 the first "@PARTNER_KEY@" becomes the partner's
+                  key id and the first "@NOW@" the current time (RFC 3339):
+                  a batch must be addressed to the partner and younger
+                  than its dedup horizon.
          mode & 3 == 0  frames as given;
-                  == 1  frame 3 becomes the router's signature over frame 2;
+                  == 1  frame 3 becomes the router's batch signature over
+                        frame 2 ("seinpost/2 batch", SHA-256 of the header);
                   >= 2  if frame 2 is a JSON object with an "entries" array,
                         each entry i gets the real "sha256", "emitter_sig"
                         and "emitter_key" of event frame 4+i, and its
                         "source", "id" and "type" where it has none (signed by
                         emitter A for 2, B for 3), the header is written
                         back compactly and signed: this reaches the handler,
-                        dedup, seq bookkeeping and receipt signing.
+                        dedup, prev bookkeeping and receipt signing.
     Corpus digits: '0' '1' '8' '9' router side, '4' '5' '6' '7' partner side.
 
     SEINPOST_FUZZ_VERBOSE=1 prints what each input reached.
 
-    Oracles beyond the sanitizers: the router stores a receipt only when
-    the harness signed it; the partner hands a signal to the handler only
-    when the harness made the router signature, and only with an emitter
-    signature that verifies and a header whose source, id and type are
-    the event's; every partner reply is either a RECEIPT
-    signed with the partner's key over a body naming acks, or a NACK with
-    a known code; each DELIVER gets exactly the replies it calls for: a
-    RECEIPT when the handler took a signal, then a NACK unless it took
-    them all, nothing for a valid batch with no entries; and sp_signal_t.emitter_signature
-    holds the 64 bytes seinpost.h promises. Found by this harness and fixed
-    (regression seeds in the corpus, regress-*): emitter_signature was
-    always NULL; a "subscriber" of 128 bytes or more, cut inside a UTF-8
-    character, left a handled batch without RECEIPT or NACK; a NACK code
-    that is not UTF-8 made audit_append() leak. SEINPOST_FUZZ_TOLERATE
-    (see world.c) can silence a named oracle while a new finding is open.
+    Oracles beyond the sanitizers. Router: every DELIVER it sends is
+    SEINPOST2, signed over the header's SHA-256, addressed to the partner
+    (partner_key, subscriber) with a prev below each seq; it stores a
+    receipt only when the harness signed it, and only one that names the
+    batch it was sent for and lists nothing that batch did not carry; a
+    signed receipt that does name the last batch, lists only its entries
+    and this subscriber is stored. Partner: it hands a signal to the
+    handler only when the harness made the router signature, and only
+    with an emitter signature that verifies and a header whose source, id
+    and type are the event's; every reply is SEINPOST2, either a RECEIPT
+    signed with the partner's key whose body names this batch and the
+    partner and lists exactly the entries the handler took (all of them
+    entries of the batch), or a NACK with a known code; each DELIVER gets
+    exactly the replies it calls for: a RECEIPT when the handler took a
+    signal, then a NACK unless it took them all (a batch without entries
+    is refused); and sp_signal_t.emitter_signature holds the 64 bytes
+    seinpost.h promises. Found by this harness and fixed (regression seeds
+    in the corpus, regress-*): emitter_signature was always NULL; a
+    "subscriber" of 128 bytes or more, cut inside a UTF-8 character, left
+    a handled batch without RECEIPT or NACK; a NACK code that is not UTF-8
+    made audit_append() leak. SEINPOST_FUZZ_TOLERATE (see world.c) can
+    silence a named oracle while a new finding is open.
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +89,8 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "deliver.h"
+#include "sp_event.h"
 #include "sp_util.h"
 #include "world.h"
 
@@ -84,6 +109,51 @@ static int s_handled;               /* handler calls in this input */
 static int s_succeeded;             /* ... that returned 0 */
 static uint8_t s_mode;
 
+/*  The last DELIVER the daemon sent to subscriber i, as the harness read
+    it: what "@BATCH@" and "@HANDLED@" stand for.                       */
+typedef struct {
+    bool known;
+    uint8_t sha[SP_SHA256_SIZE];
+    char hex[2 * SP_SHA256_SIZE + 1];
+    int count;
+    char subscription[SERVER_BATCH_MAX][128];
+    int64_t seq[SERVER_BATCH_MAX];
+} fz_batch_t;
+static fz_batch_t s_last[2];
+
+/*  Frame 2 with the first occurrence of each token replaced; the input
+    is limited to 60000 bytes, the replacements add a few kB at most.   */
+typedef struct {
+    const char *token;
+    const char *value;
+} fz_token_t;
+
+static char *s_substitute(const void *data, size_t size, const fz_token_t *tokens,
+                          size_t count, size_t *out_size)
+{
+    size_t extra = 0;
+    for (size_t t = 0; t < count; t++)
+        extra += strlen(tokens[t].value);
+    char *out = malloc(size + extra + 1);
+    if (!out)
+        fz_die("out of memory");
+    memcpy(out, data, size);
+    out[size] = '\0';
+    for (size_t t = 0; t < count; t++) {
+        size_t token_len = strlen(tokens[t].token), value_len = strlen(tokens[t].value);
+        char *at = memmem(out, size, tokens[t].token, token_len);
+        if (!at)
+            continue;
+        size_t before = (size_t) (at - out), after = size - before - token_len;
+        memmove(at + value_len, at + token_len, after);
+        memcpy(at, tokens[t].value, value_len);
+        size = before + value_len + after;
+        out[size] = '\0';
+    }
+    *out_size = size;
+    return out;
+}
+
 /*  --------------------------------------------------------------------
     Router side.                                                          */
 
@@ -98,6 +168,72 @@ static int64_t s_count(const char *sql)
     if (value < 0)
         fz_die("query failed: %s", sql);
     return value;
+}
+
+/*  Checks one message the daemon sent to subscriber which and remembers
+    it as that subscriber's last batch.                                  */
+static void s_note_deliver(int which, sp_frames_t *f)
+{
+    static const char *const names[2] = { "toeslagen", "belastingdienst" };
+    fz_batch_t *last = &s_last[which];
+    if (f->count < SP_DELIVER_FIRST_EVENT + 1
+        || !sp_frame_is(f, SP_DELIVER_PROTOCOL, SP_PROTOCOL_DELIVERY)
+        || !sp_frame_is(f, SP_DELIVER_COMMAND, SP_CMD_DELIVER)
+        || sp_frame_size(f, SP_DELIVER_SIGNATURE) != SP_SIGNATURE_SIZE)
+        fz_die("the daemon sent %s something else than a SEINPOST2 DELIVER", names[which]);
+    if (sp_batch_verify(s_world.node, sp_frame_data(f, SP_DELIVER_HEADER),
+                        sp_frame_size(f, SP_DELIVER_HEADER),
+                        sp_frame_data(f, SP_DELIVER_SIGNATURE)) != 0)
+        fz_die("a DELIVER's signature is not the node key's over SHA-256(header)");
+    json_t *header = json_loadb(sp_frame_data(f, SP_DELIVER_HEADER),
+                                sp_frame_size(f, SP_DELIVER_HEADER),
+                                JSON_REJECT_DUPLICATES, NULL);
+    json_t *entries = json_object_get(header, "entries");
+    const char *partner_key = json_string_value(json_object_get(header, "partner_key"));
+    const char *subscriber = json_string_value(json_object_get(header, "subscriber"));
+    if (json_integer_value(json_object_get(header, "v")) != 2 || !json_is_array(entries)
+        || json_array_size(entries) != f->count - SP_DELIVER_FIRST_EVENT
+        || json_array_size(entries) > SERVER_BATCH_MAX
+        || !partner_key || strcmp(partner_key, sp_key_id(s_world.partner[which])) != 0
+        || !subscriber || strcmp(subscriber, names[which]) != 0)
+        fz_die("a DELIVER header to %s is not a version 2 header addressed to it",
+               names[which]);
+    last->count = 0;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(entries, i, entry) {
+        const char *name = json_string_value(json_object_get(entry, "subscription"));
+        json_t *seq = json_object_get(entry, "seq"), *prev = json_object_get(entry, "prev");
+        if (!name || strlen(name) >= sizeof last->subscription[0] || !json_is_integer(seq)
+            || json_integer_value(seq) < 1 || !json_is_integer(prev)
+            || json_integer_value(prev) < 0
+            || json_integer_value(prev) >= json_integer_value(seq))
+            fz_die("DELIVER entry %zu to %s lacks a subscription, a seq or a prev below it",
+                   i, names[which]);
+        snprintf(last->subscription[i], sizeof last->subscription[i], "%s", name);
+        last->seq[i] = json_integer_value(seq);
+        last->count++;
+    }
+    json_decref(header);
+    sp_sha256(sp_frame_data(f, SP_DELIVER_HEADER), sp_frame_size(f, SP_DELIVER_HEADER),
+              last->sha);
+    sp_hex(last->sha, sizeof last->sha, last->hex);
+    last->known = true;
+}
+
+/*  Reads everything the daemon sent to subscriber which; returns the
+    number of messages.                                                  */
+static int s_collect(int which)
+{
+    int count = 0;
+    sp_frames_t frames;
+    while (sp_frames_recv(&frames, s_world.partner_sock[which], SP_MAX_FRAMES, SIZE_MAX,
+                          ZMQ_DONTWAIT) == 0) {
+        s_note_deliver(which, &frames);
+        sp_frames_close(&frames);
+        count++;
+    }
+    return count;
 }
 
 /*  Emits a signal for each subscriber and runs turns so that they are
@@ -120,20 +256,76 @@ static void s_refill(bool must_deliver)
         }
         fz_turn(&s_world, true);
         for (int i = 0; i < 2; i++)
-            if (fz_wait(s_world.partner_sock[i], 2) && fz_drain(s_world.partner_sock[i]) > 0)
+            if (fz_wait(s_world.partner_sock[i], 2) && s_collect(i) > 0)
                 seen[i] = true;
     }
+}
+
+/*  True when entry (name, seq) is one that batch carried.             */
+static bool s_carried(const fz_batch_t *batch, const char *name, json_t *seq)
+{
+    if (!name || !json_is_integer(seq))
+        return false;
+    for (int k = 0; k < batch->count; k++)
+        if (batch->seq[k] == json_integer_value(seq) && strcmp(batch->subscription[k], name) == 0)
+            return true;
+    return false;
+}
+
+/*  0: body does not name batch; 1: names it, lists only entries of it
+    (at least one) and this subscriber, "v" 2 - a receipt the router must
+    take; -1: names it but is not such a receipt.                      */
+static int s_judge_receipt(const void *data, size_t size, const char *subscriber,
+                           const fz_batch_t *batch)
+{
+    uint8_t sha[SP_SHA256_SIZE];
+    json_t *body = json_loadb(data, size, JSON_REJECT_DUPLICATES, NULL);
+    const char *hex = json_string_value(json_object_get(body, "batch_sha256"));
+    int verdict = 0;
+    if (batch->known && hex && sp_unhex(hex, sha, sizeof sha) == 0
+        && memcmp(sha, batch->sha, sizeof sha) == 0) {
+        const char *name = json_string_value(json_object_get(body, "subscriber"));
+        json_t *handled = json_object_get(body, "handled"), *item;
+        size_t i;
+        verdict = name && strcmp(name, subscriber) == 0
+                  && json_integer_value(json_object_get(body, "v")) == 2
+                  && json_is_array(handled) && json_array_size(handled) > 0 ? 1 : -1;
+        json_array_foreach(handled, i, item)
+            if (!s_carried(batch, json_string_value(json_object_get(item, "subscription")),
+                           json_object_get(item, "seq"))
+                || json_integer_value(json_object_get(item, "seq")) < 1)
+                verdict = -1;
+    }
+    json_decref(body);
+    return verdict;
 }
 
 static void s_router_side(uint8_t mode, fz_frames_t *frames)
 {
     static uint64_t runs;
     uint8_t sig[SP_SIGNATURE_SIZE];
+    char *body = NULL, handled[SERVER_BATCH_MAX * 180 + 1] = "";
     int which = (mode & 0x08) ? 1 : 0;
     server_t *server = s_world.server;
     sub_state_t *sub = deliver_sub(server, which ? "belastingdienst" : "toeslagen");
     if (!sub)
         fz_die("subscriber missing");
+    /*  What the tokens stand for: the batch as it is now.                */
+    fz_batch_t used = s_last[which];
+    for (int k = 0; k < used.count; k++) {
+        char one[180];
+        snprintf(one, sizeof one, "%s{\"seq\":%lld,\"subscription\":\"%s\"}",
+                 k ? "," : "", (long long) used.seq[k], used.subscription[k]);
+        strcat(handled, one);
+    }
+    if (frames->count >= 3) {
+        fz_token_t tokens[] = {
+            { "@BATCH@", used.known ? used.hex : "0000000000000000000000000000000000000000"
+                                                 "000000000000000000000000" },
+            { "@HANDLED@", handled } };
+        body = s_substitute(frames->data[2], frames->size[2], tokens, 2, &frames->size[2]);
+        frames->data[2] = body;
+    }
     if ((mode & 1) && frames->count >= 3) {
         if (sp_key_sign(s_world.partner[which], SP_DOMAIN_RECEIPT, frames->data[2],
                         frames->size[2], sig) != 0)
@@ -143,22 +335,44 @@ static void s_router_side(uint8_t mode, fz_frames_t *frames)
         if (frames->count == 3)
             frames->count = 4;
     }
+    /*  A receipt the router must take, or one it must not.              */
+    size_t total = 0;
+    for (size_t i = 0; i < frames->count; i++)
+        total += frames->size[i];
+    bool well_formed = (mode & 1) && frames->count == SP_RECEIPT_FRAMES
+        && total <= DELIVER_REPLY_MAX_BYTES
+        && frames->size[0] == strlen(SP_PROTOCOL_DELIVERY)
+        && memcmp(frames->data[0], SP_PROTOCOL_DELIVERY, frames->size[0]) == 0
+        && frames->size[1] == strlen(SP_CMD_RECEIPT)
+        && memcmp(frames->data[1], SP_CMD_RECEIPT, frames->size[1]) == 0;
+    int verdict = frames->count >= 3 ? s_judge_receipt(frames->data[2], frames->size[2],
+                                                       sub->name, &used) : 0;
     int64_t receipts = s_count("SELECT COUNT(*) FROM receipts");
     fz_send(s_world.partner_sock[which], frames);
     if (!fz_wait(sub->socket, FZ_WAIT_MS))
         fz_die("the daemon's subscriber socket never saw the message");
     fz_turn(&s_world, true);
-    fz_drain(s_world.partner_sock[0]);
-    fz_drain(s_world.partner_sock[1]);
+    s_collect(0);
+    s_collect(1);
     int64_t stored = s_count("SELECT COUNT(*) FROM receipts") - receipts;
     if (stored != 0 && (!(mode & 1) || frames->count != SP_RECEIPT_FRAMES))
         fz_die("the router stored a receipt the harness did not sign");
+    if (stored != 0 && verdict != 1)
+        fz_die("the router stored a receipt that %s", verdict == 0
+               ? "names no batch it sent to this subscriber"
+               : "lists an entry its batch did not carry, or is no version 2 receipt "
+                 "for this subscriber");
+    if (stored == 0 && well_formed && verdict == 1)
+        fz_die("the router refused a valid receipt for the batch it sent last (%s)",
+               sub->last_error);
     if (getenv("SEINPOST_FUZZ_VERBOSE"))
         fprintf(stderr, "router: %s receipt stored; %s: last error \"%s\", %lld "
                 "delivered\n", stored ? "a" : "no", sub->name, sub->last_error,
                 (long long) sub->delivered);
+    free(body);
     if (++runs % FZ_RESTART_EVERY == 0) {
         fz_world_restart(&s_world);
+        memset(s_last, 0, sizeof s_last);
         s_refill(true);
     } else if (runs % FZ_REFILL_EVERY == 0)
         s_refill(false);
@@ -264,26 +478,6 @@ static char *s_complete_header(const fz_frames_t *frames, const sp_key_t *emitte
     return text;
 }
 
-/*  True when the partner must stay silent: a valid, signed batch with no
-    entries (s_check_header passes, nothing to acknowledge).              */
-static bool s_expect_silence(const fz_frames_t *f)
-{
-    if (f->count != 4 || f->size[0] != strlen(SP_PROTOCOL)
-        || memcmp(f->data[0], SP_PROTOCOL, f->size[0]) != 0
-        || f->size[1] != strlen(SP_CMD_DELIVER)
-        || memcmp(f->data[1], SP_CMD_DELIVER, f->size[1]) != 0
-        || f->size[3] != SP_SIGNATURE_SIZE
-        || sp_key_verify(s_world.node, SP_DOMAIN_BATCH, f->data[2], f->size[2],
-                         f->data[3]) != 0)
-        return false;
-    json_t *header = json_loadb(f->data[2], f->size[2], JSON_REJECT_DUPLICATES, NULL);
-    json_t *entries = json_object_get(header, "entries");
-    bool silent = json_is_array(entries) && json_array_size(entries) == 0
-        && json_is_string(json_object_get(header, "subscriber"));
-    json_decref(header);
-    return silent;
-}
-
 /*  A header subscriber of 128 bytes or more: sp_partner.c cuts it to 127,
     possibly inside a UTF-8 sequence, and then cannot build its receipt.  */
 static bool s_long_subscriber(const fz_frames_t *f)
@@ -296,7 +490,12 @@ static bool s_long_subscriber(const fz_frames_t *f)
     return is_long;
 }
 
-static void s_check_receipt(sp_frames_t *reply)
+/*  A RECEIPT for the batch whose header is header (the bytes sent) and
+    SHA-256 batch_hex: signed by the partner, naming the batch and the
+    partner, listing exactly the entries the handler took, each one an
+    entry of that batch.                                                */
+static void s_check_receipt(sp_frames_t *reply, const void *header, size_t header_len,
+                            const char *batch_hex)
 {
     if (reply->count != SP_RECEIPT_FRAMES
         || sp_frame_size(reply, SP_RECEIPT_SIGNATURE) != SP_SIGNATURE_SIZE)
@@ -309,16 +508,37 @@ static void s_check_receipt(sp_frames_t *reply)
     json_t *body = json_loadb(sp_frame_data(reply, SP_RECEIPT_BODY),
                               sp_frame_size(reply, SP_RECEIPT_BODY),
                               JSON_REJECT_DUPLICATES, NULL);
-    json_t *acks = json_object_get(body, "acks");
-    if (!json_is_string(json_object_get(body, "subscriber")) || !json_is_array(acks)
-        || json_array_size(acks) == 0)
-        fz_die("partner RECEIPT body lacks subscriber or acks");
-    size_t i;
-    json_t *ack;
-    json_array_foreach(acks, i, ack)
-        if (!json_is_string(json_object_get(ack, "subscription"))
-            || !json_is_integer(json_object_get(ack, "through_seq")))
-            fz_die("partner RECEIPT ack %zu is malformed", i);
+    json_t *handled = json_object_get(body, "handled");
+    const char *key = json_string_value(json_object_get(body, "partner_key"));
+    const char *hex = json_string_value(json_object_get(body, "batch_sha256"));
+    if (json_integer_value(json_object_get(body, "v")) != 2
+        || !json_is_string(json_object_get(body, "subscriber")) || !json_is_array(handled)
+        || json_array_size(handled) == 0)
+        fz_die("partner RECEIPT body is not version 2 or lacks subscriber or handled");
+    if (!key || strcmp(key, sp_key_id(s_world.partner[0])) != 0 || !hex
+        || strcmp(hex, batch_hex) != 0)
+        fz_die("partner RECEIPT names another partner key or batch");
+    if (json_array_size(handled) != (size_t) s_succeeded)
+        fz_die("partner RECEIPT lists %zu entries, its handler took %d",
+               json_array_size(handled), s_succeeded);
+    json_t *sent = json_loadb(header, header_len, 0, NULL);
+    size_t i, k;
+    json_t *item, *entry;
+    json_array_foreach(handled, i, item) {
+        const char *name = json_string_value(json_object_get(item, "subscription"));
+        json_t *seq = json_object_get(item, "seq");
+        bool carried = false;
+        if (!name || !json_is_integer(seq))
+            fz_die("partner RECEIPT handled[%zu] is malformed", i);
+        json_array_foreach(json_object_get(sent, "entries"), k, entry)
+            carried = carried || (json_equal(json_object_get(entry, "seq"), seq)
+                                  && json_equal(json_object_get(entry, "subscription"),
+                                                json_object_get(item, "subscription")));
+        if (!carried)
+            fz_die("partner RECEIPT lists %s/%lld, an entry the batch did not carry",
+                   name, (long long) json_integer_value(seq));
+    }
+    json_decref(sent);
     json_decref(body);
 }
 
@@ -338,18 +558,20 @@ static void s_check_nack(sp_frames_t *reply)
 }
 
 /*  Checks one reply; returns true when it answers the batch sent now.    */
-static bool s_check_reply(sp_frames_t *reply, const char *batch_hex, bool *is_nack)
+static bool s_check_reply(sp_frames_t *reply, const fz_frames_t *sent, const char *batch_hex,
+                          bool *is_nack)
 {
-    if (!sp_frame_is(reply, 0, SP_PROTOCOL))
-        fz_die("partner reply does not start with %s", SP_PROTOCOL);
+    if (!sp_frame_is(reply, 0, SP_PROTOCOL_DELIVERY))
+        fz_die("partner reply does not start with %s", SP_PROTOCOL_DELIVERY);
     *is_nack = sp_frame_is(reply, 1, SP_CMD_NACK);
     if (sp_frame_is(reply, 1, SP_CMD_RECEIPT)) {
-        s_check_receipt(reply);
         json_t *body = json_loadb(sp_frame_data(reply, SP_RECEIPT_BODY),
                                   sp_frame_size(reply, SP_RECEIPT_BODY), 0, NULL);
         const char *hex = json_string_value(json_object_get(body, "batch_sha256"));
         bool ours = hex && strcmp(hex, batch_hex) == 0;
         json_decref(body);
+        if (ours)
+            s_check_receipt(reply, sent->data[2], sent->size[2], batch_hex);
         return ours;
     }
     if (*is_nack) {
@@ -364,8 +586,8 @@ static bool s_check_reply(sp_frames_t *reply, const char *batch_hex, bool *is_na
 static void s_partner_side(uint8_t mode, fz_frames_t *frames)
 {
     uint8_t sig[SP_SIGNATURE_SIZE], digest[SP_SHA256_SIZE];
-    char batch_hex[2 * SP_SHA256_SIZE + 1] = "";
-    char *header = NULL;
+    char batch_hex[2 * SP_SHA256_SIZE + 1] = "", now[40];
+    char *header = NULL, *given = NULL;
     sp_frames_t reply;
     s_mode = mode;
     s_handled = s_succeeded = 0;
@@ -373,15 +595,21 @@ static void s_partner_side(uint8_t mode, fz_frames_t *frames)
         queued is a reply too many.                                      */
     if (fz_drain(s_router) != 0)
         fz_die("the partner sent more replies than an earlier DELIVER called for");
+    if (frames->count >= 3) {
+        sp_time_format(sp_time_now_ms(), now, sizeof now);
+        fz_token_t tokens[] = { { "@PARTNER_KEY@", sp_key_id(s_world.partner[0]) },
+                                { "@NOW@", now } };
+        given = s_substitute(frames->data[2], frames->size[2], tokens, 2, &frames->size[2]);
+        frames->data[2] = given;
+    }
     if ((mode & 3) >= 2 && frames->count >= 3
         && (header = s_complete_header(frames, s_world.emitter[(mode & 3) - 2]))) {
         frames->data[2] = header;
         frames->size[2] = strlen(header);
     }
     if ((mode & 3) >= 1 && frames->count >= 3) {
-        if (sp_key_sign(s_world.node, SP_DOMAIN_BATCH, frames->data[2], frames->size[2],
-                        sig) != 0)
-            fz_die("sp_key_sign failed");
+        if (sp_batch_sign(s_world.node, frames->data[2], frames->size[2], sig) != 0)
+            fz_die("sp_batch_sign failed");
         frames->data[3] = sig;
         frames->size[3] = sizeof sig;
         if (frames->count == 3)
@@ -391,7 +619,6 @@ static void s_partner_side(uint8_t mode, fz_frames_t *frames)
         sp_sha256(frames->data[2], frames->size[2], digest);
         sp_hex(digest, sizeof digest, batch_hex);
     }
-    bool silent = s_expect_silence(frames);
     bool long_subscriber = s_long_subscriber(frames);
     fz_send(s_router, frames);
     /*  sp_partner_poll() returns 0 when a signal (libFuzzer's SIGALRM
@@ -405,10 +632,9 @@ static void s_partner_side(uint8_t mode, fz_frames_t *frames)
     /*  What sp_partner.c must answer: a RECEIPT when the handler took at
         least one signal, a NACK unless every entry was taken (entries =
         event frames, which the header check enforces once the handler
-        ran), nothing for a valid batch without entries.                 */
+        ran; a batch without entries is refused).                        */
     bool want_receipt = s_succeeded > 0;
-    bool want_nack = s_handled == 0 ? !silent
-                   : (size_t) s_succeeded < frames->count - 4;
+    bool want_nack = s_handled == 0 || (size_t) s_succeeded < frames->count - 4;
     bool receipt_optional = long_subscriber && fz_tolerate("partner-receipt-utf8");
     while (want_nack || (want_receipt && !receipt_optional)) {
         if (!fz_wait(s_router, FZ_WAIT_MS))
@@ -418,7 +644,7 @@ static void s_partner_side(uint8_t mode, fz_frames_t *frames)
         if (sp_frames_recv(&reply, s_router, SP_MAX_FRAMES, 1 << 24, ZMQ_DONTWAIT) != 0)
             fz_die("recv: %s", zmq_strerror(zmq_errno()));
         bool is_nack;
-        if (!s_check_reply(&reply, batch_hex, &is_nack))
+        if (!s_check_reply(&reply, frames, batch_hex, &is_nack))
             fz_die("partner reply names another batch");
         if (getenv("SEINPOST_FUZZ_VERBOSE"))
             fprintf(stderr, "partner: %s (%d handled; last error \"%s\")\n",
@@ -438,13 +664,12 @@ static void s_partner_side(uint8_t mode, fz_frames_t *frames)
     if (want_receipt && receipt_optional && fz_wait(s_router, 500)) {
         bool is_nack;
         if (sp_frames_recv(&reply, s_router, SP_MAX_FRAMES, 1 << 24, ZMQ_DONTWAIT) != 0
-            || !s_check_reply(&reply, batch_hex, &is_nack) || is_nack)
+            || !s_check_reply(&reply, frames, batch_hex, &is_nack) || is_nack)
             fz_die("partner sent something else than the RECEIPT it might send");
         sp_frames_close(&reply);
     }
-    if (silent && getenv("SEINPOST_FUZZ_VERBOSE"))
-        fprintf(stderr, "partner: silent, as expected\n");
     free(header);
+    free(given);
 }
 
 /*  --------------------------------------------------------------------   */

@@ -43,7 +43,13 @@ sleep 1
 assert_eq "$(sp_lines "$SP_DIR/toeslagen.out")" 1 "partner got one line"
 assert_eq "$(jq -r '.id + " " + (.seq|tostring)' "$SP_DIR/toeslagen.out")" "dup-0001 1" "partner line"
 assert_eq "$(count deliveries)" 1 "still one delivery"
-assert_eq "$(sp_sql "SELECT attempts FROM deliveries")" 1 "delivered in one attempt"
+# sent once: the tries that found the partner not yet connected count in
+# attempts too (protocol.md 8.4), each audited as a delivery.retry
+not_connected=$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.retry'
+                        AND json_extract(detail, '\$.error') = 'partner not connected'")
+assert_eq "$(sp_sql "SELECT attempts FROM deliveries")" $((1 + not_connected)) \
+    "delivered in one attempt (after $not_connected tries without a partner)"
+assert_eq "$(audit_count delivery.attempt)" 1 "one delivery.attempt event (sent once)"
 assert_eq "$(count batches)" 1 "one batch sent"
 
 # same source and id, other content

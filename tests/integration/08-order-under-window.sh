@@ -37,6 +37,20 @@ echo "batches: count|largest|entries = $batches"
 IFS='|' read -r n_batches largest entries <<<"$batches"
 [ "$largest" -le $SP_WINDOW ] || fail "a batch of $largest entries with window $SP_WINDOW"
 [ "$n_batches" -ge $((N / SP_WINDOW)) ] || fail "$n_batches batches for $N signals with window $SP_WINDOW"
-assert_eq "$(sp_sql "SELECT COUNT(*) FROM deliveries WHERE attempts <> 1")" 0 "each delivered in one attempt"
+# each sent once: one delivery.attempt event per delivery; a try that found
+# the partner not yet connected (each audited as a delivery.retry) counts
+# in attempts too (protocol.md 8.4) but sent nothing
+assert_eq "$(sp_sql "SELECT COUNT(*), SUM(n = 1) FROM (SELECT COUNT(*) AS n FROM audit
+                     WHERE kind = 'delivery.attempt' AND subscriber = 'toeslagen'
+                     GROUP BY json_extract(detail, '\$.seq'))")" "$N|$N" "each sent once"
+not_connected=$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.retry'
+                        AND subscriber = 'toeslagen'
+                        AND json_extract(detail, '\$.error') = 'partner not connected'")
+assert_eq "$(sp_sql "SELECT COUNT(*) FROM deliveries WHERE subscriber = 'toeslagen'
+                     AND (attempts < 1 OR attempts > 1 + $not_connected)")" 0 \
+    "each delivered in one attempt (after at most $not_connected tries without a partner)"
+assert_eq "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.retry'
+                     AND json_extract(detail, '\$.error') <> 'partner not connected'")" 0 \
+    "no other failed attempt"
 assert_eq "$entries" $N "no entry sent twice"
 echo "order under window OK"

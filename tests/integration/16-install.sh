@@ -140,6 +140,22 @@ int main(void)
         goto done;                          /* a good signature verifies */
     if (sp_key_verify(key, SP_DOMAIN_RECEIPT, msg, strlen(msg), sig) == 0)
         goto done;                          /* not under another domain */
+    /* SEINPOST2 delivery link: a receipt in its own domain, and the batch
+       signature over the header's SHA-256 (not over the header itself) */
+    static const char body[] = "{\"v\":2,\"subscriber\":\"toeslagen\"}";
+    uint8_t rsig[SP_SIGNATURE_SIZE], bsig[SP_SIGNATURE_SIZE], digest[SP_SHA256_SIZE];
+    if (strcmp(SP_PROTOCOL_DELIVERY, "SEINPOST2") != 0
+        || strcmp(SP_DOMAIN_RECEIPT, "seinpost/2 receipt") != 0
+        || sp_key_sign(key, SP_DOMAIN_RECEIPT, body, strlen(body), rsig) != 0
+        || sp_key_verify(key, SP_DOMAIN_RECEIPT, body, strlen(body), rsig) != 0
+        || sp_key_verify(key, SP_DOMAIN_RECEIPT_V1, body, strlen(body), rsig) == 0)
+        goto done;
+    sp_sha256(msg, strlen(msg), digest);
+    if (sp_batch_sign(key, msg, strlen(msg), bsig) != 0
+        || sp_batch_verify(key, msg, strlen(msg), bsig) != 0
+        || sp_key_verify(key, SP_DOMAIN_BATCH, digest, sizeof digest, bsig) != 0
+        || sp_key_verify(key, SP_DOMAIN_BATCH, msg, strlen(msg), bsig) == 0)
+        goto done;                          /* signed: "seinpost/2 batch" 0x00 SHA-256 */
     if (sp_key_public_text(key, text, sizeof text) != 0
         || !(pub = sp_key_from_text(text)) || sp_key_has_secret(pub)
         || strcmp(sp_key_id(pub), sp_key_id(key)) != 0

@@ -66,8 +66,14 @@ tamper "DELETE FROM audit WHERE seq > $((covered - 2))" \
 tamper "UPDATE checkpoints SET signature = zeroblob(64) WHERE id = $last_cp" \
     "checkpoint $last_cp: signature does not verify"
 tamper "UPDATE checkpoints SET ts = ts + 1 WHERE id = 1" "checkpoint 1: signature does not verify"
-tamper "UPDATE receipts SET body = replace(body, '\"v\":1', '\"v\":2') WHERE id = 2" \
+# a receipt's body edited (here: a SEINPOST2 receipt passed off as a
+# SEINPOST1 one, "v" 2 -> 1, so checked in the other domain), and one
+# acknowledging another seq than the partner signed
+tamper "UPDATE receipts SET body = replace(body, '\"v\":2', '\"v\":1') WHERE id = 2" \
     "receipt 2: signature by"
+rid=$(copy "SELECT MIN(id) FROM receipts WHERE instr(body, '\"seq\":1,') > 0")
+tamper "UPDATE receipts SET body = replace(body, '\"seq\":1,', '\"seq\":2,') WHERE id = $rid" \
+    "receipt $rid: signature by"
 tamper "UPDATE batches SET header = replace(header, 'seinpost-test', 'seinpost-evil') WHERE id = 1" \
     "batch 1: router signature does not verify"
 tamper "UPDATE signals SET event = substr(event, 1, 40) || x'00' || substr(event, 42) WHERE id = 2" \

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Dead letters and redelivery: `seinpost deadletters` lists what was given
 # up (never a payload); `seinpost redeliver` by id or by subscriber puts it
-# back in the queue, at its end (the next delivery id and seq, so that a
-# cumulative receipt covers it only once it was sent), audited with the
+# back in the queue, at its end (the next delivery id and seq, so that no
+# receipt for a batch sent before can cover it), audited with the
 # operator's user name and the uid the kernel gives for the admin socket's
 # peer (mode 660 at most, whatever the umask), and the partner receives it in order. Without a legal basis any more (subscriber removed
 # from the configuration) the daemon refuses, saying why.

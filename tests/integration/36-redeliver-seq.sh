@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # A redelivered delivery is acknowledged only by a receipt that covered it.
-# Receipts are cumulative per subscription, so the redelivery goes to the
-# back of its stream: a new seq, the next one, and the next place in the
-# queue. Seq 1 is dead-lettered; seq 2 is in flight (the partner holds its
-# batch) and seq 3 waits behind it (window 1); then seq 1 is redelivered.
-# Under its old seq the receipt for seq 2's batch would mark it done; under
-# a new seq but its old place in the queue it would be sent before seq 3
-# and its receipt would mark seq 3 done unsent.
+# The redelivery goes to the back of its stream: a new seq, the next one,
+# and the next place in the queue. Seq 1 is dead-lettered; seq 2 is in
+# flight (the partner holds its batch) and seq 3 waits behind it (window
+# 1); then seq 1 is redelivered. Under its old seq the receipt for seq 2's
+# batch could not tell the two apart (and a SEINPOST1 receipt, cumulative,
+# marked it done); under a new seq but its old place in the queue it would
+# be sent before seq 3 and a cumulative receipt would mark seq 3 done
+# unsent. SEINPOST2 receipts list exactly the entries of the batch they
+# name: every delivery marked done is listed in its receipt, and every
+# entry a receipt lists is one its batch carried.
 . "$(dirname "$0")/common.sh"
 SP_MAX_AGE=1s SP_WINDOW=1 SP_RECEIPT_TIMEOUT=30s SP_RETRY_INITIAL=100ms SP_RETRY_MAX=300ms
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
@@ -47,8 +50,9 @@ touch "$SP_DIR/go"
 sp_wait_ge 20 3 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1"
 sp_wait_ge 10 3 sp_lines "$SP_DIR/got"
 
-# every delivery was marked done by a receipt through its seq, answering
-# a batch (by its signed batch_sha256) that listed it
+# every delivery was marked done by a receipt that lists it, answering a
+# batch (by its signed batch_sha256) that carried it; no receipt lists
+# an entry its batch did not carry
 python3 - "$SP_DIR/seinpost.db" <<'PY' || fail "a receipt acknowledged a delivery it did not cover"
 import hashlib, json, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
@@ -57,14 +61,23 @@ for (header,) in db.execute("SELECT header FROM batches"):
     entries = json.loads(header)["entries"]
     listed[hashlib.sha256(header).hexdigest()] = {(e["subscription"], e["seq"]) for e in entries}
 bad = 0
+for rid, body in db.execute("SELECT id, body FROM receipts"):
+    receipt = json.loads(body)
+    handled = {(h["subscription"], h["seq"]) for h in receipt["handled"]}
+    carried = listed.get(receipt["batch_sha256"])
+    if receipt["v"] != 2 or carried is None or not handled or not handled <= carried:
+        print(f"receipt {rid} (v {receipt['v']}) lists {sorted(handled)} for a batch "
+              f"carrying {sorted(carried or [])}")
+        bad += 1
 for did, sub, seq, body in db.execute(
         "SELECT d.id, d.subscription, d.seq, r.body FROM deliveries d"
         " JOIN receipts r ON r.id = d.receipt_id WHERE d.state = 1"):
     receipt = json.loads(body)
-    through = max(a["through_seq"] for a in receipt["acks"] if a["subscription"] == sub)
-    if through < seq or (sub, seq) not in listed.get(receipt["batch_sha256"], set()):
-        print(f"delivery {did} ({sub} seq {seq}) marked done by a receipt through {through}"
-              f" for a batch listing {sorted(listed.get(receipt['batch_sha256'], []))}")
+    handled = {(h["subscription"], h["seq"]) for h in receipt["handled"]}
+    if (sub, seq) not in handled or (sub, seq) not in listed.get(receipt["batch_sha256"], set()):
+        print(f"delivery {did} ({sub} seq {seq}) marked done by a receipt listing"
+              f" {sorted(handled)} for a batch carrying"
+              f" {sorted(listed.get(receipt['batch_sha256'], []))}")
         bad += 1
 count = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 1").fetchone()[0]
 if count != 3:

@@ -4,15 +4,21 @@
 
     rawpartner --endpoint E --curve-secret FILE --key KEYFILE [options]
 
-      --extra-ack NAME:SEQ  add this ack to every receipt (repeatable), on top
-                            of "through the highest seq of the batch" for each
-                            subscription the batch carries
+      --extra-ack NAME:SEQ  list this entry as handled in every receipt
+                            (repeatable), on top of every entry the batch
+                            carried: a receipt may list only entries of the
+                            batch it names, so the router refuses it whole
+                            (RECEIPT_UNKNOWN) unless the batch carried it
       --huge BYTES          answer the first DELIVER with one message of BYTES
-                            bytes (SEINPOST1 RECEIPT, then filler) instead of
+                            bytes (SEINPOST2 RECEIPT, then filler) instead of
                             a receipt; later batches get normal receipts
       --batches N           stop after N DELIVER messages (default 1)
       --timeout MS          stop after MS without a DELIVER (default 10000)
 
+    Receipts are SEINPOST2 (docs/protocol.md 7): frame 0 "SEINPOST2", body
+    {"v":2, subscriber, partner_key, batch_sha256 (the SHA-256 of the
+    DELIVER's header frame), handled: [{subscription, seq}...],
+    received_at} signed in the "seinpost/2 receipt" domain.
     Prints one line per DELIVER: "DELIVER <entries> <subscription>:<seq> ...".
     The router's signatures are not checked: this is the router's test
     partner, not a partner.
@@ -80,53 +86,51 @@ static int s_options(int argc, char **argv, options_t *o)
     return o->endpoint && o->curve_secret && o->key_path ? 0 : -1;
 }
 
-/*  {"subscription": highest seq in the batch} plus the extra acks.      */
-static json_t *s_acks(const options_t *o, json_t *entries)
+/*  Every entry the batch carried, {"subscription", "seq"}, plus the
+    extra ones.                                                          */
+static json_t *s_handled(const options_t *o, json_t *entries)
 {
-    json_t *highest = json_object(), *list = json_array(), *entry, *seq;
-    const char *name;
+    json_t *list = json_array(), *entry;
     size_t i;
     json_array_foreach(entries, i, entry) {
-        name = json_string_value(json_object_get(entry, "subscription"));
+        const char *name = json_string_value(json_object_get(entry, "subscription"));
         json_int_t at = json_integer_value(json_object_get(entry, "seq"));
-        if (name && at > json_integer_value(json_object_get(highest, name)))
-            json_object_set_new(highest, name, json_integer(at));
         printf(" %s:%lld", name ? name : "?", (long long) at);
+        if (name)
+            json_array_append_new(list, json_pack("{s:s, s:I}", "subscription", name,
+                                                  "seq", at));
     }
-    json_object_foreach(highest, name, seq)
-        json_array_append_new(list, json_pack("{s:s, s:O}", "subscription", name,
-                                              "through_seq", seq));
     for (int k = 0; k < o->extra_count; k++) {
         char extra[256];
         snprintf(extra, sizeof extra, "%s", o->extra[k]);
         char *colon = strchr(extra, ':');
         *colon = '\0';
         json_array_append_new(list, json_pack("{s:s, s:I}", "subscription", extra,
-                                              "through_seq", (json_int_t) atoll(colon + 1)));
+                                              "seq", (json_int_t) atoll(colon + 1)));
     }
-    json_decref(highest);
     return list;
 }
 
 static int s_receipt(void *socket, sp_frames_t *f, const sp_key_t *key, json_t *header,
-                     json_t *acks)
+                     json_t *handled)
 {
     uint8_t digest[SP_SHA256_SIZE], sig[SP_SIGNATURE_SIZE];
     char batch_hex[2 * SP_SHA256_SIZE + 1];
     sp_sha256(sp_frame_data(f, 1 + SP_DELIVER_HEADER),
               sp_frame_size(f, 1 + SP_DELIVER_HEADER), digest);
     sp_hex(digest, sizeof digest, batch_hex);
-    json_t *body = json_pack("{s:i, s:O, s:s, s:s, s:O, s:s}", "v", 1, "subscriber",
+    json_t *body = json_pack("{s:i, s:O, s:s, s:s, s:O, s:s}", "v", 2, "subscriber",
                              json_object_get(header, "subscriber"), "partner_key",
-                             sp_key_id(key), "batch_sha256", batch_hex, "acks", acks,
+                             sp_key_id(key), "batch_sha256", batch_hex, "handled", handled,
                              "received_at", "2026-11-23T00:00:00.000Z");
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(body);
     int rc = -1;
     if (text && sp_key_sign(key, SP_DOMAIN_RECEIPT, text, strlen(text), sig) == 0) {
-        const void *parts[] = { sp_frame_data(f, 0), SP_PROTOCOL, SP_CMD_RECEIPT, text, sig };
-        size_t sizes[] = { sp_frame_size(f, 0), strlen(SP_PROTOCOL), strlen(SP_CMD_RECEIPT),
-                           strlen(text), sizeof sig };
+        const void *parts[] = { sp_frame_data(f, 0), SP_PROTOCOL_DELIVERY, SP_CMD_RECEIPT,
+                                text, sig };
+        size_t sizes[] = { sp_frame_size(f, 0), strlen(SP_PROTOCOL_DELIVERY),
+                           strlen(SP_CMD_RECEIPT), strlen(text), sizeof sig };
         rc = sp_send_parts(socket, parts, sizes, 5, 0);
     }
     free(text);
@@ -140,9 +144,10 @@ static int s_huge(void *socket, sp_frames_t *f, long bytes)
     if (!filler)
         return -1;
     memset(filler, 'x', (size_t) bytes);
-    const void *parts[] = { sp_frame_data(f, 0), SP_PROTOCOL, SP_CMD_RECEIPT, filler };
-    size_t sizes[] = { sp_frame_size(f, 0), strlen(SP_PROTOCOL), strlen(SP_CMD_RECEIPT),
-                       (size_t) bytes };
+    const void *parts[] = { sp_frame_data(f, 0), SP_PROTOCOL_DELIVERY, SP_CMD_RECEIPT,
+                            filler };
+    size_t sizes[] = { sp_frame_size(f, 0), strlen(SP_PROTOCOL_DELIVERY),
+                       strlen(SP_CMD_RECEIPT), (size_t) bytes };
     int rc = sp_send_parts(socket, parts, sizes, 4, 0);
     free(filler);
     return rc;
@@ -158,12 +163,12 @@ static int s_answer(void *socket, sp_frames_t *f, const sp_key_t *key, const opt
     int rc = -1;
     if (json_is_array(entries)) {
         printf("DELIVER %zu", json_array_size(entries));
-        json_t *acks = s_acks(o, entries);
+        json_t *handled = s_handled(o, entries);
         printf("\n");
         fflush(stdout);
         rc = o->huge > 0 && batch_no == 1 ? s_huge(socket, f, o->huge)
-                                          : s_receipt(socket, f, key, header, acks);
-        json_decref(acks);
+                                          : s_receipt(socket, f, key, header, handled);
+        json_decref(handled);
     }
     json_decref(header);
     return rc;

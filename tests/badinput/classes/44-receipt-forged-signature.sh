@@ -1,5 +1,5 @@
 # a RECEIPT signed with a key that is not the partner's
-body='{"acks":[{"subscription":"verblijf-tilburg","through_seq":1}],"subscriber":"belastingdienst","v":1}'
+body='{"batch_sha256":"abababababababababababababababababababababababababababababababab","handled":[{"seq":1,"subscription":"verblijf-tilburg"}],"partner_key":"0123456789abcdef","received_at":"2026-11-23T09:15:01.000Z","subscriber":"belastingdienst","v":2}'
 "$FAKEPARTNER" receipt "tcp://127.0.0.1:$SP_PORT_BELASTINGDIENST" "$SP_DIR/keys/belastingdienst.curve" \
     "$SP_DIR/keys/toeslagen.key" "$body" 4 || die "the fake partner could not send"
 expect_audit receipt.rejected RECEIPT_SIGNATURE_INVALID
