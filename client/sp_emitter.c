@@ -127,8 +127,13 @@ int sp_emitter_emit(sp_emitter_t *self, const void *event, size_t len,
     char correlation[32];
     snprintf(correlation, sizeof correlation, "c%llu",
              (unsigned long long) ++self->next_correlation);
+    /* a DEALER's send waits for a connected peer: a handshake the router
+       refuses (an unknown CURVE key, no CURVE) must end in the timeout
+       too, not block for ever                                          */
+    int send_timeout = timeout_ms;
+    zmq_setsockopt(self->socket, ZMQ_SNDTIMEO, &send_timeout, sizeof send_timeout);
     if (sp_emitter_send(self, correlation, event, len) != 0)
-        return -1;
+        return errno == EAGAIN ? 1 : -1;
     for (;;) {
         int rc = sp_emitter_recv(self, reply, timeout_ms);
         if (rc != 0 || strcmp(reply->correlation, correlation) == 0)
