@@ -6,7 +6,7 @@
 # a try of the delivery (protocol.md 2.1), so a dead letter tells how often
 # it was tried.
 . "$(dirname "$0")/common.sh"
-SP_MAX_AGE=3s SP_RETRY_INITIAL=100ms SP_RETRY_MAX=200ms SP_RECEIPT_TIMEOUT=1s
+SP_MAX_AGE=8s SP_RETRY_INITIAL=100ms SP_RETRY_MAX=200ms SP_RECEIPT_TIMEOUT=1s
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null
 sp_start_daemon || fail "daemon start"
 
@@ -45,7 +45,7 @@ tries() { sp_sql "SELECT attempts FROM deliveries d JOIN signals s ON s.id = d.s
 before=$(tries)
 sp_wait_ge 10 $((before + 3)) tries || fail "tries while not connected not counted ($(tries))"
 dead() { sp_sql "SELECT COUNT(*) FROM deliveries WHERE subscriber = 'toeslagen' AND state = 2"; }
-sp_wait_ge 10 1 dead || fail "not dead-lettered past max_age"
+sp_wait_ge 15 1 dead || fail "not dead-lettered past max_age"
 "$SP_BIN/seinpost" deadletters -c "$SP_DIR/seinpost.yaml" --json \
     | jq -e --argjson n $((before + 3)) '[.. | objects | select(has("attempts")) | .attempts]
                                           | max >= $n' >/dev/null \
