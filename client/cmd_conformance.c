@@ -53,17 +53,6 @@ int64_t kit_seqs(kit_t *kit, int n)
 /*  ---------------------------------------------------------------------
     Events and batches                                                  */
 
-static void s_uuid(char out[37])
-{
-    uint8_t b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-             b[12], b[13], b[14], b[15]);
-}
-
 static char *s_event_text(kit_t *kit, const char *id)
 {
     char when[40], day[11];
@@ -90,7 +79,7 @@ const kit_signal_t *kit_signal(kit_t *kit, const sp_key_t *key, bool bad_sig)
     }
     kit_signal_t *signal = &kit->signals[kit->signal_count];
     signal->key = key ? key : kit->emitter_key;
-    s_uuid(signal->id);
+    sp_uuid4(signal->id);
     randombytes_buf(trace, sizeof trace);
     sp_hex(trace, sizeof trace, signal->trace_id);
     signal->bytes = s_event_text(kit, signal->id);

@@ -34,17 +34,6 @@ typedef struct {
     emit_pending_t *pending;    /* --stream: window slots */
 } emit_ctx_t;
 
-static void s_uuid(char out[37])
-{
-    uint8_t b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-             b[12], b[13], b[14], b[15]);
-}
-
 /*  A whole event when the input has specversion; otherwise the input is
     data and the envelope is built from the options and the config. id
     gets the CloudEvents id generated for the envelope, or "".          */
@@ -59,7 +48,7 @@ static char *s_event(emit_ctx_t *ctx, json_t *input, char id[EMIT_ID_SIZE],
         return NULL;
     }
     char when[40];
-    s_uuid(id);
+    sp_uuid4(id);
     sp_time_format(sp_time_now_ms(), when, sizeof when);
     json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0",
                               "id", id, "source", ctx->conf->source, "type", ctx->type,

@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include <sodium.h>
+
 #include "sp_util.h"
 
 static int s_write_all(int fd, const void *data, size_t len)
@@ -165,4 +167,15 @@ void sp_log(sp_log_level_t level, const char *fmt, ...)
     } else {
         fprintf(stderr, "%s%s: %s\n", s_level_prefix[level], s_log_ident, msg);
     }
+}
+
+void sp_uuid4(char out[37])
+{
+    uint8_t b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+             b[12], b[13], b[14], b[15]);
 }

@@ -21,6 +21,9 @@ char *sp_file_read(const char *path, size_t max, size_t *len);
 typedef struct evp_md_st EVP_MD;
 const EVP_MD *sp_sha256_md(void);
 
+/*  A random (version 4) UUID, lower-case, for CloudEvents ids.         */
+void sp_uuid4(char out[37]);
+
 /*  Monotonic milliseconds, for timers.                                    */
 int64_t sp_clock_ms(void);
 int64_t sp_clock_us(void);
