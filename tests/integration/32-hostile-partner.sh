@@ -45,7 +45,7 @@ sp_wait 10 grep -q "configuration reloaded" "$SP_DIR/daemon.log" || fail "no rel
 refused() { sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'receipt.rejected'
                     AND json_extract(detail, '\$.code') = 'RECEIPT_UNKNOWN'"; }
 refused_before=$(refused)
-rawpartner belastingdienst "$SP_PORT_BELASTINGDIENST" --extra-ack verblijf-tilburg:1 --batches 1
+rawpartner belastingdienst "$SP_PORT_BELASTINGDIENST" --extra-ack verblijf-tilburg:1 --batches 2 --timeout 8000
 GDB_0796=${GDB_DATA/0855\"/0796\"}
 sp_emit "$GDB_TYPE" "$GDB_0796" 999993653 | grep -q '^ACCEPTED' || fail "second signal"
 sp_wait_ge 10 $((refused_before + 1)) refused \
