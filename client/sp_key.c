@@ -263,12 +263,24 @@ int sp_key_verify(const sp_key_t *self, const char *domain,
 /*  SEINPOST2 signs a batch header's SHA-256, not the header: the partner
     hashes the header anyway (its receipt and NACK name the batch by it),
     and Ed25519 then hashes 32 bytes instead of kilobytes of JSON.       */
+int sp_batch_sign_digest(const sp_key_t *key, const uint8_t digest[SP_SHA256_SIZE],
+                         uint8_t sig[SP_SIGNATURE_SIZE])
+{
+    return sp_key_sign(key, SP_DOMAIN_BATCH, digest, SP_SHA256_SIZE, sig);
+}
+
+int sp_batch_verify_digest(const sp_key_t *key, const uint8_t digest[SP_SHA256_SIZE],
+                           const uint8_t sig[SP_SIGNATURE_SIZE])
+{
+    return sp_key_verify(key, SP_DOMAIN_BATCH, digest, SP_SHA256_SIZE, sig);
+}
+
 int sp_batch_sign(const sp_key_t *key, const void *header, size_t len,
                   uint8_t sig[SP_SIGNATURE_SIZE])
 {
     uint8_t digest[SP_SHA256_SIZE];
     sp_sha256(header, len, digest);
-    return sp_key_sign(key, SP_DOMAIN_BATCH, digest, sizeof digest, sig);
+    return sp_batch_sign_digest(key, digest, sig);
 }
 
 int sp_batch_verify(const sp_key_t *key, const void *header, size_t len,
@@ -276,7 +288,7 @@ int sp_batch_verify(const sp_key_t *key, const void *header, size_t len,
 {
     uint8_t digest[SP_SHA256_SIZE];
     sp_sha256(header, len, digest);
-    return sp_key_verify(key, SP_DOMAIN_BATCH, digest, sizeof digest, sig);
+    return sp_batch_verify_digest(key, digest, sig);
 }
 
 /*  Fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm up

@@ -388,13 +388,12 @@ static json_t *s_handle_entries(sp_partner_t *self, json_t *header, sp_frames_t 
 
 /*  The key that verified the last batch first, then the others: after
     the router switched keys one failed verification, not one a batch. */
-static bool s_router_signed(sp_partner_t *self, sp_frames_t *f)
+static bool s_router_signed(sp_partner_t *self, sp_frames_t *f, const uint8_t *sha)
 {
     for (size_t i = 0; i < self->router_key_count; i++) {
         size_t k = (self->router_key_last + i) % self->router_key_count;
-        if (sp_batch_verify(self->router_keys[k], sp_frame_data(f, 1 + SP_DELIVER_HEADER),
-                            sp_frame_size(f, 1 + SP_DELIVER_HEADER),
-                            sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) == 0) {
+        if (sp_batch_verify_digest(self->router_keys[k], sha,
+                                   sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) == 0) {
             self->router_key_last = k;
             return true;
         }
@@ -410,7 +409,9 @@ int sp_partner_trust_router_key(sp_partner_t *self, const sp_key_t *key)
     return 0;
 }
 
-static int s_check_header(sp_partner_t *self, sp_frames_t *f, json_t **header)
+/*  sha: the SHA-256 of the header frame, which the signature covers.   */
+static int s_check_header(sp_partner_t *self, sp_frames_t *f, const uint8_t *sha,
+                          json_t **header)
 {
     json_error_t jerr;
     *header = NULL;
@@ -421,7 +422,7 @@ static int s_check_header(sp_partner_t *self, sp_frames_t *f, json_t **header)
                       ? SP_E_FRAMES : SP_E_PROTOCOL, "not a SEINPOST2 DELIVER message "
                       "with at least one event");
     if (sp_frame_size(f, 1 + SP_DELIVER_SIGNATURE) != SP_SIGNATURE_SIZE
-        || !s_router_signed(self, f))
+        || !s_router_signed(self, f, sha))
         return s_fail(self, SP_E_BATCH_SIGNATURE, "router signature does not verify");
     *header = json_loadb(sp_frame_data(f, 1 + SP_DELIVER_HEADER),
                          sp_frame_size(f, 1 + SP_DELIVER_HEADER), JSON_REJECT_DUPLICATES, &jerr);
@@ -510,15 +511,15 @@ static int s_process(sp_partner_t *self, sp_frames_t *f, json_t *header,
 static int s_batch(sp_partner_t *self, sp_frames_t *f, sp_partner_handler_fn *handler,
                    void *arg)
 {
-    uint8_t sha[SP_SHA256_SIZE];
+    uint8_t sha[SP_SHA256_SIZE] = { 0 };     /* an empty header: verifies nothing */
     char batch_hex[2 * SP_SHA256_SIZE + 1] = "";
     json_t *header = NULL;
-    int code = s_check_header(self, f, &header);
     if (sp_frame_size(f, 1 + SP_DELIVER_HEADER) > 0) {
         sp_sha256(sp_frame_data(f, 1 + SP_DELIVER_HEADER),
                   sp_frame_size(f, 1 + SP_DELIVER_HEADER), sha);
         sp_hex(sha, sizeof sha, batch_hex);
     }
+    int code = s_check_header(self, f, sha, &header);
     if (code == SP_OK)
         code = s_check_address(self, header);
     if (code == SP_OK)

@@ -96,11 +96,11 @@ static char *s_header(server_t *self, const sub_state_t *sub, store_pending_t *r
 
 /*  Remembers what the batch carried, for the receipt that names it.     */
 static void s_remember(sub_state_t *sub, const store_pending_t *rows, int count,
-                       const char *header, int64_t batch_id)
+                       const uint8_t digest[SP_SHA256_SIZE], int64_t batch_id)
 {
     sent_batch_t *slot = &sub->sent[sub->sent_next];
     sub->sent_next = (sub->sent_next + 1) % sub->sent_size;
-    sp_sha256(header, strlen(header), slot->sha256);
+    memcpy(slot->sha256, digest, SP_SHA256_SIZE);
     slot->batch_id = batch_id;
     slot->count = count;
     slot->refusal_audited = false;
@@ -138,7 +138,8 @@ int deliver_open_event(server_t *self, const sub_state_t *sub, const store_pendi
 }
 
 static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int count,
-                    const char *header, const uint8_t *sig, int64_t now)
+                    const char *header, const uint8_t *digest, const uint8_t *sig,
+                    int64_t now)
 {
     int64_t batch_id = 0;
     const char *key_id = sp_key_id(self->config->signing_key);
@@ -170,7 +171,7 @@ static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int
         snprintf(slot->trace_id, sizeof slot->trace_id, "%s", row->trace_id);
         sub->cursor = row->id;
     }
-    s_remember(sub, rows, count, header, batch_id);
+    s_remember(sub, rows, count, digest, batch_id);
     return 0;
 }
 
@@ -181,12 +182,13 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
     static int64_t batch_no;
     const void *parts[4 + SERVER_BATCH_MAX];
     size_t sizes[4 + SERVER_BATCH_MAX];
-    uint8_t sig[SP_SIGNATURE_SIZE];
+    uint8_t sig[SP_SIGNATURE_SIZE], digest[SP_SHA256_SIZE];
     if (batch_no == 0)
         batch_no = sp_time_now_ms();
     char *header = s_header(self, sub, rows, count, ++batch_no);
-    if (!header || sp_batch_sign(self->config->signing_key, header, strlen(header),
-                                 sig) != 0) {
+    if (header)
+        sp_sha256(header, strlen(header), digest);
+    if (!header || sp_batch_sign_digest(self->config->signing_key, digest, sig) != 0) {
         deliver_attempt_failed(self, sub, now, "cannot build or sign the batch");
         free(header);
         return -1;
@@ -211,7 +213,7 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
         deliver_attempt_failed(self, sub, now, "partner not connected");
         if (sub->failures >= 2)
             deliver_socket_reopen(self, sub);
-    } else if (s_record(self, sub, rows, count, header, sig, now) != 0)
+    } else if (s_record(self, sub, rows, count, header, digest, sig, now) != 0)
         self->tx_failed = true;
     free(header);
     return rc;

@@ -146,6 +146,12 @@ int sp_batch_sign(const sp_key_t *key, const void *header, size_t len,
                   uint8_t sig[SP_SIGNATURE_SIZE]);
 int sp_batch_verify(const sp_key_t *key, const void *header, size_t len,
                     const uint8_t sig[SP_SIGNATURE_SIZE]);
+/*  The same from the header's SHA-256, for callers that need the digest
+    anyway (it names the batch in RECEIPT and NACK): hashed once.       */
+int sp_batch_sign_digest(const sp_key_t *key, const uint8_t digest[SP_SHA256_SIZE],
+                         uint8_t sig[SP_SIGNATURE_SIZE]);
+int sp_batch_verify_digest(const sp_key_t *key, const uint8_t digest[SP_SHA256_SIZE],
+                           const uint8_t sig[SP_SIGNATURE_SIZE]);
 
 /*  SHA-256 helper and hex encoding.                                        */
 void sp_sha256(const void *data, size_t len, uint8_t out[SP_SHA256_SIZE]);
