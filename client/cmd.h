@@ -39,6 +39,10 @@ typedef struct {
 
 cli_conf_t *cli_conf_load(const char *path, char *err, size_t errlen);
 void cli_conf_destroy(cli_conf_t **self_p);
+/*  A partner's dedup and anchor state: state_db, or beside the
+    configuration file and named after it (NAME.state.db). Freed by the
+    caller; NULL when out of memory.                                    */
+char *cli_conf_state_path(const cli_conf_t *conf);
 
 int cmd_keygen(int argc, char **argv);
 int cmd_emit(int argc, char **argv);
@@ -50,6 +54,11 @@ int cmd_deadletters(int argc, char **argv);
 int cmd_redeliver(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
+int cmd_anchors(int argc, char **argv);
+struct sqlite3;
+/*  cmd_audit_anchors.c: the router side of the anchors (13.3).        */
+int cmd_audit_anchors(struct sqlite3 *db, const char *subscriber, long limit, bool json);
+int cmd_audit_export_chain(struct sqlite3 *db, const char *router);
 
 /*  Shared by the commands that read the daemon's database (cmd_audit.c):
     opens it read-only, refusing a file that is not a seinpost database. */

@@ -10,13 +10,20 @@
     secret exactly as the daemon does, and only the pseudonym is looked
     up: in signals.subject_pseudonym and in the data_subjects list of the
     signal's received or accepted audit event. Nothing printed carries a
-    payload or a subject id in clear.                                    */
+    payload or a subject id in clear, and every stored string is printed
+    escaped (cmd_text.h).
+
+    They need the public keys only (config_load_public()) and, but for
+    --subject and the sealed payloads verify opens, not the node secret:
+    an auditor runs them (seinpost(1), Auditor role).                    */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -24,6 +31,7 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "cmd_text.h"
 #include "config.h"
 #include "sp_event.h"
 #include "store.h"
@@ -43,6 +51,7 @@ typedef struct {
     sqlite3 *db;
     bool json;
     bool strict;                    /* verify: unchecked signatures fail */
+    bool lenient;                   /* verify: a missing checkpoint is a note */
     verify_anchor_t anchors[AUDIT_MAX_ANCHORS];     /* verify --expect-checkpoint */
     size_t anchor_count;
     bool has_since, has_until;
@@ -70,15 +79,39 @@ typedef struct {
 
 /*  ---- shared helpers ---------------------------------------------------- */
 
-sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen)
+/*  "file:" URI of path with immutable=1: '%', '?' and '#' encoded.      */
+static char *s_immutable_uri(const char *path)
+{
+    static const char tail[] = "?immutable=1";
+    char *uri = malloc(3 * strlen(path) + sizeof tail + 8), *o = uri;
+    if (!uri)
+        return NULL;
+    o += sprintf(o, "file:%s", path[0] == '/' ? "//" : "");
+    for (const char *p = path; *p; p++) {
+        if (strchr("%?#", *p))
+            o += sprintf(o, "%%%02X", (unsigned char) *p);
+        else
+            *o++ = *p;
+    }
+    memcpy(o, tail, sizeof tail);
+    return uri;
+}
+
+/*  Opens path read-only, or as a file nothing writes (immutable), and
+    checks that it is a seinpost database.                              */
+static sqlite3 *s_db_open(const char *path, bool immutable, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *stmt = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    char *uri = immutable ? s_immutable_uri(path) : NULL;
+    int flags = SQLITE_OPEN_READONLY | (immutable ? SQLITE_OPEN_URI : 0);
+    if ((immutable && !uri) || sqlite3_open_v2(uri ? uri : path, &db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         sqlite3_close(db);
+        free(uri);
         return NULL;
     }
+    free(uri);
     sqlite3_busy_timeout(db, 5000);
     if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
                            &stmt, NULL) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_ROW) {
@@ -88,6 +121,39 @@ sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_finalize(stmt);
+    return db;
+}
+
+/*  Whether path with suffix exists (or cannot be looked at); with
+    unreadable, whether it exists and this user may not read it.       */
+static bool s_db_file(const char *path, const char *suffix, bool unreadable)
+{
+    char name[4096];
+    struct stat st;
+    snprintf(name, sizeof name, "%s%s", path, suffix);
+    if (unreadable)
+        return access(name, R_OK) != 0 && errno == EACCES;
+    return stat(name, &st) == 0 || errno != ENOENT;
+}
+
+/*  While the daemon runs, SQLite reads its -wal and -shm even when this
+    user may not write them (the auditor role, seinpost(1)). Once it has
+    stopped neither is left, and SQLite would have to create the -shm,
+    which a reader who may not write the directory cannot: the database
+    is then opened immutable, which holds while nothing writes it (a
+    daemon starting during the read is not noticed).                   */
+sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = s_db_open(path, false, err, errlen);
+    if (!db && !s_db_file(path, "-wal", false) && !s_db_file(path, "-shm", false)
+        && access(path, R_OK) == 0)
+        db = s_db_open(path, true, err, errlen);
+    if (!db && (s_db_file(path, "", true) || s_db_file(path, "-wal", true)
+                || s_db_file(path, "-shm", true))) {
+        size_t used = strlen(err);
+        snprintf(err + used, errlen - used, " (no read access: an auditor needs it to the "
+                 "database, its -wal and its -shm, see Auditor role in seinpost(1))");
+    }
     return db;
 }
 
@@ -167,10 +233,24 @@ static const char *s_col(sqlite3_stmt *stmt, int col)
     return text ? text : "";
 }
 
+/*  Stored text as a JSON string byte for byte, even when it is not UTF-8
+    (a row edited by hand): it is escaped where it is printed (cmd_text.h),
+    not dropped here, which json_string() would do.                     */
+static json_t *s_raw(const char *text)
+{
+    return json_stringn_nocheck(text, strlen(text));
+}
+
+static json_t *s_str(sqlite3_stmt *stmt, int col)
+{
+    const char *text = s_col(stmt, col);
+    return json_stringn_nocheck(text, (size_t) sqlite3_column_bytes(stmt, col));
+}
+
 static void s_set_text(json_t *obj, const char *key, sqlite3_stmt *stmt, int col)
 {
     if (sqlite3_column_type(stmt, col) != SQLITE_NULL)
-        json_object_set_new(obj, key, json_string(s_col(stmt, col)));
+        json_object_set_new(obj, key, s_str(stmt, col));
 }
 
 static void s_set_time(json_t *obj, const char *key, int64_t ms)
@@ -191,15 +271,21 @@ static void s_sig_prefix(sqlite3_stmt *stmt, int col, char out[2 * AUDIT_SIG_PRE
 static json_t *s_detail(sqlite3_stmt *stmt, int col)
 {
     json_t *detail = json_loads(s_col(stmt, col), 0, NULL);
-    return detail ? detail : json_string(s_col(stmt, col));
+    return detail ? detail : s_str(stmt, col);
 }
 
+/*  One line of JSON; a string that is not UTF-8 goes out escaped, since
+    JSON cannot carry it.                                               */
 static void s_print_json(json_t *value)
 {
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_t *valid = cmd_text_json_valid(value);
+    char *text = valid ? json_dumps(valid, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     if (text)
         puts(text);
+    else
+        fprintf(stderr, "seinpost audit: a record could not be encoded (out of memory)\n");
     free(text);
+    json_decref(valid);
 }
 
 /*  "key=value ..." of a detail's scalar members, arrays as their size.   */
@@ -234,17 +320,36 @@ static void s_summary(json_t *detail, char *buf, size_t len)
     }
 }
 
+static void s_secret_path(const config_t *config, char path[4096])
+{
+    if (config->pseudonym_key_path)
+        snprintf(path, 4096, "%s", config->pseudonym_key_path);
+    else
+        snprintf(path, 4096, "%s.secret", config->database);
+}
+
+/*  The node secret is there but this user may not read it: the auditor
+    role (seinpost(1)). verify then checks everything that does not need
+    it; a secret that is missing is still an error.                    */
+static bool s_secret_withheld(const config_t *config)
+{
+    char path[4096];
+    s_secret_path(config, path);
+    return access(path, F_OK) == 0 && access(path, R_OK) != 0 && errno == EACCES;
+}
+
 static vault_t *s_vault(const config_t *config, char *err, size_t errlen)
 {
     char path[4096];
-    if (config->pseudonym_key_path)
-        snprintf(path, sizeof path, "%s", config->pseudonym_key_path);
-    else
-        snprintf(path, sizeof path, "%s.secret", config->database);
+    s_secret_path(config, path);
     err[0] = '\0';
     vault_t *vault = vault_new(path, 0, err, errlen);
-    if (!vault && !err[0])
-        snprintf(err, errlen, "%.512s: cannot read the node secret", path);
+    if (!vault && !err[0] && errlen > 0) {
+        /* the path first, cut to fit: the reason always shows */
+        static const char tail[] = ": cannot read the node secret";
+        int room = (int) errlen - (int) sizeof tail;
+        snprintf(err, errlen, "%.*s%s", room > 0 ? room : 0, path, tail);
+    }
     return vault;
 }
 
@@ -352,9 +457,9 @@ enum { L_SEQ, L_TS, L_KIND, L_TRACE, L_SIGNAL_ID, L_SUBSCRIBER, L_DETAIL, L_CE_I
 static json_t *s_event_json(sqlite3_stmt *stmt)
 {
     int64_t ts = sqlite3_column_int64(stmt, L_TS);
-    json_t *row = json_pack("{s:I, s:I, s:s}", "seq",
+    json_t *row = json_pack("{s:I, s:I, s:o}", "seq",
                             (json_int_t) sqlite3_column_int64(stmt, L_SEQ), "ts",
-                            (json_int_t) ts, "kind", s_col(stmt, L_KIND));
+                            (json_int_t) ts, "kind", s_str(stmt, L_KIND));
     s_set_time(row, "time", ts);
     s_set_text(row, "trace_id", stmt, L_TRACE);
     if (sqlite3_column_type(stmt, L_SIGNAL_ID) != SQLITE_NULL)
@@ -374,14 +479,18 @@ static const char *s_or_dash(json_t *obj, const char *key)
     return text ? text : "-";
 }
 
-static void s_print_event_row(json_t *row)
+/*  Every string of the row came from outside (an emitter, a partner, the
+    admin socket, the configuration): printed escaped (cmd_text.h).   */
+static void s_print_event_row(json_t *raw)
 {
     char summary[240];
+    json_t *row = cmd_text_json_shown(raw);
     s_summary(json_object_get(row, "detail"), summary, sizeof summary);
     printf("%6lld  %-24s  %-22s  %-36s  %-16s  %s\n",
            (long long) json_integer_value(json_object_get(row, "seq")),
            s_or_dash(row, "time"), s_or_dash(row, "kind"), s_or_dash(row, "signal"),
            s_or_dash(row, "subscriber"), summary);
+    json_decref(row);
 }
 
 static int s_list(audit_opts_t *o)
@@ -435,13 +544,13 @@ static json_t *s_signal_json(sqlite3_stmt *stmt)
     s_sig_prefix(stmt, G_SIG, sig);
     if (sqlite3_column_bytes(stmt, G_SHA) == SP_SHA256_SIZE)
         sp_hex(sqlite3_column_blob(stmt, G_SHA), SP_SHA256_SIZE, sha);
-    json_t *signal = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+    json_t *signal = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:s}",
                                "store_id", (json_int_t) sqlite3_column_int64(stmt, G_ID),
-                               "id", s_col(stmt, G_CE_ID), "source", s_col(stmt, G_SOURCE),
-                               "type", s_col(stmt, G_TYPE), "emitter", s_col(stmt, G_EMITTER),
-                               "emitter_key_id", s_col(stmt, G_KEY_ID),
+                               "id", s_str(stmt, G_CE_ID), "source", s_str(stmt, G_SOURCE),
+                               "type", s_str(stmt, G_TYPE), "emitter", s_str(stmt, G_EMITTER),
+                               "emitter_key_id", s_str(stmt, G_KEY_ID),
                                "emitter_signature_prefix", sig, "sha256", sha,
-                               "trace_id", s_col(stmt, G_TRACE), "payload",
+                               "trace_id", s_str(stmt, G_TRACE), "payload",
                                sqlite3_column_int(stmt, G_PURGED) ? "purged" : "stored");
     s_set_time(signal, "received_at", sqlite3_column_int64(stmt, G_RECEIVED));
     if (sqlite3_column_type(stmt, G_PURGED_AT) != SQLITE_NULL)
@@ -461,9 +570,9 @@ static json_t *s_deliveries_json(sqlite3 *db, int64_t signal_id)
     sqlite3_bind_int64(stmt, 1, signal_id);
     while (sqlite3_step(stmt) == SQLITE_ROW) {
         int state = sqlite3_column_int(stmt, 4);
-        json_t *row = json_pack("{s:I, s:s, s:s, s:I, s:s, s:i}", "delivery_id",
+        json_t *row = json_pack("{s:I, s:o, s:o, s:I, s:s, s:i}", "delivery_id",
                                 (json_int_t) sqlite3_column_int64(stmt, 0),
-                                "subscriber", s_col(stmt, 1), "subscription", s_col(stmt, 2),
+                                "subscriber", s_str(stmt, 1), "subscription", s_str(stmt, 2),
                                 "seq", (json_int_t) sqlite3_column_int64(stmt, 3), "state",
                                 state >= 0 && state <= 2 ? states[state] : "unknown",
                                 "attempts", sqlite3_column_int(stmt, 5));
@@ -487,8 +596,8 @@ static json_t *s_signed_ref(sqlite3 *db, const char *sql, json_t *id)
     sqlite3_bind_int64(stmt, 1, json_integer_value(id));
     if (sqlite3_step(stmt) == SQLITE_ROW) {
         s_sig_prefix(stmt, 1, sig);
-        ref = json_pack("{s:I, s:s, s:s}", "id", (json_int_t) json_integer_value(id),
-                        "key_id", s_col(stmt, 0), "signature_prefix", sig);
+        ref = json_pack("{s:I, s:o, s:s}", "id", (json_int_t) json_integer_value(id),
+                        "key_id", s_str(stmt, 0), "signature_prefix", sig);
     }
     sqlite3_finalize(stmt);
     return ref;
@@ -533,9 +642,9 @@ static json_t *s_events_json(sqlite3 *db, int64_t signal_id)
     sqlite3_bind_int64(stmt, 1, signal_id);
     while (sqlite3_step(stmt) == SQLITE_ROW) {
         int64_t ts = sqlite3_column_int64(stmt, 1);
-        json_t *event = json_pack("{s:I, s:I, s:s}", "seq",
+        json_t *event = json_pack("{s:I, s:I, s:o}", "seq",
                                   (json_int_t) sqlite3_column_int64(stmt, 0), "ts",
-                                  (json_int_t) ts, "kind", s_col(stmt, 2));
+                                  (json_int_t) ts, "kind", s_str(stmt, 2));
         s_set_time(event, "time", ts);
         s_set_text(event, "subscriber", stmt, 3);
         json_object_set_new(event, "detail", s_detail(stmt, 4));
@@ -648,10 +757,12 @@ static int s_show(audit_opts_t *o)
         json_t *timeline = json_pack("{s:o, s:o, s:o}", "signal", s_signal_json(stmt),
                                      "deliveries", s_deliveries_json(o->db, id),
                                      "events", s_events_json(o->db, id));
+        json_t *shown = o->json ? NULL : cmd_text_json_shown(timeline);
         if (o->json)
             s_print_json(timeline);
         else
-            s_print_timeline(timeline);
+            s_print_timeline(shown);    /* every string escaped (cmd_text.h) */
+        json_decref(shown);
         json_decref(timeline);
         found++;
     }
@@ -660,8 +771,11 @@ static int s_show(audit_opts_t *o)
         fprintf(stderr, "seinpost audit show: %s\n", sqlite3_errmsg(o->db));
         return CMD_FAILED;
     }
-    if (found == 0)
-        fprintf(stderr, "seinpost audit show: no signal with id %s\n", o->id);
+    if (found == 0) {
+        fprintf(stderr, "seinpost audit show: no signal with id ");
+        cmd_text_fputs(o->id, stderr);
+        fputc('\n', stderr);
+    }
     return found ? CMD_OK : CMD_REJECTED;
 }
 
@@ -693,12 +807,26 @@ static void s_print_ok(const verify_counts_t *c)
         printf("note: %lld of these signature%s made with a key listed in "
                "previous_public_keys (before a key rotation)\n", (long long) c->by_previous_key,
                c->by_previous_key == 1 ? " was" : "s were");
-    if (c->unchecked > 0)
-        printf("note: %lld signature%s not checked, the first: %s (--strict fails on this)\n",
-               (long long) c->unchecked, c->unchecked == 1 ? "" : "s", c->first_unchecked);
+    if (c->unchecked > 0) {
+        printf("note: %lld signature%s not checked, the first: ", (long long) c->unchecked,
+               c->unchecked == 1 ? "" : "s");
+        cmd_text_fputs(c->first_unchecked, stdout);     /* may quote a stored id */
+        printf(" (--strict fails on this)\n");
+    }
     if (c->checkpointed_seq < c->last_seq)
         printf("note: events %lld..%lld are chained but not yet covered by a signed "
                "checkpoint\n", (long long) c->checkpointed_seq + 1, (long long) c->last_seq);
+    if (c->uncovered > 0)
+        printf("note: --lenient: %lld stretch%s of the chain went without a checkpoint when "
+               "one was due, the first: %s\n", (long long) c->uncovered,
+               c->uncovered == 1 ? "" : "es", c->first_uncovered);
+    if (c->countersigned > 0)
+        printf("anchors: %lld receipts countersign a chain head the chain holds (%lld batch "
+               "headers anchored), the newest at event %lld\n", (long long) c->countersigned,
+               (long long) c->anchored, (long long) c->countersigned_seq);
+    else
+        printf("note: no receipt countersigns a chain head yet: the chain is pinned by "
+               "this node's own signatures only\n");
     if (c->anchors > 0)
         printf("anchors: %lld expected checkpoint%s in the chain\n", (long long) c->anchors,
                c->anchors == 1 ? "" : "s");
@@ -707,20 +835,60 @@ static void s_print_ok(const verify_counts_t *c)
                "checkpoints that covered it is not detected\n");
 }
 
+/*  As the daemon checks the database it opens (store.c).               */
+static int s_quick_check(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, NULL) == SQLITE_OK
+        && sqlite3_step(stmt) == SQLITE_ROW) {
+        const char *result = (const char *) sqlite3_column_text(stmt, 0);
+        rc = result && strcmp(result, "ok") == 0 ? 0 : -1;
+        if (rc != 0)
+            snprintf(err, errlen, "database is corrupt (quick_check: %.200s)",
+                     result ? result : "?");
+    } else
+        snprintf(err, errlen, "database is corrupt or unreadable: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/*  Says what an auditor's run without the node secret left out.        */
+static void s_print_withheld(const verify_counts_t *c, const config_t *config)
+{
+    char path[4096];
+    s_secret_path(config, path);
+    printf("note: no read access to the node secret (");
+    cmd_text_fputs(path, stdout);
+    printf("): %lld stored payload%s not opened, so for %s neither the payload's match with "
+           "its stored SHA-256 nor the emitter's signature over it was checked; every other "
+           "check ran\n", (long long) c->sealed_skipped, c->sealed_skipped == 1 ? "" : "s",
+           c->sealed_skipped == 1 ? "it" : "each");
+}
+
 static int s_verify(audit_opts_t *o)
 {
     char err[1024], why[1024];
     progress_t progress = { .shown = false };
     verify_counts_t counts;
     int rc = CMD_FAILED;
-    store_t *store = store_open(o->config->database, true, err, sizeof err);
-    vault_t *vault = store ? s_vault(o->config, err, sizeof err) : NULL;
-    if (!vault) {
-        fprintf(stderr, "seinpost audit verify: %s\n", err);
+    /* an auditor may not read the node secret: all else is checked */
+    bool withheld = s_secret_withheld(o->config);
+    vault_t *vault = withheld ? NULL : s_vault(o->config, err, sizeof err);
+    if (withheld && o->strict) {
+        fprintf(stderr, "seinpost audit verify: --strict checks every emitter signature, "
+                "which needs the node secret, and this user may not read it\n");
+        return CMD_FAILED;
+    }
+    if ((!vault && !withheld) || s_quick_check(o->db, err, sizeof err) != 0) {
+        fprintf(stderr, "seinpost audit verify: ");
+        cmd_text_fputs(err, stderr);
+        fputc('\n', stderr);
         goto cleanup;
     }
-    verify_input_t in = { .db = store_db(store), .node_key = o->config->signing_key,
+    verify_input_t in = { .db = o->db, .node_key = o->config->signing_key,
                           .config = o->config, .vault = vault, .strict = o->strict,
+                          .lenient = o->lenient,
                           .anchors = o->anchors, .anchor_count = o->anchor_count,
                           .progress = isatty(STDERR_FILENO) ? s_progress : NULL,
                           .progress_arg = &progress };
@@ -729,16 +897,28 @@ static int s_verify(audit_opts_t *o)
         fputc('\n', stderr);
     if (result == VERIFY_OK) {
         s_print_ok(&counts);
+        if (withheld)
+            s_print_withheld(&counts, o->config);
         rc = CMD_OK;
     } else if (result == VERIFY_BROKEN) {
-        printf("BROKEN: %s\n", why);
+        /* the reason may quote a stored id */
+        printf("BROKEN: ");
+        cmd_text_fputs(why, stdout);
+        putchar('\n');
         rc = AUDIT_BROKEN;
-    } else
-        fprintf(stderr, "seinpost audit verify: %s\n", why);
+    } else {
+        fprintf(stderr, "seinpost audit verify: ");
+        cmd_text_fputs(why, stderr);
+        fputc('\n', stderr);
+    }
 cleanup:
     vault_destroy(&vault);
-    store_destroy(&store);
     return rc;
+}
+
+static int s_anchors(audit_opts_t *o)
+{
+    return cmd_audit_anchors(o->db, o->subscriber, o->limit, o->json);
 }
 
 /*  ---- export: Logboek Dataverwerkingen ------------------------------------ */
@@ -769,8 +949,8 @@ static json_t *s_record(const audit_opts_t *o, const action_t *a, json_t *subjec
     char span[17], parent[17];
     bool routed = strcmp(a->kind, AUDIT_ROUTED) == 0, dead = strcmp(a->kind, AUDIT_DEAD) == 0;
     const char *subject_id = json_string_value(json_object_get(subject, "id"));
-    json_t *attrs = json_pack("{s:s, s:s, s:I}", "dpl.core.foreign_operation.processor",
-                              a->subscriber, "seinpost.subscription", a->subscription,
+    json_t *attrs = json_pack("{s:o, s:s, s:I}", "dpl.core.foreign_operation.processor",
+                              s_raw(a->subscriber), "seinpost.subscription", a->subscription,
                               "seinpost.audit_seq", (json_int_t) a->seq);
     if (a->activity)
         json_object_set_new(attrs, "dpl.core.processing_activity_id", json_string(a->activity));
@@ -779,8 +959,8 @@ static json_t *s_record(const audit_opts_t *o, const action_t *a, json_t *subjec
         json_object_set(attrs, "dpl.core.data_subject_id_type", json_object_get(subject, "type"));
     }
     s_span_id(a->trace_id, a->seq, subject_id, span);
-    json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:{s:s, s:s}, s:o}",
-                               "trace_id", a->trace_id, "span_id", span, "name",
+    json_t *record = json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:{s:s, s:s}, s:o}",
+                               "trace_id", s_raw(a->trace_id), "span_id", span, "name",
                                routed ? "seinpost.route" : "seinpost.deliver",
                                "status", dead ? "Error" : "Ok", "start_time",
                                (json_int_t) (routed ? a->received_at : a->routed_ts),
@@ -870,8 +1050,10 @@ static int s_export(audit_opts_t *o)
     query_t q = { .len = 0 };
     export_aux_t aux = { NULL, NULL };
     int step = SQLITE_ERROR;
+    if (o->format && strcmp(o->format, "chain") == 0)
+        return cmd_audit_export_chain(o->db, o->config->node_name);
     if (!o->format || strcmp(o->format, "logboek") != 0) {
-        fprintf(stderr, "seinpost audit export: --format logboek is the only format\n");
+        fprintf(stderr, "seinpost audit export: --format is logboek or chain\n");
         return CMD_USAGE;
     }
     s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, a.trace_id, a.signal_id,"
@@ -907,7 +1089,7 @@ static const struct option s_options[] = {
     { "subscriber", required_argument, NULL, 'b' }, { "status", required_argument, NULL, 'x' },
     { "signal", required_argument, NULL, 'i' }, { "subject", required_argument, NULL, 'u' },
     { "limit", required_argument, NULL, 'n' }, { "format", required_argument, NULL, 'f' },
-    { "strict", no_argument, NULL, 'z' },
+    { "strict", no_argument, NULL, 'z' }, { "lenient", no_argument, NULL, 'L' },
     { "expect-checkpoint", required_argument, NULL, 'e' }, { NULL, 0, NULL, 0 } };
 
 static const struct {
@@ -922,11 +1104,13 @@ static const struct {
       "       [--subscriber S] [--status pending|delivered|dead|KIND] [--signal ID]\n"
       "       [--subject VALUE] [--limit N] [--json]" },
     { "show", "cj", 1, s_show, "audit show ID -c CONF [--json]" },
-    { "verify", "cze", 0, s_verify,
-      "audit verify -c CONF [--strict] [--expect-checkpoint SEQ:HEXHASH]..." },
+    { "verify", "czeL", 0, s_verify,
+      "audit verify -c CONF [--strict] [--lenient] [--expect-checkpoint SEQ:HEXHASH]..." },
     { "export", "cfSUbt", 0, s_export,
-      "audit export --format logboek -c CONF [--since T] [--until T] [--subscriber S]"
+      "audit export --format logboek|chain -c CONF [--since T] [--until T] [--subscriber S]"
       " [--type TYPE]" },
+    { "anchors", "cbnj", 0, s_anchors,
+      "audit anchors -c CONF [--subscriber S] [--limit N] [--json]" },
 };
 
 static int s_time_option(const char *name, const char *text, bool *has, int64_t *ms)
@@ -975,6 +1159,7 @@ static int s_option(audit_opts_t *o, int opt, const char *arg)
     case 'c': o->conf_path = arg; break;
     case 'j': o->json = true; break;
     case 'z': o->strict = true; break;
+    case 'L': o->lenient = true; break;
     case 'e': return s_anchor_option(o, arg);
     case 'S': return s_time_option("since", arg, &o->has_since, &o->since);
     case 'U': return s_time_option("until", arg, &o->has_until, &o->until);
@@ -1026,17 +1211,16 @@ static int s_run(int sub, audit_opts_t *o)
 {
     char err[4096] = "";
     int rc = CMD_FAILED;
-    o->config = config_load(o->conf_path, err, sizeof err);
+    /* the public keys only: an auditor may not read the node's secret key */
+    o->config = config_load_public(o->conf_path, err, sizeof err);
     if (!o->config) {
         fprintf(stderr, "seinpost audit: %s\n", err);
         return CMD_FAILED;
     }
-    if (s_subcommands[sub].fn != s_verify) {
-        o->db = cmd_db_open(o->config->database, err, sizeof err);
-        if (!o->db) {
-            fprintf(stderr, "seinpost audit: %s\n", err);
-            goto cleanup;
-        }
+    o->db = cmd_db_open(o->config->database, err, sizeof err);
+    if (!o->db) {
+        fprintf(stderr, "seinpost audit: %s\n", err);
+        goto cleanup;
     }
     rc = s_subcommands[sub].fn(o);
 cleanup:

@@ -112,7 +112,8 @@ static bool s_is_live_file(const config_t *config, const char *path)
 }
 
 /*  FILE may replace an earlier backup, never anything else: a key, the
-    configuration, a directory.                                         */
+    configuration, a directory. CMD_OK, CMD_REJECTED for a target it
+    refuses, CMD_FAILED when it cannot tell (I/O).                      */
 static int s_check_target(const config_t *config, const char *out, const char *tmp,
                           char *err, size_t errlen)
 {
@@ -121,18 +122,18 @@ static int s_check_target(const config_t *config, const char *out, const char *t
     size_t len = strlen(out);
     if (len == 0 || out[len - 1] == '/') {
         snprintf(err, errlen, "%.1024s: a file name is needed, not a directory", out);
-        return -1;
+        return CMD_REJECTED;
     }
     if (s_is_live_file(config, out) || s_is_live_file(config, tmp)) {
         snprintf(err, errlen, "%.1024s is one of the daemon's own files (its database, "
                  "WAL or node secret)", out);
-        return -1;
+        return CMD_REJECTED;
     }
     if (stat(out, &st) != 0) {
         if (errno == ENOENT)
-            return 0;
+            return CMD_OK;
         snprintf(err, errlen, "%.1024s: %s", out, strerror(errno));
-        return -1;
+        return CMD_FAILED;
     }
     int fd = S_ISREG(st.st_mode) ? open(out, O_RDONLY | O_CLOEXEC) : -1;
     bool sqlite = fd >= 0 && read(fd, head, sizeof head) == (ssize_t) sizeof head
@@ -142,9 +143,9 @@ static int s_check_target(const config_t *config, const char *out, const char *t
     if (!sqlite) {
         snprintf(err, errlen, "%.1024s exists and is not an SQLite database (an earlier "
                  "backup): not overwritten", out);
-        return -1;
+        return CMD_REJECTED;
     }
-    return 0;
+    return CMD_OK;
 }
 
 static int s_install(const char *tmp, const char *out, char *err, size_t errlen)
@@ -200,10 +201,13 @@ static int s_backup(const char *conf_path, const char *given)
             >= (int) sizeof out
         || snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int) sizeof tmp) {
         snprintf(err, sizeof err, "%.1024s: path too long", given);
+        rc = CMD_REJECTED;
         goto cleanup;
     }
-    if (s_check_target(config, out, tmp, err, sizeof err) != 0)
+    rc = s_check_target(config, out, tmp, err, sizeof err);
+    if (rc != CMD_OK)
         goto cleanup;
+    rc = CMD_FAILED;
     db = cmd_db_open(config->database, err, sizeof err);
     if (db && s_vacuum_into(db, tmp, err, sizeof err) == 0
         && s_install(tmp, out, err, sizeof err) == 0 && s_report(out, err, sizeof err) == 0)

@@ -179,3 +179,17 @@ void cli_conf_destroy(cli_conf_t **self_p)
     free(self);
     *self_p = NULL;
 }
+
+char *cli_conf_state_path(const cli_conf_t *conf)
+{
+    if (conf->state_db)
+        return strdup(conf->state_db);
+    size_t len = strlen(conf->path);
+    const char *dot = strrchr(conf->path, '.'), *slash = strrchr(conf->path, '/');
+    if (dot && (!slash || dot > slash))
+        len = (size_t) (dot - conf->path);
+    char *path = malloc(len + sizeof ".state.db");
+    if (path)
+        snprintf(path, len + sizeof ".state.db", "%.*s.state.db", (int) len, conf->path);
+    return path;
+}

@@ -89,29 +89,13 @@ static int s_loop(sp_partner_t *partner, listen_ctx_t *ctx)
     return CMD_OK;
 }
 
-/*  The dedup state beside the configuration, named after it, unless
-    state_db says where: one file per partner configuration.            */
-static char *s_state_path(const cli_conf_t *conf)
-{
-    if (conf->state_db)
-        return strdup(conf->state_db);
-    size_t len = strlen(conf->path);
-    const char *dot = strrchr(conf->path, '.'), *slash = strrchr(conf->path, '/');
-    if (dot && (!slash || dot > slash))
-        len = (size_t) (dot - conf->path);
-    char *path = malloc(len + sizeof ".state.db");
-    if (path)
-        snprintf(path, len + sizeof ".state.db", "%.*s.state.db", (int) len, conf->path);
-    return path;
-}
-
 static sp_partner_t *s_partner_open(const cli_conf_t *conf, char *err, size_t errlen)
 {
     const sp_key_t *routers[4] = { conf->router_key };
     size_t count = 1;
     for (size_t i = 0; i < conf->router_other_count && count < 4; i++)
         routers[count++] = conf->router_other_keys[i];
-    char *state = s_state_path(conf);
+    char *state = cli_conf_state_path(conf);
     sp_partner_conf_t pc = {
         .endpoint = conf->listen, .key = conf->signing_key, .router_keys = routers,
         .router_key_count = count,

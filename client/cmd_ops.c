@@ -3,7 +3,9 @@
                               from the database; never a payload)
       `seinpost redeliver`    asks the daemon (admin command REDELIVER) to
                               set deliveries back to pending; the daemon
-                              audits each with the operator's user name. */
+                              audits each with the operator's user name,
+                              and refuses (exit 1) what the configured
+                              legal basis no longer covers.             */
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -206,8 +208,10 @@ static int s_redeliver(const char *conf_path, json_t *arg, bool json)
         free(text);
     } else
         s_print_answer(answer);
+    /* the others went, but a delivery the daemon refused is a refusal */
+    int rc = json_array_size(json_object_get(answer, "skipped")) > 0 ? CMD_REJECTED : CMD_OK;
     json_decref(answer);
-    return CMD_OK;
+    return rc;
 }
 
 static int s_redeliver_usage(void)

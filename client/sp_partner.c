@@ -487,13 +487,34 @@ static int s_check_fresh(sp_partner_t *self, json_t *header, const uint8_t *sha)
     return SP_OK;
 }
 
+/*  The router's chain head the signed header carries, kept: evidence
+    outside the router of what its audit trail held (protocol.md 13.3).
+    A header without one (an older router) keeps nothing.              */
+static int s_keep_anchor(sp_partner_t *self, json_t *header, const uint8_t *sha)
+{
+    uint8_t hash[SP_SHA256_SIZE];
+    json_t *anchor = json_object_get(header, "anchor");
+    const char *hex = json_string_value(json_object_get(anchor, "sha256"));
+    json_int_t seq = json_integer_value(json_object_get(anchor, "seq"));
+    if (!anchor)
+        return SP_OK;
+    if (seq < 1 || !hex || sp_unhex(hex, hash, sizeof hash) != 0)
+        return s_fail(self, SP_E_FRAMES, "header anchor is not {seq, sha256}");
+    const char *router = json_string_value(json_object_get(header, "router"));
+    if (sp_seen_keep_anchor(self->seen, router ? router : "", seq, hash, sha) != 0)
+        return s_fail(self, SP_E_PARTNER_FAILED, "state: %s", sp_seen_errmsg(self->seen));
+    return SP_OK;
+}
+
 /*  Handles the entries, then makes the record durable, then signs: a
     receipt never vouches for what is not on disk.                      */
 static int s_process(sp_partner_t *self, sp_frames_t *f, json_t *header,
                      const uint8_t *sha, const char *batch_hex,
                      sp_partner_handler_fn *handler, void *arg)
 {
-    int code = SP_OK;
+    int code = s_keep_anchor(self, header, sha);
+    if (code != SP_OK)
+        return code;
     json_t *handled = s_handle_entries(self, header, f, handler, arg, &code);
     if (sp_seen_batch_done(self->seen, sha) != 0)
         code = s_fail(self, SP_E_PARTNER_FAILED, "cannot make the record of handled "

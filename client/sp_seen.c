@@ -25,10 +25,16 @@ static const char *s_schema =
     "CREATE INDEX IF NOT EXISTS handled_event ON handled(router, subscription, source, id);"
     "CREATE INDEX IF NOT EXISTS handled_at ON handled(at);"
     "CREATE TABLE IF NOT EXISTS batches(sha256 BLOB PRIMARY KEY, at INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS batches_at ON batches(at);";
+    "CREATE INDEX IF NOT EXISTS batches_at ON batches(at);"
+    /* the router's chain heads this partner countersigned: the newest of
+       each minute, kept beyond the dedup horizon (protocol.md 13.3)    */
+    "CREATE TABLE IF NOT EXISTS anchors("
+    "  router TEXT NOT NULL, minute INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    "  sha256 BLOB NOT NULL, at INTEGER NOT NULL, batch_sha256 BLOB NOT NULL,"
+    "  PRIMARY KEY(router, minute));";
 
 typedef enum { SQ_HAS_SEQ, SQ_HAS_EVENT, SQ_ADD, SQ_HAS_BATCH, SQ_ADD_BATCH,
-               SQ_PRUNE_HANDLED, SQ_PRUNE_BATCHES, SQ_COUNT } seen_stmt_t;
+               SQ_PRUNE_HANDLED, SQ_PRUNE_BATCHES, SQ_ADD_ANCHOR, SQ_COUNT } seen_stmt_t;
 
 static const char *s_sql[SQ_COUNT] = {
     [SQ_HAS_SEQ] = "SELECT 1 FROM handled WHERE router = ? AND subscription = ? AND seq = ?",
@@ -42,6 +48,8 @@ static const char *s_sql[SQ_COUNT] = {
     [SQ_ADD_BATCH] = "INSERT OR IGNORE INTO batches(sha256, at) VALUES(?,?)",
     [SQ_PRUNE_HANDLED] = "DELETE FROM handled WHERE at < ?",
     [SQ_PRUNE_BATCHES] = "DELETE FROM batches WHERE at < ?",
+    [SQ_ADD_ANCHOR] = "INSERT OR REPLACE INTO anchors(router, minute, seq, sha256, at,"
+                      " batch_sha256) VALUES(?,?,?,?,?,?)",
 };
 
 struct sp_seen {
@@ -198,4 +206,19 @@ int sp_seen_batch_done(sp_seen_t *self, const uint8_t sha256[SP_SHA256_SIZE])
     if (sqlite3_exec(self->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK)
         rc = -1;
     return rc;
+}
+
+int sp_seen_keep_anchor(sp_seen_t *self, const char *router, int64_t seq,
+                        const uint8_t sha256[SP_SHA256_SIZE],
+                        const uint8_t batch_sha256[SP_SHA256_SIZE])
+{
+    int64_t now = sp_time_now_ms();
+    sqlite3_stmt *stmt = self->stmt[SQ_ADD_ANCHOR];
+    sqlite3_bind_text(stmt, 1, router, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, now / 60000);
+    sqlite3_bind_int64(stmt, 3, seq);
+    sqlite3_bind_blob(stmt, 4, sha256, SP_SHA256_SIZE, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 5, now);
+    sqlite3_bind_blob(stmt, 6, batch_sha256, SP_SHA256_SIZE, SQLITE_STATIC);
+    return s_step(stmt) == 0 ? 0 : -1;
 }

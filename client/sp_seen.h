@@ -42,6 +42,12 @@ int sp_seen_has_batch(sp_seen_t *self, const uint8_t sha256[SP_SHA256_SIZE]);
 /*  Records the batch as processed and fsyncs: from here on everything
     recorded is on disk. 0 or -1.                                        */
 int sp_seen_batch_done(sp_seen_t *self, const uint8_t sha256[SP_SHA256_SIZE]);
+/*  Keeps the router's chain head (seq, hash) that a batch's signed
+    header carried, in the batch's commit: the newest per minute and
+    router, never pruned (protocol.md 13.3; seinpost anchors). 0 or -1. */
+int sp_seen_keep_anchor(sp_seen_t *self, const char *router, int64_t seq,
+                        const uint8_t sha256[SP_SHA256_SIZE],
+                        const uint8_t batch_sha256[SP_SHA256_SIZE]);
 const char *sp_seen_errmsg(sp_seen_t *self);
 
 #endif

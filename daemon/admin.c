@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "route.h"
 #include "server.h"
 #include "sp_proto.h"
 #include "sp_util.h"
@@ -21,6 +22,7 @@ typedef struct {
     const char *name;
     long uid, pid;              /* -1 when the kernel did not say */
     char user[64];              /* login name of uid, or "" */
+    char shown[65];             /* name as logged: control bytes as '?' */
 } operator_t;
 
 typedef json_t *(admin_fn)(server_t *self, json_t *arg, operator_t *op, char *err,
@@ -39,6 +41,7 @@ static json_t *s_subscriber_status(server_t *self, sub_state_t *sub)
                         json_integer(oldest ? sp_time_now_ms() - oldest : 0));
     json_object_set_new(row, "last_success_ms", json_integer(sub->last_success_ms));
     json_object_set_new(row, "last_error", json_string(sub->last_error));
+    json_object_set_new(row, "partner_refusals", json_integer(sub->noise.total));
     return row;
 }
 
@@ -84,9 +87,13 @@ static json_t *s_status(server_t *self, json_t *arg, operator_t *op, char *err,
     its old place in the queue (dispatch reads in id order) it would go
     out before lower seqs of its stream, whose receipt through its seq
     would then mark those done unsent.
-    A delivery whose subscription is no longer configured has no legal
-    basis and one whose payload was purged has nothing to send: explicit
-    ids are then refused as a whole, a subscriber's are skipped.        */
+    A redelivery stands on the legal basis of the moment, as a new
+    routing would: the subscription must still be configured and still
+    take the signal (type and filter, route_covers), and the payload must
+    not be purged. Explicit ids are then refused as a whole, a
+    subscriber's others still go; every refused delivery is audited
+    (delivery.redeliver_refused), and every redelivery names the basis it
+    was routed under and the one it goes out under now.                 */
 #define REDELIVER_MAX 10000
 #define REDELIVER_SELECT \
     "SELECT d.id, d.signal_id, d.seq, d.created_at, d.state, s.event IS NULL," \
@@ -107,9 +114,20 @@ typedef struct {
     int64_t already_pending;
     int64_t last_id;            /* the highest delivery id given out */
     bool more;
-    json_t *skipped;
+    json_t *skipped;            /* refused: id, subscription and why */
     json_t *moved;              /* old and new id and seq of each */
+    sqlite3_stmt *signal;       /* REDELIVER_SIGNAL */
+    sqlite3_stmt *routed;       /* REDELIVER_ROUTED */
+    char refusal[1024];         /* the first refused delivery, and why */
 } redeliver_t;
+
+#define REDELIVER_SIGNAL "SELECT type, source, ce_id, event FROM signals WHERE id = ?"
+/*  The basis a delivery was first routed under, as its routing recorded. */
+#define REDELIVER_ROUTED \
+    "SELECT json_extract(detail, '$.grondslag')," \
+    " json_extract(detail, '$.processing_activity_id') FROM audit" \
+    " WHERE signal_id = ? AND subscriber = ? AND kind = '" AUDIT_ROUTED "'" \
+    " AND json_extract(detail, '$.subscription') = ? ORDER BY seq LIMIT 1"
 
 static void s_copy_column(char *dst, size_t len, sqlite3_stmt *stmt, int col)
 {
@@ -130,18 +148,69 @@ static void s_read_row(sqlite3_stmt *stmt, redeliver_row_t *row)
     s_copy_column(row->trace_id, sizeof row->trace_id, stmt, 8);
 }
 
-/*  Why a delivery may not go back to pending, or NULL when it may.       */
-static const char *s_redeliver_refusal(server_t *self, const redeliver_row_t *row)
+static const subscription_t *s_subscription(server_t *self, const redeliver_row_t *row)
 {
     const subscriber_t *conf = config_subscriber(self->config, row->subscriber);
-    bool configured = false;
-    for (size_t i = 0; conf && i < conf->sub_count; i++)
-        configured = configured || strcmp(conf->subs[i].name, row->subscription) == 0;
-    if (!configured)
-        return "subscription is no longer configured: no legal basis to deliver";
-    if (row->purged)
-        return "payload purged after retention: nothing left to deliver";
-    return NULL;
+    return conf ? deliver_subscription(conf, row->subscription) : NULL;
+}
+
+/*  Why a delivery may not go back to pending, in why; 0 when it may, 1
+    when it may not, -1 when the store failed.                          */
+static int s_redeliver_refusal(server_t *self, redeliver_t *r, const redeliver_row_t *row,
+                               char *why, size_t whylen)
+{
+    const subscription_t *sub = s_subscription(self, row);
+    if (!sub) {
+        snprintf(why, whylen, "subscription is no longer configured: no legal basis to "
+                 "deliver");
+        return 1;
+    }
+    if (row->purged) {
+        snprintf(why, whylen, "payload purged after retention: nothing left to deliver");
+        return 1;
+    }
+    sqlite3_bind_int64(r->signal, 1, row->signal_id);
+    int rc = -1;
+    if (sqlite3_step(r->signal) == SQLITE_ROW) {
+        route_signal_t stored = {
+            .type = (const char *) sqlite3_column_text(r->signal, 0),
+            .source = (const char *) sqlite3_column_text(r->signal, 1),
+            .ce_id = (const char *) sqlite3_column_text(r->signal, 2),
+            .sealed = sqlite3_column_blob(r->signal, 3),
+            .sealed_len = (size_t) sqlite3_column_bytes(r->signal, 3) };
+        bool complete = stored.type && stored.source && stored.ce_id;
+        if (!complete)
+            snprintf(why, whylen, "the stored signal is incomplete");
+        rc = complete && route_covers(self, sub, &stored, why, whylen) == 1 ? 0 : 1;
+    }
+    sqlite3_reset(r->signal);
+    return rc;
+}
+
+/*  The basis a delivery was routed under and the one it stands on now,
+    into detail: null where there is none.                              */
+static json_t *s_basis_detail(server_t *self, redeliver_t *r, const redeliver_row_t *row,
+                              json_t *detail)
+{
+    const subscription_t *sub = s_subscription(self, row);
+    json_t *text = NULL, *activity = NULL;
+    sqlite3_bind_int64(r->routed, 1, row->signal_id);
+    sqlite3_bind_text(r->routed, 2, row->subscriber, -1, SQLITE_STATIC);
+    sqlite3_bind_text(r->routed, 3, row->subscription, -1, SQLITE_STATIC);
+    if (sqlite3_step(r->routed) == SQLITE_ROW) {
+        const char *g = (const char *) sqlite3_column_text(r->routed, 0);
+        const char *a = (const char *) sqlite3_column_text(r->routed, 1);
+        text = g ? json_string(g) : NULL;
+        activity = a ? json_string(a) : NULL;
+    }
+    sqlite3_reset(r->routed);
+    json_object_set_new(detail, "routed_grondslag", text ? text : json_null());
+    json_object_set_new(detail, "routed_processing_activity_id",
+                        activity ? activity : json_null());
+    json_object_set_new(detail, "grondslag", sub ? json_string(sub->grondslag) : json_null());
+    json_object_set_new(detail, "processing_activity_id",
+                        sub ? json_string(sub->activity) : json_null());
+    return detail;
 }
 
 /*  Steps stmt into r->rows: pending ones are counted, not kept.          */
@@ -203,34 +272,10 @@ static int s_collect_ids(server_t *self, json_t *ids, redeliver_t *r, char *err,
         }
     }
     s_sort_unique(r);
-    for (i = 0; i < r->count; i++) {
-        const char *why = s_redeliver_refusal(self, &r->rows[i]);
-        if (why) {
-            snprintf(err, errlen, "delivery %lld (%s/%s): %s", (long long) r->rows[i].id,
-                     r->rows[i].subscriber, r->rows[i].subscription, why);
-            goto cleanup;
-        }
-    }
     rc = 0;
 cleanup:
     sqlite3_finalize(stmt);
     return rc;
-}
-
-/*  Drops the rows that may not be redelivered, naming each and why.      */
-static void s_skip_refused(server_t *self, redeliver_t *r)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < r->count; i++) {
-        const char *why = s_redeliver_refusal(self, &r->rows[i]);
-        if (why)
-            json_array_append_new(r->skipped, json_pack("{s:I, s:s, s:s}", "delivery_id",
-                                  (json_int_t) r->rows[i].id, "subscription",
-                                  r->rows[i].subscription, "reason", why));
-        else
-            r->rows[kept++] = r->rows[i];
-    }
-    r->count = kept;
 }
 
 static int s_collect_subscriber(server_t *self, json_t *arg, redeliver_t *r, char *err,
@@ -257,8 +302,6 @@ static int s_collect_subscriber(server_t *self, json_t *arg, redeliver_t *r, cha
     sqlite3_finalize(stmt);
     if (rc != 0)
         snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
-    else
-        s_skip_refused(self, r);
     return rc;
 }
 
@@ -319,6 +362,53 @@ static json_t *s_operator_detail(json_t *detail, const operator_t *op)
     return detail;
 }
 
+/*  An operator's attempt to send a signal without the legal basis for it
+    is on the record too, with both bases and who asked.                */
+static int s_audit_refused(server_t *self, redeliver_t *r, const redeliver_row_t *row,
+                           const char *why, const operator_t *op)
+{
+    json_t *detail = json_pack("{s:s, s:I, s:I, s:s, s:s}", "subscription",
+                               row->subscription, "seq", (json_int_t) row->seq,
+                               "delivery_id", (json_int_t) row->id, "state",
+                               row->state == DELIVERY_DEAD ? "deadlettered" : "delivered",
+                               "reason", why);
+    if (!detail || store_begin(self->store) != 0) {
+        json_decref(detail);
+        return -1;
+    }
+    return audit_append(self->audit, AUDIT_REDELIVER_REFUSED, row->trace_id,
+                        row->signal_id, row->subscriber,
+                        s_operator_detail(s_basis_detail(self, r, row, detail), op));
+}
+
+/*  Keeps in r->rows what may go back to pending; each refused one goes to
+    r->skipped, named with why, and is audited.                         */
+static int s_screen(server_t *self, redeliver_t *r, const operator_t *op)
+{
+    char why[512];
+    size_t kept = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        const redeliver_row_t *row = &r->rows[i];
+        int refused = s_redeliver_refusal(self, r, row, why, sizeof why);
+        if (refused < 0)
+            return -1;
+        if (!refused) {
+            r->rows[kept++] = *row;
+            continue;
+        }
+        if (json_array_size(r->skipped) == 0)
+            snprintf(r->refusal, sizeof r->refusal, "delivery %lld (%s/%s): %s",
+                     (long long) row->id, row->subscriber, row->subscription, why);
+        json_array_append_new(r->skipped, json_pack("{s:I, s:s, s:s}", "delivery_id",
+                              (json_int_t) row->id, "subscription", row->subscription,
+                              "reason", why));
+        if (s_audit_refused(self, r, row, why, op) != 0)
+            return -1;
+    }
+    r->count = kept;
+    return 0;
+}
+
 static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver_row_t *row,
                            const operator_t *op, int64_t now, redeliver_t *r)
 {
@@ -343,13 +433,13 @@ static int s_redeliver_one(server_t *self, sqlite3_stmt *update, const redeliver
                           "seq", (json_int_t) seq, "previous_seq", (json_int_t) row->seq));
     return audit_append(self->audit, AUDIT_REDELIVERED, row->trace_id, row->signal_id,
                         row->subscriber,
-                        s_operator_detail(json_pack(
+                        s_operator_detail(s_basis_detail(self, r, row, json_pack(
                             "{s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "subscription",
                             row->subscription, "seq", (json_int_t) seq, "previous_seq",
                             (json_int_t) row->seq, "delivery_id", (json_int_t) id,
                             "previous_delivery_id", (json_int_t) row->id, "previous_state",
                             row->state == DELIVERY_DEAD ? "deadlettered" : "delivered",
-                            "routed_at_ms", (json_int_t) row->created_at), op));
+                            "routed_at_ms", (json_int_t) row->created_at)), op));
 }
 
 /*  The attempts, batch and receipt of the old seq are not this one's.  */
@@ -403,6 +493,13 @@ static int s_redeliver_check(json_t *arg, operator_t *op, char *err, size_t errl
 {
     json_t *ids = json_object_get(arg, "ids");
     op->name = json_string_value(json_object_get(arg, "operator"));
+    if (op->name && strlen(op->name) <= 64) {
+        /* the name is the client's claim: nothing of it steers the journal */
+        size_t n = 0;
+        for (const unsigned char *c = (const unsigned char *) op->name; *c; c++)
+            op->shown[n++] = *c < 0x20 || *c == 0x7f ? '?' : (char) *c;
+        op->shown[n] = '\0';
+    }
     if (!op->name || !*op->name || strlen(op->name) > 64)
         snprintf(err, errlen, "REDELIVER needs the operator's name (1..64 bytes)");
     else if (!ids == !json_is_string(json_object_get(arg, "subscriber")))
@@ -415,34 +512,76 @@ static int s_redeliver_check(json_t *arg, operator_t *op, char *err, size_t errl
     return -1;
 }
 
+static int s_redeliver_prepare(server_t *self, redeliver_t *r, char *err, size_t errlen)
+{
+    sqlite3 *db = store_db(self->store);
+    r->rows = calloc(REDELIVER_MAX, sizeof *r->rows);
+    if (!r->rows) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db, REDELIVER_SIGNAL, -1, &r->signal, NULL) != SQLITE_OK
+        || sqlite3_prepare_v2(db, REDELIVER_ROUTED, -1, &r->routed, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
+        return -1;
+    }
+    return 0;
+}
+
+/*  Screens what was collected and puts back what may go. The refusals'
+    audit events are committed with it, or alone when explicit ids are
+    refused as a whole.                                                 */
+static int s_redeliver_rows(server_t *self, redeliver_t *r, bool by_ids, const operator_t *op,
+                            char *err, size_t errlen)
+{
+    size_t refused = 0;
+    if (s_screen(self, r, op) != 0) {
+        self->tx_failed = true;     /* the whole turn rolls back */
+        snprintf(err, errlen, "storage failure; nothing changed");
+        return -1;
+    }
+    refused = json_array_size(r->skipped);
+    if (by_ids && refused > 0)
+        r->count = 0;
+    if (s_redeliver_apply(self, r, op) != 0 || server_commit(self) != 0) {
+        snprintf(err, errlen, "storage failure; nothing changed");
+        return -1;
+    }
+    if (refused > 0)
+        sp_log(SP_LOG_NOTICE, "operator %s (uid %ld%s%s): redelivery of %zu deliver%s "
+               "refused, the first: %s", op->shown, op->uid, op->user[0] ? " " : "",
+               op->user, refused, refused == 1 ? "y" : "ies", r->refusal);
+    if (!by_ids || refused == 0)
+        return 0;
+    if (refused == 1)
+        snprintf(err, errlen, "%s", r->refusal);
+    else
+        snprintf(err, errlen, "%s; %zu more refused", r->refusal, refused - 1);
+    return -1;
+}
+
 static json_t *s_redeliver(server_t *self, json_t *arg, operator_t *op, char *err,
                           size_t errlen)
 {
     redeliver_t r = { .skipped = json_array(), .moved = json_array() };
-    json_t *result = NULL;
+    json_t *result = NULL, *ids = json_object_get(arg, "ids");
     if (s_redeliver_check(arg, op, err, errlen) != 0)
         goto cleanup;
     s_operator_user(op);
-    r.rows = calloc(REDELIVER_MAX, sizeof *r.rows);
-    if (!r.rows) {
-        snprintf(err, errlen, "out of memory");
+    if (s_redeliver_prepare(self, &r, err, errlen) != 0
+        || (ids ? s_collect_ids(self, ids, &r, err, errlen)
+                : s_collect_subscriber(self, arg, &r, err, errlen)) != 0
+        || s_redeliver_rows(self, &r, ids != NULL, op, err, errlen) != 0)
         goto cleanup;
-    }
-    json_t *ids = json_object_get(arg, "ids");
-    if ((ids ? s_collect_ids(self, ids, &r, err, errlen)
-             : s_collect_subscriber(self, arg, &r, err, errlen)) != 0)
-        goto cleanup;
-    if (s_redeliver_apply(self, &r, op) != 0 || server_commit(self) != 0) {
-        snprintf(err, errlen, "storage failure; nothing changed");
-        goto cleanup;
-    }
     sp_log(SP_LOG_NOTICE, "operator %s (uid %ld%s%s) set %lld deliveries back to pending",
-           op->name, op->uid, op->user[0] ? " " : "", op->user, (long long) r.applied);
+           op->shown, op->uid, op->user[0] ? " " : "", op->user, (long long) r.applied);
     result = s_operator_detail(json_pack("{s:I, s:I, s:O, s:O, s:b}", "redelivered",
                                          (json_int_t) r.applied, "already_pending",
                                          (json_int_t) r.already_pending, "deliveries",
                                          r.moved, "skipped", r.skipped, "more", r.more), op);
 cleanup:
+    sqlite3_finalize(r.signal);
+    sqlite3_finalize(r.routed);
     free(r.rows);
     json_decref(r.skipped);
     json_decref(r.moved);
@@ -468,7 +607,7 @@ static void s_reply(server_t *self, sp_frames_t *f, const char *status, const ch
 
 static void s_dispatch(server_t *self, sp_frames_t *f)
 {
-    char err[256] = "unknown command";
+    char err[1024] = "unknown command";
     json_t *arg = NULL;
     operator_t op = { .name = NULL };
     s_operator_peer(f, &op);

@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "audit.h"
+#include "sp_chain.h"
 #include "sp_event.h"
 #include "sp_util.h"
 
@@ -23,40 +22,19 @@ struct audit {
     bool unlogged;
     int64_t unlogged_seq;
     uint8_t unlogged_hash[SP_SHA256_SIZE];
+    /* the head as of the last commit, and as of the last fsync: only a
+       head on disk may be handed out as an anchor, since a head lost to
+       a crash would be written again with other rows at the same seq   */
+    int64_t committed_seq, durable_seq;
+    uint8_t committed_hash[SP_SHA256_SIZE], durable_hash[SP_SHA256_SIZE];
 };
-
-static void s_digest_field(EVP_MD_CTX *ctx, const char *text, bool last)
-{
-    if (text)
-        EVP_DigestUpdate(ctx, text, strlen(text));
-    if (!last)
-        EVP_DigestUpdate(ctx, "\n", 1);
-}
 
 void audit_row_hash(const uint8_t prev[SP_SHA256_SIZE], int64_t seq, int64_t ts,
                     const char *kind, const char *trace_id, int64_t signal_id,
                     const char *subscriber, const char *detail,
                     uint8_t out[SP_SHA256_SIZE])
 {
-    char number[32];
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex2(ctx, sp_sha256_md(), NULL);
-    EVP_DigestUpdate(ctx, prev, SP_SHA256_SIZE);
-    snprintf(number, sizeof number, "%" PRId64, seq);
-    s_digest_field(ctx, number, false);
-    snprintf(number, sizeof number, "%" PRId64, ts);
-    s_digest_field(ctx, number, false);
-    s_digest_field(ctx, kind, false);
-    s_digest_field(ctx, trace_id, false);
-    if (signal_id > 0)
-        snprintf(number, sizeof number, "%" PRId64, signal_id);
-    else
-        number[0] = '\0';
-    s_digest_field(ctx, number, false);
-    s_digest_field(ctx, subscriber, false);
-    s_digest_field(ctx, detail, true);
-    EVP_DigestFinal_ex(ctx, out, NULL);
-    EVP_MD_CTX_free(ctx);
+    sp_chain_row_hash(prev, seq, ts, kind, trace_id, signal_id, subscriber, detail, out);
 }
 
 int audit_checkpoint_bytes(int64_t audit_seq, const uint8_t hash[SP_SHA256_SIZE],
@@ -127,6 +105,9 @@ audit_t *audit_new(store_t *store, const sp_key_t *key, char *err, size_t errlen
         audit_destroy(&self);
         return NULL;
     }
+    self->committed_seq = self->durable_seq = self->last_seq;
+    memcpy(self->committed_hash, self->last_hash, SP_SHA256_SIZE);
+    memcpy(self->durable_hash, self->last_hash, SP_SHA256_SIZE);
     return self;
 }
 
@@ -249,10 +230,24 @@ int audit_checkpoint(audit_t *self)
 void audit_committed(audit_t *self)
 {
     char hex[2 * SP_SHA256_SIZE + 1];
+    self->committed_seq = self->last_seq;
+    memcpy(self->committed_hash, self->last_hash, SP_SHA256_SIZE);
     if (!self->unlogged)
         return;
     self->unlogged = false;
     sp_hex(self->unlogged_hash, SP_SHA256_SIZE, hex);
     sp_log(SP_LOG_NOTICE, "audit checkpoint %" PRId64 ":%s (an anchor for seinpost audit "
            "verify --expect-checkpoint)", self->unlogged_seq, hex);
+}
+
+void audit_synced(audit_t *self)
+{
+    self->durable_seq = self->committed_seq;
+    memcpy(self->durable_hash, self->committed_hash, SP_SHA256_SIZE);
+}
+
+int64_t audit_anchor(const audit_t *self, uint8_t hash[SP_SHA256_SIZE])
+{
+    memcpy(hash, self->durable_hash, SP_SHA256_SIZE);
+    return self->durable_seq;
 }

@@ -28,9 +28,11 @@ typedef struct audit audit_t;
 #define AUDIT_ATTEMPT           "delivery.attempt"
 #define AUDIT_RECEIPT           "delivery.receipt"
 #define AUDIT_RECEIPT_REJECTED  "receipt.rejected"
+#define AUDIT_PARTNER_REFUSALS  "partner.refusals"  /* per interval, those not one by one */
 #define AUDIT_RETRY             "delivery.retry"
 #define AUDIT_DEAD              "delivery.deadlettered"
 #define AUDIT_REDELIVERED       "delivery.redelivered"
+#define AUDIT_REDELIVER_REFUSED "delivery.redeliver_refused"
 #define AUDIT_PURGED            "signal.purged"
 #define AUDIT_CONNECTION_REFUSED "connection.refused"
 #define AUDIT_ALERT             "alert.run"
@@ -68,6 +70,11 @@ int audit_checkpoint(audit_t *self);
     lines outside it, for verify --expect-checkpoint.                  */
 void audit_committed(audit_t *self);
 int64_t audit_last_seq(const audit_t *self);
+/*  After the commits so far are fsynced: their head becomes the anchor.  */
+void audit_synced(audit_t *self);
+/*  The newest chain head on disk, (seq, hash(seq)): what a batch header
+    carries for the partner to countersign (docs/protocol.md 13.3).    */
+int64_t audit_anchor(const audit_t *self, uint8_t hash[SP_SHA256_SIZE]);
 /*  The key checkpoints are signed with; borrowed: a reload that replaces
     the configuration must hand over the new one before freeing the old. */
 void audit_set_key(audit_t *self, const sp_key_t *key);

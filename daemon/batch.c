@@ -42,14 +42,16 @@ static int s_entry(jsonw_t *w, const subscriber_t *conf, const store_pending_t *
 
 /*  The same bytes as json_dumps(JSON_COMPACT | JSON_SORT_KEYS) of the
     header object, without building it (tests/unit/test_batch.c checks). */
-char *deliver_batch_header(const char *router, const char *router_key,
-                           const subscriber_t *conf, const store_pending_t *rows,
-                           const int64_t *prev, int count, int64_t batch_no,
-                           const char *sent_at)
+char *deliver_batch_header(const deliver_header_t *h, const subscriber_t *conf,
+                           const store_pending_t *rows, const int64_t *prev, int count)
 {
+    char anchor[2 * SP_SHA256_SIZE + 1];
     jsonw_t w;
     jsonw_init(&w, 0);
-    jsonw_member_int(&w, "{\"batch\":", batch_no);
+    sp_hex(h->anchor_sha256, SP_SHA256_SIZE, anchor);
+    jsonw_member_int(&w, "{\"anchor\":{\"seq\":", h->anchor_seq);
+    jsonw_member(&w, ",\"sha256\":", anchor);
+    jsonw_member_int(&w, "},\"batch\":", h->batch_no);
     jsonw_raw(&w, ",\"entries\":[");
     for (int i = 0; i < count; i++) {
         if (i > 0)
@@ -58,9 +60,9 @@ char *deliver_batch_header(const char *router, const char *router_key,
             jsonw_fail(&w);
     }
     jsonw_member(&w, "],\"partner_key\":", sp_key_id(conf->key));
-    jsonw_member(&w, ",\"router\":", router);
-    jsonw_member(&w, ",\"router_key\":", router_key);
-    jsonw_member(&w, ",\"sent_at\":", sent_at);
+    jsonw_member(&w, ",\"router\":", h->router);
+    jsonw_member(&w, ",\"router_key\":", h->router_key);
+    jsonw_member(&w, ",\"sent_at\":", h->sent_at);
     jsonw_member(&w, ",\"subscriber\":", conf->name);
     jsonw_raw(&w, ",\"v\":2}");
     return jsonw_finish(&w);
@@ -81,17 +83,22 @@ static int64_t s_prev(const sub_state_t *sub, const store_pending_t *rows, int i
     return 0;
 }
 
+/*  The header, stamped at sent_ms: the batch row stores the same time. */
 static char *s_header(server_t *self, const sub_state_t *sub, store_pending_t *rows,
-                      int count, int64_t batch_no)
+                      int count, int64_t batch_no, int64_t sent_ms)
 {
     char sent_at[40];
+    uint8_t anchor[SP_SHA256_SIZE];
     int64_t prev[SERVER_BATCH_MAX];
     for (int i = 0; i < count; i++)
         prev[i] = s_prev(sub, rows, i);
-    sp_time_format(sp_time_now_ms(), sent_at, sizeof sent_at);
-    return deliver_batch_header(self->config->node_name,
-                                sp_key_id(self->config->signing_key), sub->conf, rows,
-                                prev, count, batch_no, sent_at);
+    sp_time_format(sent_ms, sent_at, sizeof sent_at);
+    deliver_header_t h = { .router = self->config->node_name,
+                           .router_key = sp_key_id(self->config->signing_key),
+                           .sent_at = sent_at, .batch_no = batch_no,
+                           .anchor_seq = audit_anchor(self->audit, anchor),
+                           .anchor_sha256 = anchor };
+    return deliver_batch_header(&h, sub->conf, rows, prev, count);
 }
 
 /*  Remembers what the batch carried, for the receipt that names it.     */
@@ -104,6 +111,7 @@ static void s_remember(sub_state_t *sub, const store_pending_t *rows, int count,
     slot->batch_id = batch_id;
     slot->count = count;
     slot->refusal_audited = false;
+    slot->answered = false;
     for (int i = 0; i < count; i++) {
         const subscription_t *known = deliver_subscription(sub->conf, rows[i].subscription);
         slot->subscription[i] = (int16_t) (known - sub->conf->subs);
@@ -139,12 +147,12 @@ int deliver_open_event(server_t *self, const sub_state_t *sub, const store_pendi
 
 static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int count,
                     const char *header, const uint8_t *digest, const uint8_t *sig,
-                    int64_t now)
+                    int64_t sent_ms, int64_t now)
 {
     int64_t batch_id = 0;
     const char *key_id = sp_key_id(self->config->signing_key);
     if (store_begin_relaxed(self->store) != 0
-        || store_batch_insert(self->store, sub->name, sp_time_now_ms(), header,
+        || store_batch_insert(self->store, sub->name, sent_ms, header,
                               strlen(header), sig, key_id, &batch_id) != 0)
         return -1;
     if (store_deliveries_sent(self->store, sub->name, rows[0].id, rows[count - 1].id,
@@ -185,7 +193,8 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
     uint8_t sig[SP_SIGNATURE_SIZE], digest[SP_SHA256_SIZE];
     if (batch_no == 0)
         batch_no = sp_time_now_ms();
-    char *header = s_header(self, sub, rows, count, ++batch_no);
+    int64_t sent_ms = sp_time_now_ms();
+    char *header = s_header(self, sub, rows, count, ++batch_no, sent_ms);
     if (header)
         sp_sha256(header, strlen(header), digest);
     if (!header || sp_batch_sign_digest(self->config->signing_key, digest, sig) != 0) {
@@ -213,7 +222,7 @@ int deliver_send_batch(server_t *self, sub_state_t *sub, store_pending_t *rows,
         deliver_attempt_failed(self, sub, now, "partner not connected");
         if (sub->failures >= 2)
             deliver_socket_reopen(self, sub);
-    } else if (s_record(self, sub, rows, count, header, digest, sig, now) != 0)
+    } else if (s_record(self, sub, rows, count, header, digest, sig, sent_ms, now) != 0)
         self->tx_failed = true;
     free(header);
     return rc;

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <zmq.h>
 
 #include "config.h"
@@ -28,6 +31,7 @@ typedef struct {
     size_t errlen;
     size_t used;
     int errors;
+    bool public_only;           /* config_load_public(): no secret key read */
 } loader_t;
 
 static void s_error(loader_t *ld, const sp_yaml_node_t *node,
@@ -486,6 +490,49 @@ static int s_curve_key(loader_t *ld, const sp_yaml_node_t *map,
     return 0;
 }
 
+/*  The Ed25519 public key in the PEM file at path (SubjectPublicKeyInfo,
+    as `seinpost keygen` and `openssl pkey -pubout` write it).          */
+static sp_key_t *s_read_public_pem(const char *path, char *reason, size_t len)
+{
+    uint8_t raw[SP_PUBLIC_KEY_SIZE];
+    size_t raw_len = sizeof raw;
+    sp_key_t *key = NULL;
+    FILE *file = fopen(path, "re");
+    if (!file) {
+        snprintf(reason, len, "%.256s: %s", path, strerror(errno));
+        return NULL;
+    }
+    EVP_PKEY *pkey = PEM_read_PUBKEY(file, NULL, NULL, NULL);
+    fclose(file);
+    if (pkey && EVP_PKEY_get_id(pkey) == EVP_PKEY_ED25519
+        && EVP_PKEY_get_raw_public_key(pkey, raw, &raw_len) == 1 && raw_len == sizeof raw)
+        key = sp_key_from_raw_public(raw);
+    if (!key)
+        snprintf(reason, len, "%.256s: not an Ed25519 public key in PEM", path);
+    EVP_PKEY_free(pkey);
+    return key;
+}
+
+/*  The node's key for config_load_public(): KEY.pub beside the secret key
+    KEY, so that an auditor needs no access to KEY; without KEY.pub, KEY
+    itself (the daemon's user, as before).                              */
+static sp_key_t *s_node_public_key(const char *path, char *reason, size_t len)
+{
+    char pub[4096];
+    if (snprintf(pub, sizeof pub, "%s.pub", path) >= (int) sizeof pub) {
+        snprintf(reason, len, "%.256s...: path too long", path);
+        return NULL;
+    }
+    if (access(pub, F_OK) == 0 || errno != ENOENT)
+        return s_read_public_pem(pub, reason, len);
+    sp_key_t *key = sp_key_load(path, true, reason, len);
+    size_t used = strlen(reason);
+    if (!key && used + 1 < len)
+        snprintf(reason + used, len - used, "; the audit commands read %.256s instead, which is "
+                 "missing (openssl pkey -in KEY -pubout -out KEY.pub writes it)", pub);
+    return key;
+}
+
 /*  --------------------------------------------------------------------
     Sections.                                                             */
 
@@ -504,8 +551,9 @@ static void s_parse_node(loader_t *ld, sp_yaml_node_t *root)
     if (s_path(ld, map, "node", "signing_key", true, &cfg->signing_key_path) != 0)
         return;
     char reason[S_ERROR_LINE];
-    cfg->signing_key = sp_key_load(cfg->signing_key_path, true, reason,
-                                   sizeof reason);
+    cfg->signing_key = ld->public_only
+        ? s_node_public_key(cfg->signing_key_path, reason, sizeof reason)
+        : sp_key_load(cfg->signing_key_path, true, reason, sizeof reason);
     if (!cfg->signing_key)
         s_error(ld, sp_yaml_get(ld->yaml, map, "signing_key"),
                 "node.signing_key: %s", reason);
@@ -1098,9 +1146,9 @@ static void s_parse_root(loader_t *ld)
     s_parse_subscribers(ld, root);
 }
 
-config_t *config_load(const char *path, char *err, size_t errlen)
+static config_t *s_load(const char *path, bool public_only, char *err, size_t errlen)
 {
-    loader_t ld = { .err = err, .errlen = errlen };
+    loader_t ld = { .err = err, .errlen = errlen, .public_only = public_only };
     if (err && errlen)
         err[0] = '\0';
     ld.yaml = sp_yaml_load(path, err, errlen);
@@ -1123,6 +1171,16 @@ config_t *config_load(const char *path, char *err, size_t errlen)
 cleanup:
     sp_yaml_destroy(&ld.yaml);
     return ld.cfg;
+}
+
+config_t *config_load(const char *path, char *err, size_t errlen)
+{
+    return s_load(path, false, err, errlen);
+}
+
+config_t *config_load_public(const char *path, char *err, size_t errlen)
+{
+    return s_load(path, true, err, errlen);
 }
 
 static void s_free_strings(char **strings, size_t count)

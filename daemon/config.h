@@ -111,7 +111,8 @@ typedef struct {
     char *path;                 /* file it came from */
     char *node_name;
     char *signing_key_path;
-    sp_key_t *signing_key;      /* loaded, with secret */
+    sp_key_t *signing_key;      /* loaded, with secret (config_load_public:
+                                   maybe public only) */
     key_list_t previous_keys;   /* node keys before a rotation: verify only */
     char *curve_secret_path;    /* node's CURVE secret key file, or NULL */
     char *ingress_endpoint;     /* emitters connect here */
@@ -136,6 +137,12 @@ typedef struct {
 /*  Loads and validates path. On error returns NULL and writes one or more
     "file:line: message" lines (newline-separated) into err.             */
 config_t *config_load(const char *path, char *err, size_t errlen);
+/*  As config_load(), for the audit commands, which an auditor who may
+    not read the node's secret key runs (seinpost(1), Auditor role):
+    signing_key holds only the public key, read from the PEM file
+    "<node.signing_key>.pub" that `seinpost keygen` writes beside it.
+    Without that file it falls back to the secret key, as before.      */
+config_t *config_load_public(const char *path, char *err, size_t errlen);
 void config_destroy(config_t **self_p);
 
 const signal_type_t *config_signal_type(const config_t *self, const char *type);

@@ -177,8 +177,22 @@ failed:
     return NULL;
 }
 
+/*  A reload keeps what each partner's noise counted so far: the interval
+    goes on, and the aggregate it owes is written once, by the new state. */
+static void s_carry_noise(server_t *self, sub_state_t *subs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        sub_state_t *old = deliver_sub(self, subs[i].name);
+        if (!old)
+            continue;
+        subs[i].noise = old->noise;
+        old->noise.suppressed = 0;
+    }
+}
+
 void deliver_install(server_t *self, sub_state_t *subs, size_t count)
 {
+    s_carry_noise(self, subs, count);
     deliver_teardown(self);
     self->subs = subs;
     self->sub_count = count;
@@ -196,6 +210,14 @@ int deliver_setup(server_t *self, char *err, size_t errlen)
 
 void deliver_teardown(server_t *self)
 {
+    /* a stop that came between two turns left no turn to audit these in:
+       the journal has them at least                                     */
+    for (size_t i = 0; i < self->sub_count; i++)
+        if (self->subs[i].noise.suppressed > 0)
+            sp_log(SP_LOG_WARNING, "%lld more messages from %s refused or ignored, not "
+                   "logged one by one nor audited (stopping; the first: %s: %s)",
+                   (long long) self->subs[i].noise.suppressed, self->subs[i].name,
+                   self->subs[i].noise.first_code, self->subs[i].noise.first_note);
     deliver_discard(self->subs, self->sub_count);
     self->subs = NULL;
     self->sub_count = 0;
@@ -400,6 +422,8 @@ void deliver_timers(server_t *self, int64_t now)
 {
     for (size_t i = 0; i < self->sub_count; i++) {
         sub_state_t *sub = &self->subs[i];
+        /* at a stop at once: the turn that sees it is the last to commit */
+        receipt_noise_flush(self, sub, now, self->stop != 0);
         if (sub->inflight_count > 0
             && now - sub->inflight[0].sent_at >= sub->conf->receipt_timeout_ms) {
             char error[sizeof sub->last_error];
@@ -431,6 +455,9 @@ int64_t deliver_next_timer(server_t *self, int64_t now)
             at = sub->next_send_at;
         if (sub->hold_until > 0 && (at < 0 || s_hold_end(sub) < at))
             at = s_hold_end(sub);
+        int64_t noise = receipt_noise_wait_ms(sub, now);
+        if (noise >= 0 && (next < 0 || noise < next))
+            next = noise;
         if (at < 0)
             continue;
         int64_t wait = at > now ? at - now : 0;

@@ -161,14 +161,13 @@ static sp_code_t s_check_data(const signal_type_t *type, emit_t *emit)
 {
     json_t *data = emit->event->data;
     if (type->field_count > 0 && !json_is_object(data))
-        return s_reject(emit, SP_E_DATA_MISSING, "type %s requires a data object",
-                        type->type);
+        return s_reject(emit, SP_E_DATA_MISSING, "this type requires a data object");
     for (size_t i = 0; i < type->field_count; i++) {
         const data_field_t *field = &type->fields[i];
         json_t *value = json_object_get(data, field->name);
         if (!value)
             return s_reject(emit, SP_E_DATA_MISSING, "data field '%s' is required "
-                            "for type %s", field->name, type->type);
+                            "for this type", field->name);
         if (!s_field_type_ok(field->type, value))
             return s_reject(emit, SP_E_DATA_TYPE, "data field '%s' must be %s",
                             field->name, s_field_type_name(field->type));
@@ -192,17 +191,18 @@ static sp_code_t s_parse_event(server_t *self, emit_t *emit)
 
 /*  Checks that hold for a new signal only: a resend of one accepted
     earlier is answered DUPLICATE even when, say, its time has since left
-    the skew window.                                                     */
+    the skew window. No reason quotes the type: it is an attribute value,
+    and one that was never configured may hold anything, a BSN even; the
+    reason goes to the emitter, the log and the audit trail alike.       */
 static sp_code_t s_check_authorised(server_t *self, emit_t *emit)
 {
     const config_t *config = self->config;
     const signal_type_t *type = config_signal_type(config, emit->event->type);
     if (!type)
-        return s_reject(emit, SP_E_TYPE_UNKNOWN, "type %s is not configured",
-                        emit->event->type);
+        return s_reject(emit, SP_E_TYPE_UNKNOWN, "the type is not configured");
     if (!config_emitter_may_emit(emit->emitter, type->type))
-        return s_reject(emit, SP_E_NOT_ALLOWED, "emitter %s may not emit %s",
-                        emit->emitter->name, type->type);
+        return s_reject(emit, SP_E_NOT_ALLOWED, "emitter %s may not emit this type",
+                        emit->emitter->name);
     if (config->clock_skew_ms > 0
         && llabs(emit->event->time_ms - sp_time_now_ms()) > config->clock_skew_ms)
         return s_reject(emit, SP_E_CLOCK_SKEW, "time is more than %lld s from the "
@@ -256,23 +256,20 @@ static void s_audit_rejected(server_t *self, emit_t *emit)
     warning stands for all STORAGE_UNAVAILABLE refusals.                 */
 #define INGRESS_LOG_PER_SECOND 20
 
+static const flood_policy_t s_log_policy = { 1000, INGRESS_LOG_PER_SECOND };
+
 static void s_log_rejected(server_t *self, emit_t *emit, sp_code_t code)
 {
-    int64_t second = sp_clock_ms() / 1000;
+    int64_t now = sp_clock_ms();
     if (code == SP_E_STORAGE && self->storage_paused)
         return;
-    if (second != self->log_second) {
-        if (self->log_suppressed > 0)
-            sp_log(SP_LOG_INFO, "%lld more rejections not logged (rate limit)",
-                   (long long) self->log_suppressed);
-        self->log_second = second;
-        self->log_lines = 0;
-        self->log_suppressed = 0;
+    if (flood_owed(&self->ingress_log, &s_log_policy, now)) {
+        sp_log(SP_LOG_INFO, "%lld more rejections not logged (rate limit)",
+               (long long) self->ingress_log.suppressed);
+        flood_roll(&self->ingress_log, &s_log_policy, now);
     }
-    if (self->log_lines++ >= INGRESS_LOG_PER_SECOND) {
-        self->log_suppressed++;
+    if (!flood_admit(&self->ingress_log, &s_log_policy, now, NULL, NULL))
         return;
-    }
     sp_log(SP_LOG_INFO, "rejected %s from %s: %s", sp_code_name(code),
            emit->emitter ? emit->emitter->name : "unknown emitter", emit->reply->reason);
 }

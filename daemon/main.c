@@ -1,9 +1,12 @@
 /*  main.c - seinpostd: argument parsing, signals, run.                    */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <sodium.h>
 
@@ -48,6 +51,21 @@ static void s_install_signals(void)
     /* a file-size limit must fail the write (SQLITE_FULL -> REJECTED
        STORAGE_UNAVAILABLE), not kill the daemon                         */
     signal(SIGXFSZ, SIG_IGN);
+}
+
+/*  A core dump of the daemon would hold events in plaintext (they are
+    opened to be sent) and its keys: none is written, and /proc/PID/mem
+    and ptrace stay closed to the user's other processes. Both, since
+    with fs.suid_dumpable = 2 the kernel dumps a non-dumpable process
+    all the same. Done before start-up reads a key; systemd's
+    LimitCORE=0 says the same.                                          */
+static void s_no_core_dumps(void)
+{
+    struct rlimit none = { 0, 0 };
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        sp_log(SP_LOG_WARNING, "cannot set the core size limit to 0: %s", strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        sp_log(SP_LOG_WARNING, "cannot make the process non-dumpable: %s", strerror(errno));
 }
 
 static int s_test_config(const char *path)
@@ -117,6 +135,7 @@ int main(int argc, char **argv)
     sp_log_setup("seinpostd", level, json);
     char err[8192] = "";
     s_install_signals();
+    s_no_core_dumps();
     s_server = server_new(config_path, err, sizeof err);
     if (!s_server) {
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))

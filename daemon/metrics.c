@@ -114,6 +114,11 @@ static void s_subscribers(buf_t *b, server_t *self)
               sub->name, (long long) sub->delivered, sub->name, (long long) sub->dead,
               sub->name, (long long) sub->failed_attempts);
     }
+    s_family(b, "seinpost_partner_refusals", "counter",
+             "Messages from the partner refused or ignored (receipt.c).");
+    for (size_t i = 0; i < self->sub_count; i++)
+        s_put(b, "seinpost_partner_refusals_total{subscriber=\"%s\"} %lld\n",
+              self->subs[i].name, (long long) self->subs[i].noise.total);
     s_family(b, "seinpost_queue_depth", "gauge", "Pending deliveries per subscriber.");
     buf_t ages = { 0 };
     s_family(&ages, "seinpost_oldest_pending_age_seconds", "gauge",

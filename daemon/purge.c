@@ -33,9 +33,10 @@ static int s_purge_one(server_t *self, sqlite3_stmt *clear, int64_t id,
     if (rc != SQLITE_DONE)
         return -1;
     return audit_append(self->audit, AUDIT_PURGED, trace, id, NULL,
-                        json_pack("{s:s, s:s, s:I, s:s}", "type", type->type,
+                        json_pack("{s:s, s:s, s:I, s:I, s:s}", "type", type->type,
                                   "sha256", hex, "retention_ms",
                                   (json_int_t) type->retention_ms,
+                                  "purged_at", (json_int_t) now,
                                   "purged", "payload (data, subject); hashes and "
                                   "signatures kept"));
 }

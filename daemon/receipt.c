@@ -8,7 +8,9 @@
     exactly those deliveries done, each with an audit event. Nothing is
     acknowledged by implication: a seq the partner was not sent, or
     refused, cannot become delivered by a receipt for another batch.
-    A NACK is a failed attempt only for a batch still in flight.          */
+    A NACK is a failed attempt only for a batch still in flight.
+    Whatever a partner sends that is refused or ignored is written one by
+    one only up to a limit per interval, then counted (deliver.h).       */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +20,60 @@
 #include "sp_proto.h"
 #include "sp_util.h"
 
+static const flood_policy_t s_noise_policy = { DELIVER_NOISE_INTERVAL_MS,
+                                               DELIVER_NOISE_PER_INTERVAL };
+
+void receipt_noise_flush(server_t *self, sub_state_t *sub, int64_t now, bool force)
+{
+    flood_t *f = &sub->noise;
+    if (f->suppressed == 0 || (!force && !flood_owed(f, &s_noise_policy, now)))
+        return;
+    /* kept when there is no transaction: the next turn tries again */
+    if (store_begin(self->store) != 0) {
+        self->tx_failed = true;
+        return;
+    }
+    audit_append(self->audit, AUDIT_PARTNER_REFUSALS, NULL, 0, sub->name,
+                 json_pack("{s:I, s:s, s:s, s:i, s:i, s:I}",
+                           "count", (json_int_t) f->suppressed, "first_code", f->first_code,
+                           "first_reason", f->first_note,
+                           "interval_ms", DELIVER_NOISE_INTERVAL_MS,
+                           "one_by_one", f->admitted, "total", (json_int_t) f->total));
+    sp_log(SP_LOG_WARNING, "%lld more messages from %s refused or ignored within %d s, "
+           "not logged one by one (the first: %s: %s); %lld since start",
+           (long long) f->suppressed, sub->name, DELIVER_NOISE_INTERVAL_MS / 1000,
+           f->first_code, f->first_note, (long long) f->total);
+    flood_roll(f, &s_noise_policy, now);
+}
+
+int64_t receipt_noise_wait_ms(const sub_state_t *sub, int64_t now)
+{
+    return flood_wait_ms(&sub->noise, &s_noise_policy, now);
+}
+
+/*  Counts one refused or ignored message of the partner; true when it is
+    to be logged (and audited) one by one, false when only counted.     */
+static bool s_noise(server_t *self, sub_state_t *sub, const char *code, const char *why)
+{
+    int64_t now = sp_clock_ms();
+    receipt_noise_flush(self, sub, now, false);
+    return flood_admit(&sub->noise, &s_noise_policy, now, code, why);
+}
+
 /*  Logged, shown by status, audited. A signed receipt refused for a batch
     the router knows goes into the timeline of each signal it carried
-    (audit show), once per batch; any other refusal is one event.       */
+    (audit show), once per batch; any other refusal is one event. Past
+    the partner's limit of the interval it is only counted (s_noise).  */
 static void s_refuse(server_t *self, sub_state_t *sub, sent_batch_t *batch, sp_code_t code,
                      const char *reason)
 {
-    sp_log(SP_LOG_WARNING, "receipt from %s refused: %s: %s", sub->name,
-           sp_code_name(code), reason);
     snprintf(sub->last_refusal, sizeof sub->last_refusal, "receipt refused: %s: %s",
              sp_code_name(code), reason);
     snprintf(sub->last_error, sizeof sub->last_error, "%s", sub->last_refusal);
+    if (!s_noise(self, sub, sp_code_name(code), reason))
+        return;
+    sp_log(SP_LOG_WARNING, "receipt from %s refused: %s: %s", sub->name,
+           sp_code_name(code), reason);
     if (store_begin(self->store) != 0) {
         self->tx_failed = true;
         return;
@@ -121,23 +166,26 @@ static void s_drop_inflight(server_t *self, sub_state_t *sub, const char *subscr
 /*  One handled entry: the delivery marked done if it is still pending
     (a late or repeated receipt finds it done already, or dead-lettered),
     audited with the receipt that proves it.                            */
-static int s_ack_one(server_t *self, sub_state_t *sub, const char *name, int64_t seq,
-                     int64_t receipt_id, int64_t now, int64_t *acked)
+static int s_ack_one(server_t *self, sub_state_t *sub, const sent_batch_t *batch,
+                     const char *name, int64_t seq, int64_t receipt_id, int64_t now,
+                     int64_t *acked)
 {
     int64_t delivery_id = 0, signal_id = 0;
-    char trace_id[33] = "", detail[256];
-    int rc = store_delivery_ack(self->store, sub->name, name, seq, receipt_id, now,
-                                &delivery_id, &signal_id, trace_id);
+    char trace_id[33] = "", detail[320];
+    int rc = store_delivery_ack(self->store, sub->name, name, seq, receipt_id,
+                                batch->batch_id, now, &delivery_id, &signal_id, trace_id);
     if (rc < 0)
         return -1;
     s_drop_inflight(self, sub, name, seq);
     if (rc == 0)
         return 0;
     (*acked)++;
-    /* a configured name: nothing to escape */
+    /* a configured name: nothing to escape. The batch and the receipt's
+       arrival are chained here, so that verify can hold the rows to them */
     snprintf(detail, sizeof detail, "{\"subscription\":\"%s\",\"seq\":%" PRId64
-             ",\"receipt_id\":%" PRId64 ",\"delivery_id\":%" PRId64 "}",
-             name, seq, receipt_id, delivery_id);
+             ",\"receipt_id\":%" PRId64 ",\"delivery_id\":%" PRId64 ",\"batch_id\":%"
+             PRId64 ",\"received_at\":%" PRId64 "}",
+             name, seq, receipt_id, delivery_id, batch->batch_id, now);
     return audit_append_text(self->audit, AUDIT_RECEIPT, trace_id, signal_id, sub->name,
                              detail);
 }
@@ -154,13 +202,14 @@ static int s_apply(server_t *self, sub_state_t *sub, const sent_batch_t *batch,
                                 sp_frame_data(f, SP_RECEIPT_BODY),
                                 sp_frame_size(f, SP_RECEIPT_BODY),
                                 sp_frame_data(f, SP_RECEIPT_SIGNATURE),
-                                sp_key_id(sub->conf->key), &receipt_id) != 0)
+                                sp_key_id(sub->conf->key), batch->batch_id,
+                                &receipt_id) != 0)
         return -1;
     json_array_foreach(handled, i, item) {
         int k = s_entry_of(sub, batch, item, i, why, sizeof why);
         /* the configured name, not the partner's string */
         const char *name = sub->conf->subs[batch->subscription[k]].name;
-        if (s_ack_one(self, sub, name, batch->seq[k], receipt_id, now, acked) != 0)
+        if (s_ack_one(self, sub, batch, name, batch->seq[k], receipt_id, now, acked) != 0)
             return -1;
     }
     return 0;
@@ -194,9 +243,15 @@ static void s_receipt(server_t *self, sub_state_t *sub, sp_frames_t *f)
         s_refuse(self, sub, NULL, SP_E_RECEIPT_UNKNOWN, why);
     else if (s_check_handled(sub, batch, handled, why, sizeof why) != 0)
         s_refuse(self, sub, batch, SP_E_RECEIPT_UNKNOWN, why);
+    else if (batch->answered)
+        /* a replayed receipt would add a row each time, and reset the
+           backoff: one receipt per batch (protocol.md 7.1, 7)          */
+        s_refuse(self, sub, NULL, SP_E_RECEIPT_UNKNOWN, "the named batch was answered by "
+                 "an earlier receipt");
     else if (s_apply(self, sub, batch, handled, f, &acked) != 0)
         self->tx_failed = true;
     else {
+        batch->answered = true;
         sub->failures = 0;
         sub->next_send_at = 0;
         sub->last_refusal[0] = '\0';
@@ -224,8 +279,10 @@ static void s_nack(server_t *self, sub_state_t *sub, sp_frames_t *f)
         && sp_unhex(hex, sha, sizeof sha) == 0)
         batch = deliver_sent_batch(sub, sha);
     if (!batch || !deliver_batch_in_flight(sub, batch)) {
-        sp_log(SP_LOG_INFO, "NACK %s from %s for a batch not in flight: ignored",
-               code, sub->name);
+        snprintf(error, sizeof error, "%s for a batch not in flight; ignored", code);
+        if (s_noise(self, sub, "NACK", error))
+            sp_log(SP_LOG_INFO, "NACK %s from %s for a batch not in flight: ignored",
+                   code, sub->name);
         return;
     }
     snprintf(error, sizeof error, "partner refused the batch: %s", code);

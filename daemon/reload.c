@@ -162,8 +162,10 @@ int server_reload(server_t *self)
         self->tx_failed = true;
     server_note_key_change(self);
     audit_append(self->audit, AUDIT_CONFIG_LOADED, NULL, 0, NULL,
-                 json_pack("{s:s, s:b, s:i}", "config", fresh->path, "reload", 1,
-                           "subscribers", (int) fresh->subscriber_count));
+                 json_pack("{s:s, s:b, s:i, s:I}", "config", fresh->path, "reload", 1,
+                           "subscribers", (int) fresh->subscriber_count,
+                           "checkpoint_interval_ms",
+                           (json_int_t) fresh->checkpoint_interval_ms));
     server_commit(self);
     if (server_dead_letter_orphans(self) != 0)
         self->tx_failed = true;

@@ -128,6 +128,58 @@ static int s_route(server_t *self, const sp_event_t *event, int64_t signal_id,
     return 0;
 }
 
+/*  The event of a stored signal, opened and parsed again, under limits
+    no lower than any it passed when it came in: a reload that lowered
+    the configured ones since must not make an accepted signal unreadable. */
+static sp_event_t *s_stored_event(server_t *self, const route_signal_t *signal,
+                                  char *why, size_t whylen)
+{
+    sp_event_limits_t limits = { .max_bytes = signal->sealed_len, .max_depth = 2048,
+                                 .max_string = signal->sealed_len,
+                                 .max_attr_string = signal->sealed_len };
+    sp_code_t code = SP_OK;
+    sp_event_t *event = NULL;
+    uint8_t *plain = malloc(signal->sealed_len ? signal->sealed_len : 1);
+    long n = plain ? vault_open(self->vault, signal->sealed, signal->sealed_len,
+                                signal->source, signal->ce_id, plain) : VAULT_NOMEM;
+    if (n >= 0)
+        event = sp_event_parse(plain, (size_t) n, &limits, &code, NULL, 0);
+    if (!event)
+        snprintf(why, whylen, "%s", n == VAULT_NOMEM ? "out of memory reading the signal"
+                 : n < 0 ? "the stored signal does not open with this node's secret"
+                 : "the stored signal no longer parses");
+    if (plain)
+        sodium_memzero(plain, signal->sealed_len ? signal->sealed_len : 1);
+    free(plain);
+    return event;
+}
+
+int route_covers(server_t *self, const subscription_t *sub, const route_signal_t *signal,
+                 char *why, size_t whylen)
+{
+    /* the configured names only: the type is no attribute value here */
+    if (strcmp(sub->type, signal->type) != 0) {
+        snprintf(why, whylen, "subscription %s now takes type %s, not this signal's: "
+                 "its legal basis no longer covers the signal", sub->name, sub->type);
+        return 0;
+    }
+    if (sub->cond_count == 0)
+        return 1;
+    if (!signal->sealed) {
+        snprintf(why, whylen, "payload purged: the filter cannot be applied");
+        return -1;
+    }
+    sp_event_t *event = s_stored_event(self, signal, why, whylen);
+    if (!event)
+        return -1;
+    int covers = filter_match(sub, event);
+    if (!covers)
+        snprintf(why, whylen, "the filter of subscription %s no longer matches the "
+                 "signal: its legal basis no longer covers it", sub->name);
+    sp_event_destroy(&event);
+    return covers;
+}
+
 /*  The signal.received detail: nothing in it comes from the event. It
     records received_at, so the verifier can tell the stored time edited. */
 static void s_received_detail(jsonw_t *w, const emitter_t *emitter, const char *key_id,

@@ -13,4 +13,18 @@ sp_code_t route_store(server_t *self, const sp_event_t *event,
                       const char *key_id, const uint8_t *signature,
                       reply_t *reply);
 
+/*  A stored signal as route_covers() reads it: its row in signals.      */
+typedef struct {
+    const char *type, *source, *ce_id;
+    const uint8_t *sealed;          /* NULL once purged */
+    size_t sealed_len;
+} route_signal_t;
+
+/*  Whether subscription sub, as configured now, takes the stored signal:
+    its type and filter are applied again to the event the emitter signed,
+    as routing it now would. 1 it does; 0 it does not and -1 the signal
+    cannot be read, with why in both cases.                              */
+int route_covers(server_t *self, const subscription_t *sub, const route_signal_t *signal,
+                 char *why, size_t whylen);
+
 #endif

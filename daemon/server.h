@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "flood.h"
 #include "metrics.h"
 #include "store.h"
 #include "vault.h"
@@ -57,6 +58,8 @@ typedef struct {
     int64_t signal_id[SERVER_BATCH_MAX];
     bool refusal_audited;       /* a refused receipt for it is in each
                                    signal's timeline once, not per copy */
+    bool answered;              /* a receipt for it was accepted: one is
+                                   stored per batch, a repeat refused */
 } sent_batch_t;
 
 /*  Batches remembered beyond those a full window can hold in flight, so
@@ -91,6 +94,8 @@ typedef struct {
     char last_refusal[160];     /* why the last receipt was refused, until
                                    one is accepted */
     int64_t last_alert_ms;      /* monotonic */
+    flood_t noise;              /* refused or ignored partner messages,
+                                   per interval (receipt.c) */
 } sub_state_t;
 
 /*  Next sequence number per (subscriber, subscription).                  */
@@ -151,9 +156,7 @@ typedef struct server {
     int64_t ingress_served_us;      /* monotonic µs of the last drain */
     int64_t unsynced_since;         /* monotonic ms of the oldest relaxed
                                        commit not yet fsynced, or 0 */
-    int64_t log_second;             /* rate limit of rejection log lines */
-    int log_lines;
-    int64_t log_suppressed;
+    flood_t ingress_log;            /* rate limit of rejection log lines */
     int64_t next_checkpoint_at;
     int64_t next_purge_at;
     server_stats_t stats;

@@ -1,5 +1,6 @@
 /*  store.c - SQLite queue: schema, prepared statements, transactions.     */
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS receipts("
     "  id INTEGER PRIMARY KEY, subscriber TEXT NOT NULL,"
     "  received_at INTEGER NOT NULL, body BLOB NOT NULL,"
-    "  signature BLOB NOT NULL, key_id TEXT NOT NULL);"
+    "  signature BLOB NOT NULL, key_id TEXT NOT NULL, batch_id INTEGER);"
     "CREATE TABLE IF NOT EXISTS audit("
     "  seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
     "  trace_id TEXT, signal_id INTEGER, subscriber TEXT, detail TEXT NOT NULL,"
@@ -87,15 +88,15 @@ static const char *s_sql[ST_COUNT] = {
     [ST_DELIVERY_SENT] = "UPDATE deliveries SET batch_id = ?, attempts = attempts + 1,"
                          " last_attempt_at = ? WHERE subscriber = ? AND state = 0"
                          " AND id BETWEEN ? AND ?",
-    [ST_RECEIPT_INSERT] = "INSERT INTO receipts(subscriber, received_at, body, signature, key_id)"
-                          " VALUES(?,?,?,?,?)",
+    [ST_RECEIPT_INSERT] = "INSERT INTO receipts(subscriber, received_at, body, signature,"
+                          " key_id, batch_id) VALUES(?,?,?,?,?,?)",
     [ST_ACK_FIND] =
         "SELECT d.id, d.signal_id, s.trace_id FROM deliveries d"
         " JOIN signals s ON s.id = d.signal_id"
         " WHERE d.subscriber = ? AND d.subscription = ? AND d.seq = ? AND d.state = 0",
     [ST_ACK_MARK] =
-        "UPDATE deliveries SET state = 1, receipt_id = ?, done_at = ?, last_error = NULL"
-        " WHERE id = ? AND state = 0",
+        "UPDATE deliveries SET state = 1, receipt_id = ?, batch_id = ?, done_at = ?,"
+        " last_error = NULL WHERE id = ? AND state = 0",
     [ST_DELIVERY_FAIL] = "UPDATE deliveries SET last_error = ? WHERE id = ?",
     [ST_DELIVERY_DEAD] = "UPDATE deliveries SET state = 2, done_at = ?, last_error = ?"
                          " WHERE id = ? AND state = 0",
@@ -209,6 +210,22 @@ static int s_check_wal(store_t *self, char *err, size_t errlen)
     return rc;
 }
 
+/*  Columns added since the first release, to a database created before.  */
+static int s_migrate(store_t *self, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    bool has = false;
+    if (sqlite3_prepare_v2(self->db, "SELECT 1 FROM pragma_table_info('receipts')"
+                           " WHERE name = 'batch_id'", -1, &stmt, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "reading the schema: %s", sqlite3_errmsg(self->db));
+        return -1;
+    }
+    has = sqlite3_step(stmt) == SQLITE_ROW;
+    sqlite3_finalize(stmt);
+    return has ? 0 : s_exec(self, "ALTER TABLE receipts ADD COLUMN batch_id INTEGER",
+                            err, errlen);
+}
+
 static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
 {
     sqlite3_busy_timeout(self->db, 5000);
@@ -223,6 +240,7 @@ static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
                      "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8000;", err, errlen) != 0
         || s_check_wal(self, err, errlen) != 0
         || s_exec(self, s_schema, err, errlen) != 0
+        || s_migrate(self, err, errlen) != 0
         || s_exec(self, "INSERT OR IGNORE INTO meta(key, value) VALUES"
                         "('schema_version', '" STORE_SCHEMA_VERSION "')", err, errlen) != 0)
         return -1;
@@ -231,6 +249,49 @@ static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
         if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &self->stmt[i], NULL) != SQLITE_OK) {
             snprintf(err, errlen, "preparing statement %d: %s", i, sqlite3_errmsg(self->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*  The queue holds personal data. A new database is made 0600 (the umask
+    around the open; SQLite gives its -wal and -shm the database's mode);
+    one that exists must not be open to group or others, as a key file
+    must not be: the daemon refuses to start on it rather than go on
+    writing personal data into a file others can read. One exception is
+    the auditor role (seinpost(1), Auditor role): read, and only read,
+    for the group STORE_AUDIT_GROUP.                                    */
+#define STORE_AUDIT_GROUP "seinpost-audit"
+
+static bool s_auditor_readable(const struct stat *st)
+{
+    const struct group *group = getgrnam(STORE_AUDIT_GROUP);
+    return group && st->st_gid == group->gr_gid
+        && (st->st_mode & (S_IRWXG | S_IRWXO)) == S_IRGRP;
+}
+
+static int s_check_private(const char *path, char *err, size_t errlen)
+{
+    static const char *const suffixes[] = { "", "-wal", "-shm" };
+    char name[4096];
+    struct stat st;
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        if (snprintf(name, sizeof name, "%s%s", path, suffixes[i]) >= (int) sizeof name) {
+            snprintf(err, errlen, "%.1024s: path too long", path);
+            return -1;
+        }
+        if (stat(name, &st) != 0) {
+            if (errno == ENOENT)
+                continue;
+            snprintf(err, errlen, "%.1024s: %s", name, strerror(errno));
+            return -1;
+        }
+        if ((st.st_mode & (S_IRWXG | S_IRWXO)) && !s_auditor_readable(&st)) {
+            snprintf(err, errlen, "%.1024s: database is accessible by group or others "
+                     "(mode %03o); chmod 600 it", name, (unsigned) (st.st_mode & 0777));
             return -1;
         }
     }
@@ -247,6 +308,10 @@ store_t *store_open(const char *path, bool readonly, char *err, size_t errlen)
         return NULL;
     }
     if (!readonly) {
+        if (s_check_private(path, err, errlen) != 0) {
+            free(self);
+            return NULL;
+        }
         mode_t old = umask(077);    /* the queue holds personal data */
         int rc = sqlite3_open_v2(path, &self->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
         umask(old);
@@ -567,8 +632,9 @@ int store_batch_insert(store_t *self, const char *subscriber, int64_t now,
 int store_receipt_insert(store_t *self, const char *subscriber, int64_t now,
                          const void *body, size_t body_len,
                          const uint8_t sig[SP_SIGNATURE_SIZE], const char *key_id,
-                         int64_t *receipt_id)
+                         int64_t batch_id, int64_t *receipt_id)
 {
+    sqlite3_bind_int64(self->stmt[ST_RECEIPT_INSERT], 6, batch_id);
     return s_insert_signed(self, ST_RECEIPT_INSERT, subscriber, now, body,
                            body_len, sig, key_id, receipt_id);
 }
@@ -588,7 +654,7 @@ int store_deliveries_sent(store_t *self, const char *subscriber, int64_t first_i
 }
 
 int store_delivery_ack(store_t *self, const char *subscriber, const char *subscription,
-                       int64_t seq, int64_t receipt_id, int64_t now,
+                       int64_t seq, int64_t receipt_id, int64_t batch_id, int64_t now,
                        int64_t *delivery_id, int64_t *signal_id, char trace_id[33])
 {
     sqlite3_stmt *find = self->stmt[ST_ACK_FIND], *mark = self->stmt[ST_ACK_MARK];
@@ -607,8 +673,9 @@ int store_delivery_ack(store_t *self, const char *subscriber, const char *subscr
     if (!found)
         return self->last_rc == SQLITE_DONE ? 0 : -1;
     sqlite3_bind_int64(mark, 1, receipt_id);
-    sqlite3_bind_int64(mark, 2, now);
-    sqlite3_bind_int64(mark, 3, *delivery_id);
+    sqlite3_bind_int64(mark, 2, batch_id);
+    sqlite3_bind_int64(mark, 3, now);
+    sqlite3_bind_int64(mark, 4, *delivery_id);
     return s_step_done(self, mark) == 0 ? 1 : -1;
 }
 

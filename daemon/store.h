@@ -122,13 +122,13 @@ int store_deliveries_sent(store_t *self, const char *subscriber, int64_t first_i
 int store_receipt_insert(store_t *self, const char *subscriber, int64_t now,
                          const void *body, size_t body_len,
                          const uint8_t sig[SP_SIGNATURE_SIZE], const char *key_id,
-                         int64_t *receipt_id);
+                         int64_t batch_id, int64_t *receipt_id);
 /*  Marks the pending delivery (subscriber, subscription, seq) done under
     receipt_id and fills its ids and trace id. 1 when it was pending, 0
     when it is not (delivered already, dead-lettered, unknown), -1 on
     error.                                                               */
 int store_delivery_ack(store_t *self, const char *subscriber, const char *subscription,
-                       int64_t seq, int64_t receipt_id, int64_t now,
+                       int64_t seq, int64_t receipt_id, int64_t batch_id, int64_t now,
                        int64_t *delivery_id, int64_t *signal_id, char trace_id[33]);
 /*  A batch that could not be sent (the partner is not connected) is a try
     too: its rows' attempts go up and carry the error (2.1).            */

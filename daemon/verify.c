@@ -405,6 +405,10 @@ static int s_signal_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
         rc = s_unchecked(c->in, c->counts, why, whylen, "signal %" PRId64 " (id %.100s): "
                          "emitter key %.32s is not configured (as public_key or one of "
                          "previous_public_keys)", id, s_text(stmt, S_CE_ID), key_id);
+    if (rc == VERIFY_OK && !c->in->vault) {
+        c->counts->sealed_skipped++;    /* no node secret: an auditor's run */
+        return VERIFY_OK;
+    }
     if (rc == VERIFY_OK)
         rc = s_check_payload(c, stmt, key, why, whylen);
     if (rc == VERIFY_OK && emitter) {
@@ -418,9 +422,9 @@ int verify_signals(const verify_input_t *in, verify_counts_t *counts, char *why,
                    size_t whylen)
 {
     signals_t c = { .in = in, .counts = counts };
-    counts->signals = counts->purged = 0;
-    if (!in->config || !in->vault) {
-        snprintf(why, whylen, "signals need the configuration and the node secret");
+    counts->signals = counts->purged = counts->sealed_skipped = 0;
+    if (!in->config) {
+        snprintf(why, whylen, "signals need the configuration");
         return VERIFY_ERROR;
     }
     if (s_prepare(in, "SELECT seq, detail FROM audit WHERE signal_id = ? AND kind IN ('"
@@ -441,6 +445,7 @@ typedef struct {
     const verify_input_t *in;
     verify_counts_t *counts;
     sqlite3_stmt *signal;       /* by (source, ce_id) */
+    sqlite3_stmt *hash_at;      /* audit hash by seq */
 } batches_t;
 
 /*  Each entry must carry the hash and signature of the stored signal.   */
@@ -489,6 +494,42 @@ static int s_check_header(batches_t *c, int64_t id, const char *subscriber,
     return VERIFY_OK;
 }
 
+/*  The chain head the header carries (protocol.md 13.3) must be in the
+    chain; headers from before anchors carry none. The header's sent_at is
+    the stored one: both are written from one clock reading since then.  */
+static int s_check_anchor(batches_t *c, int64_t id, int64_t sent_at, json_t *header,
+                          char *why, size_t whylen)
+{
+    char stored[40];
+    uint8_t hash[SP_SHA256_SIZE];
+    json_t *anchor = json_object_get(header, "anchor");
+    if (!anchor)
+        return VERIFY_OK;
+    json_int_t seq = json_integer_value(json_object_get(anchor, "seq"));
+    const char *hex = json_string_value(json_object_get(anchor, "sha256"));
+    if (seq < 1 || !hex || sp_unhex(hex, hash, sizeof hash) != 0)
+        return verify_broken(why, whylen, "batch %" PRId64 ": its signed header carries no "
+                        "valid anchor", id);
+    if (seq > c->counts->last_seq)
+        return verify_broken(why, whylen, "batch %" PRId64 ": its signed header anchors audit "
+                        "event %" PRId64 ", but the chain ends at %" PRId64 " (tail cut off?)",
+                        id, (int64_t) seq, c->counts->last_seq);
+    sqlite3_reset(c->hash_at);
+    sqlite3_bind_int64(c->hash_at, 1, seq);
+    if (sqlite3_step(c->hash_at) != SQLITE_ROW
+        || !s_blob_is(c->hash_at, 0, hash, sizeof hash))
+        return verify_broken(why, whylen, "batch %" PRId64 ": its signed header anchors audit "
+                        "event %" PRId64 " with a hash the chain does not have there (chain "
+                        "rewritten?)", id, (int64_t) seq);
+    sp_time_format(sent_at, stored, sizeof stored);
+    const char *signed_at = json_string_value(json_object_get(header, "sent_at"));
+    if (!signed_at || strcmp(signed_at, stored) != 0)
+        return verify_broken(why, whylen, "batch %" PRId64 ": sent_at differs from its signed "
+                        "header (row edited?)", id);
+    c->counts->anchored++;
+    return VERIFY_OK;
+}
+
 static int s_batch_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
 {
     batches_t *c = ctx;
@@ -515,6 +556,8 @@ static int s_batch_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
                         "(header edited?)", id);
     }
     int rc = s_check_header(c, id, s_text(stmt, 1), parsed, why, whylen);
+    if (rc == VERIFY_OK)
+        rc = s_check_anchor(c, id, sqlite3_column_int64(stmt, 5), parsed, why, whylen);
     json_decref(parsed);
     if (rc == VERIFY_OK)
         c->counts->batches++;
@@ -527,12 +570,16 @@ int verify_batches(const verify_input_t *in, verify_counts_t *counts, char *why,
     batches_t c = { .in = in, .counts = counts };
     counts->batches = 0;
     if (s_prepare(in, "SELECT id, event_sha256, signature FROM signals"
-                      " WHERE source = ? AND ce_id = ?", &c.signal) != 0)
+                      " WHERE source = ? AND ce_id = ?", &c.signal) != 0
+        || s_prepare(in, "SELECT hash FROM audit WHERE seq = ?", &c.hash_at) != 0) {
+        sqlite3_finalize(c.signal);
         return verify_sql_error(in, why, whylen);
+    }
     int rc = s_each(in, "batches", "batches",
-                    "SELECT id, subscriber, header, signature, key_id FROM batches ORDER BY id",
-                    s_batch_row, &c, why, whylen);
+                    "SELECT id, subscriber, header, signature, key_id, sent_at"
+                    " FROM batches ORDER BY id", s_batch_row, &c, why, whylen);
     sqlite3_finalize(c.signal);
+    sqlite3_finalize(c.hash_at);
     return rc;
 }
 
@@ -541,7 +588,51 @@ int verify_batches(const verify_input_t *in, verify_counts_t *counts, char *why,
 typedef struct {
     const verify_input_t *in;
     verify_counts_t *counts;
+    sqlite3_stmt *batch;        /* header by id */
 } receipts_t;
+
+/*  A SEINPOST2 receipt countersigns its batch's header by SHA-256, and
+    with it the chain head the header anchors (13.3): the stored batch it
+    answers must still hash to what the partner signed. Rewriting the
+    chain then needs either the partner's key or every header and
+    receipt gone.                                                        */
+static int s_check_countersigned(receipts_t *c, sqlite3_stmt *stmt, json_t *body,
+                                 char *why, size_t whylen)
+{
+    uint8_t signed_sha[SP_SHA256_SIZE], stored_sha[SP_SHA256_SIZE];
+    int64_t id = sqlite3_column_int64(stmt, 0), batch = sqlite3_column_int64(stmt, 5);
+    const char *hex = json_string_value(json_object_get(body, "batch_sha256"));
+    if (sqlite3_column_type(stmt, 5) == SQLITE_NULL || !hex)
+        return VERIFY_OK;           /* stored before receipts named their batch */
+    if (sp_unhex(hex, signed_sha, sizeof signed_sha) != 0)
+        return verify_broken(why, whylen, "receipt %" PRId64 ": batch_sha256 is not 64 hex "
+                        "digits", id);
+    sqlite3_reset(c->batch);
+    sqlite3_bind_int64(c->batch, 1, batch);
+    if (sqlite3_step(c->batch) != SQLITE_ROW)
+        return verify_broken(why, whylen, "receipt %" PRId64 ": answers batch %" PRId64 ", which "
+                        "is not stored (deleted?)", id, batch);
+    if (strcmp(s_text(c->batch, 1), s_text(stmt, 1)) != 0)
+        return verify_broken(why, whylen, "receipt %" PRId64 ": answers batch %" PRId64 " of "
+                        "another subscriber (row edited?)", id, batch);
+    sp_sha256(sqlite3_column_blob(c->batch, 0), (size_t) sqlite3_column_bytes(c->batch, 0),
+              stored_sha);
+    if (memcmp(signed_sha, stored_sha, sizeof stored_sha) != 0)
+        return verify_broken(why, whylen, "receipt %" PRId64 ": the partner countersigned a "
+                        "header of batch %" PRId64 " that differs from the stored one (batch "
+                        "header and chain rewritten?)", id, batch);
+    json_t *header = json_loadb(sqlite3_column_blob(c->batch, 0),
+                                (size_t) sqlite3_column_bytes(c->batch, 0), 0, NULL);
+    json_int_t seq = json_integer_value(json_object_get(json_object_get(header, "anchor"),
+                                                        "seq"));
+    json_decref(header);
+    if (seq > 0) {
+        c->counts->countersigned++;
+        if (seq > c->counts->countersigned_seq)
+            c->counts->countersigned_seq = seq;
+    }
+    return VERIFY_OK;
+}
 
 static int s_receipt_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
 {
@@ -567,10 +658,13 @@ static int s_receipt_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen
     }
     const char *named = json_string_value(json_object_get(body, "subscriber"));
     bool same = named && strcmp(named, name) == 0;
+    int rc = same ? s_check_countersigned(c, stmt, body, why, whylen) : VERIFY_OK;
     json_decref(body);
     if (!same)
         return verify_broken(why, whylen, "receipt %" PRId64 ": signed body does not name "
                         "subscriber %s (row edited?)", id, name);
+    if (rc != VERIFY_OK)
+        return rc;
     c->counts->receipts++;
     c->counts->by_previous_key += key != sub->key;
     return VERIFY_OK;
@@ -585,9 +679,13 @@ int verify_receipts(const verify_input_t *in, verify_counts_t *counts, char *why
         snprintf(why, whylen, "receipts need the configuration");
         return VERIFY_ERROR;
     }
-    return s_each(in, "receipts", "receipts",
-                  "SELECT id, subscriber, body, signature, key_id FROM receipts ORDER BY id",
-                  s_receipt_row, &c, why, whylen);
+    if (s_prepare(in, "SELECT header, subscriber FROM batches WHERE id = ?", &c.batch) != 0)
+        return verify_sql_error(in, why, whylen);
+    int rc = s_each(in, "receipts", "receipts",
+                    "SELECT id, subscriber, body, signature, key_id, batch_id"
+                    " FROM receipts ORDER BY id", s_receipt_row, &c, why, whylen);
+    sqlite3_finalize(c.batch);
+    return rc;
 }
 
 /*  ---- 7. anchors -------------------------------------------------------- */
@@ -632,6 +730,8 @@ int verify_all(const verify_input_t *in, verify_counts_t *counts, char *why, siz
     int rc = verify_chain(in, counts, why, whylen);
     if (rc == VERIFY_OK)
         rc = verify_checkpoints(in, counts, why, whylen);
+    if (rc == VERIFY_OK)
+        rc = verify_coverage(in, counts, why, whylen);
     if (rc == VERIFY_OK)
         rc = verify_signals(in, counts, why, whylen);
     if (rc == VERIFY_OK)

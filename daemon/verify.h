@@ -7,13 +7,18 @@
        audit_checkpoint_bytes() (domain SP_DOMAIN_CHECKPOINT), chain_hash
        equal to the hash of the row at audit_seq, seqs increasing, and the
        chain not ending below any checkpoint (truncation);
+    2a. the coverage (verify_cover.c): every stretch of the chain was
+       pinned by a checkpoint by the time the daemon had to write one;
     3. the signals: the stored SHA-256 is the one the signal's received
        (or accepted) audit event recorded; unless purged, the sealed payload opens with
-       the node secret, hashes to it, and the emitter's signature verifies;
-    4. the batches: router signature (SP_DOMAIN_BATCH) by the node key, and
-       every entry's hash and emitter signature equal to the stored signal's;
+       the node secret, hashes to it, and the emitter's signature verifies
+       (without a vault, counted in sealed_skipped instead);
+    4. the batches: router signature (SP_DOMAIN_BATCH) by the node key,
+       every entry's hash and emitter signature equal to the stored signal's,
+       and the anchor the header carries (seq, chain hash) in the chain;
     5. the receipts: signature (SP_DOMAIN_RECEIPT) by the subscriber's
-       configured key, and the body names that subscriber;
+       configured key, the body names that subscriber, and the stored
+       batch it answers still hashes to the batch_sha256 it countersigned;
     6. the rows the chain names (verify_named.c): every signal an event
        names is stored, and where the event recorded its source, id,
        type, emitter, key_id, SHA-256, received_at, trace_id or subject
@@ -64,9 +69,15 @@ typedef struct {
     int64_t batches;
     int64_t receipts;
     int64_t anchors;            /* expected checkpoints found in the chain */
+    int64_t anchored;           /* batch headers whose anchor is in the chain */
+    int64_t countersigned;      /* receipts countersigning such a header */
+    int64_t countersigned_seq;  /* the newest head a partner countersigned */
+    int64_t uncovered;          /* --lenient: stretches without a checkpoint */
+    char first_uncovered[256];
     int64_t by_previous_key;    /* of those, made with a rotated-out key */
     int64_t unchecked;          /* signatures whose key is not configured */
     char first_unchecked[256];  /* which, and why */
+    int64_t sealed_skipped;     /* stored payloads not opened: no vault */
 } verify_counts_t;
 
 /*  Progress of a phase ("audit chain", "signals"...); done of total rows. */
@@ -84,8 +95,11 @@ typedef struct {
     const sp_key_t *node_key;   /* checkpoints and batches */
     const config_t *config;     /* emitter and subscriber keys; may be NULL
                                    when only chain and checkpoints run */
-    const vault_t *vault;       /* opens sealed payloads */
+    const vault_t *vault;       /* opens sealed payloads; NULL (no access to
+                                   the node secret): they are counted in
+                                   sealed_skipped, not checked */
     bool strict;                /* an unchecked signature is broken */
+    bool lenient;               /* a missing checkpoint is counted, not broken */
     const verify_anchor_t *anchors; /* or NULL */
     size_t anchor_count;
     verify_progress_fn *progress;   /* or NULL */
@@ -104,6 +118,10 @@ int verify_chain(const verify_input_t *in, verify_counts_t *counts,
                  char *why, size_t whylen);
 int verify_checkpoints(const verify_input_t *in, verify_counts_t *counts,
                        char *why, size_t whylen);
+/*  verify_cover.c: no stretch of the chain went without a checkpoint
+    past the time one was due (counted instead with in->lenient).       */
+int verify_coverage(const verify_input_t *in, verify_counts_t *counts,
+                    char *why, size_t whylen);
 int verify_signals(const verify_input_t *in, verify_counts_t *counts,
                    char *why, size_t whylen);
 int verify_batches(const verify_input_t *in, verify_counts_t *counts,

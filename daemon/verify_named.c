@@ -68,6 +68,7 @@ static const char *s_signals_sql =
     RECORDED("emitter", "s.emitter")
     RECORDED("key_id", "s.key_id")
     RECORDED("received_at", "s.received_at")
+    RECORDED("purged_at", "s.purged_at")
     /* the subject's pseudonym is the data_subjects entry without a field */
     "  WHEN a.kind = '" AUDIT_SIGNAL_ACCEPTED "'"
     "   AND json_type(a.detail, '$.data_subjects') = 'array'"
@@ -238,6 +239,80 @@ static int s_unaccounted_deliveries(const verify_input_t *in, char *why, size_t 
     return rc;
 }
 
+/*  ---- stored fields the chain records ----------------------------------------- */
+
+/*  A purged payload has its event, and only a purged one: a payload
+    removed without one, or put back after it, is an edit.             */
+static const char *s_purged_sql =
+    "SELECT id, gone FROM (SELECT s.id, s.event IS NULL AS gone,"
+    "  s.event IS NULL OR s.purged_at IS NOT NULL AS marked,"
+    "  EXISTS (SELECT 1 FROM audit a WHERE a.signal_id = s.id"
+    "          AND a.kind = '" AUDIT_PURGED "') AS audited FROM signals s)"
+    " WHERE marked <> audited ORDER BY id LIMIT 1";
+
+/*  The receipt and batch a delivered row names are the ones its
+    delivery.receipt event recorded; the batch a row not delivered names
+    is the one its last delivery.attempt event recorded. A receipt's
+    arrival time and batch are the ones its events recorded. Members are
+    compared where recorded (older versions recorded fewer).            */
+static const char *s_fields_sql =
+    "SELECT what, id, field, ev FROM ("
+    " SELECT 'delivery' AS what, d.id, CASE"
+    "  WHEN json_extract(a.detail, '$.receipt_id') IS NOT d.receipt_id THEN 'receipt_id'"
+    "  WHEN json_type(a.detail, '$.batch_id') IS NOT NULL"
+    "   AND json_extract(a.detail, '$.batch_id') IS NOT d.batch_id THEN 'batch_id'"
+    "  END AS field, a.seq AS ev"
+    " FROM deliveries d JOIN audit a ON a.seq = " DELIVERY_EVENT("('" AUDIT_RECEIPT "')")
+    " WHERE d.state = 1"
+    " UNION ALL SELECT 'delivery', id, 'batch_id', ev FROM ("
+    "  SELECT d.id, d.batch_id, (SELECT a.seq FROM audit a WHERE a.signal_id = d.signal_id"
+    "   AND a.subscriber = d.subscriber AND a.kind = '" AUDIT_ATTEMPT "'"
+    "   AND json_extract(a.detail, '$.subscription') = d.subscription"
+    "   AND json_extract(a.detail, '$.seq') = d.seq ORDER BY a.seq DESC LIMIT 1) AS ev"
+    "  FROM deliveries d WHERE d.state <> 1 AND d.batch_id IS NOT NULL) x"
+    "  WHERE ev IS NULL OR (SELECT json_extract(detail, '$.batch_id') FROM audit"
+    "   WHERE seq = ev) IS NOT x.batch_id"
+    " UNION ALL SELECT 'receipt', r.id, CASE"
+    "  WHEN json_type(a.detail, '$.received_at') IS NOT NULL"
+    "   AND json_extract(a.detail, '$.received_at') IS NOT r.received_at THEN 'received_at'"
+    "  WHEN json_type(a.detail, '$.batch_id') IS NOT NULL"
+    "   AND json_extract(a.detail, '$.batch_id') IS NOT r.batch_id THEN 'batch_id'"
+    "  END, a.seq"
+    " FROM audit a JOIN receipts r ON r.id = json_extract(a.detail, '$.receipt_id')"
+    " WHERE a.kind = '" AUDIT_RECEIPT "')"
+    " WHERE field IS NOT NULL ORDER BY ev LIMIT 1";
+
+static int s_stored_fields(const verify_input_t *in, char *why, size_t whylen)
+{
+    sqlite3_stmt *stmt;
+    int found = s_first(in, s_purged_sql, &stmt);
+    if (found < 0)
+        return verify_sql_error(in, why, whylen);
+    if (found == 1) {
+        int rc = verify_broken(why, whylen, "signal %" PRId64 ": %s (row edited?)",
+                               (int64_t) sqlite3_column_int64(stmt, 0),
+                               sqlite3_column_int(stmt, 1)
+                               ? "payload gone, but no signal.purged audit event records it"
+                               : "purged_at set or payload present, against what the "
+                                 "signal.purged audit events record");
+        sqlite3_finalize(stmt);
+        return rc;
+    }
+    found = s_first(in, s_fields_sql, &stmt);
+    if (found <= 0)
+        return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
+    int rc = sqlite3_column_type(stmt, 3) == SQLITE_NULL
+        ? verify_broken(why, whylen, "%s %" PRId64 ": %s names a batch, but no delivery.attempt "
+                        "audit event sent it (row edited?)", s_text(stmt, 0),
+                        (int64_t) sqlite3_column_int64(stmt, 1), s_text(stmt, 2))
+        : verify_broken(why, whylen, "%s %" PRId64 ": %s differs from audit event %" PRId64
+                        " (row edited?)", s_text(stmt, 0),
+                        (int64_t) sqlite3_column_int64(stmt, 1), s_text(stmt, 2),
+                        (int64_t) sqlite3_column_int64(stmt, 3));
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
                  size_t whylen)
 {
@@ -252,5 +327,7 @@ int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
         rc = s_named_deliveries(in, why, whylen);
     if (rc == VERIFY_OK)
         rc = s_unaccounted_deliveries(in, why, whylen);
+    if (rc == VERIFY_OK)
+        rc = s_stored_fields(in, why, whylen);
     return rc;
 }

@@ -113,6 +113,7 @@ static uint8_t s_mode;
     it: what "@BATCH@" and "@HANDLED@" stand for.                       */
 typedef struct {
     bool known;
+    bool answered;              /* a receipt for it was stored */
     uint8_t sha[SP_SHA256_SIZE];
     char hex[2 * SP_SHA256_SIZE + 1];
     int count;
@@ -219,6 +220,7 @@ static void s_note_deliver(int which, sp_frames_t *f)
               last->sha);
     sp_hex(last->sha, sizeof last->sha, last->hex);
     last->known = true;
+    last->answered = false;
 }
 
 /*  Reads everything the daemon sent to subscriber which; returns the
@@ -283,6 +285,9 @@ static int s_judge_receipt(const void *data, size_t size, const char *subscriber
     const char *hex = json_string_value(json_object_get(body, "batch_sha256"));
     int verdict = 0;
     if (batch->known && hex && sp_unhex(hex, sha, sizeof sha) == 0
+        && memcmp(sha, batch->sha, sizeof sha) == 0 && batch->answered)
+        verdict = -1;       /* one receipt per batch */
+    else if (batch->known && hex && sp_unhex(hex, sha, sizeof sha) == 0
         && memcmp(sha, batch->sha, sizeof sha) == 0) {
         const char *name = json_string_value(json_object_get(body, "subscriber"));
         json_t *handled = json_object_get(body, "handled"), *item;
@@ -355,6 +360,9 @@ static void s_router_side(uint8_t mode, fz_frames_t *frames)
     s_collect(0);
     s_collect(1);
     int64_t stored = s_count("SELECT COUNT(*) FROM receipts") - receipts;
+    if (stored != 0 && s_last[which].known && memcmp(s_last[which].sha, used.sha,
+                                                     sizeof used.sha) == 0)
+        s_last[which].answered = true;
     if (stored != 0 && (!(mode & 1) || frames->count != SP_RECEIPT_FRAMES))
         fz_die("the router stored a receipt the harness did not sign");
     if (stored != 0 && verdict != 1)

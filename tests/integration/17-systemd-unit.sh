@@ -63,8 +63,13 @@ for re in '^Type=notify$' '^NotifyAccess=main$' '^WatchdogSec=[1-9]' \
 done
 # sysusers/tmpfiles name the user and directories the unit runs with
 grep -q '^u seinpost ' "$PREFIX/lib/sysusers.d/seinpost.conf" || fail "sysusers: no user seinpost"
-grep -q '^d /var/lib/seinpost 0700 seinpost seinpost' "$PREFIX/lib/tmpfiles.d/seinpost.conf" \
+grep -q '^d /var/lib/seinpost 0711 seinpost seinpost' "$PREFIX/lib/tmpfiles.d/seinpost.conf" \
     || fail "tmpfiles: /var/lib/seinpost"
+# and the auditor role (seinpost(1)): its group, the database it reads
+grep -q '^g seinpost-audit ' "$PREFIX/lib/sysusers.d/seinpost.conf" || fail "sysusers: no group seinpost-audit"
+grep -q '^d /var/lib/seinpost/db 2750 seinpost seinpost-audit' "$PREFIX/lib/tmpfiles.d/seinpost.conf" \
+    || fail "tmpfiles: /var/lib/seinpost/db"
+grep -q '^StateDirectoryMode=0711$' "$UNIT" || fail "unit: StateDirectoryMode= differs from tmpfiles.d"
 
 # security: --offline needs systemd 252 or later
 score=""

@@ -85,6 +85,8 @@ first() { copy "SELECT MIN(seq) FROM audit WHERE $1"; }
 tamper "DELETE FROM signals WHERE id = 4" \
     "signal 4: deleted, but audit event $(first "signal_id = 4") records it"
 tamper "DELETE FROM batches WHERE id = 1" \
+    "receipt $(copy "SELECT MIN(id) FROM receipts WHERE batch_id = 1"): answers batch 1, which is not stored (deleted?)"
+tamper "DELETE FROM receipts WHERE batch_id = 1; DELETE FROM batches WHERE id = 1" \
     "batch 1: deleted, but audit event $(first "kind = 'delivery.attempt' AND json_extract(detail, '\$.batch_id') = 1") records it"
 tamper "DELETE FROM receipts WHERE id = 1" \
     "receipt 1: deleted, but audit event $(first "kind = 'delivery.receipt' AND json_extract(detail, '\$.receipt_id') = 1") records it"
@@ -139,13 +141,16 @@ tamper "$truncate" "chain ends at $cut but the expected checkpoint covers ${anch
 tamper "SELECT 1 WHERE 0" "audit event ${anchor%%:*}: chain hash differs from the expected checkpoint" \
     --expect-checkpoint "${anchor%%:*}:$(printf '%064d' 0)"
 
-# a purged payload alone is fine: its stored hash is the audited one
+# a payload removed without its signal.purged event, or put back after
+# one, is an edit (a purge by the daemon verifies: 12-retention)
+tamper "UPDATE signals SET event = NULL WHERE id = 1" \
+    "signal 1: payload gone, but no signal.purged audit event records it"
+tamper "UPDATE signals SET purged_at = 1 WHERE id = 1" \
+    "signal 1: purged_at set or payload present, against what the signal.purged audit events record"
 rm -f "$SP_DIR"/copy.db*; cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"; cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
-sqlite3 "$SP_DIR/copy.db" "UPDATE signals SET event = NULL WHERE id = 1"
-verify "$SP_DIR/copy.yaml" | grep -q "3 emitter signatures, 1 purged payloads checked by hash" || fail "purged payload verifies by hash"
 # another node's secret: the sealed payloads do not open
 head -c 32 /dev/urandom > "$SP_DIR/copy.db.secret"
-verify "$SP_DIR/copy.yaml" | grep -q "BROKEN: signal 2 (id .*): sealed payload does not open" || fail "other secret"
+verify "$SP_DIR/copy.yaml" | grep -q "BROKEN: signal [0-9]* (id .*): sealed payload does not open" || fail "other secret"
 rm -f "$SP_DIR/copy.db.secret"
 verify "$SP_DIR/copy.yaml" >/dev/null 2>&1
 assert_eq $? 3 "no node secret is an error, not a verdict"

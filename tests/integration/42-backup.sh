@@ -52,18 +52,18 @@ echo "$v" | grep -q "^OK: audit chain of $events events" || fail "verify counts:
 "$SP_BIN/seinpost" backup -c "$conf" 2>/dev/null
 assert_eq $? 2 "no -o"
 err=$("$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/seinpost.db" 2>&1)
-assert_eq $? 3 "onto the database"
+assert_eq $? 1 "onto the database"
 echo "$err" | grep -q "is one of the daemon's own files" || fail "onto the database: $err"
 for f in seinpost.db-wal seinpost.db.secret keys/../seinpost.db-shm; do
     "$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/$f" >/dev/null 2>&1
-    assert_eq $? 3 "onto $f"
+    assert_eq $? 1 "onto $f"
 done
 # nothing but an earlier backup is replaced: not a key, not the
 # configuration, not a directory
 for f in keys/node.key seinpost.yaml keys keys/; do
     before=$(md5sum "$SP_DIR/$f" 2>/dev/null)
     err=$("$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/$f" 2>&1)
-    assert_eq $? 3 "onto $f"
+    assert_eq $? 1 "onto $f"
     assert_eq "$(md5sum "$SP_DIR/$f" 2>/dev/null)" "$before" "$f untouched"
 done
 echo "$err" | grep -q "a file name is needed, not a directory" || fail "keys/: $err"
@@ -85,7 +85,7 @@ sp_stop_all
 # stopped, the daemon's WAL is gone; its name is still refused
 [ -e "$SP_DIR/seinpost.db-wal" ] && fail "test setup: the WAL outlived the daemon"
 "$SP_BIN/seinpost" backup -c "$conf" -o "$SP_DIR/seinpost.db-wal" >/dev/null 2>&1
-assert_eq $? 3 "onto the WAL's name while it does not exist"
+assert_eq $? 1 "onto the WAL's name while it does not exist"
 rm -f "$SP_DIR"/seinpost.db "$SP_DIR"/seinpost.db-wal "$SP_DIR"/seinpost.db-shm
 cp "$SP_DIR/backup.db" "$SP_DIR/seinpost.db"
 sp_start_daemon || fail "daemon start on the restored copy"

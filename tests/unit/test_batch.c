@@ -20,6 +20,9 @@ static subscription_t s_subs[2] = {
 };
 static subscriber_t s_conf = { .name = "toeslagen", .subs = s_subs, .sub_count = 2 };
 static const int64_t s_prev[4] = { 0, 0, 1, 2 };
+static const uint8_t s_anchor[32] = { 0xde, 0xad, 0xbe, 0xef, [31] = 0x01 };
+static const char s_anchor_hex[] =
+    "deadbeef00000000000000000000000000000000000000000000000000000001";
 
 static void s_row(store_pending_t *row, const char *subscription, int64_t seq,
                   const char *source, const char *id)
@@ -61,7 +64,9 @@ static char *s_oracle(const store_pending_t *rows, int count, int64_t batch_no)
         }
         json_array_append_new(entries, entry);
     }
-    json_t *header = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "v", 2,
+    json_t *header = json_pack("{s:{s:I, s:s}, s:i, s:s, s:s, s:s, s:s, s:I, s:s, s:o}",
+                               "anchor", "seq", (json_int_t) 42, "sha256", s_anchor_hex,
+                               "v", 2,
                                "partner_key", sp_key_id(s_conf.key),
                                "router", "seinpost-\"node\"", "router_key", "a1b2c3d4e5f60718",
                                "subscriber", "toeslagen", "batch", (json_int_t) batch_no,
@@ -73,8 +78,10 @@ static char *s_oracle(const store_pending_t *rows, int count, int64_t batch_no)
 
 static char *s_written(const store_pending_t *rows, int count, int64_t batch_no)
 {
-    return deliver_batch_header("seinpost-\"node\"", "a1b2c3d4e5f60718", &s_conf, rows,
-                                s_prev, count, batch_no, "2026-11-23T16:00:00.000Z");
+    deliver_header_t h = { .router = "seinpost-\"node\"", .router_key = "a1b2c3d4e5f60718",
+                           .sent_at = "2026-11-23T16:00:00.000Z", .batch_no = batch_no,
+                           .anchor_seq = 42, .anchor_sha256 = s_anchor };
+    return deliver_batch_header(&h, &s_conf, rows, s_prev, count);
 }
 
 TEST(header_matches_jansson)

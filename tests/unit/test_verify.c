@@ -89,6 +89,49 @@ static void s_expect_broken(const char *sql, const char *want)
     s_teardown(&f);
 }
 
+/*  Coverage (verify_cover.c) over the fixture's times, edited directly:
+    it reads only seq, ts and kind. No configuration: a 60 s interval,
+    so a checkpoint is due 190 s after the first row it must cover.     */
+static int s_coverage(fixture_t *f, const char *sql)
+{
+    f->why[0] = '\0';
+    if (sql && s_sql(f, sql) != 0)
+        return -2;
+    return verify_coverage(&f->in, &f->counts, f->why, sizeof f->why);
+}
+
+TEST(coverage)
+{
+    fixture_t f;
+    CHECK(s_setup(&f) == 0);
+    CHECK(s_coverage(&f, NULL) == VERIFY_OK);
+    /* the rows after the last checkpoint are young: not yet due */
+    CHECK(s_coverage(&f, "DELETE FROM checkpoints WHERE audit_seq = 20") == VERIFY_OK);
+    /* the daemon wrote a row 200 s later and never checkpointed 16.. */
+    CHECK(s_coverage(&f, "UPDATE audit SET ts = ts + 200000 WHERE seq = 20") == VERIFY_BROKEN);
+    CHECK(strstr(f.why, "audit events from 16 on are covered by no checkpoint") != NULL);
+    f.in.lenient = true;
+    CHECK(s_coverage(&f, NULL) == VERIFY_OK);
+    CHECK(f.counts.uncovered == 1);
+    CHECK(strstr(f.counts.first_uncovered, "from 16 on") != NULL);
+    s_teardown(&f);
+}
+
+TEST(coverage_late_checkpoint_and_restart)
+{
+    fixture_t f;
+    CHECK(s_setup(&f) == 0);
+    CHECK(s_coverage(&f, "UPDATE checkpoints SET ts = ts + 200000 WHERE audit_seq >= 10")
+          == VERIFY_BROKEN);
+    CHECK(strstr(f.why, "audit events from 6 on: the checkpoint covering them came") != NULL);
+    /* a restart in between: the new run checkpoints at once, and that is
+       when it was due (the old run may have died before its interval) */
+    CHECK(s_coverage(&f, "UPDATE audit SET ts = ts + 200000, kind = 'daemon.start'"
+                         " WHERE seq = 8; UPDATE audit SET ts = ts + 200000 WHERE seq > 8")
+          == VERIFY_OK);
+    s_teardown(&f);
+}
+
 TEST(untouched_verifies)
 {
     fixture_t f;
@@ -430,8 +473,11 @@ TEST(named_signal_verifies)
     signal_fixture_t s;
     CHECK(s_signal_setup(&s) == 0);
     CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_OK);
+    /* a payload gone without a signal.purged event is an edit */
     CHECK(s_sql(&s.f, "UPDATE signals SET event = NULL, purged_at = 1") == 0);
-    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_OK);
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_BROKEN);
+    CHECK(strstr(s.f.why, "signal 1: payload gone, but no signal.purged audit event "
+                 "records it") != NULL);
     s_signal_teardown(&s);
 }
 
@@ -591,6 +637,8 @@ int main(void)
     RUN(signal_sealed_payload_edited);
     RUN(signal_unknown_emitter_key);
     RUN(signal_purged);
+    RUN(coverage);
+    RUN(coverage_late_checkpoint_and_restart);
     RUN(named_signal_verifies);
     RUN(named_signal_deleted_or_edited);
     RUN(named_delivery_redelivered);
