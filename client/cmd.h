@@ -9,6 +9,8 @@
 
 /*  Exit codes shared by every command. */
 enum { CMD_OK = 0, CMD_REJECTED = 1, CMD_USAGE = 2, CMD_FAILED = 3 };
+/*  `listen` only: its HTTP sink answered 410 Gone (4 is audit verify's). */
+enum { CMD_SINK_GONE = 5 };
 
 /*  A client configuration (emitter or partner side), see conf/client.yaml
     and conf/partner.yaml. Every member is optional in the file; each
@@ -35,6 +37,12 @@ typedef struct {
     char *state_db;             /* listen: its dedup state (default beside
                                    the configuration file) */
     int64_t dedup_max_age_ms;   /* listen: 0 for the default */
+    char *sink_url;             /* listen: http_sink (protocol.md 15.1), or NULL */
+    char *sink_token_file;      /* listen: http_sink.bearer_token_file */
+    char *sink_key_path;        /* listen: http_sink.signing_key */
+    char *sink_origin;          /* listen: http_sink.origin */
+    int64_t sink_timeout_ms;    /* listen: http_sink.timeout; 0 for 10 s */
+    bool sink_insecure_http;    /* listen: http_sink.insecure_http */
 } cli_conf_t;
 
 cli_conf_t *cli_conf_load(const char *path, char *err, size_t errlen);
@@ -55,6 +63,7 @@ int cmd_redeliver(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_anchors(int argc, char **argv);
+int cmd_gateway(int argc, char **argv);    /* cmd_gateway.c */
 struct sqlite3;
 /*  cmd_audit_anchors.c: the router side of the anchors (13.3).        */
 int cmd_audit_anchors(struct sqlite3 *db, const char *subscriber, long limit, bool json);

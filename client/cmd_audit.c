@@ -558,6 +558,38 @@ static json_t *s_signal_json(sqlite3_stmt *stmt)
     return signal;
 }
 
+/*  The hops before this node: each upstream node's signed batch that
+    carried the signal here (protocol.md 16). None on a database from
+    before the node link, or for a signal taken from its emitter.       */
+static json_t *s_hops_json(sqlite3 *db, int64_t signal_id)
+{
+    char sig[2 * AUDIT_SIG_PREFIX + 1];
+    json_t *list = json_array();
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT b.upstream, b.key_id, lower(hex(b.sha256)),"
+                           " b.signature, b.received_at, r.subscription, r.seq, b.id"
+                           " FROM relays r JOIN upstream_batches b ON b.id = r.batch_id"
+                           " WHERE r.signal_id = ? ORDER BY b.received_at", -1, &stmt,
+                           NULL) != SQLITE_OK) {
+        sqlite3_finalize(stmt);
+        return list;
+    }
+    sqlite3_bind_int64(stmt, 1, signal_id);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        s_sig_prefix(stmt, 3, sig);
+        json_t *hop = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "upstream",
+                                s_col(stmt, 0), "router_key_id", s_col(stmt, 1),
+                                "batch_sha256", s_col(stmt, 2), "router_signature_prefix",
+                                sig, "subscription", s_col(stmt, 5), "seq",
+                                (json_int_t) sqlite3_column_int64(stmt, 6),
+                                "upstream_batch_id", (json_int_t) sqlite3_column_int64(stmt, 7));
+        s_set_time(hop, "received_at", sqlite3_column_int64(stmt, 4));
+        json_array_append_new(list, hop);
+    }
+    sqlite3_finalize(stmt);
+    return list;
+}
+
 static json_t *s_deliveries_json(sqlite3 *db, int64_t signal_id)
 {
     static const char *const states[] = { "pending", "delivered", "dead" };
@@ -725,6 +757,12 @@ static void s_print_timeline(json_t *timeline)
     json_t *events = json_object_get(timeline, "events"), *d;
     size_t i;
     s_print_signal_head(json_object_get(timeline, "signal"));
+    json_array_foreach(json_object_get(timeline, "hops"), i, d)
+        printf("  via       %s (router key %s, signature %s...): batch %s, its %s seq "
+               "%lld, received %s\n", s_or_dash(d, "upstream"), s_or_dash(d, "router_key_id"),
+               s_or_dash(d, "router_signature_prefix"), s_or_dash(d, "batch_sha256"),
+               s_or_dash(d, "subscription"), (long long) json_integer_value(json_object_get(d,
+               "seq")), s_or_dash(d, "received_at"));
     printf("  router\n");
     s_print_group(events, NULL);
     json_array_foreach(deliveries, i, d) {
@@ -754,7 +792,8 @@ static int s_show(audit_opts_t *o)
     sqlite3_bind_text(stmt, 1, o->id, -1, SQLITE_STATIC);
     while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(stmt, G_ID);
-        json_t *timeline = json_pack("{s:o, s:o, s:o}", "signal", s_signal_json(stmt),
+        json_t *timeline = json_pack("{s:o, s:o, s:o, s:o}", "signal", s_signal_json(stmt),
+                                     "hops", s_hops_json(o->db, id),
                                      "deliveries", s_deliveries_json(o->db, id),
                                      "events", s_events_json(o->db, id));
         json_t *shown = o->json ? NULL : cmd_text_json_shown(timeline);
@@ -820,6 +859,11 @@ static void s_print_ok(const verify_counts_t *c)
         printf("note: --lenient: %lld stretch%s of the chain went without a checkpoint when "
                "one was due, the first: %s\n", (long long) c->uncovered,
                c->uncovered == 1 ? "" : "es", c->first_uncovered);
+    if (c->relays > 0 || c->relays_unchecked > 0)
+        printf("relays: %lld hops from upstream nodes verified (their signed batches carry "
+               "each signal as stored)%s\n", (long long) c->relays,
+               c->relays_unchecked ? "; some upstream batches are of an upstream no longer "
+                                     "configured, not checked" : "");
     if (c->countersigned > 0)
         printf("anchors: %lld receipts countersign a chain head the chain holds (%lld batch "
                "headers anchored), the newest at event %lld\n", (long long) c->countersigned,

@@ -10,7 +10,10 @@
 static const char *const s_keys[] = {
     "endpoint", "listen", "signing_key", "source", "curve_secret_key",
     "server_curve_public_key", "router_public_key", "emitter_public_keys", "subscriber",
-    "subscriptions", "router_curve_public_key", "state_db", "dedup_max_age", NULL };
+    "subscriptions", "router_curve_public_key", "state_db", "dedup_max_age", "http_sink",
+    NULL };
+static const char *const s_sink_keys[] = {
+    "url", "bearer_token_file", "signing_key", "origin", "timeout", "insecure_http", NULL };
 
 static char *s_text(sp_yaml_t *yaml, sp_yaml_node_t *root, const char *key,
                     bool resolve)
@@ -108,6 +111,35 @@ static int s_partner(cli_conf_t *self, sp_yaml_t *yaml, sp_yaml_node_t *root,
                      &self->router_curve_count, err, errlen);
 }
 
+/*  http_sink: where `listen` hands signals on over HTTP (protocol.md
+    15.1). The files are read, and their modes checked, by sp_http_sink. */
+static int s_http_sink(cli_conf_t *self, sp_yaml_t *yaml, sp_yaml_node_t *root,
+                       char *err, size_t errlen)
+{
+    sp_yaml_node_t *map = sp_yaml_get(yaml, root, "http_sink"), *node;
+    size_t index = 0;
+    if (!map)
+        return 0;
+    if (!sp_yaml_is_map(map))
+        return sp_yaml_error(yaml, map, err, errlen, "http_sink must be a mapping");
+    if ((node = sp_yaml_next_unknown(yaml, map, s_sink_keys, &index)) != NULL)
+        return sp_yaml_error(yaml, node, err, errlen, "unknown key in http_sink");
+    self->sink_url = s_text(yaml, map, "url", false);
+    self->sink_origin = s_text(yaml, map, "origin", false);
+    self->sink_token_file = s_text(yaml, map, "bearer_token_file", true);
+    self->sink_key_path = s_text(yaml, map, "signing_key", true);
+    if (!self->sink_url || !self->sink_origin)
+        return sp_yaml_error(yaml, map, err, errlen, "http_sink needs url and origin");
+    node = sp_yaml_get(yaml, map, "timeout");
+    if (node && (config_parse_duration(sp_yaml_scalar(node), &self->sink_timeout_ms) != 0
+                 || self->sink_timeout_ms < 100 || self->sink_timeout_ms > 600000))
+        return sp_yaml_error(yaml, node, err, errlen, "a duration from 100ms to 10m");
+    node = sp_yaml_get(yaml, map, "insecure_http");
+    if (node && sp_yaml_bool(node, &self->sink_insecure_http) != 0)
+        return sp_yaml_error(yaml, node, err, errlen, "true or false");
+    return 0;
+}
+
 static int s_parse(cli_conf_t *self, sp_yaml_t *yaml, char *err, size_t errlen)
 {
     sp_yaml_node_t *root = sp_yaml_root(yaml);
@@ -124,7 +156,8 @@ static int s_parse(cli_conf_t *self, sp_yaml_t *yaml, char *err, size_t errlen)
     self->curve_secret_path = s_text(yaml, root, "curve_secret_key", true);
     self->server_curve_public = s_text(yaml, root, "server_curve_public_key", false);
     if (s_router_keys(self, yaml, root, err, errlen) != 0
-        || s_partner(self, yaml, root, err, errlen) != 0)
+        || s_partner(self, yaml, root, err, errlen) != 0
+        || s_http_sink(self, yaml, root, err, errlen) != 0)
         return -1;
     if (self->signing_key_path) {
         self->signing_key = sp_key_load(self->signing_key_path, true, err, errlen);
@@ -162,6 +195,10 @@ void cli_conf_destroy(cli_conf_t **self_p)
     free(self->server_curve_public);
     free(self->subscriber);
     free(self->state_db);
+    free(self->sink_url);
+    free(self->sink_token_file);
+    free(self->sink_key_path);
+    free(self->sink_origin);
     for (size_t i = 0; i < self->subscription_count; i++)
         free(self->subscriptions[i]);
     free(self->subscriptions);

@@ -23,6 +23,7 @@ static const struct {
       "redeliver -c SEINPOST.YAML ID... | --subscriber S [--dead-lettered] [--since T]", false },
     { "backup", cmd_backup, "backup -c SEINPOST.YAML -o FILE   consistent copy of the database", false },
     { "anchors", cmd_anchors, "anchors -c PARTNER.YAML [--check EXPORT]  router chain heads this partner holds", false },
+    { "gateway", cmd_gateway, "gateway -c GATEWAY.YAML [--check]  HTTP ingress: POST /events", false },
     { "conformance", cmd_conformance,
       "conformance --endpoint E --partner-key K ...  test a partner endpoint (SEINPOST2)",
       true },

@@ -17,10 +17,28 @@
 #include "sp_event.h"
 #include "sp_proto.h"
 #include "sp_seen.h"
+#include "sp_util.h"
 
-#define PARTNER_ROUTER_KEYS 4           /* the router's key and others trusted */
+#define PARTNER_ROUTER_KEYS 1024        /* routers' keys (and rotated ones) trusted */
 #define PARTNER_DEDUP_DEFAULT_MS (8LL * 24 * 3600 * 1000)
 #define PARTNER_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define PARTNER_ASKED 16                /* answered FETCHes whose seqs it remembers */
+
+/*  A FETCH asked for (protocol.md 7.4), until the router answers it.   */
+typedef struct {
+    bool pending;
+    bool sent;                  /* on the router connection known now */
+    char request_id[37];
+    char *body;                 /* the signed request JSON */
+    uint8_t sig[SP_SIGNATURE_SIZE];
+} partner_fetch_t;
+
+/*  The new seqs a FETCHED named: entries under them were asked for, and
+    are handed on even when their (source, id) was handled before.      */
+typedef struct {
+    char *router, *subscription;
+    int64_t first, last;
+} partner_asked_t;
 
 struct sp_partner {
     void *zmq;
@@ -34,17 +52,26 @@ struct sp_partner {
     size_t emitter_key_count;
     char router_curve[PARTNER_ROUTER_KEYS][41];
     size_t router_curve_count;
+    char *router_names[PARTNER_ROUTER_KEYS];    /* several routers, or NULL */
     char *subscriber;           /* expected, or NULL */
     char **subscriptions;
     size_t subscription_count;
     sp_seen_t *seen;
     char last_error[256];
+    uint8_t peer[256];          /* routing id of the router's connection */
+    size_t peer_len;            /* 0: not known yet */
+    partner_fetch_t fetch;
+    partner_asked_t asked[PARTNER_ASKED];
+    size_t asked_next;
 };
 
 static int s_copy_names(sp_partner_t *self, const sp_partner_conf_t *conf)
 {
     if (conf->subscriber && !(self->subscriber = strdup(conf->subscriber)))
         return -1;
+    for (size_t i = 0; conf->router_names && i < conf->router_key_count; i++)
+        if (!conf->router_names[i] || !(self->router_names[i] = strdup(conf->router_names[i])))
+            return -1;
     self->subscriptions = calloc(conf->subscription_count + 1, sizeof *self->subscriptions);
     if (!self->subscriptions)
         return -1;
@@ -173,7 +200,14 @@ void sp_partner_destroy(sp_partner_t **self_p)
     free(self->subscriber);
     for (size_t i = 0; i < self->subscription_count; i++)
         free(self->subscriptions[i]);
+    for (size_t i = 0; i < PARTNER_ROUTER_KEYS; i++)
+        free(self->router_names[i]);
     free(self->subscriptions);
+    free(self->fetch.body);
+    for (size_t i = 0; i < PARTNER_ASKED; i++) {
+        free(self->asked[i].router);
+        free(self->asked[i].subscription);
+    }
     free(self);
     *self_p = NULL;
 }
@@ -335,14 +369,32 @@ static int s_check_prev(sp_partner_t *self, const char *router, json_t *entry,
     return SP_OK;
 }
 
+/*  True when a FETCHED of this partner named (router, subscription, seq). */
+static bool s_asked(const sp_partner_t *self, const char *router, const char *subscription,
+                    int64_t seq)
+{
+    for (size_t i = 0; i < PARTNER_ASKED; i++) {
+        const partner_asked_t *a = &self->asked[i];
+        if (a->router && router && seq >= a->first && seq <= a->last
+            && strcmp(a->router, router) == 0 && strcmp(a->subscription, subscription) == 0)
+            return true;
+    }
+    return false;
+}
+
 /*  One verified entry: handed on (a duplicate flagged as such), then
     recorded, so that neither a resend nor a redelivery under a new seq
-    reaches the application twice.                                     */
+    reaches the application twice. One this partner asked for again
+    (FETCH) is no duplicate by its (source, id): only a resend of its
+    seq is.                                                             */
 static int s_handle_one(sp_partner_t *self, const char *router, sp_signal_t *signal,
                         sp_partner_handler_fn *handler, void *arg)
 {
     int dup = sp_seen_has_delivery(self->seen, router, signal->subscription,
                                    (int64_t) signal->seq, signal->source, signal->id);
+    if (dup == 1 && s_asked(self, router, signal->subscription, (int64_t) signal->seq))
+        dup = sp_seen_has_seq(self->seen, router, signal->subscription,
+                              (int64_t) signal->seq);
     if (dup < 0)
         return s_fail(self, SP_E_PARTNER_FAILED, "state: %s", sp_seen_errmsg(self->seen));
     signal->duplicate = dup == 1;
@@ -359,8 +411,21 @@ static int s_handle_one(sp_partner_t *self, const char *router, sp_signal_t *sig
 
 /*  Handles the entries in order until one fails; returns the list of
     those handled, for the receipt.                                      */
+/*  The batch an entry came in, for a handler that keeps it (a relay). */
+static void s_batch_of(const sp_partner_t *self, sp_frames_t *f, const char *router,
+                       const uint8_t *sha, sp_signal_t *signal)
+{
+    signal->router = router;
+    signal->batch_header = sp_frame_data(f, 1 + SP_DELIVER_HEADER);
+    signal->batch_header_len = sp_frame_size(f, 1 + SP_DELIVER_HEADER);
+    signal->batch_sha256 = sha;
+    signal->batch_signature = sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE);
+    signal->router_key_id = sp_key_id(self->router_keys[self->router_key_last]);
+}
+
 static json_t *s_handle_entries(sp_partner_t *self, json_t *header, sp_frames_t *f,
-                                sp_partner_handler_fn *handler, void *arg, int *code)
+                                const uint8_t *sha, sp_partner_handler_fn *handler,
+                                void *arg, int *code)
 {
     const char *router = json_string_value(json_object_get(header, "router"));
     json_t *handled = json_array();
@@ -373,6 +438,7 @@ static json_t *s_handle_entries(sp_partner_t *self, json_t *header, sp_frames_t 
         if (*code != SP_OK)
             break;
         *code = s_verify_entry(self, entry, f, 1 + SP_DELIVER_FIRST_EVENT + i, &signal, sig);
+        s_batch_of(self, f, router, sha, &signal);
         if (*code == SP_OK)
             *code = s_check_prev(self, router, entry, &signal);
         if (*code == SP_OK)
@@ -390,6 +456,18 @@ static json_t *s_handle_entries(sp_partner_t *self, json_t *header, sp_frames_t 
     the router switched keys one failed verification, not one a batch. */
 static bool s_router_signed(sp_partner_t *self, sp_frames_t *f, const uint8_t *sha)
 {
+    /* several routers, each known by its CURVE key at the handshake: only
+       the key of the router that connected is tried, not every one     */
+    const char *user = self->router_names[0] && self->zap
+                       ? zmq_msg_gets(&f->part[1], "User-Id") : NULL;
+    for (size_t k = 0; user && k < self->router_key_count; k++)
+        if (self->router_names[k] && strcmp(self->router_names[k], user) == 0) {
+            self->router_key_last = k;
+            return sp_batch_verify_digest(self->router_keys[k], sha,
+                                          sp_frame_data(f, 1 + SP_DELIVER_SIGNATURE)) == 0;
+        }
+    if (user)
+        return false;
     for (size_t i = 0; i < self->router_key_count; i++) {
         size_t k = (self->router_key_last + i) % self->router_key_count;
         if (sp_batch_verify_digest(self->router_keys[k], sha,
@@ -399,6 +477,28 @@ static bool s_router_signed(sp_partner_t *self, sp_frames_t *f, const uint8_t *s
         }
     }
     return false;
+}
+
+/*  With several routers on the endpoint, each has its own sequence space
+    under its name: a batch must name the router whose key signed it, on
+    that router's own connection, or one router could write into another's. */
+static int s_check_router_name(sp_partner_t *self, sp_frames_t *f, const char *router)
+{
+    const char *name = self->router_names[self->router_key_last];
+    if (!name)
+        return SP_OK;
+    const char *user = self->zap ? zmq_msg_gets(&f->part[1], "User-Id") : name;
+    if (strcmp(router, name) != 0 || !user || strcmp(user, name) != 0)
+        return s_fail(self, SP_E_BATCH_MISADDRESSED, "batch signed by router %s names "
+                      "another router, or came on another router's connection", name);
+    return SP_OK;
+}
+
+size_t sp_partner_sockets(const sp_partner_t *self, void *sockets[2])
+{
+    sockets[0] = self->socket;
+    sockets[1] = self->zap;
+    return self->zap ? 2 : 1;
 }
 
 int sp_partner_trust_router_key(sp_partner_t *self, const sp_key_t *key)
@@ -433,7 +533,8 @@ static int s_check_header(sp_partner_t *self, sp_frames_t *f, const uint8_t *sha
         || json_array_size(entries) != f->count - 1 - SP_DELIVER_FIRST_EVENT)
         return s_fail(self, SP_E_FRAMES, "header is not version 2, or its entries do not "
                       "match the event frames");
-    return SP_OK;
+    return s_check_router_name(self, f, json_string_value(json_object_get(*header,
+                                                                          "router")));
 }
 
 static bool s_subscription_allowed(const sp_partner_t *self, const char *name)
@@ -515,7 +616,7 @@ static int s_process(sp_partner_t *self, sp_frames_t *f, json_t *header,
     int code = s_keep_anchor(self, header, sha);
     if (code != SP_OK)
         return code;
-    json_t *handled = s_handle_entries(self, header, f, handler, arg, &code);
+    json_t *handled = s_handle_entries(self, header, f, sha, handler, arg, &code);
     if (sp_seen_batch_done(self->seen, sha) != 0)
         code = s_fail(self, SP_E_PARTNER_FAILED, "cannot make the record of handled "
                       "signals durable: %s", sp_seen_errmsg(self->seen));
@@ -562,24 +663,214 @@ static void s_zap_serve(sp_partner_t *self)
     while (sp_frames_recv(&f, self->zap, ZAP_FRAMES + 1, 4096, ZMQ_DONTWAIT) == 0) {
         char z85[41] = "";
         bool known = false;
+        const char *user = "";      /* with several routers: which one */
         if (f.count == ZAP_FRAMES && sp_frame_is(&f, ZAP_MECHANISM, "CURVE")
             && sp_frame_size(&f, ZAP_CREDENTIALS) == 32) {
             zmq_z85_encode(z85, sp_frame_data(&f, ZAP_CREDENTIALS), 32);
-            for (size_t i = 0; i < self->router_curve_count; i++)
-                known = known || strcmp(z85, self->router_curve[i]) == 0;
+            for (size_t i = 0; !known && i < self->router_curve_count; i++)
+                if (strcmp(z85, self->router_curve[i]) == 0) {
+                    known = true;
+                    user = self->router_names[i] ? self->router_names[i] : "";
+                }
         }
         const char *status = known ? "200" : "400";
         const char *text = known ? "OK" : "not a configured router key";
         const void *parts[] = { "1.0", f.count > ZAP_ID ? sp_frame_data(&f, ZAP_ID) : "",
-                                status, text, "", "" };
+                                status, text, user, "" };
         size_t sizes[] = { 3, f.count > ZAP_ID ? sp_frame_size(&f, ZAP_ID) : 0, 3,
-                           strlen(text), 0, 0 };
+                           strlen(text), strlen(user), 0 };
         sp_send_parts(self->zap, parts, sizes, 6, 0);
         if (!known)
             snprintf(self->last_error, sizeof self->last_error, "refused a connection "
                      "whose CURVE key is not a configured router's");
         sp_frames_close(&f);
     }
+}
+
+/*  ---- FETCH: asking the router again (protocol.md 7.4) ----------------- */
+
+/*  The router's DEALER sends one empty message on each new connection
+    (ZMQ_PROBE_ROUTER): how this ROUTER learns the router's routing id
+    before the router sends anything else, for a FETCH with nothing
+    being delivered.                                                    */
+static bool s_is_probe(sp_frames_t *f)
+{
+    return f->count == 2 && sp_frame_size(f, 1) == 0;
+}
+
+static void s_fetch_send(sp_partner_t *self)
+{
+    partner_fetch_t *q = &self->fetch;
+    if (!q->pending || q->sent || self->peer_len == 0)
+        return;
+    const void *parts[] = { self->peer, SP_PROTOCOL_DELIVERY, SP_CMD_FETCH, q->body, q->sig };
+    size_t sizes[] = { self->peer_len, strlen(SP_PROTOCOL_DELIVERY), strlen(SP_CMD_FETCH),
+                       strlen(q->body), SP_SIGNATURE_SIZE };
+    /* not sent (no room): the next connection of the router gets it */
+    if (sp_send_parts(self->socket, parts, sizes, 5, ZMQ_DONTWAIT) != 0)
+        return;
+    q->sent = true;
+    sp_log(SP_LOG_INFO, "FETCH %s sent", q->request_id);
+}
+
+/*  A connection the router announced (a probe): the router's from now
+    on, and an unanswered FETCH goes on it, since one sent on an earlier
+    connection may have been lost with it. A batch names the router's
+    connection only while none was announced (a router that sends no
+    probe).                                                             */
+static void s_note_peer(sp_partner_t *self, sp_frames_t *f, bool announced)
+{
+    size_t len = sp_frame_size(f, 0);
+    if (len == 0 || len > sizeof self->peer || (!announced && self->peer_len > 0))
+        return;
+    if (len != self->peer_len || memcmp(self->peer, sp_frame_data(f, 0), len) != 0) {
+        memcpy(self->peer, sp_frame_data(f, 0), len);
+        self->peer_len = len;
+        self->fetch.sent = false;
+    }
+    s_fetch_send(self);
+}
+
+static void s_asked_add(sp_partner_t *self, const char *router, const char *subscription,
+                        int64_t first, int64_t last)
+{
+    partner_asked_t *a = &self->asked[self->asked_next++ % PARTNER_ASKED];
+    free(a->router);
+    free(a->subscription);
+    a->router = strdup(router);
+    a->subscription = strdup(subscription);
+    a->first = first;
+    a->last = last;
+    if (!a->router || !a->subscription) {
+        free(a->router);
+        free(a->subscription);
+        a->router = a->subscription = NULL;
+        sp_log(SP_LOG_ERROR, "out of memory: what FETCH asked for is handled as duplicates");
+    }
+}
+
+static const char *s_shown(const char *text)
+{
+    return text && sp_text_printable(text) ? text : "?";
+}
+
+/*  The router's answer: its signature by a router key this partner
+    trusts, for the FETCH waiting. The seqs it names are then handed on
+    as asked for.                                                       */
+static void s_fetched(sp_partner_t *self, sp_frames_t *f)
+{
+    json_t *body = NULL;
+    bool ok = f->count == 1 + SP_FETCH_FRAMES
+              && sp_frame_size(f, 1 + SP_FETCH_SIGNATURE) == SP_SIGNATURE_SIZE;
+    for (size_t i = 0; ok && i < self->router_key_count; i++)
+        if (sp_key_verify(self->router_keys[i], SP_DOMAIN_FETCHED,
+                          sp_frame_data(f, 1 + SP_FETCH_BODY), sp_frame_size(f, 1 + SP_FETCH_BODY),
+                          sp_frame_data(f, 1 + SP_FETCH_SIGNATURE)) == 0) {
+            body = json_loadb(sp_frame_data(f, 1 + SP_FETCH_BODY),
+                              sp_frame_size(f, 1 + SP_FETCH_BODY), JSON_REJECT_DUPLICATES, NULL);
+            break;
+        }
+    const char *id = json_string_value(json_object_get(body, "request_id"));
+    const char *router = json_string_value(json_object_get(body, "router"));
+    const char *subscription = json_string_value(json_object_get(body, "subscription"));
+    json_int_t queued = json_integer_value(json_object_get(body, "queued"));
+    json_int_t first = json_integer_value(json_object_get(body, "first_seq"));
+    json_int_t last = json_integer_value(json_object_get(body, "last_seq"));
+    if (!self->fetch.pending || !id || strcmp(id, self->fetch.request_id) != 0 || !router
+        || !subscription) {
+        sp_log(SP_LOG_WARNING, "a FETCHED not signed by a trusted router key, or not for "
+               "the FETCH waiting: ignored");
+        json_decref(body);
+        return;
+    }
+    self->fetch.pending = false;
+    if (queued > 0 && first >= 1 && last >= first)
+        s_asked_add(self, router, subscription, first, last);
+    char seqs[64] = "";
+    if (queued > 0)
+        snprintf(seqs, sizeof seqs, " seq %lld..%lld", (long long) first, (long long) last);
+    sp_log(SP_LOG_NOTICE, "FETCH %s answered by %s: %lld queued again (%s%s), %lld refused "
+           "(legal basis), %lld purged%s", self->fetch.request_id, s_shown(router),
+           (long long) queued, s_shown(subscription), seqs,
+           (long long) json_integer_value(json_object_get(body, "refused")),
+           (long long) json_integer_value(json_object_get(body, "purged")),
+           json_is_true(json_object_get(body, "more")) ? "; more in range: ask again" : "");
+    json_decref(body);
+}
+
+static void s_fetch_refused(sp_partner_t *self, sp_frames_t *f)
+{
+    char id[SP_FETCH_REQUEST_ID_MAX + 1] = "", code[48] = "?", reason[256] = "?";
+    if (f->count == 1 + SP_REFUSED_FRAMES) {
+        sp_frame_string(f, 1 + SP_REFUSED_REQUEST, id, sizeof id);
+        sp_frame_string(f, 1 + SP_REFUSED_CODE, code, sizeof code);
+        sp_frame_string(f, 1 + SP_REFUSED_REASON, reason, sizeof reason);
+    }
+    if (!self->fetch.pending || (id[0] && strcmp(id, self->fetch.request_id) != 0)) {
+        sp_log(SP_LOG_INFO, "a FETCH_REFUSED for no FETCH waiting: ignored");
+        return;
+    }
+    self->fetch.pending = false;
+    sp_log(SP_LOG_WARNING, "FETCH %s refused: %s: %s", self->fetch.request_id, s_shown(code),
+           s_shown(reason));
+}
+
+/*  One message from a router; true when it was a DELIVER (or anything
+    else, which s_batch refuses).                                      */
+static bool s_message(sp_partner_t *self, sp_frames_t *f, sp_partner_handler_fn *handler,
+                      void *arg)
+{
+    bool delivery = f->count > 2 && sp_frame_is(f, 1, SP_PROTOCOL_DELIVERY);
+    if (s_is_probe(f))
+        s_note_peer(self, f, true);
+    else if (delivery && sp_frame_is(f, 2, SP_CMD_FETCHED))
+        s_fetched(self, f);
+    else if (delivery && sp_frame_is(f, 2, SP_CMD_FETCH_REFUSED))
+        s_fetch_refused(self, f);
+    else {
+        if (s_batch(self, f, handler, arg) == 0)
+            s_note_peer(self, f, false);
+        return true;
+    }
+    return false;
+}
+
+int sp_partner_fetch(sp_partner_t *self, const char *subscription, int64_t since_seq,
+                     int64_t since_ms, int limit)
+{
+    char when[40];
+    partner_fetch_t *q = &self->fetch;
+    if (!self->subscriber || since_seq < 0 || since_ms < 0 || limit < 0) {
+        s_fail(self, SP_E_FRAMES, "FETCH needs the subscriber name in the partner's "
+               "configuration, and a since_seq, since_ms and limit >= 0");
+        return -1;
+    }
+    if (!subscription && self->subscription_count == 1)
+        subscription = self->subscriptions[0];
+    sp_uuid4(q->request_id);
+    json_t *body = json_pack("{s:i, s:s, s:s}", "v", 2, "subscriber", self->subscriber,
+                             "request_id", q->request_id);
+    if (subscription)
+        json_object_set_new(body, "subscription", json_string(subscription));
+    if (since_ms > 0) {
+        sp_time_format(since_ms, when, sizeof when);
+        json_object_set_new(body, "since", json_string(when));
+    } else
+        json_object_set_new(body, "since_seq", json_integer(since_seq));
+    if (limit > 0)
+        json_object_set_new(body, "limit", json_integer(limit));
+    free(q->body);
+    q->body = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(body);
+    q->pending = q->sent = false;
+    if (!q->body || sp_key_sign(self->key, SP_DOMAIN_FETCH, q->body, strlen(q->body),
+                                q->sig) != 0) {
+        s_fail(self, SP_E_PARTNER_FAILED, "cannot sign a FETCH");
+        return -1;
+    }
+    q->pending = true;
+    s_fetch_send(self);
+    return 0;
 }
 
 int sp_partner_poll(sp_partner_t *self, sp_partner_handler_fn *handler, void *arg,
@@ -598,9 +889,9 @@ int sp_partner_poll(sp_partner_t *self, sp_partner_handler_fn *handler, void *ar
         if (sp_frames_recv(&frames, self->socket, SP_MAX_FRAMES, 64u << 20,
                            ZMQ_DONTWAIT) != 0)
             break;
-        s_batch(self, &frames, handler, arg);
+        if (s_message(self, &frames, handler, arg))
+            handled++;
         sp_frames_close(&frames);
-        handled++;
         /* a handshake waiting on ZAP must not wait for a whole backlog */
         if (self->zap)
             s_zap_serve(self);

@@ -23,6 +23,9 @@
 #define SP_CMD_DELIVER  "DELIVER"
 #define SP_CMD_RECEIPT  "RECEIPT"
 #define SP_CMD_NACK     "NACK"
+#define SP_CMD_FETCH    "FETCH"           /* partner -> router (7.4) */
+#define SP_CMD_FETCHED  "FETCHED"         /* router -> partner */
+#define SP_CMD_FETCH_REFUSED "FETCH_REFUSED"
 
 /*  EMIT frame layout (after ROUTER's identity frame on the daemon side). */
 enum { SP_EMIT_PROTOCOL, SP_EMIT_COMMAND, SP_EMIT_CORRELATION, SP_EMIT_KEY_ID,
@@ -39,6 +42,21 @@ enum { SP_RECEIPT_PROTOCOL, SP_RECEIPT_COMMAND, SP_RECEIPT_BODY,
 /*  NACK: protocol, command, batch sha256 (hex), code, reason.             */
 enum { SP_NACK_PROTOCOL, SP_NACK_COMMAND, SP_NACK_BATCH, SP_NACK_CODE,
        SP_NACK_REASON, SP_NACK_FRAMES };
+/*  FETCH: protocol, command, request JSON, partner signature; FETCHED the
+    same with the router's answer and signature.                         */
+enum { SP_FETCH_PROTOCOL, SP_FETCH_COMMAND, SP_FETCH_BODY, SP_FETCH_SIGNATURE,
+       SP_FETCH_FRAMES };
+/*  FETCH_REFUSED: protocol, command, request id (may be empty), code,
+    reason. Not signed: it can only make the partner ask again.          */
+enum { SP_REFUSED_PROTOCOL, SP_REFUSED_COMMAND, SP_REFUSED_REQUEST, SP_REFUSED_CODE,
+       SP_REFUSED_REASON, SP_REFUSED_FRAMES };
+/*  FETCH_REFUSED codes besides FRAMES_INVALID and STORAGE_UNAVAILABLE.  */
+#define SP_FETCH_E_SIGNATURE "FETCH_SIGNATURE_INVALID"
+#define SP_FETCH_E_INVALID   "FETCH_INVALID"
+#define SP_FETCH_E_RATE      "FETCH_RATE_LIMITED"
+/*  Deliveries one FETCH queues at most; a request_id's length.          */
+#define SP_FETCH_LIMIT_MAX 1000
+#define SP_FETCH_REQUEST_ID_MAX 64
 
 #define SP_CORRELATION_MAX 64
 

@@ -37,6 +37,8 @@ typedef struct audit audit_t;
 #define AUDIT_CONNECTION_REFUSED "connection.refused"
 #define AUDIT_ALERT             "alert.run"
 #define AUDIT_NODE_KEY_CHANGED  "node.key_changed"
+#define AUDIT_RELAYED           "signal.relayed"
+#define AUDIT_RELAY_REFUSED     "signal.relay_refused"
 
 /*  Canonical bytes of a row, exactly what the chain hash covers:
     prev_hash (32 bytes) || "<seq>\n<ts>\n<kind>\n<trace_id>\n<signal_id>\n

@@ -848,6 +848,101 @@ static void s_parse_emitters(loader_t *ld, sp_yaml_node_t *root)
 }
 
 /*  --------------------------------------------------------------------
+    upstream nodes (protocol.md 16)                                        */
+
+static void s_parse_relay_rule(loader_t *ld, sp_yaml_node_t *item, const char *where,
+                               relay_rule_t *rule)
+{
+    static const char *const keys[] = { "emitter", "types", NULL };
+    sp_yaml_node_t *map = s_map(ld, item, where, keys);
+    char *name = NULL;
+    if (!map || s_string(ld, map, where, "emitter", true, &name) != 0)
+        return;
+    const emitter_t *em = config_emitter_by_name(ld->cfg, name);
+    if (!em)
+        s_error(ld, map, "%s.emitter: '%.64s' is not a configured emitter: this node "
+                "trusts relayed signals only of emitters whose keys it holds", where, name);
+    else
+        rule->emitter = (size_t) (em - ld->cfg->emitters);
+    free(name);
+    sp_yaml_node_t *seq = s_seq(ld, s_lookup(ld, map, where, "types", false), where, "types");
+    size_t count = sp_yaml_size(seq);
+    if (!seq || !count || !(rule->types = calloc(count, sizeof *rule->types)))
+        return;
+    for (size_t i = 0; i < count; i++) {
+        const char *type;
+        sp_yaml_node_t *t = sp_yaml_item(ld->yaml, seq, i);
+        if (s_text(ld, t, where, "types[]", &type) != 0)
+            continue;
+        if (em && !config_emitter_may_emit(em, type))
+            s_error(ld, t, "%s.types: emitter %s may not emit '%.128s' here", where,
+                    em->name, type);
+        else
+            rule->types[rule->type_count++] = s_strdup(ld, t, type);
+    }
+}
+
+static void s_parse_upstream_node(loader_t *ld, sp_yaml_node_t *item, const char *where,
+                                  upstream_t *up)
+{
+    static const char *const keys[] = { "name", "public_key", "curve_public_key", "relay",
+                                        NULL };
+    char rule_where[96];
+    sp_yaml_node_t *map = s_map(ld, item, where, keys);
+    if (!map)
+        return;
+    up->line = sp_yaml_line(map);
+    s_name(ld, map, where, &up->name);
+    s_public_key(ld, map, where, &up->key);
+    if (s_curve_key(ld, map, where, &up->curve_public) == 0 && !up->curve_public)
+        s_error(ld, map, "%s.curve_public_key: required: an upstream node is known by "
+                "its CURVE key as well as its signing key", where);
+    sp_yaml_node_t *seq = s_seq(ld, s_lookup(ld, map, where, "relay", true), where, "relay");
+    size_t count = sp_yaml_size(seq);
+    if (seq && count == 0)
+        s_error(ld, seq, "%s.relay: names no emitter: the node could relay nothing", where);
+    if (!seq || !count || !(up->relay = calloc(count, sizeof *up->relay)))
+        return;
+    for (size_t i = 0; i < count; i++) {
+        snprintf(rule_where, sizeof rule_where, "%s.relay[%zu]", where, i);
+        up->relay_count++;
+        s_parse_relay_rule(ld, sp_yaml_item(ld->yaml, seq, i), rule_where, &up->relay[i]);
+    }
+}
+
+static void s_parse_upstream(loader_t *ld, sp_yaml_node_t *root)
+{
+    static const char *const keys[] = { "listen", "subscriber", "nodes", NULL };
+    config_t *cfg = ld->cfg;
+    char where[64];
+    sp_yaml_node_t *map = s_map(ld, s_lookup(ld, root, "", "upstream", false), "upstream",
+                                keys);
+    if (!map)
+        return;
+    s_endpoint(ld, map, "upstream", "listen", false, &cfg->upstream_listen);
+    s_string(ld, map, "upstream", "subscriber", false, &cfg->upstream_subscriber);
+    if (!cfg->upstream_subscriber && cfg->node_name)
+        cfg->upstream_subscriber = strdup(cfg->node_name);
+    if (cfg->upstream_listen && s_is_tcp(cfg->upstream_listen) && !cfg->curve_secret_path)
+        s_error(ld, map, "upstream.listen: a tcp:// node link needs node.curve_secret_key");
+    sp_yaml_node_t *seq = s_seq(ld, s_lookup(ld, map, "upstream", "nodes", true), "upstream",
+                                "nodes");
+    size_t count = sp_yaml_size(seq);
+    if (!seq || !(cfg->upstreams = calloc(count ? count : 1, sizeof *cfg->upstreams)))
+        return;
+    for (size_t i = 0; i < count; i++) {
+        snprintf(where, sizeof where, "upstream.nodes[%zu]", i);
+        cfg->upstream_count++;
+        s_parse_upstream_node(ld, sp_yaml_item(ld->yaml, seq, i), where, &cfg->upstreams[i]);
+        for (size_t j = 0; j < i; j++)
+            if (cfg->upstreams[i].name && cfg->upstreams[j].name
+                && strcmp(cfg->upstreams[i].name, cfg->upstreams[j].name) == 0)
+                s_error(ld, map, "%s: duplicate upstream name '%s'", where,
+                        cfg->upstreams[i].name);
+    }
+}
+
+/*  --------------------------------------------------------------------
     subscribers and their subscriptions                                   */
 
 static int s_filter_values(loader_t *ld, sp_yaml_node_t *node,
@@ -1054,10 +1149,25 @@ static void s_subscriber_defaults(subscriber_t *sb)
     sb->retry.jitter = 0.2;
 }
 
+/*  kind node: the subscriber is another seinpostd (protocol.md 16). On
+    the wire it is a partner; its node key signs the receipts.         */
+static void s_subscriber_kind(loader_t *ld, sp_yaml_node_t *map, const char *where,
+                              subscriber_t *sb)
+{
+    char *kind = NULL;
+    if (s_string(ld, map, where, "kind", false, &kind) != 0 || !kind)
+        return;
+    if (strcmp(kind, "node") == 0)
+        sb->is_node = true;
+    else if (strcmp(kind, "partner") != 0)
+        s_error(ld, sp_yaml_get(ld->yaml, map, "kind"), "%s.kind: partner or node", where);
+    free(kind);
+}
+
 static void s_parse_subscriber(loader_t *ld, sp_yaml_node_t *item,
                                const char *where, subscriber_t *sb)
 {
-    static const char *const keys[] = { "name", "endpoint", "public_key",
+    static const char *const keys[] = { "name", "kind", "endpoint", "public_key",
         "previous_public_keys", "curve_public_key", "window", "receipt_timeout", "batch_linger", "retry",
         "subscriptions", NULL };
     sp_yaml_node_t *map = s_map(ld, item, where, keys);
@@ -1066,6 +1176,7 @@ static void s_parse_subscriber(loader_t *ld, sp_yaml_node_t *item,
         return;
     sb->line = sp_yaml_line(map);
     s_name(ld, map, where, &sb->name);
+    s_subscriber_kind(ld, map, where, sb);
     s_public_key(ld, map, where, &sb->key);
     s_previous_keys(ld, map, where, sb->key, &sb->previous_keys);
     s_curve_key(ld, map, where, &sb->curve_public);
@@ -1128,7 +1239,7 @@ static void s_defaults(config_t *cfg)
 static void s_parse_root(loader_t *ld)
 {
     static const char *const keys[] = { "node", "listen", "database", "limits",
-        "audit", "signal_types", "emitters", "subscribers", NULL };
+        "audit", "signal_types", "emitters", "subscribers", "upstream", NULL };
     sp_yaml_node_t *root = sp_yaml_root(ld->yaml);
     if (!sp_yaml_is_map(root)) {
         s_error(ld, root, "top level: expected a mapping, not %s",
@@ -1144,6 +1255,7 @@ static void s_parse_root(loader_t *ld)
     s_parse_types(ld, root);
     s_parse_emitters(ld, root);
     s_parse_subscribers(ld, root);
+    s_parse_upstream(ld, root);
 }
 
 static config_t *s_load(const char *path, bool public_only, char *err, size_t errlen)
@@ -1235,6 +1347,18 @@ static void s_free_lists(config_t *cfg)
     for (size_t i = 0; i < cfg->subscriber_count; i++)
         s_free_subscriber(&cfg->subscribers[i]);
     free(cfg->subscribers);
+    for (size_t i = 0; i < cfg->upstream_count; i++) {
+        upstream_t *up = &cfg->upstreams[i];
+        free(up->name);
+        sp_key_destroy(&up->key);
+        free(up->curve_public);
+        for (size_t j = 0; j < up->relay_count; j++)
+            s_free_strings(up->relay[j].types, up->relay[j].type_count);
+        free(up->relay);
+    }
+    free(cfg->upstreams);
+    free(cfg->upstream_listen);
+    free(cfg->upstream_subscriber);
 }
 
 void config_destroy(config_t **self_p)
@@ -1356,4 +1480,28 @@ int config_parse_duration(const char *text, int64_t *ms)
             return 0;
         }
     return -1;
+}
+
+const upstream_t *config_upstream(const config_t *self, const char *name)
+{
+    for (size_t i = 0; name && i < self->upstream_count; i++)
+        if (self->upstreams[i].name && strcmp(self->upstreams[i].name, name) == 0)
+            return &self->upstreams[i];
+    return NULL;
+}
+
+bool config_upstream_may_relay(const config_t *self, const upstream_t *upstream,
+                               const emitter_t *emitter, const char *type)
+{
+    for (size_t i = 0; i < upstream->relay_count; i++) {
+        const relay_rule_t *rule = &upstream->relay[i];
+        if (&self->emitters[rule->emitter] != emitter)
+            continue;
+        if (rule->type_count == 0)
+            return config_emitter_may_emit(emitter, type);
+        for (size_t j = 0; j < rule->type_count; j++)
+            if (strcmp(rule->types[j], type) == 0)
+                return true;
+    }
+    return false;
 }

@@ -63,6 +63,7 @@ typedef struct {
 typedef struct {
     char *name;                 /* unique */
     char *endpoint;             /* partner binds, router connects */
+    bool is_node;               /* kind node: another seinpostd (protocol.md 16) */
     sp_key_t *key;              /* partner's Ed25519 public key (receipts) */
     key_list_t previous_keys;   /* its keys before a rotation: verify only */
     char *curve_public;         /* partner's CURVE public key (Z85), or NULL */
@@ -107,6 +108,26 @@ typedef struct {
     int line;
 } emitter_t;
 
+/*  What an upstream node may relay to this one: signals of one of this
+    node's emitters, of the types listed (none: every type the emitter
+    may emit here). protocol.md 16.                                    */
+typedef struct {
+    size_t emitter;             /* index into config_t.emitters */
+    char **types;
+    size_t type_count;
+} relay_rule_t;
+
+/*  A node that delivers to this one as its partner (subscriber kind node
+    at that node).                                                     */
+typedef struct {
+    char *name;                 /* its node name: the router of its batches */
+    sp_key_t *key;              /* its node key, which signs its batches */
+    char *curve_public;         /* its CURVE key (Z85): the connection's */
+    relay_rule_t *relay;
+    size_t relay_count;
+    int line;
+} upstream_t;
+
 typedef struct {
     char *path;                 /* file it came from */
     char *node_name;
@@ -132,6 +153,10 @@ typedef struct {
     size_t emitter_count;
     subscriber_t *subscribers;
     size_t subscriber_count;
+    char *upstream_listen;      /* the node link: upstream nodes connect; or NULL */
+    char *upstream_subscriber;  /* this node's subscriber name at them */
+    upstream_t *upstreams;
+    size_t upstream_count;
 } config_t;
 
 /*  Loads and validates path. On error returns NULL and writes one or more
@@ -159,6 +184,10 @@ const emitter_t *config_emitter_by_name(const config_t *self, const char *name);
 const emitter_t *config_emitter_by_curve(const config_t *self, const char *z85);
 const subscriber_t *config_subscriber(const config_t *self, const char *name);
 bool config_emitter_may_emit(const emitter_t *emitter, const char *type);
+const upstream_t *config_upstream(const config_t *self, const char *name);
+/*  True when upstream may relay signals of emitter of this type.        */
+bool config_upstream_may_relay(const config_t *self, const upstream_t *upstream,
+                               const emitter_t *emitter, const char *type);
 
 /*  Durations: "250ms", "10s", "5m", "2h", "3d" or a bare number of seconds. */
 int config_parse_duration(const char *text, int64_t *ms);

@@ -91,6 +91,10 @@ static int s_socket_open(server_t *self, const config_t *config, sub_state_t *su
        down partner shows up as a failed send, not a silent backlog in RAM */
     zmq_setsockopt(sub->socket, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(sub->socket, ZMQ_LINGER, &zero, sizeof zero);
+    /* an empty message at each connection: the partner's ROUTER learns
+       the router's routing id before any batch, so that it can send a
+       FETCH with nothing to deliver (protocol.md 7.4)                  */
+    zmq_setsockopt(sub->socket, ZMQ_PROBE_ROUTER, &one, sizeof one);
     /* a partner's answers are small (receipts <= DELIVER_REPLY_MAX_BYTES);
        without a cap ZeroMQ would take any frame a partner sends into
        memory before we could refuse it. Above the cap it drops the

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upstream.h"
 #include "purge.h"
 #include "reload.h"
 #include "server.h"
@@ -251,6 +252,11 @@ static void s_handle_ready(server_t *self, zmq_pollitem_t *items, size_t count)
         }
     if (self->admin && (items[1].revents & ZMQ_POLLIN) && !self->storage_fatal)
         admin_handle(self);
+    for (size_t i = LOOP_FIXED_ITEMS + self->sub_count; i < count; i++)
+        if ((items[i].revents & ZMQ_POLLIN) && !self->storage_paused && !self->storage_fatal) {
+            upstream_handle(self);
+            break;
+        }
     if (self->zap_monitor && (items[3].revents & ZMQ_POLLIN))
         zap_monitor_handle(self);
 }
@@ -309,10 +315,16 @@ int server_turn_now(server_t *self, bool dispatch)
 
 static size_t s_poll_items(server_t *self, zmq_pollitem_t **items_p)
 {
-    size_t count = LOOP_FIXED_ITEMS + self->sub_count;
+    void *link[2] = { NULL, NULL };
+    size_t links = upstream_sockets(self, link);
+    size_t count = LOOP_FIXED_ITEMS + self->sub_count + links;
     zmq_pollitem_t *items = calloc(count, sizeof *items);
     if (!items)
         return 0;
+    /* the node link last: s_storage_gate holds it with the partners'  */
+    for (size_t i = 0; i < links; i++)
+        items[LOOP_FIXED_ITEMS + self->sub_count + i] =
+            (zmq_pollitem_t) { link[i], -1, ZMQ_POLLIN, 0 };
     items[0] = (zmq_pollitem_t) { self->ingress, 0, ZMQ_POLLIN, 0 };
     items[1] = (zmq_pollitem_t) { self->admin, -1, self->admin ? ZMQ_POLLIN : 0, 0 };
     items[2] = (zmq_pollitem_t) { self->zap, -1, self->zap ? ZMQ_POLLIN : 0, 0 };

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "deliver.h"
+#include "fetch.h"
 #include "sp_proto.h"
 #include "sp_util.h"
 
@@ -303,6 +304,8 @@ void deliver_handle_socket(server_t *self, sub_state_t *sub)
             s_receipt(self, sub, &frames);
         else if (sp_frame_is(&frames, 1, SP_CMD_NACK))
             s_nack(self, sub, &frames);
+        else if (sp_frame_is(&frames, 1, SP_CMD_FETCH))
+            fetch_handle(self, sub, &frames);     /* fetch.c */
         else
             s_refuse(self, sub, NULL, SP_E_COMMAND, "unknown command from partner");
         sp_frames_close(&frames);

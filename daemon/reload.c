@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upstream.h"
 #include "reload.h"
 #include "sp_util.h"
 
@@ -81,6 +82,17 @@ static void s_refused(server_t *self, const char *errors)
         audit_append(self->audit, AUDIT_CONFIG_REJECTED, NULL, 0, NULL,
                      json_pack("{s:s, s:s}", "config", self->config->path,
                                "errors", errors));
+}
+
+/*  The node link trusts the upstreams' and emitters' keys of the
+    configuration it was opened with: opened again with the new one.  */
+static void s_reopen_link(server_t *self)
+{
+    char err[512] = "";
+    upstream_close(self);
+    if (upstream_open(self, err, sizeof err) != 0)
+        sp_log(SP_LOG_ERROR, "node link not reopened after the reload: %s", err);
+    self->poll_items_stale = true;
 }
 
 /*  Counters survive a reload, so metrics stay monotonic.                 */
@@ -171,6 +183,7 @@ int server_reload(server_t *self)
         self->tx_failed = true;
     server_commit(self);
     config_destroy(&old);
+    s_reopen_link(self);
     sp_log(SP_LOG_NOTICE, "configuration reloaded: %zu subscribers, %zu emitters",
            fresh->subscriber_count, fresh->emitter_count);
     return 1;

@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "upstream.h"
 #include "server.h"
 #include "sp_proto.h"
 #include "sp_util.h"
@@ -229,6 +230,7 @@ server_t *server_new(const char *config_path, char *err, size_t errlen)
         || server_size_emitters(self) != 0
         || s_open_state(self, err, errlen) != 0 || s_bind(self, err, errlen) != 0
         || deliver_setup(self, err, errlen) != 0
+        || upstream_open(self, err, errlen) != 0
         || metrics_http_start(self, self->config->metrics_listen, err, errlen) != 0) {
         if (!err[0])
             snprintf(err, errlen, "start-up failed");
@@ -244,6 +246,7 @@ void server_destroy(server_t **self_p)
         return;
     server_t *self = *self_p;
     metrics_http_stop(self);
+    upstream_close(self);
     deliver_teardown(self);
     if (self->ingress)
         zmq_close(self->ingress);

@@ -23,6 +23,7 @@
 
 /*  A reply waiting for the commit that makes its signal durable.         */
 typedef struct emit emit_t;   /* one EMIT being handled (ingress.c) */
+typedef struct upstream_link upstream_link_t;   /* the node link (upstream.c) */
 
 typedef struct {
     uint8_t identity[256];
@@ -96,6 +97,10 @@ typedef struct {
     int64_t last_alert_ms;      /* monotonic */
     flood_t noise;              /* refused or ignored partner messages,
                                    per interval (receipt.c) */
+    /* fetch.c: the last FETCH served, for the partner's rate limit */
+    int64_t fetch_at;           /* monotonic ms; 0: none since start */
+    const char *fetch_subscription;     /* into conf */
+    int64_t fetch_first_seq, fetch_last_seq;    /* what it queued */
 } sub_state_t;
 
 /*  Next sequence number per (subscriber, subscription).                  */
@@ -132,6 +137,7 @@ typedef struct server {
     void *zap;                  /* REP on inproc: CURVE handshakes */
     void *zap_monitor;          /* PAIR: failed ingress handshakes */
     void *http;                 /* metrics endpoint (libmicrohttpd) */
+    struct upstream_link *upstream;     /* the node link, or NULL (upstream.c) */
     int64_t zap_minute;         /* rate limit of refusal audits */
     int zap_audited;
     reply_t *replies;
@@ -197,6 +203,14 @@ int server_size_emitters(server_t *self);
 
 /*  ingress.c: every EMIT waiting (up to a burst); queues their replies.  */
 void ingress_drain(server_t *self);
+/*  A signal an upstream node delivered (upstream.c), whose emitter
+    signature the node link verified: the checks of an EMIT after the
+    signature (envelope, authorisation, duplicate; not the clock), then
+    stored and routed into the open transaction. Returns the code and
+    fills reply as for an EMIT; a refusal is audited as one.           */
+sp_code_t ingress_relayed(server_t *self, const emitter_t *emitter, const char *key_id,
+                          const uint8_t *event, size_t len, const uint8_t *signature,
+                          reply_t *reply);
 emit_t *ingress_emits_new(size_t count);
 /*  After a failed commit: every queued ACCEPTED becomes REJECTED STORAGE.  */
 void ingress_fail_replies(server_t *self, const char *reason);

@@ -47,6 +47,15 @@ static const char *s_schema =
     "  trace_id TEXT, signal_id INTEGER, subscriber TEXT, detail TEXT NOT NULL,"
     "  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS audit_signal ON audit(signal_id);"
+    /* the node link (upstream.c): an upstream's signed batch, once, and
+       which relayed signal came in which batch as which entry          */
+    "CREATE TABLE IF NOT EXISTS upstream_batches("
+    "  id INTEGER PRIMARY KEY, upstream TEXT NOT NULL, sha256 BLOB NOT NULL UNIQUE,"
+    "  header BLOB NOT NULL, signature BLOB NOT NULL, key_id TEXT NOT NULL,"
+    "  received_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS relays("
+    "  signal_id INTEGER NOT NULL, batch_id INTEGER NOT NULL, subscription TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL, PRIMARY KEY(signal_id, batch_id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     "  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, audit_seq INTEGER NOT NULL,"
     "  chain_hash BLOB NOT NULL, key_id TEXT NOT NULL, signature BLOB NOT NULL);";

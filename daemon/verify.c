@@ -741,6 +741,8 @@ int verify_all(const verify_input_t *in, verify_counts_t *counts, char *why, siz
     if (rc == VERIFY_OK)
         rc = verify_named(in, counts, why, whylen);
     if (rc == VERIFY_OK)
+        rc = verify_relays(in, counts, why, whylen);
+    if (rc == VERIFY_OK)
         rc = verify_anchors(in, counts, why, whylen);
     sqlite3_exec(in->db, "COMMIT", NULL, NULL, NULL);
     return rc;

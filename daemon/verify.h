@@ -73,6 +73,8 @@ typedef struct {
     int64_t countersigned;      /* receipts countersigning such a header */
     int64_t countersigned_seq;  /* the newest head a partner countersigned */
     int64_t uncovered;          /* --lenient: stretches without a checkpoint */
+    int64_t relays;             /* hops from upstream nodes verified */
+    int64_t relays_unchecked;   /* upstream batches of an upstream not configured */
     char first_uncovered[256];
     int64_t by_previous_key;    /* of those, made with a rotated-out key */
     int64_t unchecked;          /* signatures whose key is not configured */
@@ -132,6 +134,9 @@ int verify_receipts(const verify_input_t *in, verify_counts_t *counts,
     TEMP table, so the connection may be read-only.                     */
 int verify_named(const verify_input_t *in, verify_counts_t *counts,
                  char *why, size_t whylen);
+/*  verify_relays.c: the hops from upstream nodes (protocol.md 16.3).    */
+int verify_relays(const verify_input_t *in, verify_counts_t *counts,
+                  char *why, size_t whylen);
 /*  Needs verify_chain() to have run (counts->last_seq).                 */
 int verify_anchors(const verify_input_t *in, verify_counts_t *counts,
                    char *why, size_t whylen);

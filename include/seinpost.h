@@ -36,6 +36,10 @@ extern "C" {
     header, the receipt signature the body.                               */
 #define SP_DOMAIN_BATCH   "seinpost/2 batch"
 #define SP_DOMAIN_RECEIPT "seinpost/2 receipt"
+/*  FETCH (a partner asks for its deliveries again): the partner signs
+    the request body, the router its FETCHED answer (protocol.md 7.4).  */
+#define SP_DOMAIN_FETCH   "seinpost/2 fetch"
+#define SP_DOMAIN_FETCHED "seinpost/2 fetched"
 /*  SEINPOST1's, for verifying batches and receipts stored before it.     */
 #define SP_DOMAIN_BATCH_V1   "seinpost/1 batch"
 #define SP_DOMAIN_RECEIPT_V1 "seinpost/1 receipt"
@@ -208,6 +212,14 @@ typedef struct {
     const char *event;          /* exact event JSON bytes */
     size_t event_len;
     bool duplicate;             /* handled before by this partner */
+    /*  The batch it came in, as the router signed it: what a node that
+        relays the signal keeps as the hop's evidence (protocol.md 16). */
+    const char *router;         /* the header's router name */
+    const char *batch_header;   /* exact header bytes */
+    size_t batch_header_len;
+    const uint8_t *batch_sha256;        /* 32 bytes */
+    const uint8_t *batch_signature;     /* 64 bytes */
+    const char *router_key_id;  /* the router key that verified it */
 } sp_signal_t;
 
 /*  Called per verified signal in order, duplicates included (flagged).
@@ -238,6 +250,13 @@ typedef struct {
         memory, lost with the process. dedup_max_age_ms 0: 8 days.       */
     const char *state_path;
     int64_t dedup_max_age_ms;
+    /*  Several routers on one endpoint (a node receiving from upstream
+        nodes, protocol.md 16): router_names[i] names the router whose key
+        is router_keys[i] and, when CURVE keys are given, whose CURVE key is
+        router_curve_keys[i] (the same count). A batch must then name as
+        its router the name of the key that verified it, and come on a
+        connection made with that router's CURVE key. NULL: one router.  */
+    const char *const *router_names;
 } sp_partner_conf_t;
 
 sp_partner_t *sp_partner_new_conf(const sp_partner_conf_t *conf, char *err, size_t errlen);
@@ -261,6 +280,23 @@ int sp_partner_trust_router_key(sp_partner_t *self, const sp_key_t *key);
     Returns number of batches handled, -1 on error.                       */
 int sp_partner_poll(sp_partner_t *self, sp_partner_handler_fn *handler,
                     void *arg, int timeout_ms);
+/*  The endpoint's sockets, for a caller's own zmq_poll(): the ROUTER
+    socket and, with CURVE keys configured, the ZAP socket. Ready on
+    either: sp_partner_poll(self, handler, arg, 0). Returns the count.  */
+size_t sp_partner_sockets(const sp_partner_t *self, void *sockets[2]);
+/*  Asks the router again for this partner's delivered or dead-lettered
+    deliveries of subscription (NULL: the partner's only configured one,
+    or the router's choice when the subscriber has one): those with seq >
+    since_seq, or, when since_ms > 0, stored at or after since_ms (Unix
+    ms); at most limit (0: the router's cap, 1000). Needs the subscriber
+    name in the configuration. The FETCH is signed and sent once the
+    router's connection is known (at once, or when it connects); the
+    answer is logged (sp_log). What the router queues again comes as new
+    seqs in normal batches, and is handed to the handler even when this
+    partner handled the signal before: it asked for it (protocol.md 7.4).
+    Returns 0, or -1 with sp_partner_last_error() saying why.           */
+int sp_partner_fetch(sp_partner_t *self, const char *subscription, int64_t since_seq,
+                     int64_t since_ms, int limit);
 /*  Last error from verification, for logs (never carries personal data). */
 const char *sp_partner_last_error(const sp_partner_t *self);
 

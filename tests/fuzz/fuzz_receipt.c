@@ -231,7 +231,12 @@ static int s_collect(int which)
     sp_frames_t frames;
     while (sp_frames_recv(&frames, s_world.partner_sock[which], SP_MAX_FRAMES, SIZE_MAX,
                           ZMQ_DONTWAIT) == 0) {
-        s_note_deliver(which, &frames);
+        /* the DEALER's probe at connect, and answers to a fuzzed FETCH
+           (protocol.md 7.4), are not batches */
+        if (!(frames.count == 1 && sp_frame_size(&frames, 0) == 0)
+            && !sp_frame_is(&frames, SP_DELIVER_COMMAND, SP_CMD_FETCH_REFUSED)
+            && !sp_frame_is(&frames, SP_DELIVER_COMMAND, SP_CMD_FETCHED))
+            s_note_deliver(which, &frames);
         sp_frames_close(&frames);
         count++;
     }
@@ -591,6 +596,12 @@ static bool s_check_reply(sp_frames_t *reply, const fz_frames_t *sent, const cha
     fz_die("partner replied with neither RECEIPT nor NACK");
 }
 
+static bool s_frame_eq(const fz_frames_t *frames, size_t i, const char *text)
+{
+    return i < frames->count && frames->size[i] == strlen(text)
+        && memcmp(frames->data[i], text, frames->size[i]) == 0;
+}
+
 static void s_partner_side(uint8_t mode, fz_frames_t *frames)
 {
     uint8_t sig[SP_SIGNATURE_SIZE], digest[SP_SHA256_SIZE];
@@ -629,6 +640,20 @@ static void s_partner_side(uint8_t mode, fz_frames_t *frames)
     }
     bool long_subscriber = s_long_subscriber(frames);
     fz_send(s_router, frames);
+    /*  A lone empty frame is the router's connection probe, FETCHED and
+        FETCH_REFUSED the router's answers to a FETCH (protocol.md 7.4):
+        the partner answers none of them.                               */
+    if ((frames->count == 1 && frames->size[0] == 0)
+        || (s_frame_eq(frames, 0, SP_PROTOCOL_DELIVERY)
+            && (s_frame_eq(frames, 1, SP_CMD_FETCHED)
+                || s_frame_eq(frames, 1, SP_CMD_FETCH_REFUSED)))) {
+        sp_partner_poll(s_partner, s_handler, NULL, 50);
+        if (fz_wait(s_router, 0))
+            fz_die("the partner answered a probe or a FETCH answer");
+        free(header);
+        free(given);
+        return;
+    }
     /*  sp_partner_poll() returns 0 when a signal (libFuzzer's SIGALRM
         timer) interrupts its zmq_poll(): poll again.                    */
     int handled = 0;
