@@ -1,11 +1,16 @@
-/*  reload.c - configuration reload and removal of orphaned deliveries.    */
+/*  reload.c - configuration reload, and the pending deliveries it leaves
+    without a legal basis: of a subscription removed, or one whose type or
+    filter no longer takes the signal (checked when its definition changed,
+    at a reload or a start).                                            */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "upstream.h"
+#include "jsonw.h"
 #include "reload.h"
+#include "route.h"
 #include "sp_util.h"
 
 typedef struct {
@@ -15,16 +20,14 @@ typedef struct {
     int count;
 } orphan_ctx_t;
 
-static bool s_configured(const config_t *config, const char *subscriber,
-                         const char *subscription)
+static const subscription_t *s_configured(const config_t *config, const char *subscriber,
+                                          const char *subscription)
 {
     const subscriber_t *conf = config_subscriber(config, subscriber);
-    if (!conf)
-        return false;
-    for (size_t i = 0; i < conf->sub_count; i++)
+    for (size_t i = 0; conf && i < conf->sub_count; i++)
         if (strcmp(conf->subs[i].name, subscription) == 0)
-            return true;
-    return false;
+            return &conf->subs[i];
+    return NULL;
 }
 
 static int s_kill_orphan(int64_t delivery_id, int64_t signal_id, int64_t seq,
@@ -47,21 +50,180 @@ static int s_kill_orphan(int64_t delivery_id, int64_t signal_id, int64_t seq,
                                   "seq", (json_int_t) seq, "reason", reason));
 }
 
+/*  ---- pending deliveries a changed subscription no longer covers ----- */
+
+/*  What decides coverage: the type and the filter, in configured order.
+    A changed legal-basis text alone changes nothing here.             */
+static void s_fingerprint(const subscription_t *sub, char hex[2 * SP_SHA256_SIZE + 1])
+{
+    uint8_t digest[SP_SHA256_SIZE];
+    jsonw_t w;
+    jsonw_init(&w, 0);
+    jsonw_member(&w, "[", sub->type);
+    for (size_t i = 0; i < sub->cond_count; i++) {
+        jsonw_member(&w, ",", sub->conds[i].path);
+        jsonw_member_int(&w, ",", (int64_t) sub->conds[i].op);
+        for (size_t j = 0; j < sub->conds[i].value_count; j++)
+            jsonw_member(&w, ",", sub->conds[i].values[j]);
+    }
+    jsonw_raw(&w, "]");
+    char *text = jsonw_finish(&w);
+    sp_sha256(text ? text : "", text ? strlen(text) : 0, digest);
+    sp_hex(digest, sizeof digest, hex);
+    free(text);
+}
+
+/*  1 when the definition differs from the one its pending deliveries were
+    last checked against (or none was recorded), and records it.       */
+static int s_definition_changed(server_t *self, const char *subscriber,
+                                const subscription_t *sub)
+{
+    char key[300], hex[2 * SP_SHA256_SIZE + 1];
+    sqlite3_stmt *stmt = NULL;
+    int changed = -1;
+    s_fingerprint(sub, hex);
+    snprintf(key, sizeof key, "coverage:%s/%s", subscriber, sub->name);
+    if (sqlite3_prepare_v2(store_db(self->store), "SELECT value = ?2 FROM meta WHERE key = ?1",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, hex, -1, SQLITE_STATIC);
+    int step = sqlite3_step(stmt);
+    if (step == SQLITE_ROW || step == SQLITE_DONE)
+        changed = step == SQLITE_DONE || sqlite3_column_int(stmt, 0) == 0;
+    sqlite3_finalize(stmt);
+    if (changed != 1)
+        return changed;
+    if (sqlite3_prepare_v2(store_db(self->store), "INSERT OR REPLACE INTO meta(key, value)"
+                           " VALUES(?, ?)", -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, hex, -1, SQLITE_STATIC);
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        changed = -1;
+    sqlite3_finalize(stmt);
+    return changed;
+}
+
+typedef struct {
+    server_t *server;
+    const char *subscriber;
+    const subscription_t *sub;
+    sqlite3_stmt *signal;
+    int count;
+} recheck_ctx_t;
+
+/*  A pending delivery the subscription as configured now does not take
+    is dead-lettered: it was routed under a basis that no longer covers
+    it, and the header would name the new one.                         */
+static int s_recheck_one(int64_t delivery_id, int64_t signal_id, int64_t seq,
+                         const char *trace_id, void *arg)
+{
+    recheck_ctx_t *ctx = arg;
+    char why[300], reason[400];
+    int covers = 1;
+    sqlite3_bind_int64(ctx->signal, 1, signal_id);
+    if (sqlite3_step(ctx->signal) == SQLITE_ROW) {
+        route_signal_t stored = {
+            .type = (const char *) sqlite3_column_text(ctx->signal, 0),
+            .source = (const char *) sqlite3_column_text(ctx->signal, 1),
+            .ce_id = (const char *) sqlite3_column_text(ctx->signal, 2),
+            .sealed = sqlite3_column_blob(ctx->signal, 3),
+            .sealed_len = (size_t) sqlite3_column_bytes(ctx->signal, 3) };
+        if (stored.type && stored.source && stored.ce_id)
+            covers = route_covers(ctx->server, ctx->sub, &stored, why, sizeof why);
+    }
+    sqlite3_reset(ctx->signal);
+    if (covers != 0)
+        return 0;       /* covered, or unreadable: delivery shows that */
+    snprintf(reason, sizeof reason, "%s (the subscription changed while it waited)", why);
+    if (store_delivery_dead(ctx->server->store, delivery_id, reason, sp_time_now_ms()) != 0)
+        return -1;
+    ctx->count++;
+    ctx->server->uncommitted.dead++;
+    sub_state_t *state = deliver_sub(ctx->server, ctx->subscriber);
+    if (state)
+        state->uncommitted_dead++;
+    return audit_append(ctx->server->audit, AUDIT_DEAD, trace_id, signal_id, ctx->subscriber,
+                        json_pack("{s:s, s:I, s:s}", "subscription", ctx->sub->name,
+                                  "seq", (json_int_t) seq, "reason", reason));
+}
+
+/*  Records every subscription's definition; marks in changed[] (one per
+    subscription, in configuration order) those whose definition is not
+    the one recorded. Recorded at every start and reload, so that a
+    backlog is checked again only when its subscription did change.    */
+static int s_mark_changed(server_t *self, bool *changed)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < self->config->subscriber_count; i++) {
+        const subscriber_t *sb = &self->config->subscribers[i];
+        for (size_t j = 0; j < sb->sub_count; j++, k++) {
+            int rc = s_definition_changed(self, sb->name, &sb->subs[j]);
+            if (rc < 0)
+                return -1;
+            changed[k] = rc == 1;
+        }
+    }
+    return 0;
+}
+
+static bool s_was_changed(const config_t *config, const bool *changed,
+                          const subscription_t *sub)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < config->subscriber_count; i++)
+        for (size_t j = 0; j < config->subscribers[i].sub_count; j++, k++)
+            if (&config->subscribers[i].subs[j] == sub)
+                return changed[k];
+    return false;
+}
+
+static int s_recheck(server_t *self, const char *subscriber, const subscription_t *sub)
+{
+    recheck_ctx_t ctx = { .server = self, .subscriber = subscriber, .sub = sub };
+    if (sqlite3_prepare_v2(store_db(self->store), "SELECT type, source, ce_id, event"
+                           " FROM signals WHERE id = ?", -1, &ctx.signal, NULL) != SQLITE_OK)
+        return -1;
+    int rc = store_each_pending_upto(self->store, subscriber, sub->name, INT64_MAX,
+                                     s_recheck_one, &ctx);
+    sqlite3_finalize(ctx.signal);
+    if (rc == 0 && ctx.count > 0)
+        sp_log(SP_LOG_WARNING, "dead-lettered %d pending deliveries of %s/%s: the "
+               "subscription as changed no longer covers them", ctx.count, subscriber,
+               sub->name);
+    return rc;
+}
+
 int server_dead_letter_orphans(server_t *self)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = 0;
-    if (store_begin(self->store) != 0
-        || sqlite3_prepare_v2(store_db(self->store),
-                              "SELECT DISTINCT subscriber, subscription FROM deliveries"
-                              " WHERE state = 0", -1, &stmt, NULL) != SQLITE_OK)
+    size_t total = 0;
+    for (size_t i = 0; i < self->config->subscriber_count; i++)
+        total += self->config->subscribers[i].sub_count;
+    bool *changed = calloc(total + 1, sizeof *changed);
+    if (!changed || store_begin(self->store) != 0 || s_mark_changed(self, changed) != 0) {
+        free(changed);
         return -1;
+    }
+    if (sqlite3_prepare_v2(store_db(self->store),
+                              "SELECT DISTINCT subscriber, subscription FROM deliveries"
+                              " WHERE state = 0", -1, &stmt, NULL) != SQLITE_OK) {
+        free(changed);
+        return -1;
+    }
     while (rc == 0 && sqlite3_step(stmt) == SQLITE_ROW) {
         orphan_ctx_t ctx = { .server = self };
         ctx.subscriber = (const char *) sqlite3_column_text(stmt, 0);
         ctx.subscription = (const char *) sqlite3_column_text(stmt, 1);
-        if (s_configured(self->config, ctx.subscriber, ctx.subscription))
+        const subscription_t *sub = s_configured(self->config, ctx.subscriber,
+                                                 ctx.subscription);
+        if (sub) {
+            if (s_was_changed(self->config, changed, sub))
+                rc = s_recheck(self, ctx.subscriber, sub);
             continue;
+        }
         rc = store_each_pending_upto(self->store, ctx.subscriber, ctx.subscription,
                                      INT64_MAX, s_kill_orphan, &ctx);
         if (rc == 0 && ctx.count > 0)
@@ -69,6 +231,7 @@ int server_dead_letter_orphans(server_t *self)
                    "no longer configured", ctx.count, ctx.subscriber, ctx.subscription);
     }
     sqlite3_finalize(stmt);
+    free(changed);
     return rc;
 }
 
