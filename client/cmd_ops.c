@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "cmd.h"
+#include "cmd_text.h"
 #include "config.h"
 #include "sp_event.h"
 #include "sp_proto.h"
@@ -43,8 +44,12 @@ static json_t *s_dead_json(sqlite3_stmt *stmt)
                      "payload_purged", sqlite3_column_int(stmt, 11) != 0);
 }
 
-static void s_dead_row(json_t *row)
+static void s_dead_row(json_t *raw)
 {
+    /* the reason may quote what a partner sent: escaped (cmd_text.h) */
+    json_t *row = cmd_text_json_shown(raw);
+    if (!row)
+        return;
     printf("%8lld  %-16s  %-24s  %5lld  %-36s  %3lld  %-24s  %s\n",
            (long long) json_integer_value(json_object_get(row, "delivery_id")),
            json_string_value(json_object_get(row, "subscriber")),
@@ -54,6 +59,7 @@ static void s_dead_row(json_t *row)
            (long long) json_integer_value(json_object_get(row, "attempts")),
            json_string_value(json_object_get(row, "dead_at")),
            json_string_value(json_object_get(row, "reason")));
+    json_decref(row);
 }
 
 static int s_list_dead(sqlite3 *db, const char *subscriber, bool json)
@@ -158,10 +164,13 @@ static void s_print_answer(json_t *answer)
                s_int(moved, "seq"), s_int(moved, "previous_seq"));
     if (s_int(answer, "already_pending") > 0)
         printf("%lld already pending: left as they are\n", s_int(answer, "already_pending"));
-    json_array_foreach(json_object_get(answer, "skipped"), i, skip)
+    json_array_foreach(json_object_get(answer, "skipped"), i, skip) {
+        json_t *shown = cmd_text_json_shown(skip);
         printf("skipped delivery %lld (%s): %s\n", s_int(skip, "delivery_id"),
-               json_string_value(json_object_get(skip, "subscription")),
-               json_string_value(json_object_get(skip, "reason")));
+               json_string_value(json_object_get(shown, "subscription")),
+               json_string_value(json_object_get(shown, "reason")));
+        json_decref(shown);
+    }
     if (json_is_true(json_object_get(answer, "more")))
         printf("more deliveries match: run the command again for the next ones\n");
 }

@@ -8,12 +8,17 @@
 #include <jansson.h>
 
 #include "cmd.h"
+#include "cmd_text.h"
 #include "config.h"
 
-static void s_print_table(json_t *status)
+/*  last_error may quote what a partner sent (a NACK's code): every
+    string is escaped before it reaches the terminal (cmd_text.h).     */
+static void s_print_table(json_t *raw)
 {
     size_t i;
-    json_t *row;
+    json_t *row, *status = cmd_text_json_shown(raw);
+    if (!status)
+        return;
     printf("%-20s %9s %9s %11s %9s %9s  %s\n", "SUBSCRIBER", "PENDING", "IN-FLIGHT",
            "OLDEST(s)", "DELIVERED", "DEAD", "LAST ERROR");
     json_array_foreach(json_object_get(status, "subscribers"), i, row) {
@@ -33,6 +38,7 @@ static void s_print_table(json_t *status)
            json_integer_value(json_object_get(status, "rejected")),
            json_integer_value(json_object_get(status, "delivered")),
            json_integer_value(json_object_get(status, "dead_lettered")));
+    json_decref(status);
 }
 
 /*  Loads the daemon's configuration for its admin endpoint.              */
