@@ -133,6 +133,10 @@ int main(int argc, char **argv)
     if (test)
         return s_test_config(config_path);
     sp_log_setup("seinpostd", level, json);
+    /* before sodium_init(): ChaCha20 in user space, seeded from the kernel
+       once (and again after a fork), instead of a getrandom() system call
+       for each trace id and payload nonce, two per signal (issue 19)   */
+    randombytes_set_implementation(&randombytes_internal_implementation);
     char err[8192] = "";
     s_install_signals();
     s_no_core_dumps();
