@@ -22,7 +22,6 @@
 #include "route.h"
 #include "sp_util.h"
 
-#define REDELIVER_SIGNAL "SELECT type, source, ce_id, event FROM signals WHERE id = ?"
 /*  The basis a delivery was first routed under, as its routing recorded. */
 #define REDELIVER_ROUTED \
     "SELECT json_extract(detail, '$.grondslag')," \
@@ -49,7 +48,7 @@ int redeliver_open(redeliver_t *r, server_t *self, size_t cap, json_t *requester
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (sqlite3_prepare_v2(db, REDELIVER_SIGNAL, -1, &r->signal, NULL) != SQLITE_OK
+    if (sqlite3_prepare_v2(db, ROUTE_STORED_SIGNAL, -1, &r->signal, NULL) != SQLITE_OK
         || sqlite3_prepare_v2(db, REDELIVER_ROUTED, -1, &r->routed, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
         return -1;
@@ -142,22 +141,8 @@ static int s_refusal(server_t *self, redeliver_t *r, const redeliver_row_t *row,
         snprintf(why, whylen, "payload purged after retention: nothing left to deliver");
         return 1;
     }
-    sqlite3_bind_int64(r->signal, 1, row->signal_id);
-    int rc = -1;
-    if (sqlite3_step(r->signal) == SQLITE_ROW) {
-        route_signal_t stored = {
-            .type = (const char *) sqlite3_column_text(r->signal, 0),
-            .source = (const char *) sqlite3_column_text(r->signal, 1),
-            .ce_id = (const char *) sqlite3_column_text(r->signal, 2),
-            .sealed = sqlite3_column_blob(r->signal, 3),
-            .sealed_len = (size_t) sqlite3_column_bytes(r->signal, 3) };
-        bool complete = stored.type && stored.source && stored.ce_id;
-        if (!complete)
-            snprintf(why, whylen, "the stored signal is incomplete");
-        rc = complete && route_covers(self, sub, &stored, why, whylen) == 1 ? 0 : 1;
-    }
-    sqlite3_reset(r->signal);
-    return rc;
+    int covers = route_covers_stored(self, sub, r->signal, row->signal_id, why, whylen);
+    return covers == -2 ? -1 : covers == 1 ? 0 : 1;
 }
 
 /*  The basis a delivery was routed under and the one it stands on now,

@@ -121,19 +121,8 @@ static int s_recheck_one(int64_t delivery_id, int64_t signal_id, int64_t seq,
 {
     recheck_ctx_t *ctx = arg;
     char why[300], reason[400];
-    int covers = 1;
-    sqlite3_bind_int64(ctx->signal, 1, signal_id);
-    if (sqlite3_step(ctx->signal) == SQLITE_ROW) {
-        route_signal_t stored = {
-            .type = (const char *) sqlite3_column_text(ctx->signal, 0),
-            .source = (const char *) sqlite3_column_text(ctx->signal, 1),
-            .ce_id = (const char *) sqlite3_column_text(ctx->signal, 2),
-            .sealed = sqlite3_column_blob(ctx->signal, 3),
-            .sealed_len = (size_t) sqlite3_column_bytes(ctx->signal, 3) };
-        if (stored.type && stored.source && stored.ce_id)
-            covers = route_covers(ctx->server, ctx->sub, &stored, why, sizeof why);
-    }
-    sqlite3_reset(ctx->signal);
+    int covers = route_covers_stored(ctx->server, ctx->sub, ctx->signal, signal_id, why,
+                                     sizeof why);
     if (covers != 0)
         return 0;       /* covered, or unreadable: delivery shows that */
     snprintf(reason, sizeof reason, "%s (the subscription changed while it waited)", why);
@@ -182,8 +171,8 @@ static bool s_was_changed(const config_t *config, const bool *changed,
 static int s_recheck(server_t *self, const char *subscriber, const subscription_t *sub)
 {
     recheck_ctx_t ctx = { .server = self, .subscriber = subscriber, .sub = sub };
-    if (sqlite3_prepare_v2(store_db(self->store), "SELECT type, source, ce_id, event"
-                           " FROM signals WHERE id = ?", -1, &ctx.signal, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(store_db(self->store), ROUTE_STORED_SIGNAL, -1, &ctx.signal,
+                           NULL) != SQLITE_OK)
         return -1;
     int rc = store_each_pending_upto(self->store, subscriber, sub->name, INT64_MAX,
                                      s_recheck_one, &ctx);

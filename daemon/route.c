@@ -180,6 +180,27 @@ int route_covers(server_t *self, const subscription_t *sub, const route_signal_t
     return covers;
 }
 
+int route_covers_stored(server_t *self, const subscription_t *sub, sqlite3_stmt *stmt,
+                        int64_t signal_id, char *why, size_t whylen)
+{
+    int rc = -2;
+    snprintf(why, whylen, "the stored signal is incomplete");
+    sqlite3_bind_int64(stmt, 1, signal_id);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        rc = -1;
+        route_signal_t stored = {
+            .type = (const char *) sqlite3_column_text(stmt, 0),
+            .source = (const char *) sqlite3_column_text(stmt, 1),
+            .ce_id = (const char *) sqlite3_column_text(stmt, 2),
+            .sealed = sqlite3_column_blob(stmt, 3),
+            .sealed_len = (size_t) sqlite3_column_bytes(stmt, 3) };
+        if (stored.type && stored.source && stored.ce_id)
+            rc = route_covers(self, sub, &stored, why, whylen);
+    }
+    sqlite3_reset(stmt);
+    return rc;
+}
+
 /*  The signal.received detail: nothing in it comes from the event. It
     records received_at, so the verifier can tell the stored time edited. */
 static void s_received_detail(jsonw_t *w, const emitter_t *emitter, const char *key_id,

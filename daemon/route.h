@@ -26,5 +26,12 @@ typedef struct {
     cannot be read, with why in both cases.                              */
 int route_covers(server_t *self, const subscription_t *sub, const route_signal_t *signal,
                  char *why, size_t whylen);
+/*  The query route_covers_stored() steps: prepare it once per pass.    */
+#define ROUTE_STORED_SIGNAL "SELECT type, source, ce_id, event FROM signals WHERE id = ?"
+/*  route_covers() for the stored signal signal_id, read with stmt (a
+    prepared ROUTE_STORED_SIGNAL, reset after): 1, 0 or -1 with why, -1
+    also for an incomplete row; -2 when there is no row (the store).   */
+int route_covers_stored(server_t *self, const subscription_t *sub, sqlite3_stmt *stmt,
+                        int64_t signal_id, char *why, size_t whylen);
 
 #endif
