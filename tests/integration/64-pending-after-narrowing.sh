@@ -33,7 +33,8 @@ c=$(emit 0796 0796200000000003)
 edit() { python3 -c 'import sys; p, a, b = sys.argv[1:]; s = open(p).read(); assert a in s, a; open(p, "w").write(s.replace(a, b))' "$conf" "$@" || fail "config edit: $1"; }
 edit "toetsing huishouden voor huurtoeslag" "toetsing huishouden (gewijzigd)"
 kill -HUP "$(cat "$SP_DIR/daemon.pid")"
-sp_wait 5 test "$(grep -c 'configuration reloaded' "$SP_DIR/daemon.log")" -ge 2 || fail "reloaded twice"
+reloads() { grep -c 'configuration reloaded' "$SP_DIR/daemon.log"; }
+sp_wait_ge 10 2 reloads || fail "reloaded twice"
 assert_eq "$(dead)" 1 "a changed basis text leaves the covered ones pending"
 
 # narrowed while the daemon was down: checked at the start
