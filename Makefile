@@ -2,7 +2,9 @@
 #
 #   make            build release binaries into build/
 #   make check      build with ASan+UBSan into build/asan/ and run every test
-#   make demo       live demo: Burgerzaken emitter, daemon, two partners
+#   make demo       live demo: Burgerzaken emitter, daemon, two partners, then a
+#                   network of nodes with a partner on HTTP
+#   make unit       only the unit tests, under ASan+UBSan (build/asan/)
 #   make fuzz       run each libFuzzer harness for FUZZ_SECONDS
 #   make bench      benchmark against a peer broker (not part of check)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -44,7 +46,7 @@ LIBA   := $(BUILD)/libseinpost.a
 LIBSO  := $(BUILD)/libseinpost.so.0
 BINS   := $(BUILD)/seinpostd $(BUILD)/seinpost
 
-.PHONY: all deps check unit integration demo fuzz bench soak soak-old install clean
+.PHONY: all deps check unit demo fuzz bench soak soak-old install clean
 all: deps
 	@$(MAKE) --no-print-directory binaries
 
@@ -90,6 +92,10 @@ check: deps
 	@$(MAKE) --no-print-directory binaries
 	@$(MAKE) --no-print-directory binaries BUILD=build/asan OPT="-O1 -g" SAN="$(SANFLAGS)"
 	@tests/run build/asan build
+
+unit: deps
+	@$(MAKE) --no-print-directory binaries BUILD=build/asan OPT="-O1 -g" SAN="$(SANFLAGS)"
+	@for t in build/asan/tests/test_*; do $$t || exit 1; done
 
 demo: all
 	@tests/demo/run build
