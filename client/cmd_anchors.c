@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "cmd.h"
+#include "cmd_text.h"
 #include "sp_chain.h"
 #include "sp_event.h"
 
@@ -66,16 +67,6 @@ static int s_load_held(sqlite3 *db, const char *router, held_list_t *held)
     return 0;
 }
 
-/*  text with control bytes and backslashes as \xNN, padded to width.   */
-static void s_put_safe(const char *text, int width)
-{
-    int n = 0;
-    for (const unsigned char *p = (const unsigned char *) (text ? text : ""); *p; p++)
-        n += *p < 0x20 || *p == 0x7f || *p == '\\' ? printf("\\x%02x", *p)
-                                                   : (putchar(*p), 1);
-    printf("%*s", n < width ? width - n : 0, "");
-}
-
 static int s_list(sqlite3 *db)
 {
     sqlite3_stmt *stmt = NULL;
@@ -92,8 +83,11 @@ static int s_list(sqlite3 *db)
         sp_time_format(sqlite3_column_int64(stmt, 3), when, sizeof when);
         /* the router's name came from a header the router signed; still
            printed with control bytes escaped, as anything from outside */
-        s_put_safe((const char *) sqlite3_column_text(stmt, 0), 24);
-        printf(" %-10" PRId64 " %s %s\n", (int64_t) sqlite3_column_int64(stmt, 1), hex, when);
+        const char *router = (const char *) sqlite3_column_text(stmt, 0);
+        char *shown = cmd_text_escape(router ? router : "", router ? strlen(router) : 0);
+        printf("%-24s %-10" PRId64 " %s %s\n", shown ? shown : "?",
+               (int64_t) sqlite3_column_int64(stmt, 1), hex, when);
+        free(shown);
     }
     sqlite3_finalize(stmt);
     return CMD_OK;
@@ -172,7 +166,7 @@ static int s_check(sqlite3 *db, const char *export_path)
     int64_t last = 0;
     int rc = CMD_FAILED;
     FILE *in = strcmp(export_path, "-") == 0 ? stdin : fopen(export_path, "r");
-    char *line = NULL;
+    char *line = NULL, *shown = NULL;
     size_t cap = 0;
     if (!in) {
         fprintf(stderr, "seinpost anchors: %s: cannot open\n", export_path);
@@ -187,21 +181,24 @@ static int s_check(sqlite3 *db, const char *export_path)
         goto cleanup;
     }
     snprintf(router, sizeof router, "%s", name);
-    if (s_load_held(db, router, &held) != 0) {
+    /* the name comes from the export: printed escaped (cmd_text.h) */
+    shown = cmd_text_escape(router, strlen(router));
+    if (!shown || s_load_held(db, router, &held) != 0) {
         fprintf(stderr, "seinpost anchors: %s\n", sqlite3_errmsg(db));
         goto cleanup;
     }
     if (held.count == 0) {
         fprintf(stderr, "seinpost anchors: this partner holds no anchor of router %s\n",
-                router);
+                shown);
         goto cleanup;
     }
     if (s_walk(in, &held, &last, why, sizeof why) != 0) {
         printf("BROKEN: %s\n", why);
         rc = ANCHORS_BROKEN;
     } else
-        rc = s_report(router, &held, last);
+        rc = s_report(shown, &held, last);
 cleanup:
+    free(shown);
     json_decref(head);
     free(line);
     free(held.rows);

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "cmd.h"
+#include "cmd_text.h"
 #include "sp_event.h"
 #include "sp_util.h"
 
@@ -70,12 +71,13 @@ static void s_print_anchor(sqlite3_stmt *stmt, int64_t seq, const char *hex, boo
         json_decref(row);
         return;
     }
-    /* subscriber names are configured names, printed as stored: the
-       receipt's row holds the configured name it was verified under  */
+    /* a stored string, escaped as every audit command prints them */
+    char *subscriber = cmd_text_escape(s_text(stmt, 1), strlen(s_text(stmt, 1)));
     printf("%-8" PRId64 " %-16.64s %-24s %-8" PRId64 " %-10" PRId64 " %.16s…  %s\n",
-           (int64_t) sqlite3_column_int64(stmt, 0), s_text(stmt, 1), when,
+           (int64_t) sqlite3_column_int64(stmt, 0), subscriber ? subscriber : "?", when,
            (int64_t) sqlite3_column_int64(stmt, 3), seq, hex,
            in_chain ? "in chain" : "NOT IN CHAIN");
+    free(subscriber);
 }
 
 int cmd_audit_anchors(sqlite3 *db, const char *subscriber, long limit, bool json)
