@@ -30,24 +30,32 @@ static const subscription_t *s_configured(const config_t *config, const char *su
     return NULL;
 }
 
+/*  A pending delivery left without a legal basis: dead, audited.        */
+static int s_dead_letter(server_t *self, const char *subscriber, const char *subscription,
+                         int64_t delivery_id, int64_t signal_id, int64_t seq,
+                         const char *trace_id, const char *reason)
+{
+    if (store_delivery_dead(self->store, delivery_id, reason, sp_time_now_ms()) != 0)
+        return -1;
+    /* counted at the commit; per subscriber too while it is configured
+       (a subscription removed, the subscriber kept)                     */
+    self->uncommitted.dead++;
+    sub_state_t *sub = deliver_sub(self, subscriber);
+    if (sub)
+        sub->uncommitted_dead++;
+    return audit_append(self->audit, AUDIT_DEAD, trace_id, signal_id, subscriber,
+                        json_pack("{s:s, s:I, s:s}", "subscription", subscription,
+                                  "seq", (json_int_t) seq, "reason", reason));
+}
+
 static int s_kill_orphan(int64_t delivery_id, int64_t signal_id, int64_t seq,
                          const char *trace_id, void *arg)
 {
     orphan_ctx_t *ctx = arg;
-    const char *reason = "subscription removed from configuration: no legal basis to deliver";
-    if (store_delivery_dead(ctx->server->store, delivery_id, reason, sp_time_now_ms()) != 0)
-        return -1;
     ctx->count++;
-    /* counted at the commit; per subscriber too while it is configured
-       (a subscription removed, the subscriber kept)                     */
-    ctx->server->uncommitted.dead++;
-    sub_state_t *sub = deliver_sub(ctx->server, ctx->subscriber);
-    if (sub)
-        sub->uncommitted_dead++;
-    return audit_append(ctx->server->audit, AUDIT_DEAD, trace_id, signal_id,
-                        ctx->subscriber,
-                        json_pack("{s:s, s:I, s:s}", "subscription", ctx->subscription,
-                                  "seq", (json_int_t) seq, "reason", reason));
+    return s_dead_letter(ctx->server, ctx->subscriber, ctx->subscription, delivery_id,
+                         signal_id, seq, trace_id, "subscription removed from "
+                         "configuration: no legal basis to deliver");
 }
 
 /*  ---- pending deliveries a changed subscription no longer covers ----- */
@@ -126,16 +134,9 @@ static int s_recheck_one(int64_t delivery_id, int64_t signal_id, int64_t seq,
     if (covers != 0)
         return 0;       /* covered, or unreadable: delivery shows that */
     snprintf(reason, sizeof reason, "%s (the subscription changed while it waited)", why);
-    if (store_delivery_dead(ctx->server->store, delivery_id, reason, sp_time_now_ms()) != 0)
-        return -1;
     ctx->count++;
-    ctx->server->uncommitted.dead++;
-    sub_state_t *state = deliver_sub(ctx->server, ctx->subscriber);
-    if (state)
-        state->uncommitted_dead++;
-    return audit_append(ctx->server->audit, AUDIT_DEAD, trace_id, signal_id, ctx->subscriber,
-                        json_pack("{s:s, s:I, s:s}", "subscription", ctx->sub->name,
-                                  "seq", (json_int_t) seq, "reason", reason));
+    return s_dead_letter(ctx->server, ctx->subscriber, ctx->sub->name, delivery_id, signal_id,
+                         seq, trace_id, reason);
 }
 
 /*  Records every subscription's definition; marks in changed[] (one per
