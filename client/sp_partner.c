@@ -274,6 +274,7 @@ static int s_verify_entry(sp_partner_t *self, json_t *entry, sp_frames_t *f, siz
     signal->grondslag = json_string_value(json_object_get(entry, "grondslag"));
     signal->activity = json_string_value(json_object_get(entry, "activity"));
     signal->emitter_key_id = json_string_value(json_object_get(entry, "emitter_key"));
+    signal->trace_id = json_string_value(json_object_get(entry, "trace_id"));
     signal->event = sp_frame_data(f, frame);
     signal->event_len = sp_frame_size(f, frame);
     json_int_t seq = json_integer_value(json_object_get(entry, "seq"));

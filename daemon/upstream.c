@@ -129,23 +129,6 @@ size_t upstream_sockets(const server_t *self, void *sockets[2])
     return self->upstream ? sp_partner_sockets(self->upstream->partner, sockets) : 0;
 }
 
-/*  The upstream's trace id for this entry, from the header it signed.   */
-static void s_upstream_trace(const sp_signal_t *signal, char out[33])
-{
-    size_t i;
-    json_t *entry, *header = json_loadb(signal->batch_header, signal->batch_header_len, 0,
-                                        NULL);
-    out[0] = '\0';
-    json_array_foreach(json_object_get(header, "entries"), i, entry) {
-        const char *name = json_string_value(json_object_get(entry, "subscription"));
-        const char *trace = json_string_value(json_object_get(entry, "trace_id"));
-        if (name && trace && strcmp(name, signal->subscription) == 0
-            && json_integer_value(json_object_get(entry, "seq")) == (json_int_t) signal->seq)
-            snprintf(out, 33, "%s", trace);
-    }
-    json_decref(header);
-}
-
 /*  The upstream's signed batch, once per batch; its row id.             */
 static int s_keep_batch(server_t *self, const sp_signal_t *signal, int64_t *batch_id)
 {
@@ -184,7 +167,7 @@ static int s_keep_batch(server_t *self, const sp_signal_t *signal, int64_t *batc
 static int s_record_hop(server_t *self, const sp_signal_t *signal, int64_t signal_id,
                         const char *trace_id)
 {
-    char sha[2 * SP_SHA256_SIZE + 1], upstream_trace[33];
+    char sha[2 * SP_SHA256_SIZE + 1];
     int64_t batch_id = 0;
     sqlite3_stmt *stmt = NULL;
     if (s_keep_batch(self, signal, &batch_id) != 0
@@ -199,7 +182,6 @@ static int s_record_hop(server_t *self, const sp_signal_t *signal, int64_t signa
     int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(stmt);
     sp_hex(signal->batch_sha256, SP_SHA256_SIZE, sha);
-    s_upstream_trace(signal, upstream_trace);
     return rc != 0 ? -1
         : audit_append(self->audit, AUDIT_RELAYED, trace_id, signal_id, NULL,
                        json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:b}", "upstream",
@@ -207,7 +189,7 @@ static int s_record_hop(server_t *self, const sp_signal_t *signal, int64_t signa
                                  "batch_sha256", sha, "upstream_batch_id",
                                  (json_int_t) batch_id, "subscription", signal->subscription,
                                  "seq", (json_int_t) signal->seq, "upstream_trace_id",
-                                 upstream_trace, "duplicate", signal->duplicate));
+                                 signal->trace_id ? signal->trace_id : "", "duplicate", signal->duplicate));
 }
 
 /*  Refused: audited, logged; the link NACKs the batch (PARTNER_FAILED),

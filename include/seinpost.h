@@ -220,6 +220,7 @@ typedef struct {
     const uint8_t *batch_sha256;        /* 32 bytes */
     const uint8_t *batch_signature;     /* 64 bytes */
     const char *router_key_id;  /* the router key that verified it */
+    const char *trace_id;       /* the router's trace id for it, or NULL */
 } sp_signal_t;
 
 /*  Called per verified signal in order, duplicates included (flagged).

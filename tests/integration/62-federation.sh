@@ -46,6 +46,13 @@ show=$("$SP_BIN/seinpost" audit show tilburg-3 -c "$SP_DIR/agency/seinpost.yaml"
 echo "$show" | grep -q "^  via       tilburg (router key $(fed_sql tilburg "SELECT DISTINCT key_id FROM batches LIMIT 1")" \
     || fail "audit show names the upstream hop: $show"
 echo "$show" | grep -q "signal.relayed" || fail "the relay is in the timeline: $show"
+# the hop names the upstream's trace id, so processing logs join across nodes
+upstream_trace=$(fed_sql tilburg "SELECT json_extract(e.value, '$.trace_id') FROM batches,
+    json_each(header, '$.entries') e WHERE json_extract(e.value, '$.id') = 'tilburg-3' LIMIT 1")
+[ ${#upstream_trace} -eq 32 ] || fail "tilburg's batch names a trace id: '$upstream_trace'"
+assert_eq "$(fed_sql agency "SELECT json_extract(a.detail, '$.upstream_trace_id') FROM audit a
+    JOIN signals s ON s.id = a.signal_id WHERE a.kind = 'signal.relayed' AND s.ce_id = 'tilburg-3'")" \
+    "$upstream_trace" "the relay records tilburg's trace id"
 
 # a signal breda may not relay: refused at the agency, audited, nowhere
 fed_emit tilburg "smuggled-1" 0855 em-tilburg-via-breda | grep -q ACCEPTED \
