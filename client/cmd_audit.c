@@ -503,10 +503,11 @@ static int s_list(audit_opts_t *o)
     if (o->limit > 0)
         s_sql(&q, "SELECT * FROM (");
     s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber, a.detail,"
-              " s.ce_id, s.source, s.type FROM audit a LEFT JOIN signals s"
-              " ON s.id = a.signal_id WHERE 1 = 1");
+              " s.ce_id, s.source, s.type, a.part FROM (" AUDIT_EVENTS_SQL("1") ") a"
+              " LEFT JOIN signals s ON s.id = a.signal_id WHERE 1 = 1");
     s_filters(&q, o, &p);
-    s_sql(&q, o->limit > 0 ? " ORDER BY a.seq DESC LIMIT ?) ORDER BY 1" : " ORDER BY a.seq");
+    s_sql(&q, o->limit > 0 ? " ORDER BY a.seq DESC, a.part DESC LIMIT ?) ORDER BY 1, 11"
+                           : " ORDER BY a.seq, a.part");
     if (o->limit > 0)
         s_num_arg(&q, o->limit);
     sqlite3_stmt *stmt = s_prepare(o->db, &q);
@@ -653,17 +654,21 @@ static void s_enrich(sqlite3 *db, json_t *event)
 }
 
 /*  The signal's own events, and the retries of each subscriber's queue
-    (not tied to one signal) while this signal waited in it.            */
+    (not tied to one signal) while this signal waited in it. Its sends
+    and receipts are entries of batch rows after its first event: those
+    are read from there on (AUDIT_EVENTS_SQL).                          */
 static const char s_timeline_sql[] =
-    "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 0 FROM audit a"
+    "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 0, a.part FROM ("
+    AUDIT_EVENTS_SQL("a.signal_id = ?1 OR (a.signal_id IS NULL AND a.kind IN ('"
+                     AUDIT_BATCH_SENT "', '" AUDIT_BATCH_RECEIPT "') AND a.seq >="
+                     " (SELECT MIN(f.seq) FROM audit f WHERE f.signal_id = ?1))") ") a"
     " WHERE a.signal_id = ?1"
-    " UNION SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 1 FROM audit a"
+    " UNION SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 1, 0 FROM audit a"
     " WHERE a.signal_id IS NULL AND a.kind = '" AUDIT_RETRY "' AND EXISTS ("
     "  SELECT 1 FROM deliveries d WHERE d.signal_id = ?1 AND d.subscriber = a.subscriber"
-    "  AND a.ts >= (SELECT MIN(r.ts) FROM audit r WHERE r.signal_id = ?1"
-    "               AND r.kind = '" AUDIT_ROUTED "' AND r.subscriber = d.subscriber)"
+    "  AND a.ts >= (SELECT MIN(r.ts) FROM audit r WHERE r.signal_id = ?1)"
     "  AND a.ts <= COALESCE(d.done_at, 9223372036854775807))"
-    " ORDER BY 1";
+    " ORDER BY 1, 7";
 
 static json_t *s_events_json(sqlite3 *db, int64_t signal_id)
 {
@@ -974,16 +979,24 @@ typedef struct {
 
 /*  One processing action (routed, delivered or dead-lettered).           */
 typedef struct {
-    int64_t seq, ts, signal_id, received_at, routed_seq, routed_ts;
+    int64_t seq, part, ts, signal_id, received_at, routed_seq, routed_part, routed_ts;
     const char *kind, *subscriber, *trace_id, *subscription, *activity;
 } action_t;
 
-/*  8 bytes derived from trace, audit seq and subject: stable on re-export. */
-static void s_span_id(const char *trace_id, int64_t seq, const char *subject, char out[17])
+/*  8 bytes derived from trace, audit seq, the entry within that row (a
+    routing or receipt among those one row holds, protocol.md 13.2) and
+    subject: stable on re-export.                                        */
+static void s_span_id(const char *trace_id, int64_t seq, int64_t part, const char *subject,
+                      char out[17])
 {
     char text[256];
     uint8_t digest[SP_SHA256_SIZE];
-    snprintf(text, sizeof text, "%s:%lld:%s", trace_id, (long long) seq, subject ? subject : "");
+    if (part > 0)
+        snprintf(text, sizeof text, "%s:%lld.%lld:%s", trace_id, (long long) seq,
+                 (long long) part, subject ? subject : "");
+    else
+        snprintf(text, sizeof text, "%s:%lld:%s", trace_id, (long long) seq,
+                 subject ? subject : "");
     sp_sha256(text, strlen(text), digest);
     sp_hex(digest, 8, out);
 }
@@ -1002,7 +1015,7 @@ static json_t *s_record(const audit_opts_t *o, const action_t *a, json_t *subjec
         json_object_set_new(attrs, "dpl.core.data_subject_id", json_string(subject_id));
         json_object_set(attrs, "dpl.core.data_subject_id_type", json_object_get(subject, "type"));
     }
-    s_span_id(a->trace_id, a->seq, subject_id, span);
+    s_span_id(a->trace_id, a->seq, a->part, subject_id, span);
     json_t *record = json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:{s:s, s:s}, s:o}",
                                "trace_id", s_raw(a->trace_id), "span_id", span, "name",
                                routed ? "seinpost.route" : "seinpost.deliver",
@@ -1012,7 +1025,7 @@ static json_t *s_record(const audit_opts_t *o, const action_t *a, json_t *subjec
                                o->config->node_name, "version", SP_VERSION_STRING,
                                "attributes", attrs);
     if (record && !routed && a->routed_seq > 0) {
-        s_span_id(a->trace_id, a->routed_seq, subject_id, parent);
+        s_span_id(a->trace_id, a->routed_seq, a->routed_part, subject_id, parent);
         json_object_set_new(record, "parent_span_id", json_string(parent));
     }
     return record;
@@ -1047,6 +1060,7 @@ static json_t *s_routed(export_aux_t *aux, action_t *a, json_t *detail)
 {
     if (strcmp(a->kind, AUDIT_ROUTED) == 0) {
         a->routed_seq = a->seq;
+        a->routed_part = a->part;
         a->routed_ts = a->ts;
         return json_incref(detail);
     }
@@ -1059,6 +1073,7 @@ static json_t *s_routed(export_aux_t *aux, action_t *a, json_t *detail)
         return NULL;
     a->routed_seq = sqlite3_column_int64(aux->routed, 0);
     a->routed_ts = sqlite3_column_int64(aux->routed, 1);
+    a->routed_part = sqlite3_column_int64(aux->routed, 3);
     return json_loads(s_col(aux->routed, 2), 0, NULL);
 }
 
@@ -1069,7 +1084,8 @@ static void s_export_action(const audit_opts_t *o, export_aux_t *aux, sqlite3_st
     action_t a = { .seq = sqlite3_column_int64(stmt, 0), .ts = sqlite3_column_int64(stmt, 1),
                    .kind = s_col(stmt, 2), .subscriber = s_col(stmt, 3),
                    .trace_id = s_col(stmt, 5), .signal_id = sqlite3_column_int64(stmt, 6),
-                   .received_at = sqlite3_column_int64(stmt, 7) };
+                   .received_at = sqlite3_column_int64(stmt, 7),
+                   .part = sqlite3_column_int64(stmt, 8) };
     a.subscription = json_string_value(json_object_get(detail, "subscription"));
     if (!a.subscription)
         a.subscription = "";
@@ -1101,14 +1117,17 @@ static int s_export(audit_opts_t *o)
         return CMD_USAGE;
     }
     s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, a.trace_id, a.signal_id,"
-              " s.received_at FROM audit a JOIN signals s ON s.id = a.signal_id WHERE a.kind"
+              " s.received_at, a.part FROM (" AUDIT_EVENTS_SQL("1") ") a JOIN signals s"
+              " ON s.id = a.signal_id WHERE a.kind"
               " IN ('" AUDIT_ROUTED "', '" AUDIT_RECEIPT "', '" AUDIT_DEAD "')");
     s_filters(&q, o, NULL);
-    s_sql(&q, " ORDER BY a.seq");
+    s_sql(&q, " ORDER BY a.seq, a.part");
     sqlite3_stmt *stmt = s_prepare(o->db, &q);
-    aux.routed = s_prepare_sql(o->db, "SELECT seq, ts, detail FROM audit WHERE signal_id = ?"
-                               " AND kind = '" AUDIT_ROUTED "' AND subscriber = ? AND"
-                               " json_extract(detail, '$.subscription') = ? ORDER BY seq LIMIT 1");
+    aux.routed = s_prepare_sql(o->db, "SELECT seq, ts, detail, part FROM ("
+                               AUDIT_EVENTS_SQL("a.signal_id = ?1") ")"
+                               " WHERE kind = '" AUDIT_ROUTED "' AND subscriber = ?2 AND"
+                               " json_extract(detail, '$.subscription') = ?3"
+                               " ORDER BY seq, part LIMIT 1");
     aux.received = s_prepare_sql(o->db, "SELECT detail FROM audit WHERE signal_id = ? AND"
                                  " kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED
                                  "') AND json_type(detail, '$.data_subjects') = 'array'"

@@ -20,10 +20,13 @@ typedef struct audit audit_t;
 #define AUDIT_DAEMON_STOP       "daemon.stop"
 #define AUDIT_CONFIG_LOADED     "config.loaded"
 #define AUDIT_CONFIG_REJECTED   "config.rejected"
-#define AUDIT_SIGNAL_RECEIVED   "signal.received"
+#define AUDIT_SIGNAL_RECEIVED   "signal.received"   /* before audit rows version 3 */
 #define AUDIT_SIGNAL_REJECTED   "signal.rejected"
 #define AUDIT_SIGNAL_ACCEPTED   "signal.accepted"
 #define AUDIT_SIGNAL_DUPLICATE  "signal.duplicate"
+/*  Per-delivery events: rows before audit rows version 3, since then
+    entries of signal.accepted, batch.sent and batch.receipt rows that
+    readers expand (AUDIT_EVENTS_SQL).                                 */
 #define AUDIT_ROUTED            "delivery.routed"
 #define AUDIT_ATTEMPT           "delivery.attempt"
 #define AUDIT_RECEIPT           "delivery.receipt"
@@ -39,6 +42,41 @@ typedef struct audit audit_t;
 #define AUDIT_NODE_KEY_CHANGED  "node.key_changed"
 #define AUDIT_RELAYED           "signal.relayed"
 #define AUDIT_RELAY_REFUSED     "signal.relay_refused"
+#define AUDIT_BATCH_SENT        "batch.sent"      /* one per batch: its deliveries */
+#define AUDIT_BATCH_RECEIPT     "batch.receipt"   /* one per receipt: those it settled */
+
+/*  The chain's events, one row per delivery event: what readers (verify,
+    audit show/list, redeliver) ask about. Since audit rows version 3 a
+    signal's routes live in its signal.accepted row, and a batch's sends
+    and a receipt's acknowledgements in one batch.sent and one
+    batch.receipt row (docs/protocol.md 13.1); this expands them into
+    delivery.routed, delivery.attempt and delivery.receipt rows with the
+    members those rows had before, so that databases of either version
+    read the same. Columns: seq, part (0 for a stored row, 1.. for the
+    entries of one), ts, kind, trace_id, signal_id, subscriber, detail.
+    where is a condition on the stored row "a" (e.g. "a.seq >= ?1"),
+    applied in each arm; a numbered parameter binds in all of them.     */
+#define AUDIT_EVENTS_SQL(where) \
+    "SELECT a.seq, 0 AS part, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber," \
+    " a.detail FROM audit a WHERE a.kind NOT IN ('" AUDIT_BATCH_SENT "', '" \
+    AUDIT_BATCH_RECEIPT "') AND (" where ")" \
+    " UNION ALL SELECT a.seq, 1 + r.key, a.ts, '" AUDIT_ROUTED "', a.trace_id," \
+    " a.signal_id, json_extract(r.value, '$.subscriber'), json_remove(r.value, '$.subscriber')" \
+    " FROM audit a, json_each(a.detail, '$.routes') r" \
+    " WHERE a.kind = '" AUDIT_SIGNAL_ACCEPTED "' AND (" where ")" \
+    " UNION ALL SELECT a.seq, 1 + e.key, a.ts, '" AUDIT_ATTEMPT "', s.trace_id," \
+    " e.value ->> 0, a.subscriber, json_object('subscription', e.value ->> 1," \
+    " 'seq', e.value ->> 2, 'attempt', e.value ->> 3, 'batch_id', a.detail ->> 'batch_id'," \
+    " 'outcome', a.detail ->> 'outcome')" \
+    " FROM audit a, json_each(a.detail, '$.entries') e LEFT JOIN signals s" \
+    " ON s.id = e.value ->> 0 WHERE a.kind = '" AUDIT_BATCH_SENT "' AND (" where ")" \
+    " UNION ALL SELECT a.seq, 1 + e.key, a.ts, '" AUDIT_RECEIPT "', s.trace_id," \
+    " e.value ->> 1, a.subscriber, json_object('subscription', e.value ->> 2," \
+    " 'seq', e.value ->> 3, 'receipt_id', a.detail ->> 'receipt_id', 'delivery_id'," \
+    " e.value ->> 0, 'batch_id', a.detail ->> 'batch_id', 'received_at'," \
+    " a.detail ->> 'received_at')" \
+    " FROM audit a, json_each(a.detail, '$.entries') e LEFT JOIN signals s" \
+    " ON s.id = e.value ->> 1 WHERE a.kind = '" AUDIT_BATCH_RECEIPT "' AND (" where ")"
 
 /*  Canonical bytes of a row, exactly what the chain hash covers:
     prev_hash (32 bytes) || "<seq>\n<ts>\n<kind>\n<trace_id>\n<signal_id>\n

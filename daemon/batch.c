@@ -145,6 +145,30 @@ int deliver_open_event(server_t *self, const sub_state_t *sub, const store_pendi
     return -1;
 }
 
+/*  One batch.sent audit row for the whole batch: its entries are
+    [signal_id, subscription, seq, attempt] (docs/protocol.md 13.1).   */
+static int s_audit_sent(server_t *self, sub_state_t *sub, const store_pending_t *rows,
+                        int count, int64_t batch_id)
+{
+    jsonw_t w;
+    jsonw_init(&w, JSON_ENSURE_ASCII);
+    jsonw_member_int(&w, "{\"batch_id\":", batch_id);
+    jsonw_raw(&w, ",\"outcome\":\"sent\",\"entries\":[");
+    for (int i = 0; i < count; i++) {
+        jsonw_member_int(&w, i ? ",[" : "[", rows[i].signal_id);
+        jsonw_member(&w, ",", rows[i].subscription);
+        jsonw_member_int(&w, ",", rows[i].seq);
+        jsonw_member_int(&w, ",", rows[i].attempts + 1);
+        jsonw_raw(&w, "]");
+    }
+    jsonw_raw(&w, "]}");
+    char *detail = jsonw_finish(&w);
+    int rc = detail ? audit_append_text(self->audit, AUDIT_BATCH_SENT, NULL, 0, sub->name,
+                                        detail) : -1;
+    free(detail);
+    return rc;
+}
+
 static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int count,
                     const char *header, const uint8_t *digest, const uint8_t *sig,
                     int64_t sent_ms, int64_t now)
@@ -158,16 +182,10 @@ static int s_record(server_t *self, sub_state_t *sub, store_pending_t *rows, int
     if (store_deliveries_sent(self->store, sub->name, rows[0].id, rows[count - 1].id,
                               count, batch_id, sp_time_now_ms()) != 0)
         return -1;
+    if (s_audit_sent(self, sub, rows, count, batch_id) != 0)
+        return -1;
     for (int i = 0; i < count; i++) {
         store_pending_t *row = &rows[i];
-        char detail[256];
-        /* subscription names are configured names: nothing to escape */
-        snprintf(detail, sizeof detail, "{\"subscription\":\"%s\",\"seq\":%" PRId64
-                 ",\"attempt\":%d,\"batch_id\":%" PRId64 ",\"outcome\":\"sent\"}",
-                 row->subscription, row->seq, row->attempts + 1, batch_id);
-        if (audit_append_text(self->audit, AUDIT_ATTEMPT, row->trace_id, row->signal_id,
-                              sub->name, detail) != 0)
-            return -1;
         inflight_t *slot = &sub->inflight[sub->inflight_count++];
         slot->delivery_id = row->id;
         slot->signal_id = row->signal_id;

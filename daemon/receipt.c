@@ -18,6 +18,7 @@
 
 #include "deliver.h"
 #include "fetch.h"
+#include "jsonw.h"
 #include "sp_proto.h"
 #include "sp_util.h"
 
@@ -166,13 +167,14 @@ static void s_drop_inflight(server_t *self, sub_state_t *sub, const char *subscr
 
 /*  One handled entry: the delivery marked done if it is still pending
     (a late or repeated receipt finds it done already, or dead-lettered),
-    audited with the receipt that proves it.                            */
+    and its entry [delivery_id, signal_id, subscription, seq] added to the
+    receipt's audit row w.                                             */
 static int s_ack_one(server_t *self, sub_state_t *sub, const sent_batch_t *batch,
                      const char *name, int64_t seq, int64_t receipt_id, int64_t now,
-                     int64_t *acked)
+                     jsonw_t *w, int64_t *acked)
 {
     int64_t delivery_id = 0, signal_id = 0;
-    char trace_id[33] = "", detail[320];
+    char trace_id[33] = "";
     int rc = store_delivery_ack(self->store, sub->name, name, seq, receipt_id,
                                 batch->batch_id, now, &delivery_id, &signal_id, trace_id);
     if (rc < 0)
@@ -180,17 +182,17 @@ static int s_ack_one(server_t *self, sub_state_t *sub, const sent_batch_t *batch
     s_drop_inflight(self, sub, name, seq);
     if (rc == 0)
         return 0;
-    (*acked)++;
-    /* a configured name: nothing to escape. The batch and the receipt's
-       arrival are chained here, so that verify can hold the rows to them */
-    snprintf(detail, sizeof detail, "{\"subscription\":\"%s\",\"seq\":%" PRId64
-             ",\"receipt_id\":%" PRId64 ",\"delivery_id\":%" PRId64 ",\"batch_id\":%"
-             PRId64 ",\"received_at\":%" PRId64 "}",
-             name, seq, receipt_id, delivery_id, batch->batch_id, now);
-    return audit_append_text(self->audit, AUDIT_RECEIPT, trace_id, signal_id, sub->name,
-                             detail);
+    jsonw_member_int(w, (*acked)++ ? ",[" : "[", delivery_id);
+    jsonw_member_int(w, ",", signal_id);
+    jsonw_member(w, ",", name);
+    jsonw_member_int(w, ",", seq);
+    jsonw_raw(w, "]");
+    return 0;
 }
 
+/*  One batch.receipt audit row per receipt that marked anything done.
+    The batch and the receipt's arrival are chained in it, so that
+    verify can hold the rows to them (docs/protocol.md 13.1).          */
 static int s_apply(server_t *self, sub_state_t *sub, const sent_batch_t *batch,
                    json_t *handled, sp_frames_t *f, int64_t *acked)
 {
@@ -198,6 +200,7 @@ static int s_apply(server_t *self, sub_state_t *sub, const sent_batch_t *batch,
     json_t *item;
     int64_t receipt_id = 0, now = sp_time_now_ms();
     char why[160];
+    jsonw_t w;
     if (store_begin_relaxed(self->store) != 0
         || store_receipt_insert(self->store, sub->name, now,
                                 sp_frame_data(f, SP_RECEIPT_BODY),
@@ -206,14 +209,27 @@ static int s_apply(server_t *self, sub_state_t *sub, const sent_batch_t *batch,
                                 sp_key_id(sub->conf->key), batch->batch_id,
                                 &receipt_id) != 0)
         return -1;
+    jsonw_init(&w, JSON_ENSURE_ASCII);
+    jsonw_member_int(&w, "{\"receipt_id\":", receipt_id);
+    jsonw_member_int(&w, ",\"batch_id\":", batch->batch_id);
+    jsonw_member_int(&w, ",\"received_at\":", now);
+    jsonw_raw(&w, ",\"entries\":[");
     json_array_foreach(handled, i, item) {
         int k = s_entry_of(sub, batch, item, i, why, sizeof why);
         /* the configured name, not the partner's string */
         const char *name = sub->conf->subs[batch->subscription[k]].name;
-        if (s_ack_one(self, sub, batch, name, batch->seq[k], receipt_id, now, acked) != 0)
+        if (s_ack_one(self, sub, batch, name, batch->seq[k], receipt_id, now, &w,
+                      acked) != 0) {
+            free(jsonw_finish(&w));
             return -1;
+        }
     }
-    return 0;
+    jsonw_raw(&w, "]}");
+    char *detail = jsonw_finish(&w);
+    int rc = !detail ? -1 : *acked == 0 ? 0
+        : audit_append_text(self->audit, AUDIT_BATCH_RECEIPT, NULL, 0, sub->name, detail);
+    free(detail);
+    return rc;
 }
 
 static void s_receipt(server_t *self, sub_state_t *sub, sp_frames_t *f)

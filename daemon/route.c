@@ -88,43 +88,50 @@ static int s_audit(server_t *self, const char *kind, const char *trace_id,
     return rc;
 }
 
+/*  One delivery: its row, and its entry in the signal.accepted detail's
+    "routes" (the legal basis it goes under), which w holds open.        */
 static int s_route_one(server_t *self, const subscriber_t *subscriber,
-                       const subscription_t *sub, int64_t signal_id,
-                       const char *trace_id)
+                       const subscription_t *sub, int64_t signal_id, jsonw_t *w,
+                       bool first)
 {
     int64_t seq = server_next_seq(self, subscriber->name, sub->name);
     if (seq < 0 || store_delivery_insert(self->store, signal_id, subscriber->name,
                                          sub->name, seq, sp_time_now_ms()) != 0)
         return -1;
     self->written_delivery_id = sqlite3_last_insert_rowid(store_db(self->store));
-    jsonw_t w;
-    jsonw_init(&w, JSON_ENSURE_ASCII);
-    jsonw_member(&w, "{\"subscription\":", sub->name);
-    jsonw_member_int(&w, ",\"seq\":", seq);
-    jsonw_member(&w, ",\"grondslag\":", sub->grondslag);
-    jsonw_member(&w, ",\"processing_activity_id\":", sub->activity);
-    jsonw_raw(&w, "}");
-    return s_audit(self, AUDIT_ROUTED, trace_id, signal_id, subscriber->name, &w);
+    jsonw_member(w, first ? "{\"subscriber\":" : ",{\"subscriber\":", subscriber->name);
+    jsonw_member(w, ",\"subscription\":", sub->name);
+    jsonw_member_int(w, ",\"seq\":", seq);
+    jsonw_member(w, ",\"grondslag\":", sub->grondslag);
+    jsonw_member(w, ",\"processing_activity_id\":", sub->activity);
+    jsonw_raw(w, "}");
+    return 0;
 }
 
+/*  Routes the signal and closes the accepted detail w with its "routes"
+    and "routed" count: one audit row per signal, however many partners
+    it goes to (docs/protocol.md 13.1).                                 */
 static int s_route(server_t *self, const sp_event_t *event, int64_t signal_id,
-                   const char *trace_id, int *routed)
+                   jsonw_t *w, int *routed)
 {
     const config_t *config = self->config;
     *routed = 0;
+    jsonw_raw(w, ",\"routes\":[");
     for (size_t i = 0; i < config->subscriber_count; i++) {
         const subscriber_t *subscriber = &config->subscribers[i];
         for (size_t j = 0; j < subscriber->sub_count; j++) {
             const subscription_t *sub = &subscriber->subs[j];
             if (!filter_match(sub, event))
                 continue;
-            if (s_route_one(self, subscriber, sub, signal_id, trace_id) != 0)
+            if (s_route_one(self, subscriber, sub, signal_id, w, *routed == 0) != 0)
                 return -1;
             if (i < self->sub_count)        /* subs[i] is subscribers[i] */
                 self->subs[i].stored++;
             (*routed)++;
         }
     }
+    jsonw_member_int(w, "],\"routed\":", *routed);
+    jsonw_raw(w, "}");
     return 0;
 }
 
@@ -201,26 +208,14 @@ int route_covers_stored(server_t *self, const subscription_t *sub, sqlite3_stmt 
     return rc;
 }
 
-/*  The signal.received detail: nothing in it comes from the event. It
-    records received_at, so the verifier can tell the stored time edited. */
-static void s_received_detail(jsonw_t *w, const emitter_t *emitter, const char *key_id,
-                              const char *sha_hex, size_t event_len, int64_t received_at)
-{
-    jsonw_init(w, JSON_ENSURE_ASCII);
-    jsonw_member(w, "{\"emitter\":", emitter->name);
-    jsonw_member(w, ",\"key_id\":", key_id);
-    jsonw_member(w, ",\"sha256\":", sha_hex);
-    jsonw_member_int(w, ",\"bytes\":", (int64_t) event_len);
-    jsonw_member_int(w, ",\"received_at\":", received_at);
-    jsonw_raw(w, "}");
-}
-
-/*  The signal.accepted detail up to its "routed" count, which follows
-    once routing is done.                                               */
+/*  The signal.accepted detail up to its routes, which follow once
+    routing is done. Nothing in it comes from the event's data but the
+    subjects' pseudonyms; received_at lets the verifier tell the stored
+    time edited.                                                        */
 static void s_accepted_detail(server_t *self, jsonw_t *w, const signal_type_t *type,
                               const sp_event_t *event, const emitter_t *emitter,
                               const char *key_id, const char *sha_hex, size_t event_len,
-                              char *subject_out)
+                              int64_t received_at, char *subject_out)
 {
     jsonw_init(w, JSON_ENSURE_ASCII);
     jsonw_member(w, "{\"emitter\":", emitter->name);
@@ -230,6 +225,7 @@ static void s_accepted_detail(server_t *self, jsonw_t *w, const signal_type_t *t
     jsonw_member(w, ",\"key_id\":", key_id);
     jsonw_member(w, ",\"sha256\":", sha_hex);
     jsonw_member_int(w, ",\"bytes\":", (int64_t) event_len);
+    jsonw_member_int(w, ",\"received_at\":", received_at);
     jsonw_raw(w, ",\"data_subjects\":");
     s_subject_pseudonyms(self, type, event, subject_out, w);
 }
@@ -243,23 +239,17 @@ sp_code_t route_store(server_t *self, const sp_event_t *event,
     char trace_id[33], subject[VAULT_PSEUDONYM_HEX + 1], sha_hex[65];
     int64_t signal_id = 0, received_at = sp_time_now_ms();
     int routed = 0;
-    jsonw_t received, accepted;
+    jsonw_t accepted;
     const signal_type_t *type = config_signal_type(self->config, event->type);
     s_trace_id(trace_id);
     sp_hex(sha256, SP_SHA256_SIZE, sha_hex);
     /* built first: it yields the subject's pseudonym the signal row keeps */
     s_accepted_detail(self, &accepted, type, event, emitter, key_id, sha_hex, event_len,
-                      subject);
+                      received_at, subject);
     int rc = s_insert_signal(self, event, emitter, event_bytes, event_len, sha256, key_id,
                              signature, trace_id, subject, received_at, &signal_id);
-    if (rc == 0) {
-        s_received_detail(&received, emitter, key_id, sha_hex, event_len, received_at);
-        rc = s_audit(self, AUDIT_SIGNAL_RECEIVED, trace_id, signal_id, NULL, &received);
-    }
     if (rc == 0)
-        rc = s_route(self, event, signal_id, trace_id, &routed);
-    jsonw_member_int(&accepted, ",\"routed\":", routed);
-    jsonw_raw(&accepted, "}");
+        rc = s_route(self, event, signal_id, &accepted, &routed);
     if (rc == 0)
         rc = s_audit(self, AUDIT_SIGNAL_ACCEPTED, trace_id, signal_id, NULL, &accepted);
     else

@@ -4,9 +4,13 @@
     The other checks walk the rows that exist; a deleted row leaves
     nothing for them to find. Here the chain is the index: every signal,
     batch, receipt and delivery an audit event names must be in its table.
-    Each check is one statement that scans the audit table once and looks
+    Each check is one statement that scans the events once and looks
     the named row up by its key, returning only the first event whose row
-    is missing or differs, so the work stays proportional to the rows.  */
+    is missing or differs, so the work stays proportional to the rows.
+    The events are the chain's rows with the per-batch and per-receipt
+    rows expanded into one event per delivery (AUDIT_EVENTS_SQL), in a
+    temporary table: eid orders them as the chain does, seq names the
+    chain row an event is part of.                                     */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +41,18 @@ static int s_first(const verify_input_t *in, const char *sql, sqlite3_stmt **stm
     *stmt = NULL;
     return step == SQLITE_DONE ? 0 : -1;
 }
+
+/*  ---- the events ------------------------------------------------------------ */
+
+static const char *s_events_sql =
+    "CREATE TEMP TABLE IF NOT EXISTS verify_events(eid INTEGER PRIMARY KEY, seq INTEGER,"
+    " part INTEGER, ts INTEGER, kind TEXT, trace_id TEXT, signal_id INTEGER,"
+    " subscriber TEXT, detail TEXT);"
+    "DELETE FROM temp.verify_events;"
+    "INSERT INTO temp.verify_events(seq, part, ts, kind, trace_id, signal_id, subscriber,"
+    " detail) SELECT * FROM (" AUDIT_EVENTS_SQL("1") ") ORDER BY seq, part;"
+    "CREATE INDEX IF NOT EXISTS temp.verify_events_signal ON verify_events(signal_id);"
+    "CREATE INDEX IF NOT EXISTS temp.verify_events_kind ON verify_events(kind);";
 
 /*  ---- signals ------------------------------------------------------------ */
 
@@ -76,7 +92,7 @@ static const char *s_signals_sql =
     "    WHERE json_type(j.value, '$.field') IS NULL LIMIT 1) IS NOT s.subject_pseudonym"
     "   THEN 'subject_pseudonym' "
     "  END AS differs"
-    " FROM audit a LEFT JOIN signals s ON s.id = a.signal_id"
+    " FROM temp.verify_events a LEFT JOIN signals s ON s.id = a.signal_id"
     " WHERE a.signal_id IS NOT NULL)"
     " WHERE differs IS NOT NULL ORDER BY seq LIMIT 1";
 
@@ -108,7 +124,8 @@ static int s_named_rows(const verify_input_t *in, const char *kind, const char *
     sqlite3_stmt *stmt;
     snprintf(sql, sizeof sql,
              "SELECT a.seq, json_extract(a.detail, '$.%s'), t.id IS NULL"
-             " FROM audit a LEFT JOIN %s t ON t.id = json_extract(a.detail, '$.%s')"
+             " FROM temp.verify_events a LEFT JOIN %s t"
+             " ON t.id = json_extract(a.detail, '$.%s')"
              " WHERE a.kind = '%s' AND json_type(a.detail, '$.%s') = 'integer'"
              " AND (t.id IS NULL OR t.subscriber IS NOT a.subscriber)"
              " ORDER BY a.seq LIMIT 1", member, table, member, kind, member);
@@ -144,9 +161,9 @@ static const char *s_moved_sql =
 static const char *s_deliveries_sql =
     "SELECT n.seq, n.subscriber, n.subscription, n.dseq, d.id IS NULL,"
     " d.signal_id IS NOT n.signal_id FROM ("
-    " SELECT seq, signal_id, subscriber, json_extract(detail, '$.subscription')"
+    " SELECT eid, seq, signal_id, subscriber, json_extract(detail, '$.subscription')"
     "  AS subscription, json_extract(detail, '$.seq') AS dseq,"
-    "  json_extract(detail, '$.delivery_id') AS did FROM audit"
+    "  json_extract(detail, '$.delivery_id') AS did FROM temp.verify_events"
     " WHERE kind IN ('" AUDIT_ROUTED "', '" AUDIT_ATTEMPT "', '" AUDIT_RECEIPT "', '"
     AUDIT_DEAD "', '" AUDIT_REDELIVERED "')) n"
     " LEFT JOIN deliveries d ON d.subscriber = n.subscriber"
@@ -156,7 +173,7 @@ static const char *s_deliveries_sql =
     "  AND m.subscription = n.subscription AND m.seq = n.dseq)"
     " AND (d.id IS NULL OR d.signal_id IS NOT n.signal_id"
     "  OR (n.did IS NOT NULL AND d.id IS NOT n.did))"
-    " ORDER BY n.seq LIMIT 1";
+    " ORDER BY n.eid LIMIT 1";
 
 static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen)
 {
@@ -181,10 +198,10 @@ static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen
 
 /*  ---- deliveries the chain does not account for ---------------------------- */
 
-/*  The events about one delivery key: the signal's events (audit_signal
-    index) for that subscriber, subscription and seq.                    */
+/*  The first event about one delivery key: the signal's events (the
+    signal_id index) for that subscriber, subscription and seq; its eid. */
 #define DELIVERY_EVENT(kinds) \
-    "(SELECT MIN(a.seq) FROM audit a WHERE a.signal_id = d.signal_id" \
+    "(SELECT MIN(a.eid) FROM temp.verify_events a WHERE a.signal_id = d.signal_id" \
     " AND a.subscriber = d.subscriber AND a.kind IN " kinds \
     " AND json_extract(a.detail, '$.subscription') = d.subscription" \
     " AND json_extract(a.detail, '$.seq') = d.seq)"
@@ -197,7 +214,8 @@ static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen
     problem: 1 no routing event, 2 delivered without a receipt event,
     3 dead-lettered without its event, 4 pending after either, 5 unknown. */
 static const char *s_unaccounted_sql =
-    "SELECT id, subscriber, subscription, seq, problem, COALESCE(receipt, dead) FROM ("
+    "SELECT id, subscriber, subscription, seq, problem,"
+    " (SELECT e.seq FROM temp.verify_events e WHERE e.eid = COALESCE(receipt, dead)) FROM ("
     " SELECT *, CASE"
     "  WHEN routed IS NULL THEN 1"
     "  WHEN state = 1 AND receipt IS NULL THEN 2"
@@ -256,29 +274,31 @@ static const char *s_purged_sql =
     arrival time and batch are the ones its events recorded. Members are
     compared where recorded (older versions recorded fewer).            */
 static const char *s_fields_sql =
-    "SELECT what, id, field, ev FROM ("
+    "SELECT what, id, field, (SELECT e.seq FROM temp.verify_events e WHERE e.eid = ev) FROM ("
     " SELECT 'delivery' AS what, d.id, CASE"
     "  WHEN json_extract(a.detail, '$.receipt_id') IS NOT d.receipt_id THEN 'receipt_id'"
     "  WHEN json_type(a.detail, '$.batch_id') IS NOT NULL"
     "   AND json_extract(a.detail, '$.batch_id') IS NOT d.batch_id THEN 'batch_id'"
-    "  END AS field, a.seq AS ev"
-    " FROM deliveries d JOIN audit a ON a.seq = " DELIVERY_EVENT("('" AUDIT_RECEIPT "')")
+    "  END AS field, a.eid AS ev"
+    " FROM deliveries d JOIN temp.verify_events a ON a.eid = " DELIVERY_EVENT("('" AUDIT_RECEIPT "')")
     " WHERE d.state = 1"
     " UNION ALL SELECT 'delivery', id, 'batch_id', ev FROM ("
-    "  SELECT d.id, d.batch_id, (SELECT a.seq FROM audit a WHERE a.signal_id = d.signal_id"
+    "  SELECT d.id, d.batch_id, (SELECT a.eid FROM temp.verify_events a"
+    "   WHERE a.signal_id = d.signal_id"
     "   AND a.subscriber = d.subscriber AND a.kind = '" AUDIT_ATTEMPT "'"
     "   AND json_extract(a.detail, '$.subscription') = d.subscription"
-    "   AND json_extract(a.detail, '$.seq') = d.seq ORDER BY a.seq DESC LIMIT 1) AS ev"
+    "   AND json_extract(a.detail, '$.seq') = d.seq ORDER BY a.eid DESC LIMIT 1) AS ev"
     "  FROM deliveries d WHERE d.state <> 1 AND d.batch_id IS NOT NULL) x"
-    "  WHERE ev IS NULL OR (SELECT json_extract(detail, '$.batch_id') FROM audit"
-    "   WHERE seq = ev) IS NOT x.batch_id"
+    "  WHERE ev IS NULL OR (SELECT json_extract(detail, '$.batch_id')"
+    "   FROM temp.verify_events WHERE eid = ev) IS NOT x.batch_id"
     " UNION ALL SELECT 'receipt', r.id, CASE"
     "  WHEN json_type(a.detail, '$.received_at') IS NOT NULL"
     "   AND json_extract(a.detail, '$.received_at') IS NOT r.received_at THEN 'received_at'"
     "  WHEN json_type(a.detail, '$.batch_id') IS NOT NULL"
     "   AND json_extract(a.detail, '$.batch_id') IS NOT r.batch_id THEN 'batch_id'"
-    "  END, a.seq"
-    " FROM audit a JOIN receipts r ON r.id = json_extract(a.detail, '$.receipt_id')"
+    "  END, a.eid"
+    " FROM temp.verify_events a JOIN receipts r"
+    " ON r.id = json_extract(a.detail, '$.receipt_id')"
     " WHERE a.kind = '" AUDIT_RECEIPT "')"
     " WHERE field IS NOT NULL ORDER BY ev LIMIT 1";
 
@@ -317,6 +337,8 @@ int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
                  size_t whylen)
 {
     (void) counts;
+    if (sqlite3_exec(in->db, s_events_sql, NULL, NULL, NULL) != SQLITE_OK)
+        return verify_sql_error(in, why, whylen);
     int rc = s_named_signals(in, why, whylen);
     if (rc == VERIFY_OK)
         rc = s_named_rows(in, AUDIT_ATTEMPT, "batch_id", "batches", "batch", why, whylen);
@@ -329,5 +351,6 @@ int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
         rc = s_unaccounted_deliveries(in, why, whylen);
     if (rc == VERIFY_OK)
         rc = s_stored_fields(in, why, whylen);
+    sqlite3_exec(in->db, "DROP TABLE IF EXISTS temp.verify_events", NULL, NULL, NULL);
     return rc;
 }

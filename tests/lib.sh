@@ -234,3 +234,28 @@ start, end = text.index(first), text.index(last)
 open(path, "w").write(text[:start] + text[end:])
 PY
 }
+
+# sp_events [KIND]: how many events (of KIND) the chain holds, as
+# `seinpost audit list` shows them. Since audit rows version 3, a signal's routes
+# are entries of its signal.accepted row, a batch's sends of its
+# batch.sent row and a receipt's settled deliveries of its batch.receipt
+# row (protocol.md 13.1); older rows, one per delivery, count as they are.
+sp_events() {
+    if [ $# -eq 0 ]; then
+        sp_sql "SELECT (SELECT COUNT(*) FROM audit WHERE kind NOT IN ('batch.sent', 'batch.receipt'))
+            + (SELECT COUNT(*) FROM audit a, json_each(a.detail, '\$.routes')
+               WHERE a.kind = 'signal.accepted')
+            + (SELECT COUNT(*) FROM audit a, json_each(a.detail, '\$.entries')
+               WHERE a.kind IN ('batch.sent', 'batch.receipt'))"
+        return
+    fi
+    local rows="SELECT COUNT(*) FROM audit WHERE kind = '$1'" row=""
+    case $1 in
+        delivery.routed) row="signal.accepted"; set -- "$1" routes ;;
+        delivery.attempt) row="batch.sent"; set -- "$1" entries ;;
+        delivery.receipt) row="batch.receipt"; set -- "$1" entries ;;
+    esac
+    [ -z "$row" ] && { sp_sql "$rows"; return; }
+    sp_sql "SELECT ($rows) + (SELECT COUNT(*) FROM audit a, json_each(a.detail, '\$.$2')
+                               WHERE a.kind = '$row')"
+}

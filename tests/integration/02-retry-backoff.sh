@@ -69,7 +69,9 @@ assert_eq "$(jq -r '.subscription' "$SP_DIR/toeslagen.out" | sort -u)" "huurtoes
 assert_eq "$(sp_sql "SELECT COUNT(*) FROM deliveries d JOIN receipts r ON r.id = d.receipt_id
                      WHERE d.state = 1 AND r.subscriber = 'toeslagen' AND length(r.signature) = 64")" 5 \
     "receipts stored"
-assert_eq "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.receipt'")" 5 "receipt audit events"
+# each receipt's audit row lists the deliveries it settled
+assert_eq "$(sp_sql "SELECT COUNT(*) FROM audit a, json_each(a.detail, '$.entries')
+                     WHERE a.kind = 'batch.receipt'")" 5 "deliveries settled by audited receipts"
 assert_eq "$(sp_sql "SELECT COUNT(*) FROM deliveries WHERE attempts < 1 OR last_error IS NOT NULL")" 0 \
     "attempts counted, errors cleared"
 status=$("$SP_BIN/seinpost" status -c "$SP_DIR/seinpost.yaml" --json)

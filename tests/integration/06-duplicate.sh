@@ -16,7 +16,7 @@ printf '%s' "$(jq -c '.id = "dup-0001" | .data.gemeentecode = "0855"' \
 
 emit_file() { "$SP_BIN/seinpost" emit -c "$SP_DIR/burgerzaken.yaml" --data "$1" 2>&1; }
 count() { sp_sql "SELECT COUNT(*) FROM $1"; }
-audit_count() { sp_sql "SELECT COUNT(*) FROM audit WHERE kind = '$1'"; }
+audit_count() { sp_events "$1"; }
 
 out=$(emit_file "$EVENT")
 assert_eq "$out" "ACCEPTED signal OK: stored; routed to 1 subscription" "first send"

@@ -37,12 +37,13 @@ echo "batches: count|largest|entries = $batches"
 IFS='|' read -r n_batches largest entries <<<"$batches"
 [ "$largest" -le $SP_WINDOW ] || fail "a batch of $largest entries with window $SP_WINDOW"
 [ "$n_batches" -ge $((N / SP_WINDOW)) ] || fail "$n_batches batches for $N signals with window $SP_WINDOW"
-# each sent once: one delivery.attempt event per delivery; a try that found
+# each sent once: one entry of a batch.sent event per delivery; a try that found
 # the partner not yet connected (each audited as a delivery.retry) counts
 # in attempts too (protocol.md 8.4) but sent nothing
-assert_eq "$(sp_sql "SELECT COUNT(*), SUM(n = 1) FROM (SELECT COUNT(*) AS n FROM audit
-                     WHERE kind = 'delivery.attempt' AND subscriber = 'toeslagen'
-                     GROUP BY json_extract(detail, '\$.seq'))")" "$N|$N" "each sent once"
+assert_eq "$(sp_sql "SELECT COUNT(*), SUM(n = 1) FROM (SELECT COUNT(*) AS n
+                     FROM audit a, json_each(a.detail, '\$.entries') e
+                     WHERE a.kind = 'batch.sent' AND a.subscriber = 'toeslagen'
+                     GROUP BY json_extract(e.value, '\$[2]'))")" "$N|$N" "each sent once"
 not_connected=$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.retry'
                         AND subscriber = 'toeslagen'
                         AND json_extract(detail, '\$.error') = 'partner not connected'")

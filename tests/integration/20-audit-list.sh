@@ -39,15 +39,20 @@ sp_stop daemon
 list > "$SP_DIR/all.jsonl" || fail "audit list --json"
 # JSON lines: every line one JSON object
 assert_eq "$(jq -c 'select(type == "object")' "$SP_DIR/all.jsonl" | wc -l)" "$(wc -l < "$SP_DIR/all.jsonl")" "valid JSON lines"
-assert_eq "$(wc -l < "$SP_DIR/all.jsonl")" "$(sp_sql "SELECT COUNT(*) FROM audit")" "every event listed"
-for kind in daemon.start config.loaded signal.received signal.accepted signal.rejected \
+# one line per event: the entries of a signal.accepted's routes, a
+# batch.sent and a batch.receipt row each one (protocol.md 13.1)
+assert_eq "$(wc -l < "$SP_DIR/all.jsonl")" "$(sp_events)" "every event listed"
+for kind in daemon.start config.loaded signal.accepted signal.rejected \
             signal.duplicate delivery.routed delivery.attempt delivery.receipt delivery.retry \
             delivery.deadlettered delivery.redelivered daemon.stop; do
     n=$(jq --arg k $kind 'select(.kind == $k) | .seq' "$SP_DIR/all.jsonl" | wc -l)
     [ "$n" -ge 1 ] || fail "no $kind event listed"
-    assert_eq "$n" "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = '$kind'")" "$kind count"
+    assert_eq "$n" "$(sp_events $kind)" "$kind count"
 done
-assert_eq "$(jq -r '.seq' "$SP_DIR/all.jsonl" | tr '\n' ' ')" "$(seq 1 "$(wc -l < "$SP_DIR/all.jsonl")" | tr '\n' ' ')" "in seq order"
+assert_eq "$(jq -r '.seq' "$SP_DIR/all.jsonl" | uniq | tr '\n' ' ')" "$(seq 1 "$(sp_sql "SELECT COUNT(*) FROM audit")" | tr '\n' ' ')" \
+    "in seq order, every row of the chain"
+assert_eq "$(jq -r '.seq' "$SP_DIR/all.jsonl" | uniq | wc -l)" "$(jq -r '.seq' "$SP_DIR/all.jsonl" | sort -nu | wc -l)" \
+    "the events of one row together"
 assert_eq "$(jq -r 'select(.kind == "delivery.redelivered") | .detail.operator' "$SP_DIR/all.jsonl")" \
     "$(id -un)" "operator named"
 assert_eq "$(jq -r 'select(.kind == "signal.rejected") | .detail.code' "$SP_DIR/all.jsonl")" "TYPE_NOT_ALLOWED" "rejection code"
@@ -56,7 +61,7 @@ grep -q 999993653 "$SP_DIR/all.jsonl" && fail "a BSN in the audit list"
 # filters
 gdb_id=$(sp_sql "SELECT ce_id FROM signals WHERE type = '$GDB_TYPE'")
 assert_eq "$(list --signal "$gdb_id" | jq -r '.kind' | sort -u | tr '\n' ' ')" \
-    "delivery.attempt delivery.deadlettered delivery.receipt delivery.redelivered delivery.routed signal.accepted signal.received " \
+    "delivery.attempt delivery.deadlettered delivery.receipt delivery.redelivered delivery.routed signal.accepted " \
     "--signal selects one signal's events"
 assert_eq "$(list --status delivery.retry | jq -r '.kind' | sort -u)" "delivery.retry" "--status KIND"
 assert_eq "$(list --status delivery.retry | wc -l)" "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.retry'")" "retry count"

@@ -52,7 +52,7 @@ copy() { sqlite3 "$SP_DIR/pristine.db" "$@"; }
 rm -f "$SP_DIR"/copy.db*; cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"; cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
 verify "$SP_DIR/copy.yaml" >/dev/null || fail "an untouched copy verifies"
 
-n=$(copy "SELECT MIN(seq) FROM audit WHERE kind = 'delivery.routed'")
+n=$(copy "SELECT MIN(seq) FROM audit WHERE kind = 'batch.sent'")
 tamper "UPDATE audit SET detail = substr(detail, 1, 20) || (CASE substr(detail, 21, 1) WHEN 'a' THEN 'b' ELSE 'a' END) || substr(detail, 22) WHERE seq = $n" \
     "audit event $n: hash mismatch (row edited?)"
 tamper "DELETE FROM audit WHERE seq = $n" "audit event $n missing: seq jumps $((n - 1)) → $((n + 1))"
@@ -87,12 +87,13 @@ tamper "DELETE FROM signals WHERE id = 4" \
 tamper "DELETE FROM batches WHERE id = 1" \
     "receipt $(copy "SELECT MIN(id) FROM receipts WHERE batch_id = 1"): answers batch 1, which is not stored (deleted?)"
 tamper "DELETE FROM receipts WHERE batch_id = 1; DELETE FROM batches WHERE id = 1" \
-    "batch 1: deleted, but audit event $(first "kind = 'delivery.attempt' AND json_extract(detail, '\$.batch_id') = 1") records it"
+    "batch 1: deleted, but audit event $(first "kind = 'batch.sent' AND json_extract(detail, '\$.batch_id') = 1") records it"
 tamper "DELETE FROM receipts WHERE id = 1" \
-    "receipt 1: deleted, but audit event $(first "kind = 'delivery.receipt' AND json_extract(detail, '\$.receipt_id') = 1") records it"
-n=$(first "kind = 'delivery.routed'")
+    "receipt 1: deleted, but audit event $(first "kind = 'batch.receipt' AND json_extract(detail, '\$.receipt_id') = 1") records it"
+# the first delivery the chain routed: the first route of a signal.accepted
+n=$(first "kind = 'signal.accepted' AND json_array_length(detail, '\$.routes') > 0")
 tamper "DELETE FROM deliveries" \
-    "delivery $(copy "SELECT subscriber || '/' || json_extract(detail, '\$.subscription') || ' seq ' || json_extract(detail, '\$.seq') FROM audit WHERE seq = $n"): deleted, but audit event $n records it"
+    "delivery $(copy "SELECT json_extract(detail, '\$.routes[0].subscriber') || '/' || json_extract(detail, '\$.routes[0].subscription') || ' seq ' || json_extract(detail, '\$.routes[0].seq') FROM audit WHERE seq = $n"): deleted, but audit event $n records it"
 # rows no event accounts for: a delivery added (to a partner the chain never
 # routed it to), a delivered one made pending again (to be sent twice)
 did=$(copy "SELECT MAX(id) + 1 FROM deliveries")
@@ -100,8 +101,9 @@ tamper "INSERT INTO deliveries(signal_id, subscriber, subscription, seq, created
     "delivery $did (toeslagen/huurtoeslag-bewoning seq 99): no delivery.routed or delivery.redelivered audit event put it there (row added?)"
 d1=$(copy "SELECT subscriber || '/' || subscription || ' seq ' || seq FROM deliveries WHERE id = 1")
 tamper "UPDATE deliveries SET state = 0 WHERE id = 1" "delivery 1 ($d1): pending, but audit event"
-received=$(first "signal_id = 1 AND kind = 'signal.received'")
+# one event records the signal as received and accepted, and its routes
 accepted=$(first "signal_id = 1 AND kind = 'signal.accepted'")
+received=$accepted
 tamper "UPDATE signals SET type = 'nl.gemeente.burgerzaken.adresonderzoek-gestart' WHERE id = 1" \
     "signal 1: type differs from audit event $accepted"
 tamper "UPDATE signals SET emitter = 'burgerzaken-breda' WHERE id = 1" \

@@ -26,7 +26,7 @@ subject $bsn > "$SP_DIR/bsn.jsonl" || fail "audit list --subject"
 assert_eq "$(jq -c 'select(type == "object")' "$SP_DIR/bsn.jsonl" | wc -l)" "$(wc -l < "$SP_DIR/bsn.jsonl")" "valid JSON lines"
 assert_eq "$(jq -r '.signal' "$SP_DIR/bsn.jsonl" | sort -u)" "$(printf '%s\n' "$a" "$c" | sort)" "BSN found as subject and as data field"
 assert_eq "$(jq -r 'select(.signal == "'"$a"'") | .kind' "$SP_DIR/bsn.jsonl" | sort -u | tr '\n' ' ')" \
-    "delivery.attempt delivery.receipt delivery.routed signal.accepted signal.received " "the signal's whole trail"
+    "delivery.attempt delivery.receipt delivery.routed signal.accepted " "the signal's whole trail"
 assert_eq "$(subject $other | jq -r '.signal' | sort -u)" "$(printf '%s\n' "$b" "$c" | sort)" "the other person"
 assert_eq "$(subject 123456782 | wc -l)" 0 "a BSN never seen"
 # the pseudonym, not the BSN, is what the audit details hold

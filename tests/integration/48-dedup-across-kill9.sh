@@ -45,7 +45,7 @@ assert_eq "$(sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 1 AND seq > 2
     20 "redeliveries marked delivered again, each by a receipt"
 assert_eq "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.redelivered'")" 20 \
     "redeliveries audited"
-assert_eq "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.receipt'")" 40 \
+assert_eq "$(sp_events delivery.receipt)" 40 \
     "receipt audit events: 20 first, 20 redelivered"
 assert_eq "$(hc_status_field '.subscribers[] | select(.subscriber == "toeslagen") | .dead_lettered')" 0 \
     "nothing dead-lettered"

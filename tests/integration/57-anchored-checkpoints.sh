@@ -56,13 +56,15 @@ db, mode, keyfile = sqlite3.connect(sys.argv[1]), sys.argv[2], sys.argv[3]
 db.execute("DELETE FROM checkpoints")
 rows = db.execute("SELECT seq, ts, kind, trace_id, signal_id, subscriber, detail"
                   " FROM audit ORDER BY seq").fetchall()
-first_routed = next(r[0] for r in rows if r[2] == "delivery.routed")
+# the first routing: the first route of a signal.accepted (protocol.md 13.1)
+first_routed = next(r[0] for r in rows
+                    if r[2] == "signal.accepted" and json.loads(r[6]).get("routes"))
 last = rows[-1][0]
 prev, heads = b"\0" * 32, {}
 for seq, ts, kind, trace, signal, sub, detail in rows:
     if mode != "late" and seq == first_routed:
         d = json.loads(detail)
-        d["grondslag"] = "Wet die het ontvangen van deze gegevens niet toestaat"
+        d["routes"][0]["grondslag"] = "Wet die het ontvangen van deze gegevens niet toestaat"
         detail = json.dumps(d, separators=(",", ":"), ensure_ascii=True)
     if mode == "late" and seq > last - 2:
         ts += 300000

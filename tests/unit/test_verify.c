@@ -587,6 +587,87 @@ TEST(unaccounted_deliveries)
                          "delivery 1 (toeslagen/huur seq 1): state is none of");
 }
 
+/*  The same with audit rows version 3 (protocol.md 13.1): the routing is
+    a route of a signal.accepted row (event 23), a receipt or a dead
+    letter an entry of a batch.receipt row or its own event (24). With
+    legacy set, a second delivery (seq 2) is routed the old way, one row
+    per delivery, and acknowledged the new way: a database the daemon
+    went on writing after an upgrade.                                   */
+static void s_expect_unaccounted_v3(const char *extra_kind, bool legacy, const char *sql,
+                                    const char *want)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(store_begin(s.f.store) == 0);
+    CHECK(store_delivery_insert(s.f.store, 1, "toeslagen", "huur", 1, 1) == 0);
+    CHECK(audit_append_text(s.f.audit, AUDIT_SIGNAL_ACCEPTED,
+                            "0123456789abcdef0123456789abcdef", 1, NULL,
+                            "{\"routes\":[{\"subscriber\":\"toeslagen\",\"subscription\":"
+                            "\"huur\",\"seq\":1,\"grondslag\":\"g\"}],\"routed\":1}") == 0);
+    if (extra_kind && strcmp(extra_kind, AUDIT_BATCH_RECEIPT) == 0)
+        CHECK(audit_append_text(s.f.audit, extra_kind, NULL, 0, "toeslagen",
+                                "{\"entries\":[[1,1,\"huur\",1]]}") == 0);
+    else if (extra_kind)
+        CHECK(audit_append_text(s.f.audit, extra_kind, NULL, 1, "toeslagen",
+                                "{\"subscription\":\"huur\",\"seq\":1}") == 0);
+    if (legacy) {
+        CHECK(store_delivery_insert(s.f.store, 1, "toeslagen", "huur", 2, 1) == 0);
+        CHECK(audit_append_text(s.f.audit, AUDIT_ROUTED, NULL, 1, "toeslagen",
+                                "{\"subscription\":\"huur\",\"seq\":2}") == 0);
+        CHECK(audit_append_text(s.f.audit, AUDIT_BATCH_RECEIPT, NULL, 0, "toeslagen",
+                                "{\"entries\":[[2,1,\"huur\",2]]}") == 0);
+        CHECK(sqlite3_exec(s.f.in.db, "UPDATE deliveries SET state = 1 WHERE seq = 2",
+                           NULL, NULL, NULL) == SQLITE_OK);
+    }
+    CHECK(store_commit(s.f.store) == 0);
+    CHECK(!sql || s_sql(&s.f, sql) == 0);
+    s.f.why[0] = '\0';
+    int rc = verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why);
+    CHECK(rc == (want ? VERIFY_BROKEN : VERIFY_OK));
+    if (want && !strstr(s.f.why, want)) {
+        fprintf(stderr, "  got \"%s\", want \"%s\"\n", s.f.why, want);
+        CHECK(strstr(s.f.why, want) != NULL);
+    }
+    if (!want && rc != VERIFY_OK)
+        fprintf(stderr, "  got \"%s\"\n", s.f.why);
+    s_signal_teardown(&s);
+}
+
+TEST(unaccounted_deliveries_v3)
+{
+    s_expect_unaccounted_v3(NULL, false, NULL, NULL);
+    s_expect_unaccounted_v3(AUDIT_BATCH_RECEIPT, false, "UPDATE deliveries SET state = 1",
+                            NULL);
+    s_expect_unaccounted_v3(NULL, false, "INSERT INTO deliveries(signal_id, subscriber,"
+                            " subscription, seq, created_at) VALUES(1, 'toeslagen', 'huur',"
+                            " 7, 1)", "delivery 2 (toeslagen/huur seq 7): no delivery.routed or "
+                            "delivery.redelivered audit event put it there (row added?)");
+    s_expect_unaccounted_v3(NULL, false, "UPDATE deliveries SET state = 1",
+                            "delivery 1 (toeslagen/huur seq 1): marked delivered, but no "
+                            "delivery.receipt audit event records it");
+    s_expect_unaccounted_v3(AUDIT_BATCH_RECEIPT, false, "UPDATE deliveries SET state = 0",
+                            "delivery 1 (toeslagen/huur seq 1): pending, but audit event 24 "
+                            "records it delivered or dead-lettered");
+    s_expect_unaccounted_v3(AUDIT_BATCH_RECEIPT, false, "UPDATE deliveries SET state = 2",
+                            "delivery 1 (toeslagen/huur seq 1): marked dead-lettered, but no "
+                            "delivery.deadlettered audit event records it");
+    /* the route names the delivery's key: moved to another seq, it is
+       a row no routing put there, and the route's key a deleted row  */
+    s_expect_unaccounted_v3(NULL, false, "UPDATE deliveries SET seq = 5",
+                            "delivery toeslagen/huur seq 1: deleted, but audit event 23 "
+                            "records it");
+    /* a database written by both versions */
+    s_expect_unaccounted_v3(AUDIT_BATCH_RECEIPT, true, "UPDATE deliveries SET state = 1"
+                            " WHERE seq = 1", NULL);
+    s_expect_unaccounted_v3(NULL, true, NULL, NULL);
+    s_expect_unaccounted_v3(NULL, true, "UPDATE deliveries SET state = 1",
+                            "delivery 1 (toeslagen/huur seq 1): marked delivered, but no "
+                            "delivery.receipt audit event records it");
+    s_expect_unaccounted_v3(NULL, true, "DELETE FROM deliveries WHERE seq = 2",
+                            "delivery toeslagen/huur seq 2: deleted, but audit event 24 "
+                            "records it");
+}
+
 /*  ---- anchors ------------------------------------------------------------ */
 
 /*  The tail and the checkpoints covering it cut off: the database alone
@@ -643,6 +724,7 @@ int main(void)
     RUN(named_signal_deleted_or_edited);
     RUN(named_delivery_redelivered);
     RUN(unaccounted_deliveries);
+    RUN(unaccounted_deliveries_v3);
     RUN(anchor_catches_cut_tail);
     TEST_EXIT();
 }
