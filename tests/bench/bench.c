@@ -1364,6 +1364,8 @@ int main(int argc, char **argv)
         return bench_sp_partner_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "redis-consumer") == 0)
         return bench_redis_consumer_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "emit") == 0)
+        return bench_sp_emit_main(argc, argv);
     const char *dir = "build/bench/work";
     O.bin = "build";
     O.port = 27400;

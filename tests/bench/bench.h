@@ -145,6 +145,7 @@ void bench_sp_presign(bench_producer_t *p, uint64_t from, uint64_t n);
 pid_t bench_sp_partner(const bench_sp_env_t *env, const char *self_exe,
                        const char *dir, int k, int fd);
 int bench_sp_partner_main(int argc, char **argv);
+int bench_sp_emit_main(int argc, char **argv);    /* bench emit ... */
 
 /*  ---------------------------------------------------------------- Redis */
 pid_t bench_redis_server(int port, const char *dir);

@@ -353,3 +353,63 @@ int bench_sp_partner_main(int argc, char **argv)
     sp_key_destroy(&emitter);
     return 0;
 }
+
+/*  ---------------------------------------------------------- emit mode */
+/*  bench emit ENDPOINT KEY CURVE SERVER_CURVEPUB N WINDOW: sends N bench
+    signals, WINDOW in flight, until each is ACCEPTED; for scripts that
+    drive a daemon they started themselves (tests/bench/callgrind-per-
+    signal). No resends: a daemon under valgrind is slow, not lossy, so
+    it waits (up to 10 minutes without an answer) instead.              */
+int bench_sp_emit_main(int argc, char **argv)
+{
+    char err[512];
+    if (argc != 8) {
+        fprintf(stderr, "usage: bench emit ENDPOINT KEY CURVE SERVER_CURVEPUB N WINDOW\n");
+        return 2;
+    }
+    uint64_t n = strtoull(argv[6], NULL, 10), window = strtoull(argv[7], NULL, 10);
+    sp_key_t *key = sp_key_load(argv[3], true, err, sizeof err);
+    sp_emitter_t *em = key ? sp_emitter_new(argv[2], key, argv[5], argv[4], err, sizeof err)
+                           : NULL;
+    if (!em || window == 0) {
+        fprintf(stderr, "emit: %s\n", em ? "WINDOW must be > 0" : err);
+        return 1;
+    }
+    bench_event_init();
+    bench_event_run(1);
+    uint64_t sent = 0, done = 0, refused = 0;
+    int64_t progress = bench_now_ns();
+    while (done < n) {
+        while (sent < n && sent - done < window) {
+            size_t len;
+            char correlation[32];
+            const char *event = bench_event(++sent, &len);
+            snprintf(correlation, sizeof correlation, "c%llu", (unsigned long long) sent);
+            if (sp_emitter_send(em, correlation, event, len) != 0) {
+                fprintf(stderr, "emit: send: %s\n", strerror(errno));
+                return 1;
+            }
+        }
+        sp_reply_t reply;
+        int rc = sp_emitter_recv(em, &reply, 1000);
+        if (rc < 0 && errno != EINTR) {
+            fprintf(stderr, "emit: receive: %s\n", strerror(errno));
+            return 1;
+        }
+        if (rc == 0) {
+            done++;
+            progress = bench_now_ns();
+            if (reply.code != SP_OK && refused++ < 5)
+                fprintf(stderr, "emit: %s %s: %s\n", reply.correlation, reply.code_name,
+                        reply.reason);
+        } else if (bench_now_ns() - progress > 600000000000LL) {
+            fprintf(stderr, "emit: no answer for 10 minutes (%llu of %llu)\n",
+                    (unsigned long long) done, (unsigned long long) n);
+            return 1;
+        }
+    }
+    sp_emitter_destroy(&em);
+    sp_key_destroy(&key);
+    printf("emitted %llu, refused %llu\n", (unsigned long long) n, (unsigned long long) refused);
+    return refused ? 1 : 0;
+}
