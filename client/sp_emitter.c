@@ -72,10 +72,17 @@ int sp_emitter_send(sp_emitter_t *self, const char *correlation,
     uint8_t sig[SP_SIGNATURE_SIZE];
     if (sp_key_sign(self->key, SP_DOMAIN_SIGNAL, event, len, sig) != 0)
         return -1;
+    return sp_emitter_send_signed(self, correlation, event, len, sig);
+}
+
+int sp_emitter_send_signed(sp_emitter_t *self, const char *correlation,
+                           const void *event, size_t len,
+                           const uint8_t sig[SP_SIGNATURE_SIZE])
+{
     const char *key_id = sp_key_id(self->key);
     const void *parts[] = { SP_PROTOCOL, SP_CMD_EMIT, correlation, key_id, sig, event };
     size_t sizes[] = { strlen(SP_PROTOCOL), strlen(SP_CMD_EMIT), strlen(correlation),
-                       strlen(key_id), sizeof sig, len };
+                       strlen(key_id), SP_SIGNATURE_SIZE, len };
     return sp_send_parts(self->socket, parts, sizes, SP_EMIT_FRAMES, 0);
 }
 

@@ -186,6 +186,14 @@ void sp_emitter_destroy(sp_emitter_t **self_p);
     the reply. Does not wait.                                              */
 int sp_emitter_send(sp_emitter_t *self, const char *correlation,
                     const void *event, size_t len);
+/*  Queues event with a signature made before, e.g. by
+    sp_key_sign(key, SP_DOMAIN_SIGNAL, event, len, sig) with this emitter's
+    key, so that signing can happen apart from sending (a benchmark signs
+    ahead of its timed run). The daemon checks the signature as for
+    sp_emitter_send. Does not wait.                                        */
+int sp_emitter_send_signed(sp_emitter_t *self, const char *correlation,
+                           const void *event, size_t len,
+                           const uint8_t sig[SP_SIGNATURE_SIZE]);
 /*  Waits up to timeout_ms for one reply. Returns 0 and fills reply, 1 on
     timeout, -1 on error.                                                  */
 int sp_emitter_recv(sp_emitter_t *self, sp_reply_t *reply, int timeout_ms);

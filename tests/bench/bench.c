@@ -8,7 +8,8 @@
     with XACK, through hiredis. Both get the same 1 KiB signals at the same
     number in flight.
 
-      bench [--quick] [--only ingress,e2e,rate,scaling,backlog] [--no-peer]
+      bench [--quick] [--only ingress,ingress1,presigned,e2e,rate,scaling,backlog]
+            [--no-peer]
             [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep]
             [--perf DIR] [--window N] [--backlog N] [--levels 1,10,100,1000]
             [--strict] [--wait-quiet SECONDS] [--rate-subs N]
@@ -17,11 +18,17 @@
       ingress   1 KiB signals from one emitter, acknowledged durably, at 1,
                 10, 100 and 1000 in flight: signals/s, p50/p99 emit->ack,
                 the server's CPU per signal (utime+stime from /proc)
+      ingress1  100 in flight with 1 consumer receiving: signals/s, and the
+                server's CPU per accepted signal until the consumer has
+                them all (ingress + one delivery + one receipt)
+      presigned 100 in flight, 0 consumers, the emitter's signatures made
+                before the timed run (the peer runs the same window)
       e2e       3 consumers, everything matches: closed loop of W signals in
                 flight until every consumer has them: signals/s,
                 deliveries/s, p50/p99 emit->receipt
       rate      1 000 signals/s open loop for 30 s, 3 consumers running:
-                p50/p99/p99.9 emit->ack
+                p50/p99/p99.9 emit->ack, stalls (emit->ack > 10 ms), and
+                the disk's fdatasync p99 measured right after
       scaling   as e2e with 1 and 10 consumers (3 is e2e): signals/s and
                 CPU per signal
       backlog   1 000 000 signals for a consumer that is down: server RSS;
@@ -90,11 +97,19 @@ typedef struct {
     double drain_cpu_tenth[10];     /* server CPU per drained signal, µs */
     double drain_first_delivery_s, drain_s;
     uint64_t drained, target;
+    /* fixed rate: sends slower than STALL_MS; the disk's fdatasync after */
+    uint64_t stalls;
+    double fsync_p50, fsync_p99;
+    double presign_s;               /* presigned: time the signing took */
 } meas_t;
 
 static const int LEVELS[4] = { 1, 10, 100, 1000 };
 static const int SCALE[3] = { 1, 3, 10 };
 static meas_t R_ingress[2][4], R_e2e[2], R_rate[2], R_backlog[2], R_scale[2][3];
+static meas_t R_ingress1[2], R_presigned[2];
+
+#define STALL_MS 10.0               /* fixed rate: a send this slow is a stall */
+#define PRESIGN_PER_S 20000         /* presigned: signatures made per second run */
 
 /*  ---------------------------------------------------------------- rigs */
 typedef struct {
@@ -530,6 +545,8 @@ static void run_rate(rig_t *r, int rate, double secs, meas_t *m)
             continue;
         }
         bench_lat_add(&lat, progress - s_sent_at(r, idx));
+        if ((double) (progress - s_sent_at(r, idx)) / 1e6 > STALL_MS)
+            m->stalls++;
         counted++;
     }
     double cpu1 = bench_proc_cpu_s(r->server);
@@ -699,6 +716,65 @@ static void phase_ingress(void)
         }
 }
 
+/*  100 in flight with one partner receiving: the server's CPU per accepted
+    signal then covers its ingress, one delivery and one receipt. Taken
+    from the first send until the partner has every accepted signal, so
+    that deliveries still queued when the window closed count as well.  */
+static void phase_ingress1(void)
+{
+    for (int sys = 0; sys < s_systems(); sys++) {
+        rig_t r;
+        meas_t *m = &R_ingress1[sys];
+        rig_up(&r, sys, "ingress1", 1, true);
+        s_warm(&r, 100);
+        s_wait_quiet(&r);
+        rig_perf_start(&r, "ingress1");
+        uint64_t base = atomic_load(&r.col.completed), first = r.next;
+        double cpu0 = bench_proc_cpu_s(r.server);
+        run_window(&r, 100, O.ingress_s, 0, m);
+        uint64_t accepted = r.next - first - m->refused;
+        s_wait_complete(&r, base, accepted, 120);
+        double cpu1 = bench_proc_cpu_s(r.server);
+        m->cpu_us = accepted ? (cpu1 - cpu0) * 1e6 / (double) accepted : NAN;
+        rig_down(&r);
+        bench_log("ingress1 %-8s 100 in flight, 1 consumer: %8.0f signals/s  p50 %.3f ms  "
+                  "p99 %.3f ms  server CPU %.1f us/signal (ingress + delivery + receipt)  "
+                  "other load %.0f%%", s_name(sys), m->rate, m->p50, m->p99, m->cpu_us,
+                  m->other_pct);
+    }
+}
+
+/*  100 in flight, the emitter's signatures made before the timed run:
+    on 2 vCPUs the emitter's signing competes with the daemon, and this row
+    shows the daemon without that. The peer's producer signs nothing; it
+    runs the same window for the ratio.                                  */
+static void phase_presigned(void)
+{
+    uint64_t n = (uint64_t) (O.ingress_s * PRESIGN_PER_S);
+    for (int sys = 0; sys < s_systems(); sys++) {
+        rig_t r;
+        meas_t *m = &R_presigned[sys];
+        rig_up(&r, sys, "presigned", 0, true);
+        s_warm(&r, 100);
+        if (sys == SP) {
+            int64_t t = bench_now_ns();
+            bench_sp_presign(r.prod, r.next, n);
+            m->presign_s = (double) (bench_now_ns() - t) / 1e9;
+        }
+        s_wait_quiet(&r);
+        rig_perf_start(&r, "presigned");
+        run_window(&r, 100, O.ingress_s, n, m);
+        rig_down(&r);
+        if (m->n + m->refused >= n)
+            bench_log("presigned %s: all %" PRIu64 " signals sent after %.1f s (the run ends "
+                      "there)", s_name(sys), n, m->secs);
+        bench_log("presigned %-8s 100 in flight: %8.0f signals/s  p50 %.3f ms  p99 %.3f ms  "
+                  "server CPU %.1f us/signal  client CPU %.1f us/signal (signing %" PRIu64
+                  " took %.1f s before)  other load %.0f%%", s_name(sys), m->rate, m->p50,
+                  m->p99, m->cpu_us, m->client_us, n, m->presign_s, m->other_pct);
+    }
+}
+
 static void s_e2e(int sys, int nsubs, double secs, meas_t *m, const char *name)
 {
     rig_t r;
@@ -735,6 +811,8 @@ static void phase_scaling(void)
         }
 }
 
+static void s_fsync_probe(double *p50, double *p99);
+
 static void phase_rate(void)
 {
     for (int sys = 0; sys < s_systems(); sys++) {
@@ -746,10 +824,13 @@ static void phase_rate(void)
         meas_t *m = &R_rate[sys];
         run_rate(&r, O.rate, O.rate_s, m);
         rig_down(&r);
+        /* the disk as it is now: a stall above is often the disk's, not ours */
+        s_fsync_probe(&m->fsync_p50, &m->fsync_p99);
         bench_log("rate %-8s %d/s for %.0f s (achieved %.0f/s, send lag max %.2f ms): "
-                  "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  server CPU %.1f us/signal  other load "
-                  "%.0f%%", s_name(sys), O.rate, O.rate_s, m->rate, m->lag_max_ms, m->p50,
-                  m->p99, m->p999, m->cpu_us, m->other_pct);
+                  "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  stalls > %.0f ms: %" PRIu64 "  "
+                  "server CPU %.1f us/signal  fdatasync p99 after %.3f ms  other load %.0f%%",
+                  s_name(sys), O.rate, O.rate_s, m->rate, m->lag_max_ms, m->p50, m->p99,
+                  m->p999, STALL_MS, m->stalls, m->cpu_us, m->fsync_p99, m->other_pct);
     }
 }
 
@@ -952,80 +1033,107 @@ static void s_row(const char *label, bool ran, int n, const double *sp, const do
 
 static int s_ok(bool ran, bool cond) { return !ran ? -1 : cond ? 1 : 0; }
 
-static void s_table(void)
+/*  The targets are issue 19's: absolute where the profile gave a floor
+    (CPU per signal), ratios to the peer in the same run elsewhere. A ratio
+    target is not judged without the peer.                               */
+static void s_table_ingress(void)
 {
-    char label[160], target[96];
-    s_print("\n| row | seinpost | peer (Redis) | ratio seinpost/peer | target | status | "
-            "other load |\n");
-    s_print("| --- | ---: | ---: | ---: | --- | --- | ---: |\n");
+    char label[160];
     for (int l = 0; l < 4; l++) {
         meas_t *s = &R_ingress[SP][l], *p = &R_ingress[PEER][l];
         bool ran = s->ran;
         snprintf(label, sizeof label, "1. ingress, %d in flight: signals/s", LEVELS[l]);
-        const char *t = LEVELS[l] == 1 ? "≥ 1.5× peer" : LEVELS[l] == 100 ? "≥ 15 000" : "";
-        int v = LEVELS[l] == 1 ? s_ok(ran && p->ran, s->rate >= 1.5 * p->rate)
-              : LEVELS[l] == 100 ? s_ok(ran, s->rate >= 15000) : -1;
+        const char *t = LEVELS[l] == 1 ? "≥ 0.7× peer" : LEVELS[l] == 100 ? "≥ 0.35× peer" : "";
+        int v = LEVELS[l] == 1 ? s_ok(ran && p->ran, s->rate >= 0.7 * p->rate)
+              : LEVELS[l] == 100 ? s_ok(ran && p->ran, s->rate >= 0.35 * p->rate) : -1;
         s_other_row = s_other(s, p);
         s_row(label, ran, 1, V1(s->rate), V1(p->rate), t, v);
         snprintf(label, sizeof label, "1. ingress, %d in flight: p50 / p99 emit→ack, ms",
                  LEVELS[l]);
         s_row(label, ran, 2, V2(s->p50, s->p99), V2(p->p50, p->p99), "", -1);
-        snprintf(label, sizeof label, "1. ingress, %d in flight: server CPU per signal, µs",
-                 LEVELS[l]);
+        snprintf(label, sizeof label, "1. ingress, %d in flight: server CPU per signal%s, µs",
+                 LEVELS[l], LEVELS[l] == 100 ? " (0 subscribers)" : "");
         s_row(label, ran, 1, V1(s->cpu_us), V1(p->cpu_us), LEVELS[l] == 100 ? "≤ 90" : "",
               LEVELS[l] == 100 ? s_ok(ran, s->cpu_us <= 90) : -1);
     }
-    {
-        meas_t *s = &R_e2e[SP], *p = &R_e2e[PEER];
-        snprintf(label, sizeof label, "2. end to end, 3 partners, %d in flight: signals/s",
-                 O.e2e_window);
-        s_other_row = s_other(s, p);
-        s_row(label, s->ran, 1, V1(s->rate), V1(p->rate), "≥ 5 000", s_ok(s->ran, s->rate >= 5000));
-        s_row("2. end to end: deliveries/s", s->ran, 1, V1(s->rate2), V1(p->rate2), "≥ 15 000",
-              s_ok(s->ran, s->rate2 >= 15000));
-        s_row("2. end to end: p50 / p99 emit→receipt, ms", s->ran, 2, V2(s->p50, s->p99),
-              V2(p->p50, p->p99), "", -1);
-        s_row("2. end to end: server CPU per signal, µs", s->ran, 1, V1(s->cpu_us),
-              V1(p->cpu_us), "", -1);
-    }
-    {
-        meas_t *s = &R_rate[SP], *p = &R_rate[PEER];
-        snprintf(label, sizeof label, "3. %d signals/s for %.0f s, %d partner%s: p50 / p99 / "
-                 "p99.9 emit→ack, ms", O.rate, O.rate_s, O.rate_subs, O.rate_subs == 1 ? "" : "s");
-        s_other_row = s_other(s, p);
-        s_row(label, s->ran, 3, V3(s->p50, s->p99, s->p999), V3(p->p50, p->p99, p->p999),
-              "p99 ≤ 2", s_ok(s->ran, s->p99 <= 2.0));
-    }
-    {
-        meas_t *s = &R_backlog[SP], *p = &R_backlog[PEER];
-        bool full = O.backlog_n >= 1000000;
-        snprintf(label, sizeof label, "4. backlog of %ld for a stopped partner: server RSS, MiB",
-                 O.backlog_n);
-        snprintf(target, sizeof target, "≤ 64%s", full ? "" : " (at 1 M)");
-        static char both[64];
-        if (s->ran)
-            snprintf(both, sizeof both, "fill %.0f%%, drain %.0f%%", s->fill_other_pct,
-                     s->other_pct);
-        s_other_row = s->ran ? both : NULL;
-        s_row(label, s->ran, 1, V1(s->rss_mib), V1(p->rss_mib), target,
-              s_ok(s->ran, s->rss_mib <= 64));
-        s_row("4. backlog: peak RSS (VmHWM), MiB", s->ran, 1, V1(s->hwm_mib), V1(p->hwm_mib),
-              "", -1);
-        s_row("4. backlog: queueing rate, 1000 in flight, signals/s", s->ran, 1,
-              V1(s->fill_rate), V1(p->fill_rate), "", -1);
-        snprintf(label, sizeof label, "4. backlog: drain when the partner returns, signals/s%s",
-                 s->ran && s->drained < s->target ? " (cap reached: partial)" : "");
-        s_row(label, s->ran, 1, V1(s->drain_rate), V1(p->drain_rate), "≥ 5 000",
-              s_ok(s->ran, s->drain_rate >= 5000));
-        s_row("4. backlog: server CPU per signal queued, first / last tenth, µs", s->ran, 2,
-              V2(s->fill_cpu_first, s->fill_cpu_last), V2(p->fill_cpu_first, p->fill_cpu_last),
-              "last ≤ 1.25× first", s_ok(s->ran, s->fill_cpu_last <= 1.25 * s->fill_cpu_first));
-        s_row("4. backlog: server CPU per signal drained, first / last tenth, µs", s->ran, 2,
-              V2(s->drain_cpu_tenth[0], s->drain_cpu_tenth[9]),
-              V2(p->drain_cpu_tenth[0], p->drain_cpu_tenth[9]), "first ≤ 1.25× last",
-              s_ok(s->ran && !isnan(s->drain_cpu_tenth[0]) && !isnan(s->drain_cpu_tenth[9]),
-                   s->drain_cpu_tenth[0] <= 1.25 * s->drain_cpu_tenth[9]));
-    }
+    meas_t *s = &R_ingress1[SP], *p = &R_ingress1[PEER];
+    s_other_row = s_other(s, p);
+    s_row("1. ingress, 100 in flight, 1 subscriber: signals/s", s->ran, 1, V1(s->rate),
+          V1(p->rate), "", -1);
+    s_row("1. ingress, 100 in flight, 1 subscriber: server CPU per accepted signal (ingress + "
+          "delivery + receipt), µs", s->ran, 1, V1(s->cpu_us), V1(p->cpu_us), "≤ 110",
+          s_ok(s->ran, s->cpu_us <= 110));
+    s = &R_presigned[SP];
+    p = &R_presigned[PEER];
+    s_other_row = s_other(s, p);
+    s_row("1. ingress, 100 in flight, signed before the run: signals/s", s->ran, 1,
+          V1(s->rate), V1(p->rate), "report", -1);
+    s_row("1. ingress, 100 in flight, signed before the run: server CPU per signal, µs",
+          s->ran, 1, V1(s->cpu_us), V1(p->cpu_us), "report", -1);
+}
+
+static void s_table_e2e_rate(void)
+{
+    char label[160], target[64];
+    meas_t *s = &R_e2e[SP], *p = &R_e2e[PEER];
+    snprintf(label, sizeof label, "2. end to end, 3 partners, %d in flight: signals/s",
+             O.e2e_window);
+    s_other_row = s_other(s, p);
+    s_row(label, s->ran, 1, V1(s->rate), V1(p->rate), "≥ 0.25× peer",
+          s_ok(s->ran && p->ran, s->rate >= 0.25 * p->rate));
+    s_row("2. end to end: deliveries/s", s->ran, 1, V1(s->rate2), V1(p->rate2), "", -1);
+    s_row("2. end to end: p50 / p99 emit→receipt, ms", s->ran, 2, V2(s->p50, s->p99),
+          V2(p->p50, p->p99), "", -1);
+    s_row("2. end to end: server CPU per signal, µs", s->ran, 1, V1(s->cpu_us),
+          V1(p->cpu_us), "", -1);
+    s = &R_rate[SP];
+    p = &R_rate[PEER];
+    snprintf(label, sizeof label, "3. %d signals/s for %.0f s, %d partner%s: p50 / p99 / "
+             "p99.9 emit→ack, ms", O.rate, O.rate_s, O.rate_subs, O.rate_subs == 1 ? "" : "s");
+    s_other_row = s_other(s, p);
+    s_row(label, s->ran, 3, V3(s->p50, s->p99, s->p999), V3(p->p50, p->p99, p->p999),
+          "p99 ≤ 2× peer p99", s_ok(s->ran && p->ran, s->p99 <= 2.0 * p->p99));
+    snprintf(label, sizeof label, "3. fixed rate: stalls (emit→ack > %.0f ms) / disk "
+             "fdatasync p99 measured after the run, ms", STALL_MS);
+    snprintf(target, sizeof target, "report");
+    s_row(label, s->ran, 2, V2((double) s->stalls, s->fsync_p99),
+          V2((double) p->stalls, p->fsync_p99), target, -1);
+}
+
+static void s_table_backlog(void)
+{
+    char label[160], target[64];
+    meas_t *s = &R_backlog[SP], *p = &R_backlog[PEER];
+    bool full = O.backlog_n >= 1000000;
+    snprintf(label, sizeof label, "4. backlog of %ld for a stopped partner: server RSS, MiB",
+             O.backlog_n);
+    snprintf(target, sizeof target, "≤ 64%s", full ? "" : " (at 1 M)");
+    static char both[64];
+    if (s->ran)
+        snprintf(both, sizeof both, "fill %.0f%%, drain %.0f%%", s->fill_other_pct,
+                 s->other_pct);
+    s_other_row = s->ran ? both : NULL;
+    s_row(label, s->ran, 1, V1(s->rss_mib), V1(p->rss_mib), target,
+          s_ok(s->ran, s->rss_mib <= 64));
+    s_row("4. backlog: peak RSS (VmHWM), MiB", s->ran, 1, V1(s->hwm_mib), V1(p->hwm_mib),
+          "", -1);
+    s_row("4. backlog: queueing rate, 1000 in flight, signals/s", s->ran, 1,
+          V1(s->fill_rate), V1(p->fill_rate), "", -1);
+    snprintf(label, sizeof label, "4. backlog: drain when the partner returns, signals/s%s",
+             s->ran && s->drained < s->target ? " (cap reached: partial)" : "");
+    s_row(label, s->ran, 1, V1(s->drain_rate), V1(p->drain_rate), "≥ 15 000",
+          s_ok(s->ran, s->drain_rate >= 15000));
+    s_row("4. backlog: server CPU per signal queued, first / last tenth, µs", s->ran, 2,
+          V2(s->fill_cpu_first, s->fill_cpu_last), V2(p->fill_cpu_first, p->fill_cpu_last),
+          "", -1);
+    s_row("4. backlog: server CPU per signal drained, first / last tenth, µs", s->ran, 2,
+          V2(s->drain_cpu_tenth[0], s->drain_cpu_tenth[9]),
+          V2(p->drain_cpu_tenth[0], p->drain_cpu_tenth[9]), "", -1);
+}
+
+static void s_table_scaling(void)
+{
+    char label[160];
     bool all = true;
     for (int i = 0; i < 3; i++) {
         meas_t *s = &R_scale[SP][i], *p = &R_scale[PEER][i];
@@ -1038,14 +1146,25 @@ static void s_table(void)
                  SCALE[i] > 1 ? "s" : "");
         s_row(label, s->ran, 1, V1(s->cpu_us), V1(p->cpu_us), "", -1);
     }
-    {
-        double c1 = R_scale[SP][0].cpu_us, c3 = R_scale[SP][1].cpu_us, c10 = R_scale[SP][2].cpu_us;
-        double m1 = (c3 - c1) / 2, m2 = (c10 - c3) / 7;
-        double q1 = (R_scale[PEER][1].cpu_us - R_scale[PEER][0].cpu_us) / 2;
-        double q2 = (R_scale[PEER][2].cpu_us - R_scale[PEER][1].cpu_us) / 7;
-        s_row("6. CPU per extra subscriber, 1→3 / 3→10, µs", all, 2, V2(m1, m2), V2(q1, q2),
-              "linear: 3→10 ≤ 1.5× 1→3", s_ok(all, m2 <= 1.5 * m1 + 1.0));
-    }
+    double c1 = R_scale[SP][0].cpu_us, c3 = R_scale[SP][1].cpu_us, c10 = R_scale[SP][2].cpu_us;
+    double m1 = (c3 - c1) / 2, m2 = (c10 - c3) / 7;
+    double q1 = (R_scale[PEER][1].cpu_us - R_scale[PEER][0].cpu_us) / 2;
+    double q2 = (R_scale[PEER][2].cpu_us - R_scale[PEER][1].cpu_us) / 7;
+    /* 1→3 needs only the 1 and 3 points: judged without the 10 */
+    bool ran13 = R_scale[SP][0].ran && R_scale[SP][1].ran;
+    s_row("6. server CPU per extra subscriber (delivery + receipt), 1→3 / 3→10, µs",
+          ran13, 2, V2(m1, all ? m2 : NAN), V2(q1, q2), "1→3 ≤ 25", s_ok(ran13, m1 <= 25));
+}
+
+static void s_table(void)
+{
+    s_print("\n| row | seinpost | peer (Redis) | ratio seinpost/peer | target | status | "
+            "other load |\n");
+    s_print("| --- | ---: | ---: | ---: | --- | --- | ---: |\n");
+    s_table_ingress();
+    s_table_e2e_rate();
+    s_table_backlog();
+    s_table_scaling();
 }
 
 /*  ------------------------------------------------------------ machine */
@@ -1149,6 +1268,22 @@ static void s_notes(void)
             s_print("; %" PRIu64 " refused", s->refused);
         s_print("\n");
     }
+    if (R_presigned[SP].ran) {
+        const meas_t *s = &R_presigned[SP], *p = &R_presigned[PEER];
+        s_print("- ingress, 100 in flight, signed before the run: the %.0f signatures took "
+                "%.1f s before the timed run; client (harness) CPU per signal: seinpost "
+                "emitter %.1f µs", (double) (O.ingress_s * PRESIGN_PER_S), s->presign_s,
+                s->client_us);
+        if (p->ran)
+            s_print(", hiredis producer %.1f µs", p->client_us);
+        s_print("\n");
+    }
+    if (R_ingress1[SP].ran) {
+        const meas_t *s = &R_ingress1[SP];
+        s_print("- ingress, 100 in flight, 1 subscriber: CPU per signal counted from the first "
+                "send until the partner had every accepted signal (%" PRIu64 " acknowledged "
+                "in %.1f s); client CPU per signal %.1f µs\n", s->n, s->secs, s->client_us);
+    }
     for (int i = 0; i < 3; i++) {
         const meas_t *s = &R_scale[SP][i], *p = &R_scale[PEER][i];
         if (!s->ran)
@@ -1214,7 +1349,8 @@ static void s_check_ports(void)
 
 static void s_usage(int status)
 {
-    fprintf(status ? stderr : stdout, "usage: bench [--quick] [--only ingress,e2e,rate,scaling,backlog] "
+    fprintf(status ? stderr : stdout, "usage: bench [--quick] "
+            "[--only ingress,ingress1,presigned,e2e,rate,scaling,backlog] "
             "[--no-peer] [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep] "
             "[--perf DIR] [--window N] [--backlog N] [--levels 1,10,100,1000] [--strict] "
             "[--wait-quiet SECONDS] [--rate-subs N]\n"
@@ -1228,6 +1364,8 @@ int main(int argc, char **argv)
         return bench_sp_partner_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "redis-consumer") == 0)
         return bench_redis_consumer_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "emit") == 0)
+        return bench_sp_emit_main(argc, argv);
     const char *dir = "build/bench/work";
     O.bin = "build";
     O.port = 27400;
@@ -1298,6 +1436,10 @@ int main(int argc, char **argv)
     int64_t t_start = bench_now_ns();
     if (s_phase("ingress"))
         phase_ingress();
+    if (s_phase("ingress1"))
+        phase_ingress1();
+    if (s_phase("presigned"))
+        phase_presigned();
     if (s_phase("e2e"))
         phase_e2e();
     if (s_phase("rate"))

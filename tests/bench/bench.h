@@ -137,10 +137,15 @@ void bench_sp_config(const bench_sp_env_t *env, const char *dir, int nsubs,
                      int window);
 pid_t bench_sp_daemon(const bench_sp_env_t *env, const char *dir);
 bench_producer_t *bench_sp_producer(const bench_sp_env_t *env);
+/*  Signs signals from..from+n-1 now, so that send() of those indexes only
+    sends (sp_emitter_send_signed); other indexes are signed as before.
+    Call after the rig set the run (bench_event_run).                     */
+void bench_sp_presign(bench_producer_t *p, uint64_t from, uint64_t n);
 /*  A partner child (this program, "partner" mode) for subscriber k.      */
 pid_t bench_sp_partner(const bench_sp_env_t *env, const char *self_exe,
                        const char *dir, int k, int fd);
 int bench_sp_partner_main(int argc, char **argv);
+int bench_sp_emit_main(int argc, char **argv);    /* bench emit ... */
 
 /*  ---------------------------------------------------------------- Redis */
 pid_t bench_redis_server(int port, const char *dir);

@@ -8,6 +8,10 @@
 #   make bench BENCH_ARGS='--only ingress,e2e --no-peer'
 #   make bench BENCH_PORT=37400  ports: N (ingress), N+1.. (partners), N+20 (Redis)
 #   make bench BENCH_STRICT=1    exit status 3 when a target is missed
+#   make bench-callgrind         daemon instructions per signal under
+#                                callgrind at 0, 1 and 3 subscribers
+#                                (tests/bench/callgrind-per-signal; e.g.
+#                                BENCH_CALLGRIND_ARGS='-n 500 -s "0 1"')
 #
 # Installs the peer when missing (tests/bench/install-peer: redis-server,
 # libhiredis-dev), as .ci/install-deps does for the rest.
@@ -21,7 +25,7 @@ BENCH_PORT ?= 27400
 BENCH_CFLAGS = $(shell pkg-config --cflags hiredis 2>/dev/null)
 BENCH_LIBS   = $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) -lrt
 
-.PHONY: bench bench-build
+.PHONY: bench bench-build bench-callgrind
 bench: deps
 	@tests/bench/install-peer
 	@$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) -f $(BENCH_MK) bench-build
@@ -29,6 +33,13 @@ bench: deps
 	    $(if $(BENCH_QUICK),--quick) $(if $(BENCH_STRICT),--strict) $(BENCH_ARGS)
 
 bench-build: $(BUILD)/seinpostd $(BUILD)/seinpost $(BENCH_BIN)
+
+# ports N+100 (ingress), N+101.. (partners): apart from a `make bench`
+bench-callgrind: deps
+	@tests/bench/install-peer
+	@$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) -f $(BENCH_MK) bench-build
+	tests/bench/callgrind-per-signal -b $(BUILD) -p $$(( $(BENCH_PORT) + 100 )) \
+	    $(BENCH_CALLGRIND_ARGS)
 
 $(BENCH_BIN): $(BENCH_SRC) tests/bench/bench.h $(LIBA)
 	@mkdir -p $(dir $@)
