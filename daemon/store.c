@@ -30,8 +30,6 @@ static const char *s_schema =
     "  UNIQUE(subscriber, subscription, seq));"
     "CREATE INDEX IF NOT EXISTS deliveries_pending"
     "  ON deliveries(subscriber, id) WHERE state = 0;"
-    "CREATE INDEX IF NOT EXISTS deliveries_pending_seq"
-    "  ON deliveries(subscriber, subscription, seq) WHERE state = 0;"
     "CREATE INDEX IF NOT EXISTS signals_unpurged"
     "  ON signals(type, received_at) WHERE event IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS deliveries_signal ON deliveries(signal_id);"
@@ -109,11 +107,15 @@ static const char *s_sql[ST_COUNT] = {
     [ST_DELIVERY_FAIL] = "UPDATE deliveries SET last_error = ? WHERE id = ?",
     [ST_DELIVERY_DEAD] = "UPDATE deliveries SET state = 2, done_at = ?, last_error = ?"
                          " WHERE id = ? AND state = 0",
+    /* the subscriber's pending rows, not every row the subscription ever
+       had: within a subscription id and seq grow together (a redelivery
+       takes a new id and the next seq), so id order is seq order       */
     [ST_PENDING_UPTO] =
-        "SELECT d.id, d.signal_id, d.seq, s.trace_id FROM deliveries d"
+        "SELECT d.id, d.signal_id, d.seq, s.trace_id"
+        " FROM deliveries d INDEXED BY deliveries_pending"
         " JOIN signals s ON s.id = d.signal_id"
         " WHERE d.subscriber = ? AND d.subscription = ? AND d.state = 0 AND d.seq <= ?"
-        " ORDER BY d.seq",
+        " ORDER BY d.id",
     [ST_DELIVERIES_TRIED] = "UPDATE deliveries SET attempts = attempts + 1,"
                             " last_attempt_at = ?, last_error = ? WHERE subscriber = ?"
                             " AND state = 0 AND id BETWEEN ? AND ?",
@@ -231,8 +233,12 @@ static int s_migrate(store_t *self, char *err, size_t errlen)
     }
     has = sqlite3_step(stmt) == SQLITE_ROW;
     sqlite3_finalize(stmt);
-    return has ? 0 : s_exec(self, "ALTER TABLE receipts ADD COLUMN batch_id INTEGER",
-                            err, errlen);
+    if (!has && s_exec(self, "ALTER TABLE receipts ADD COLUMN batch_id INTEGER",
+                       err, errlen) != 0)
+        return -1;
+    /* an index of pending rows by seq cost every delivery an insert and a
+       delete for a lookup only a reload makes (ST_PENDING_UPTO)         */
+    return s_exec(self, "DROP INDEX IF EXISTS deliveries_pending_seq", err, errlen);
 }
 
 static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
