@@ -150,7 +150,7 @@ TEST(examples_parse)
             CHECK_STR(event->datacontenttype, "application/json");
             CHECK(strncmp(event->type, "nl.gemeente.burgerzaken.", 24) == 0);
             CHECK(event->time_ms == times[i]);
-            CHECK(json_is_object(event->data));
+            CHECK(cJSON_IsObject(event->data));
             CHECK(event->subject != NULL);
             CHECK((event->dataref != NULL) == (i == 2));
         }
@@ -603,14 +603,14 @@ TEST(lookup)
     CHECK(event != NULL);
     if (!event)
         return;
-    CHECK_STR(json_string_value(sp_event_lookup(event, "subject")), "s");
-    CHECK_STR(json_string_value(sp_event_lookup(event, "type")), "nl.x");
-    CHECK_STR(json_string_value(sp_event_lookup(event, "id")), "1");
-    CHECK_STR(json_string_value(sp_event_lookup(event, "source")),
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "subject")), "s");
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "type")), "nl.x");
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "id")), "1");
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "source")),
               "urn:nld:oin:00000001001234567000");
-    CHECK_STR(json_string_value(sp_event_lookup(event, "data.d")), "e");
-    CHECK(json_integer_value(sp_event_lookup(event, "data.a.b.c")) == 7);
-    CHECK(json_is_object(sp_event_lookup(event, "data.a.b")));
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "data.d")), "e");
+    CHECK(sp_json_integer(sp_event_lookup(event, "data.a.b.c")) == 7);
+    CHECK(cJSON_IsObject(sp_event_lookup(event, "data.a.b")));
     CHECK(sp_event_lookup(event, "data.a.b.c.d") == NULL);
     CHECK(sp_event_lookup(event, "data.a.x") == NULL);
     CHECK(sp_event_lookup(event, "data.") == NULL);
