@@ -30,6 +30,7 @@
 #define SP_SEQUENCE_MAX 2147483647L     /* CloudEvents Integer: int32 */
 #define SP_OIN_PREFIX "urn:nld:oin:"
 #define SP_CJSON_NUMBER_MAX 63          /* cJSON reads no more of a number */
+#define SP_JANSSON_NESTING_LIMIT 2048   /* JSON_PARSER_MAX_DEPTH */
 #define SP_NAMES_PAIRWISE 16            /* objects up to this: pairwise */
 #define SP_EXACT_DOUBLE (INT64_C(1) << 53)  /* integers a double holds */
 
@@ -37,7 +38,6 @@
     a double, so what jansson kept besides is noted here.                */
 typedef struct {
     bool integer;               /* no fraction, no exponent */
-    bool overflow;              /* an integer beyond 64 bits */
     int64_t value;              /* of an integer */
 } number_t;
 
@@ -52,6 +52,7 @@ typedef struct {
     sp_code_t scan_code;        /* SP_OK while there is none */
     const char *scan_what;
     size_t deep_at;             /* first bracket beyond cJSON's nesting */
+    size_t deeper_at;           /* first one beyond jansson's (2048) */
     number_t *numbers;
     size_t number_count, number_cap, number_next;
     const char **names;         /* scratch for the duplicate check */
@@ -239,21 +240,26 @@ static bool s_skip_digits(const unsigned char *p, size_t n, size_t *i)
     return *i > from;
 }
 
-/*  -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? over all of p[0..n).
-    cJSON hands anything made of these characters to strtod.            */
-static bool s_number_ok(const unsigned char *p, size_t n, bool *integer)
+/*  The length of the number -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    at the start of p[0..n), read as jansson's lexer read it: as far as
+    it goes (what follows is the next token), 0 when it breaks off ("01",
+    "1.", "1e", "-"). cJSON hands anything made of number characters to
+    strtod, which takes more.                                            */
+static size_t s_number_length(const unsigned char *p, size_t n, bool *integer)
 {
     size_t i = p[0] == '-';
     *integer = true;
-    if (i < n && p[i] == '0')
-        i++;
+    if (i < n && p[i] == '0') {
+        if (++i < n && p[i] >= '0' && p[i] <= '9')
+            return 0;
+    }
     else if (!s_skip_digits(p, n, &i))
-        return false;
+        return 0;
     if (i < n && p[i] == '.') {
         *integer = false;
         i++;
         if (!s_skip_digits(p, n, &i))
-            return false;
+            return 0;
     }
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         *integer = false;
@@ -261,9 +267,9 @@ static bool s_number_ok(const unsigned char *p, size_t n, bool *integer)
         if (i < n && (p[i] == '+' || p[i] == '-'))
             i++;
         if (!s_skip_digits(p, n, &i))
-            return false;
+            return 0;
     }
-    return i == n;
+    return i;
 }
 
 /*  An integer token, as jansson read it (strtoll); false on overflow.   */
@@ -296,30 +302,44 @@ static int s_push_number(parse_ctx_t *ctx, const number_t *number)
     return 0;
 }
 
-/*  The number token at at; *taken gets its length.                      */
+/*  A real token overflows a double, as jansson's strtod check had it.   */
+static bool s_real_overflows(const unsigned char *p, size_t n)
+{
+    char text[SP_CJSON_NUMBER_MAX + 1];
+    memcpy(text, p, n);
+    text[n] = '\0';
+    errno = 0;
+    double value = strtod(text, NULL);
+    return (value == HUGE_VAL || value == -HUGE_VAL) && errno == ERANGE;
+}
+
+/*  The number token at at; *taken gets its length. Overflow is the
+    lexer's finding, as it was jansson's: it comes before a syntax error
+    at the same token.                                                   */
 static int s_scan_number(parse_ctx_t *ctx, size_t at, size_t *taken)
 {
     const unsigned char *p = ctx->bytes + at;
     size_t n = 0, avail = ctx->len - at;
-    number_t number = { false, false, 0 };
+    number_t number = { false, 0 };
     while (n < avail && s_is_number_char(p[n]))
         n++;
     *taken = n;
-    if (!s_number_ok(p, n, &number.integer)) {
+    if ((n = s_number_length(p, n, &number.integer)) == 0) {
         s_scan_finding(ctx, SP_E_JSON, "not a JSON document", at);
         return 0;
     }
-    if (number.integer)
-        number.overflow = !s_integer_value(p, n, &number.value);
-    /*  cJSON reads 63 characters of a number and then fails on the rest;
-        an integer that long was out of range for jansson too.           */
-    if (n > SP_CJSON_NUMBER_MAX) {
-        s_scan_finding(ctx, SP_E_JSON_NUMBER, number.integer
-                       ? "number out of range"
-                       : "a number is longer than 63 characters", at);
-        return 0;
-    }
-    return s_push_number(ctx, &number);
+    *taken = n;     /* any more number characters: the next token */
+    if (number.integer && !s_integer_value(p, n, &number.value))
+        s_scan_finding(ctx, SP_E_JSON_NUMBER, "number out of range", at);
+    /*  cJSON reads 63 characters of a number and then fails on the rest. */
+    else if (n > SP_CJSON_NUMBER_MAX)
+        s_scan_finding(ctx, SP_E_JSON_NUMBER,
+                       "a number is longer than 63 characters", at);
+    else if (!number.integer && s_real_overflows(p, n))
+        s_scan_finding(ctx, SP_E_JSON_NUMBER, "number out of range", at);
+    else
+        return s_push_number(ctx, &number);
+    return 0;
 }
 
 static int s_scan_outside(parse_ctx_t *ctx, size_t at, bool *in_string,
@@ -332,6 +352,8 @@ static int s_scan_outside(parse_ctx_t *ctx, size_t at, bool *in_string,
     else if (c == '[' || c == '{') {
         if (++*depth > CJSON_NESTING_LIMIT && ctx->deep_at == SIZE_MAX)
             ctx->deep_at = at;
+        if (*depth > SP_JANSSON_NESTING_LIMIT && ctx->deeper_at == SIZE_MAX)
+            ctx->deeper_at = at;
     }
     else if (c == ']' || c == '}')
         (*depth)--;
@@ -415,8 +437,6 @@ static int s_scan(parse_ctx_t *ctx)
         else
             i += n;
     }
-    if (ctx->scan_code != SP_OK)
-        return s_fail_at(ctx, ctx->scan_code, ctx->scan_what, ctx->scan_at);
     return 0;
 }
 
@@ -428,39 +448,94 @@ static bool s_is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/*  Whether the last byte before at that is not white space is c.      */
+static bool s_follows(const parse_ctx_t *ctx, size_t at, unsigned char c)
+{
+    while (at > 0 && s_is_space(ctx->bytes[at - 1]))
+        at--;
+    return at > 0 && ctx->bytes[at - 1] == c;
+}
+
+/*  Whether the byte at pos stands in an object rather than an array,
+    found by going over the bytes before it again (failures only).      */
+static bool s_in_object(const parse_ctx_t *ctx, size_t pos)
+{
+    bool object[CJSON_NESTING_LIMIT + 1], in_string = false;
+    int depth = 0;
+    for (size_t i = 0; i < pos; i++) {
+        unsigned char c = ctx->bytes[i];
+        if (in_string)
+            i += c == '\\', in_string = c != '"';
+        else if (c == '"')
+            in_string = true;
+        else if (c == '{' || c == '[') {
+            if (depth <= CJSON_NESTING_LIMIT)
+                object[depth] = c == '{';
+            depth++;
+        }
+        else if ((c == '}' || c == ']') && depth > 0)
+            depth--;
+    }
+    return depth > 0 && depth <= CJSON_NESTING_LIMIT + 1 && object[depth - 1];
+}
+
+/*  Where cJSON stopped, or SIZE_MAX when it parsed all of the input.
+    A member name that does not start with '"' it reports one byte on.  */
+static size_t s_stop(const parse_ctx_t *ctx, const cJSON *root,
+                     const char *end)
+{
+    size_t at = end ? (size_t) ((const unsigned char *) end - ctx->bytes) : 0;
+    unsigned char c = at > 0 && at <= ctx->len ? ctx->bytes[at - 1] : '"';
+    if (!root && c != '"' && !s_is_space(c)
+    &&  (s_follows(ctx, at - 1, ',')
+         || (c != '}' && s_follows(ctx, at - 1, '{')))     /* not "{}" */
+    &&  s_in_object(ctx, at - 1))
+        at--;
+    if (!root)
+        return at;
+    /*  jansson took white space after the value, and nothing else.     */
+    while (at < ctx->len && s_is_space(ctx->bytes[at]))
+        at++;
+    return at < ctx->len ? at : SIZE_MAX;
+}
+
+/*  jansson met errors in the order of the text, a token's own (the
+    scan's findings) before the parser's about where the token stands;
+    so the scan's first finding wins unless cJSON stopped before it. Past
+    cJSON's nesting limit jansson went on, up to its own. Two of jansson's
+    orders are not kept, both between two defects of one document: a name
+    repeated before a syntax error is JSON_INVALID now (cJSON leaves no
+    tree to look in), and a syntax error past cJSON's nesting limit is
+    JSON_TOO_DEEP.                                                       */
 static cJSON *s_parse_json(parse_ctx_t *ctx)
 {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts((const char *) ctx->bytes,
                                             ctx->len, &end, false);
-    size_t at = end ? (size_t) ((const unsigned char *) end - ctx->bytes) : 0;
-    if (!root) {
-        if (at == ctx->deep_at && ctx->limits->max_depth <= CJSON_NESTING_LIMIT)
-            s_fail(ctx, SP_E_JSON_DEPTH, "JSON nesting deeper than %d levels",
-                   ctx->limits->max_depth);
-        else if (at == ctx->deep_at)
-            s_fail(ctx, SP_E_JSON_DEPTH, "JSON nesting deeper than the "
-                   "parser allows (%d levels)", CJSON_NESTING_LIMIT);
-        else
-            s_fail_at(ctx, SP_E_JSON, "not a JSON document", at);
-        return NULL;
-    }
-    /*  jansson took white space after the value, and nothing else.     */
-    while (at < ctx->len && s_is_space(ctx->bytes[at]))
-        at++;
-    if (at < ctx->len) {
-        s_fail_at(ctx, SP_E_JSON, "not a JSON document", at);
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
+    size_t stop = s_stop(ctx, root, end);
+    if (stop == SIZE_MAX && ctx->scan_code == SP_OK)
+        return root;
+    cJSON_Delete(root);
+    if (ctx->scan_code != SP_OK && (ctx->scan_at <= stop
+        || (stop == ctx->deep_at && ctx->scan_at < ctx->deeper_at)))
+        s_fail_at(ctx, ctx->scan_code, ctx->scan_what, ctx->scan_at);
+    else if (stop == ctx->deep_at
+             && ctx->limits->max_depth <= CJSON_NESTING_LIMIT)
+        s_fail(ctx, SP_E_JSON_DEPTH, "JSON nesting deeper than %d levels",
+               ctx->limits->max_depth);
+    else if (stop == ctx->deep_at)
+        s_fail(ctx, SP_E_JSON_DEPTH, "JSON nesting deeper than the parser "
+               "allows (%d levels)", CJSON_NESTING_LIMIT);
+    else
+        s_fail_at(ctx, SP_E_JSON, "not a JSON document", stop);
+    return NULL;
 }
 
 /*  ---------------------------------------------------------------------
     Gate 4: the tree. What jansson refused while parsing (duplicate
-    names, numbers out of range) fails at once; a limit (depth, string
-    lengths) only notes the first one it meets and the walk goes on, so
-    that the former still win as they did. Recursion is bounded: cJSON
+    names) fails at once; a limit (depth, string lengths) only notes the
+    first one it meets and the walk goes on, so that the former still
+    win as they did. Recursion is bounded: cJSON
     builds no tree deeper than CJSON_NESTING_LIMIT. The root container
     has depth 1.                                                         */
 
@@ -518,7 +593,7 @@ static int s_check_number(parse_ctx_t *ctx, cJSON *value)
 {
     const number_t *number = ctx->number_next < ctx->number_count
                            ? &ctx->numbers[ctx->number_next++] : NULL;
-    if ((number && number->overflow) || !isfinite(value->valuedouble))
+    if (!isfinite(value->valuedouble))      /* the scan refused these */
         return s_fail(ctx, SP_E_JSON_NUMBER, "number out of range");
     if (!number || !number->integer)
         return 0;
@@ -1054,7 +1129,7 @@ sp_event_t *sp_event_parse(const void *bytes, size_t len,
     }
     parse_ctx_t ctx = { .limits = limits, .code = SP_OK, .reason = reason,
                         .reason_len = reason_len, .scan_code = SP_OK,
-                        .deep_at = SIZE_MAX };
+                        .deep_at = SIZE_MAX, .deeper_at = SIZE_MAX };
     if (reason && reason_len > 0)
         reason[0] = '\0';
     sp_event_t *self = NULL;

@@ -833,6 +833,29 @@ TEST(number_grammar)
     CHECK(s_code_raw_data(longer, NULL) == SP_OK);
 }
 
+/*  jansson met errors in the order of the text, a token's own before
+    the parser's about where the token stands.                          */
+TEST(error_order)
+{
+    /*  An out-of-range number where no value may stand: jansson's lexer
+        refused the number before its parser the place.                 */
+    CHECK(s_code_raw_data("{\"a\":1 99999999999999999999}", NULL)
+          == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("{99999999999999999999:1}", NULL)
+          == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("{\"a\":1,-1e400:1}", NULL) == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("[1,2-1e400]", NULL) == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("[1e400.5]", NULL) == SP_E_JSON_NUMBER);
+    /*  ... but not one after the syntax error.                          */
+    CHECK(s_code_raw_data("{y99999999999999999999:1}", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("{\"a\":1,}99999999999999999999", NULL)
+          == SP_E_JSON);
+    CHECK(s_code_raw_data("[{}x,1e400]", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("[1 x,\"\\u0000\"]", NULL) == SP_E_JSON);
+    /*  And in otherwise valid JSON, of course.                          */
+    CHECK(s_code_raw_data("{\"a\":1,\"b\":1e400}", NULL) == SP_E_JSON_NUMBER);
+}
+
 TEST(integers)
 {
     static const char text[] =
@@ -917,6 +940,7 @@ int main(void)
     RUN(control_characters);
     RUN(trailing);
     RUN(number_grammar);
+    RUN(error_order);
     RUN(integers);
     RUN(nesting_limit);
     TEST_EXIT();
