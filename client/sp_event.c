@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -509,9 +510,14 @@ static size_t s_stop(const parse_ctx_t *ctx, const cJSON *root,
     JSON_TOO_DEEP.                                                       */
 static cJSON *s_parse_json(parse_ctx_t *ctx)
 {
+    /*  cJSON writes its error position to a global of its own on every
+        parse, and the HTTP gateway parses on a thread per connection.  */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     const char *end = NULL;
+    pthread_mutex_lock(&lock);
     cJSON *root = cJSON_ParseWithLengthOpts((const char *) ctx->bytes,
                                             ctx->len, &end, false);
+    pthread_mutex_unlock(&lock);
     size_t stop = s_stop(ctx, root, end);
     if (stop == SIZE_MAX && ctx->scan_code == SP_OK)
         return root;
