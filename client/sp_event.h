@@ -15,6 +15,11 @@
 #ifndef SP_EVENT_H_INCLUDED
 #define SP_EVENT_H_INCLUDED
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+/*  Not used here any more: modules that include this header took jansson
+    through it, and still do.                                            */
 #include <jansson.h>
 #include "seinpost.h"
 
@@ -28,7 +33,7 @@ typedef struct {
 void sp_event_limits_default(sp_event_limits_t *limits);
 
 typedef struct {
-    json_t *root;               /* owned */
+    cJSON *root;                /* owned */
     const char *specversion;    /* all pointers borrow from root */
     const char *id;
     const char *source;
@@ -37,7 +42,7 @@ typedef struct {
     const char *subject;        /* NULL when absent */
     const char *datacontenttype;
     const char *dataref;
-    json_t *data;               /* NULL when absent */
+    cJSON *data;                /* NULL when absent */
     char oin[21];               /* from source */
     int64_t time_ms;            /* time as Unix milliseconds */
 } sp_event_t;
@@ -51,8 +56,20 @@ sp_event_t *sp_event_parse(const void *bytes, size_t len,
 void sp_event_destroy(sp_event_t **self_p);
 
 /*  Looks up a value by path: "source", "subject", "type", "id" or
-    "data.<field>[.<field>...]". Returns a borrowed json_t or NULL.       */
-json_t *sp_event_lookup(const sp_event_t *self, const char *path);
+    "data.<field>[.<field>...]". Returns a borrowed cJSON or NULL.        */
+cJSON *sp_event_lookup(const sp_event_t *self, const char *path);
+
+/*  cJSON keeps every number as a double; jansson, which seinpost used
+    before, told integers (no fraction, no exponent in the JSON text) from
+    reals and kept integers exact to 64 bits, and filters and data field
+    types still do. sp_event_parse() marks the integers of the event's tree
+    with this bit in cJSON's type (cJSON reads only its low 8 bits for the
+    type) and keeps the exact value of those beyond 2^53, which a double
+    cannot hold.                                                          */
+#define SP_JSON_INTEGER (1 << 12)
+bool sp_json_is_integer(const cJSON *value);
+/*  The value of an integer sp_json_is_integer() accepts; 0 otherwise.    */
+int64_t sp_json_integer(const cJSON *value);
 
 /*  RFC 3339 timestamp to Unix milliseconds; -1 if invalid.               */
 int64_t sp_time_parse_rfc3339(const char *text);

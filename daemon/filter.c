@@ -1,4 +1,5 @@
 /*  filter.c - matching events against subscription filters.             */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,31 +56,27 @@ static void s_real_text(double value, char *buf, size_t len)
 
 /*  Text form of a scalar, or NULL when the value never matches. For
     strings it points into the value; otherwise into buf.               */
-static const char *s_value_text(json_t *value, char *buf, size_t len,
+static const char *s_value_text(const cJSON *value, char *buf, size_t len,
                                 size_t *text_len)
 {
     const char *text = buf;
-    switch (json_typeof(value)) {
-    case JSON_STRING:
-        *text_len = json_string_length(value);
-        return json_string_value(value);
-    case JSON_INTEGER:
-        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
-        break;
-    case JSON_REAL:
-        if (!isfinite(json_real_value(value)))
-            return NULL;
-        s_real_text(json_real_value(value), buf, len);
-        break;
-    case JSON_TRUE:
-        text = "true";
-        break;
-    case JSON_FALSE:
-        text = "false";
-        break;
-    default:
-        return NULL;
+    if (cJSON_IsString(value)) {
+        *text_len = strlen(value->valuestring);
+        return value->valuestring;
     }
+    if (sp_json_is_integer(value))
+        snprintf(buf, len, "%" PRId64, sp_json_integer(value));
+    else if (cJSON_IsNumber(value)) {
+        if (!isfinite(value->valuedouble))
+            return NULL;
+        s_real_text(value->valuedouble, buf, len);
+    }
+    else if (cJSON_IsTrue(value))
+        text = "true";
+    else if (cJSON_IsFalse(value))
+        text = "false";
+    else
+        return NULL;
     *text_len = strlen(text);
     return text;
 }
@@ -94,7 +91,7 @@ static bool s_cond_holds(const filter_cond_t *cond, const sp_event_t *event)
 {
     char buf[S_TEXT_MAX];
     size_t text_len = 0;
-    json_t *value = cond->path ? sp_event_lookup(event, cond->path) : NULL;
+    const cJSON *value = cond->path ? sp_event_lookup(event, cond->path) : NULL;
     const char *text = value ? s_value_text(value, buf, sizeof buf, &text_len)
                              : NULL;
     if (!text || !cond->values || cond->value_count == 0)

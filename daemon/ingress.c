@@ -137,15 +137,15 @@ static sp_code_t s_check_key(server_t *self, emit_t *emit)
     return SP_OK;
 }
 
-static bool s_field_type_ok(field_type_t type, json_t *value)
+static bool s_field_type_ok(field_type_t type, const cJSON *value)
 {
     switch (type) {
-    case FIELD_STRING:  return json_is_string(value);
-    case FIELD_NUMBER:  return json_is_number(value);
-    case FIELD_INTEGER: return json_is_integer(value);
-    case FIELD_BOOLEAN: return json_is_boolean(value);
-    case FIELD_OBJECT:  return json_is_object(value);
-    case FIELD_ARRAY:   return json_is_array(value);
+    case FIELD_STRING:  return cJSON_IsString(value);
+    case FIELD_NUMBER:  return cJSON_IsNumber(value);
+    case FIELD_INTEGER: return sp_json_is_integer(value);
+    case FIELD_BOOLEAN: return cJSON_IsBool(value);
+    case FIELD_OBJECT:  return cJSON_IsObject(value);
+    case FIELD_ARRAY:   return cJSON_IsArray(value);
     case FIELD_ANY:     return true;
     }
     return false;
@@ -160,12 +160,12 @@ static const char *s_field_type_name(field_type_t type)
 
 static sp_code_t s_check_data(const signal_type_t *type, emit_t *emit)
 {
-    json_t *data = emit->event->data;
-    if (type->field_count > 0 && !json_is_object(data))
+    const cJSON *data = emit->event->data;
+    if (type->field_count > 0 && !cJSON_IsObject(data))
         return s_reject(emit, SP_E_DATA_MISSING, "this type requires a data object");
     for (size_t i = 0; i < type->field_count; i++) {
         const data_field_t *field = &type->fields[i];
-        json_t *value = json_object_get(data, field->name);
+        const cJSON *value = cJSON_GetObjectItemCaseSensitive(data, field->name);
         if (!value)
             return s_reject(emit, SP_E_DATA_MISSING, "data field '%s' is required "
                             "for this type", field->name);

@@ -37,11 +37,12 @@ static void s_subject_pseudonyms(server_t *self, const signal_type_t *type,
     }
     for (size_t i = 0; i < type->field_count; i++) {
         const data_field_t *field = &type->fields[i];
-        json_t *value = json_object_get(event->data, field->name);
-        if (!field->subject_id || !json_is_string(value))
+        const cJSON *value = cJSON_IsObject(event->data)
+            ? cJSON_GetObjectItemCaseSensitive(event->data, field->name) : NULL;
+        if (!field->subject_id || !cJSON_IsString(value))
             continue;
         const char *id_type = type->subject_id_type ? type->subject_id_type : "BSN";
-        if (vault_pseudonym(self->vault, id_type, json_string_value(value), pseudonym) != 0)
+        if (vault_pseudonym(self->vault, id_type, value->valuestring, pseudonym) != 0)
             jsonw_fail(w);
         jsonw_raw(w, first ? "{\"id\":" : ",{\"id\":");
         jsonw_string(w, pseudonym);

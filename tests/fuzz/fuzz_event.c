@@ -8,7 +8,8 @@
 
     clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
         -Iinclude -Iclient -Idaemon tests/fuzz/fuzz_event.c client/sp_event.c \
-        client/sp_code.c daemon/filter.c $(pkg-config --cflags --libs jansson)
+        client/sp_code.c daemon/filter.c \
+        $(pkg-config --cflags --libs jansson libcjson)
 */
 #include <stdint.h>
 #include <stdlib.h>

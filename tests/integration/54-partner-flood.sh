@@ -35,7 +35,7 @@ if [ ! -x "$FLOOD" ]; then
     FLOOD=$SP_DIR/floodpartner
     # shellcheck disable=SC2046
     cc -std=c11 -D_GNU_SOURCE -Iinclude -Iclient tests/tools/floodpartner.c "$SP_BIN/libseinpost.a" \
-        $(pkg-config --cflags --libs libzmq libsodium jansson libcrypto) -lm -o "$FLOOD" \
+        $(pkg-config --cflags --libs libzmq libsodium jansson libcjson libcrypto) -lm -o "$FLOOD" \
         || fail "cannot build floodpartner"
 fi
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "test.h"
 #include "sp_event.h"
@@ -150,7 +151,7 @@ TEST(examples_parse)
             CHECK_STR(event->datacontenttype, "application/json");
             CHECK(strncmp(event->type, "nl.gemeente.burgerzaken.", 24) == 0);
             CHECK(event->time_ms == times[i]);
-            CHECK(json_is_object(event->data));
+            CHECK(cJSON_IsObject(event->data));
             CHECK(event->subject != NULL);
             CHECK((event->dataref != NULL) == (i == 2));
         }
@@ -603,14 +604,14 @@ TEST(lookup)
     CHECK(event != NULL);
     if (!event)
         return;
-    CHECK_STR(json_string_value(sp_event_lookup(event, "subject")), "s");
-    CHECK_STR(json_string_value(sp_event_lookup(event, "type")), "nl.x");
-    CHECK_STR(json_string_value(sp_event_lookup(event, "id")), "1");
-    CHECK_STR(json_string_value(sp_event_lookup(event, "source")),
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "subject")), "s");
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "type")), "nl.x");
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "id")), "1");
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "source")),
               "urn:nld:oin:00000001001234567000");
-    CHECK_STR(json_string_value(sp_event_lookup(event, "data.d")), "e");
-    CHECK(json_integer_value(sp_event_lookup(event, "data.a.b.c")) == 7);
-    CHECK(json_is_object(sp_event_lookup(event, "data.a.b")));
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "data.d")), "e");
+    CHECK(sp_json_integer(sp_event_lookup(event, "data.a.b.c")) == 7);
+    CHECK(cJSON_IsObject(sp_event_lookup(event, "data.a.b")));
     CHECK(sp_event_lookup(event, "data.a.b.c.d") == NULL);
     CHECK(sp_event_lookup(event, "data.a.x") == NULL);
     CHECK(sp_event_lookup(event, "data.") == NULL);
@@ -624,6 +625,287 @@ TEST(lookup)
     sp_event_destroy(&event);
     sp_event_destroy(&event);
     sp_event_destroy(NULL);
+}
+
+/*  ---------------------------------------------------------------------
+    The gates around cJSON: what jansson refused stays refused.          */
+
+/*  The base event with data replaced by raw JSON text, under limits.    */
+static sp_code_t s_code_raw_data(const char *data,
+                                 const sp_event_limits_t *limits)
+{
+    const char *at = strstr(s_base, "\"data\":");
+    size_t head = (size_t) (at - s_base) + 7, n = strlen(data);
+    char *text = malloc(head + n + 2);
+    CHECK(text != NULL);
+    if (!text)
+        return SP_E_INTERNAL;
+    memcpy(text, s_base, head);
+    memcpy(text + head, data, n);
+    memcpy(text + head + n, "}", 2);
+    sp_code_t code = s_code_len(text, head + n + 1, limits);
+    free(text);
+    return code;
+}
+
+TEST(duplicate_keys_at_depth)
+{
+    CHECK(s_code_raw_data("{\"a\":{\"b\":[{\"c\":1,\"d\":2,\"c\":3}]}}", NULL)
+          == SP_E_JSON_DUPLICATE_KEY);
+    CHECK(s_code_raw_data("[[[{\"x\":\"" BSN "\",\"x\":\"" BSN "\"}]]]", NULL)
+          == SP_E_JSON_DUPLICATE_KEY);
+    /*  The same name in sibling or nested objects is no repeat.         */
+    CHECK(s_code_raw_data("{\"a\":{\"a\":1},\"b\":{\"a\":{\"a\":2}}}", NULL)
+          == SP_OK);
+    /*  A repeat beats a limit met earlier, as it did with jansson.      */
+    sp_event_limits_t limits;
+    sp_event_limits_default(&limits);
+    limits.max_string = 64;
+    char data[256];
+    snprintf(data, sizeof data, "{\"s\":\"%070d\",\"k\":1,\"k\":2}", 0);
+    CHECK(s_code_raw_data(data, &limits) == SP_E_JSON_DUPLICATE_KEY);
+}
+
+/*  A data object of count names k0..; repeat_at > 0 names the last one
+    like the one at that index. Returns the code and the CPU seconds.   */
+static sp_code_t s_code_many_names(size_t count, size_t repeat_at,
+                                   double *seconds)
+{
+    char *data = malloc(count * 16 + 2);
+    CHECK(data != NULL);
+    if (!data)
+        return SP_E_INTERNAL;
+    size_t n = 0;
+    data[n++] = '{';
+    for (size_t i = 0; i < count; i++) {
+        size_t name = repeat_at && i == count - 1 ? repeat_at : i;
+        n += (size_t) sprintf(data + n, "%s\"k%zu\":%zu", i ? "," : "",
+                              name, i);
+    }
+    data[n++] = '}';
+    data[n] = '\0';
+    sp_event_limits_t limits;
+    sp_event_limits_default(&limits);
+    limits.max_bytes = 1 << 20;
+    clock_t start = clock();
+    sp_code_t code = s_code_raw_data(data, &limits);
+    *seconds = (double) (clock() - start) / CLOCKS_PER_SEC;
+    free(data);
+    return code;
+}
+
+TEST(duplicate_keys_many)
+{
+    double seconds;
+    CHECK(s_code_many_names(20000, 0, &seconds) == SP_OK);
+    CHECK(seconds < 1.0);
+    /*  Pairwise that would be 2*10^8 comparisons: seconds, not this.   */
+    CHECK(s_code_many_names(20000, 7, &seconds) == SP_E_JSON_DUPLICATE_KEY);
+    CHECK(seconds < 1.0);
+    CHECK(s_code_many_names(17, 3, &seconds) == SP_E_JSON_DUPLICATE_KEY);
+    CHECK(s_code_many_names(16, 1, &seconds) == SP_E_JSON_DUPLICATE_KEY);
+    CHECK(s_code_many_names(17, 0, &seconds) == SP_OK);
+}
+
+TEST(escaped_nul)
+{
+    /*  cJSON would cut the string at the NUL; jansson refused it.       */
+    CHECK(s_code_raw_data("{\"a\":\"" BSN "\\u0000\"}", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("[\"\\u0000\"]", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("{\"a\\u0000b\":1}", NULL) == SP_E_JSON);
+    CHECK(s_code_member("\"note\":\"\\u0000\"") == SP_E_JSON);
+    /*  An escaped backslash and then the text u0000: a valid string.   */
+    CHECK(s_code_raw_data("{\"a\":\"x\\\\u0000\"}", NULL) == SP_OK);
+    CHECK(s_code_raw_data("{\"a\\\\u0000\":\"\\\\\\\\u0000\"}", NULL) == SP_OK);
+    static const char text[] =
+        "{\"specversion\":\"1.0\",\"id\":\"1\","
+        "\"source\":\"urn:nld:oin:00000001001234567000\","
+        "\"type\":\"nl.x\",\"time\":\"2026-01-01T00:00:00Z\","
+        "\"data\":{\"a\":\"x\\\\u0000y\"}}";
+    sp_code_t code;
+    sp_event_t *event = sp_event_parse(text, sizeof text - 1, NULL, &code,
+                                       NULL, 0);
+    CHECK(event != NULL);
+    CHECK_STR(cJSON_GetStringValue(sp_event_lookup(event, "data.a")),
+              "x\\u0000y");
+    sp_event_destroy(&event);
+}
+
+TEST(escapes)
+{
+    static const char *const bad[] = {
+        "\"\\ud800\"", "\"\\udc00\"", "\"\\udfff\"", "\"\\ud800x\"",
+        "\"\\ud800\\u0041\"", "\"\\ud800\\ud800\"", "\"\\udc00\\ud800\"",
+        "\"\\uzzzz\"", "\"\\u12\"", "\"\\u00e\"", "\"\\x41\"", "\"\\a\"",
+        "\"\\U0041\"", "\"\\\"",
+    };
+    char data[64];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(data, sizeof data, "[%s]", bad[i]);
+        CHECK(s_code_raw_data(data, NULL) == SP_E_JSON);
+        snprintf(data, sizeof data, "{%s:1}", bad[i]);
+        CHECK(s_code_raw_data(data, NULL) == SP_E_JSON);
+    }
+    static const char *const good[] = {
+        "\"\\ud83d\\ude00\"", "\"\\udbff\\udfff\"", "\"\\u00E9\\u20ac\"",
+        "\"\\b\\f\\n\\r\\t\\/\\\\\\\"\"", "\"\\u0001\"",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        snprintf(data, sizeof data, "[%s]", good[i]);
+        CHECK(s_code_raw_data(data, NULL) == SP_OK);
+    }
+}
+
+TEST(utf8_in_names)
+{
+    static const char *const bad[] = {
+        "\xC0\xAF", "\xE0\x80\xAF", "\xF0\x80\x80\xAF", "\xED\xA0\x80",
+        "\xF4\x90\x80\x80", "\xFF", "\x80", "\xC3",
+    };
+    char data[64];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(data, sizeof data, "{\"a%sb\":1}", bad[i]);
+        CHECK(s_code_raw_data(data, NULL) == SP_E_UTF8);
+        snprintf(data, sizeof data, "{\"a\":\"%s\"}", bad[i]);
+        CHECK(s_code_raw_data(data, NULL) == SP_E_UTF8);
+    }
+    CHECK(s_code_raw_data("{\"caf\xC3\xA9\":\"\xE2\x82\xAC\"}", NULL) == SP_OK);
+}
+
+TEST(control_characters)
+{
+    /*  Raw in a string: not JSON (cJSON would take it).                 */
+    CHECK(s_code_raw_data("[\"a\tb\"]", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("[\"a\nb\"]", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("{\"a\x1f\":1}", NULL) == SP_E_JSON);
+    /*  Outside strings only space, tab, CR and LF are white space; cJSON
+        would skip every byte up to 0x20.                                */
+    CHECK(s_code_raw_data("[1,\f2]", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("[1,\v2]", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("[1,\x01" "2]", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("[1,\t\r\n 2]", NULL) == SP_OK);
+}
+
+TEST(trailing)
+{
+    char buf[1024];
+    static const char *const bad[] = { " x", "}", "]", " {}", ",", "\f",
+                                       "\v", "\x01", "0", "null", "\"\"" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(buf, sizeof buf, "%s%s", s_base, bad[i]);
+        CHECK(s_code(buf) == SP_E_JSON);
+    }
+    snprintf(buf, sizeof buf, "%s \t\r\n", s_base);
+    CHECK(s_code(buf) == SP_OK);
+    CHECK(s_code("{} x") == SP_E_JSON);
+    CHECK(s_code("\"x\" 1") == SP_E_JSON);
+    CHECK(s_code("1 1") == SP_E_JSON);
+    CHECK(s_code("nullx") == SP_E_JSON);
+}
+
+TEST(number_grammar)
+{
+    static const char *const bad[] = {
+        "01", "-01", "00", "1.", "-.5", ".5", "+1", "1e", "1e+", "1.e5",
+        "-", "--1", "1-", "1.5.5", "1e5.5", "0x10", "1E+-5", "- 1",
+    };
+    char data[64];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(data, sizeof data, "[%s]", bad[i]);
+        CHECK(s_code_raw_data(data, NULL) == SP_E_JSON);
+    }
+    CHECK(s_code_raw_data("[0,-0,1.5e3,1E-5,1e+5,-0.0,10,0.5]", NULL)
+          == SP_OK);
+    /*  Integers are 64-bit, as jansson's were.                          */
+    CHECK(s_code_raw_data("[9223372036854775807,-9223372036854775808]", NULL)
+          == SP_OK);
+    CHECK(s_code_raw_data("[9223372036854775808]", NULL) == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("[-9223372036854775809]", NULL) == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("[18446744073709551616]", NULL) == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("[1e309]", NULL) == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("[1e-400]", NULL) == SP_OK);
+    /*  cJSON reads 63 characters of a number: a longer one is refused
+        (jansson took a real that long).                                 */
+    char longer[80];
+    snprintf(longer, sizeof longer, "[0.%062d]", 1);
+    CHECK(s_code_raw_data(longer, NULL) == SP_E_JSON_NUMBER);
+    snprintf(longer, sizeof longer, "[0.%061d]", 1);
+    CHECK(s_code_raw_data(longer, NULL) == SP_OK);
+}
+
+/*  jansson met errors in the order of the text, a token's own before
+    the parser's about where the token stands.                          */
+TEST(error_order)
+{
+    /*  An out-of-range number where no value may stand: jansson's lexer
+        refused the number before its parser the place.                 */
+    CHECK(s_code_raw_data("{\"a\":1 99999999999999999999}", NULL)
+          == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("{99999999999999999999:1}", NULL)
+          == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("{\"a\":1,-1e400:1}", NULL) == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("[1,2-1e400]", NULL) == SP_E_JSON_NUMBER);
+    CHECK(s_code_raw_data("[1e400.5]", NULL) == SP_E_JSON_NUMBER);
+    /*  ... but not one after the syntax error.                          */
+    CHECK(s_code_raw_data("{y99999999999999999999:1}", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("{\"a\":1,}99999999999999999999", NULL)
+          == SP_E_JSON);
+    CHECK(s_code_raw_data("[{}x,1e400]", NULL) == SP_E_JSON);
+    CHECK(s_code_raw_data("[1 x,\"\\u0000\"]", NULL) == SP_E_JSON);
+    /*  And in otherwise valid JSON, of course.                          */
+    CHECK(s_code_raw_data("{\"a\":1,\"b\":1e400}", NULL) == SP_E_JSON_NUMBER);
+}
+
+TEST(integers)
+{
+    static const char text[] =
+        "{\"specversion\":\"1.0\",\"id\":\"1\","
+        "\"source\":\"urn:nld:oin:00000001001234567000\","
+        "\"type\":\"nl.x\",\"time\":\"2026-01-01T00:00:00Z\","
+        "\"data\":{\"i\":2,\"r\":2.0,\"e\":1e2,\"n\":-0,"
+        "\"big\":9007199254740993,\"max\":9223372036854775807,"
+        "\"min\":-9223372036854775808,\"s\":\"2\"}}";
+    sp_code_t code;
+    sp_event_t *event = sp_event_parse(text, sizeof text - 1, NULL, &code,
+                                       NULL, 0);
+    CHECK(event != NULL);
+    if (!event)
+        return;
+    CHECK(sp_json_is_integer(sp_event_lookup(event, "data.i")));
+    CHECK(sp_json_integer(sp_event_lookup(event, "data.i")) == 2);
+    CHECK(!sp_json_is_integer(sp_event_lookup(event, "data.r")));
+    CHECK(cJSON_IsNumber(sp_event_lookup(event, "data.r")));
+    CHECK(!sp_json_is_integer(sp_event_lookup(event, "data.e")));
+    CHECK(sp_json_is_integer(sp_event_lookup(event, "data.n")));
+    CHECK(sp_json_integer(sp_event_lookup(event, "data.n")) == 0);
+    CHECK(sp_json_integer(sp_event_lookup(event, "data.big"))
+          == 9007199254740993LL);
+    CHECK(sp_json_integer(sp_event_lookup(event, "data.max")) == INT64_MAX);
+    CHECK(sp_json_integer(sp_event_lookup(event, "data.min")) == INT64_MIN);
+    CHECK(!sp_json_is_integer(sp_event_lookup(event, "data.s")));
+    CHECK(!sp_json_is_integer(NULL));
+    CHECK(sp_json_integer(sp_event_lookup(event, "data.r")) == 0);
+    sp_event_destroy(&event);
+}
+
+TEST(nesting_limit)
+{
+    /*  cJSON stops at 1000 levels; the configuration allows up to 1024,
+        so between the two an event is refused as too deep.              */
+    sp_event_limits_t limits;
+    sp_event_limits_default(&limits);
+    limits.max_depth = 1024;
+    for (size_t levels = 999; levels <= 1000; levels++) {
+        char *inner = s_nested(levels, "[", "]");   /* data is depth 2 */
+        CHECK(inner != NULL);
+        CHECK(s_code_raw_data(inner, &limits)
+              == (levels == 999 ? SP_OK : SP_E_JSON_DEPTH));
+        free(inner);
+    }
+    /*  Refused as too deep also when it does not close.                 */
+    char *open = s_nested(1200, "{\"a\":", "");
+    CHECK(s_code_raw_data(open, &limits) == SP_E_JSON_DEPTH);
+    free(open);
 }
 
 int main(void)
@@ -650,5 +932,16 @@ int main(void)
     RUN(rfc3339);
     RUN(time_format);
     RUN(lookup);
+    RUN(duplicate_keys_at_depth);
+    RUN(duplicate_keys_many);
+    RUN(escaped_nul);
+    RUN(escapes);
+    RUN(utf8_in_names);
+    RUN(control_characters);
+    RUN(trailing);
+    RUN(number_grammar);
+    RUN(error_order);
+    RUN(integers);
+    RUN(nesting_limit);
     TEST_EXIT();
 }

@@ -173,6 +173,39 @@ TEST(numbers_and_booleans)
     sp_event_destroy(&event);
 }
 
+/*  cJSON keeps numbers as doubles; integers of the JSON text still
+    compare as the exact 64-bit integer, reals as reals.                 */
+TEST(integers_exact)
+{
+    static const char text[] =
+        "{\"specversion\":\"1.0\",\"id\":\"e2\",\"source\":\"" SOURCE "\","
+        "\"type\":\"" TYPE "\",\"time\":\"2026-11-23T09:15:00Z\","
+        "\"data\":{\"p53\":9007199254740993,\"n53\":-9007199254740993,"
+        "\"max\":9223372036854775807,\"min\":-9223372036854775808,"
+        "\"zero\":-0,\"e\":1e2,\"E\":1E2,\"frac\":100.50,"
+        "\"r53\":9007199254740993.0}}";
+    sp_code_t code;
+    sp_event_t *event = sp_event_parse(text, sizeof text - 1, NULL, &code,
+                                       NULL, 0);
+    CHECK(event != NULL);
+    if (!event)
+        return;
+    CHECK(s_exact(event, "data.p53", "9007199254740993"));
+    CHECK(!s_exact(event, "data.p53", "9007199254740992"));
+    CHECK(s_exact(event, "data.n53", "-9007199254740993"));
+    CHECK(s_exact(event, "data.max", "9223372036854775807"));
+    CHECK(s_exact(event, "data.min", "-9223372036854775808"));
+    CHECK(s_prefix(event, "data.max", "922337203685477580"));
+    CHECK(s_exact(event, "data.zero", "0"));
+    CHECK(s_exact(event, "data.e", "100.0"));
+    CHECK(!s_exact(event, "data.e", "100"));
+    CHECK(s_exact(event, "data.E", "100.0"));
+    CHECK(s_exact(event, "data.frac", "100.5"));
+    /*  A real is a double: the nearest one to 2^53 + 1 is 2^53.         */
+    CHECK(s_exact(event, "data.r53", "9007199254740992.0"));
+    sp_event_destroy(&event);
+}
+
 TEST(never_matches)
 {
     sp_event_t *event = s_event();
@@ -237,6 +270,7 @@ int main(void)
     RUN(prefix);
     RUN(any_of);
     RUN(numbers_and_booleans);
+    RUN(integers_exact);
     RUN(never_matches);
     RUN(all_conditions);
     RUN(op_names);
