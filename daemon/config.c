@@ -607,7 +607,7 @@ static void s_parse_limits(loader_t *ld, sp_yaml_node_t *root)
                   &value) == 0)
         limits->max_bytes = (size_t) value;
     value = limits->max_depth;
-    if (s_integer(ld, map, "limits", "max_json_depth", 2, 1024, &value) == 0)
+    if (s_integer(ld, map, "limits", "max_json_depth", 2, 1000, &value) == 0)
         limits->max_depth = (int) value;
     value = (long long) limits->max_string;
     if (s_integer(ld, map, "limits", "max_string_bytes", 1, 64LL << 20,

@@ -142,7 +142,7 @@ static int s_route(server_t *self, const sp_event_t *event, int64_t signal_id,
 static sp_event_t *s_stored_event(server_t *self, const route_signal_t *signal,
                                   char *why, size_t whylen)
 {
-    sp_event_limits_t limits = { .max_bytes = signal->sealed_len, .max_depth = 2048,
+    sp_event_limits_t limits = { .max_bytes = signal->sealed_len, .max_depth = 1000,
                                  .max_string = signal->sealed_len,
                                  .max_attr_string = signal->sealed_len };
     sp_code_t code = SP_OK;
