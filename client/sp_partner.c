@@ -237,19 +237,27 @@ static int s_fail(sp_partner_t *self, sp_code_t code, const char *fmt, ...)
 /*  The header's source, id and type are the router's word, the event's
     the emitter's signed one. Applications act on the first and the
     partner deduplicates by it: a header that describes another signal
-    than the one it carries is refused like a wrong SHA-256.            */
+    than the one it carries is refused like a wrong SHA-256. The event is
+    read as the router read it (sp_event_parse, the profile of 4.2), under
+    limits no lower than any the router may have set: an event the router
+    could not have taken is refused too.                                */
 static int s_check_described(sp_partner_t *self, const sp_signal_t *signal)
 {
-    static const char *const names[] = { "source", "id", "type" };
+    sp_event_limits_t limits = { .max_bytes = signal->event_len, .max_depth = 1000,
+                                 .max_string = signal->event_len,
+                                 .max_attr_string = signal->event_len };
+    sp_code_t code = SP_OK;
+    sp_event_t *event = sp_event_parse(signal->event, signal->event_len, &limits, &code,
+                                       NULL, 0);
+    const char *values[] = { event ? event->source : NULL, event ? event->id : NULL,
+                             event ? event->type : NULL };
     const char *header[] = { signal->source, signal->id, signal->type };
-    json_t *event = json_loadb(signal->event, signal->event_len, JSON_REJECT_DUPLICATES, NULL);
-    const char *differs = json_is_object(event) ? NULL : "the whole event";
-    for (size_t i = 0; !differs && i < sizeof names / sizeof names[0]; i++) {
-        const char *value = json_string_value(json_object_get(event, names[i]));
-        if (!value || !header[i] || strcmp(value, header[i]) != 0)
+    static const char *const names[] = { "source", "id", "type" };
+    const char *differs = event ? NULL : "the whole event";
+    for (size_t i = 0; !differs && i < sizeof names / sizeof names[0]; i++)
+        if (!header[i] || strcmp(values[i], header[i]) != 0)
             differs = names[i];
-    }
-    json_decref(event);
+    sp_event_destroy(&event);
     if (differs)
         return s_fail(self, SP_E_BATCH_SIGNATURE, "entry %s/%llu: %s in the signed header "
                       "differs from the emitter's signed event", signal->subscription,
