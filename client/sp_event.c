@@ -43,7 +43,9 @@ typedef struct {
 } number_t;
 
 typedef struct {
-    const sp_event_limits_t *limits;
+    const sp_event_limits_t *limits;    /* the profile's; NULL in sp_json_parse */
+    int max_depth;
+    size_t max_string;
     sp_code_t code;
     char *reason;
     size_t reason_len;
@@ -526,9 +528,9 @@ static cJSON *s_parse_json(parse_ctx_t *ctx)
         || (stop == ctx->deep_at && ctx->scan_at < ctx->deeper_at)))
         s_fail_at(ctx, ctx->scan_code, ctx->scan_what, ctx->scan_at);
     else if (stop == ctx->deep_at
-             && ctx->limits->max_depth <= CJSON_NESTING_LIMIT)
+             && ctx->max_depth <= CJSON_NESTING_LIMIT)
         s_fail(ctx, SP_E_JSON_DEPTH, "JSON nesting deeper than %d levels",
-               ctx->limits->max_depth);
+               ctx->max_depth);
     else if (stop == ctx->deep_at)
         s_fail(ctx, SP_E_JSON_DEPTH, "JSON nesting deeper than the parser "
                "allows (%d levels)", CJSON_NESTING_LIMIT);
@@ -618,30 +620,65 @@ static int s_check_number(parse_ctx_t *ctx, cJSON *value)
 
 static int s_walk(parse_ctx_t *ctx, cJSON *value, int depth)
 {
-    const sp_event_limits_t *limits = ctx->limits;
     if (cJSON_IsObject(value) || cJSON_IsArray(value)) {
-        if (depth > limits->max_depth)
+        if (depth > ctx->max_depth)
             s_limit(ctx, SP_E_JSON_DEPTH, "JSON nesting deeper than",
-                    limits->max_depth);
+                    ctx->max_depth);
         if (cJSON_IsObject(value) && s_check_names(ctx, value))
             return -1;
         for (cJSON *child = value->child; child; child = child->next) {
-            if (child->string && strlen(child->string) > limits->max_string)
+            if (child->string && strlen(child->string) > ctx->max_string)
                 s_limit(ctx, SP_E_JSON_LIMIT,
                         "a member name is longer than",
-                        (long long) limits->max_string);
+                        (long long) ctx->max_string);
             if (s_walk(ctx, child, depth + 1))
                 return -1;
         }
     }
     else if (cJSON_IsString(value)) {
-        if (strlen(value->valuestring) > limits->max_string)
+        if (strlen(value->valuestring) > ctx->max_string)
             s_limit(ctx, SP_E_JSON_LIMIT, "a string is longer than",
-                    (long long) limits->max_string);
+                    (long long) ctx->max_string);
     }
     else if (cJSON_IsNumber(value))
         return s_check_number(ctx, value);
     return 0;
+}
+
+/*  Gates 2 to 4 over ctx->bytes; the tree, or NULL with ctx's code.   */
+static cJSON *s_json(parse_ctx_t *ctx)
+{
+    cJSON *root = NULL;
+    if (s_scan(ctx) == 0)
+        root = s_parse_json(ctx);
+    if (root && (s_walk(ctx, root, 1) != 0 || ctx->limit_failed)) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
+}
+
+cJSON *sp_json_parse(const void *bytes, size_t len, int max_depth,
+                     size_t max_string, sp_code_t *code, char *reason,
+                     size_t reason_len)
+{
+    parse_ctx_t ctx = { .max_depth = max_depth, .max_string = max_string,
+                        .code = SP_OK, .reason = reason,
+                        .reason_len = reason_len, .scan_code = SP_OK,
+                        .deep_at = SIZE_MAX, .deeper_at = SIZE_MAX,
+                        .bytes = bytes, .len = len };
+    cJSON *root = NULL;
+    if (reason && reason_len > 0)
+        reason[0] = '\0';
+    if (len == 0 || !bytes)
+        s_fail(&ctx, SP_E_JSON, "JSON document is empty");
+    else
+        root = s_json(&ctx);
+    free(ctx.numbers);
+    free(ctx.names);
+    if (code)
+        *code = ctx.code;
+    return root;
 }
 
 /*  ---------------------------------------------------------------------
@@ -1111,17 +1148,21 @@ static int s_check_values(parse_ctx_t *ctx, sp_event_t *self)
     return s_check_sequence(ctx, root);
 }
 
-static int s_check_input(parse_ctx_t *ctx, const void *bytes, size_t len)
+/*  Gate 1, then the JSON gates, which sp_json_parse shares.            */
+static cJSON *s_event_json(parse_ctx_t *ctx, const void *bytes, size_t len)
 {
-    if (len > ctx->limits->max_bytes)
-        return s_fail(ctx, SP_E_TOO_LARGE,
-                      "event is %zu bytes, the limit is %zu",
-                      len, ctx->limits->max_bytes);
-    if (len == 0 || !bytes)
-        return s_fail(ctx, SP_E_JSON, "event is empty");
-    ctx->bytes = bytes;
-    ctx->len = len;
-    return s_scan(ctx);
+    const sp_event_limits_t *limits = ctx->limits;
+    if (len > limits->max_bytes) {
+        s_fail(ctx, SP_E_TOO_LARGE, "event is %zu bytes, the limit is %zu",
+               len, limits->max_bytes);
+        return NULL;
+    }
+    if (len == 0 || !bytes) {
+        s_fail(ctx, SP_E_JSON, "event is empty");
+        return NULL;
+    }
+    return sp_json_parse(bytes, len, limits->max_depth, limits->max_string,
+                         &ctx->code, ctx->reason, ctx->reason_len);
 }
 
 sp_event_t *sp_event_parse(const void *bytes, size_t len,
@@ -1134,17 +1175,13 @@ sp_event_t *sp_event_parse(const void *bytes, size_t len,
         limits = &defaults;
     }
     parse_ctx_t ctx = { .limits = limits, .code = SP_OK, .reason = reason,
-                        .reason_len = reason_len, .scan_code = SP_OK,
-                        .deep_at = SIZE_MAX, .deeper_at = SIZE_MAX };
+                        .reason_len = reason_len };
     if (reason && reason_len > 0)
         reason[0] = '\0';
     sp_event_t *self = NULL;
-    cJSON *root = NULL;
+    cJSON *root = s_event_json(&ctx, bytes, len);
 
-    if (s_check_input(&ctx, bytes, len))
-        goto cleanup;
-    root = s_parse_json(&ctx);
-    if (!root || s_walk(&ctx, root, 1) || ctx.limit_failed)
+    if (!root)
         goto cleanup;
     if (!cJSON_IsObject(root)) {
         s_fail(&ctx, SP_E_NOT_OBJECT, "event is not a JSON object");
@@ -1164,8 +1201,6 @@ sp_event_t *sp_event_parse(const void *bytes, size_t len,
 
 cleanup:
     cJSON_Delete(root);
-    free(ctx.numbers);
-    free(ctx.names);
     if (code)
         *code = ctx.code;
     return self;

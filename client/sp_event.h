@@ -47,6 +47,20 @@ typedef struct {
     int64_t time_ms;            /* time as Unix milliseconds */
 } sp_event_t;
 
+/*  Any JSON document, strictly (the first gates of sp_event_parse, which
+    uses it): valid UTF-8 with no NUL byte and no escaped NUL, numbers as
+    the JSON grammar has them and within range, no member name twice in
+    any object at any depth, nothing after the value but white space, no
+    nesting deeper than max_depth (the root container is level 1; cJSON
+    nests no deeper than CJSON_NESTING_LIMIT, 1000) and no string or
+    member name longer than max_string bytes. Integers are marked as
+    sp_json_is_integer() reads them. The root may be any JSON value: the
+    caller checks its type. Returns the tree (cJSON_Delete it), or NULL
+    with code and a reason that quotes no values (reason may be NULL).  */
+cJSON *sp_json_parse(const void *bytes, size_t len, int max_depth,
+                     size_t max_string, sp_code_t *code, char *reason,
+                     size_t reason_len);
+
 /*  Parses and validates. On failure returns NULL and fills code and a
     reason (which never quotes attribute or data values: they may carry
     personal data). reason may be NULL.                                   */
@@ -65,7 +79,7 @@ cJSON *sp_event_lookup(const sp_event_t *self, const char *path);
     types still do. sp_event_parse() marks the integers of the event's tree
     with this bit in cJSON's type (cJSON reads only its low 8 bits for the
     type) and keeps the exact value of those beyond 2^53, which a double
-    cannot hold.                                                          */
+    cannot hold; so does sp_json_parse().                                 */
 #define SP_JSON_INTEGER (1 << 12)
 bool sp_json_is_integer(const cJSON *value);
 /*  The value of an integer sp_json_is_integer() accepts; 0 otherwise.    */

@@ -234,6 +234,26 @@ static int s_fail(sp_partner_t *self, sp_code_t code, const char *fmt, ...)
     return (int) code;
 }
 
+/*  The signed header (~680 bytes an entry) is read with cJSON through
+    sp_json_parse, about a third of the instructions jansson took on it;
+    these read it as jansson's getters did: NULL or 0 for a member that
+    is missing or of another type, or in a value that is no object.    */
+static cJSON *s_member(const cJSON *object, const char *name)
+{
+    return cJSON_IsObject(object) ? cJSON_GetObjectItemCaseSensitive(object, name) : NULL;
+}
+
+static const char *s_string(const cJSON *object, const char *name)
+{
+    return cJSON_GetStringValue(s_member(object, name));
+}
+
+/*  An integer member exactly (a real such as 2.0 is 0, as with jansson). */
+static int64_t s_integer(const cJSON *object, const char *name)
+{
+    return sp_json_integer(s_member(object, name));
+}
+
 /*  The header's source, id and type are the router's word, the event's
     the emitter's signed one. Applications act on the first and the
     partner deduplicates by it: a header that describes another signal
@@ -267,25 +287,25 @@ static int s_check_described(sp_partner_t *self, const sp_signal_t *signal)
 
 /*  Checks one entry against its event frame; fills signal, whose
     emitter_signature points into sig.                                    */
-static int s_verify_entry(sp_partner_t *self, json_t *entry, sp_frames_t *f, size_t frame,
+static int s_verify_entry(sp_partner_t *self, const cJSON *entry, sp_frames_t *f, size_t frame,
                           sp_signal_t *signal, uint8_t sig[SP_SIGNATURE_SIZE])
 {
     uint8_t digest[SP_SHA256_SIZE], want[SP_SHA256_SIZE];
-    const char *sha = json_string_value(json_object_get(entry, "sha256"));
-    const char *esig = json_string_value(json_object_get(entry, "emitter_sig"));
+    const char *sha = s_string(entry, "sha256");
+    const char *esig = s_string(entry, "emitter_sig");
     memset(signal, 0, sizeof *signal);
-    signal->subscription = json_string_value(json_object_get(entry, "subscription"));
-    signal->seq = (uint64_t) json_integer_value(json_object_get(entry, "seq"));
-    signal->source = json_string_value(json_object_get(entry, "source"));
-    signal->id = json_string_value(json_object_get(entry, "id"));
-    signal->type = json_string_value(json_object_get(entry, "type"));
-    signal->grondslag = json_string_value(json_object_get(entry, "grondslag"));
-    signal->activity = json_string_value(json_object_get(entry, "activity"));
-    signal->emitter_key_id = json_string_value(json_object_get(entry, "emitter_key"));
-    signal->trace_id = json_string_value(json_object_get(entry, "trace_id"));
+    signal->subscription = s_string(entry, "subscription");
+    signal->seq = (uint64_t) s_integer(entry, "seq");
+    signal->source = s_string(entry, "source");
+    signal->id = s_string(entry, "id");
+    signal->type = s_string(entry, "type");
+    signal->grondslag = s_string(entry, "grondslag");
+    signal->activity = s_string(entry, "activity");
+    signal->emitter_key_id = s_string(entry, "emitter_key");
+    signal->trace_id = s_string(entry, "trace_id");
     signal->event = sp_frame_data(f, frame);
     signal->event_len = sp_frame_size(f, frame);
-    json_int_t seq = json_integer_value(json_object_get(entry, "seq"));
+    int64_t seq = s_integer(entry, "seq");
     if (!signal->subscription || seq < 1 || !signal->source || !signal->id
         || !signal->emitter_key_id || !sha || !esig || sp_unhex(sha, want, sizeof want) != 0
         || sp_unhex(esig, sig, SP_SIGNATURE_SIZE) != 0)
@@ -357,24 +377,23 @@ static int s_receipt(sp_partner_t *self, sp_frames_t *f, const char *subscriber,
     subscription (prev, named by the router) was handled here: otherwise
     something in between was lost on the way, or refused, and handling
     this one would put it before that one.                              */
-static int s_check_prev(sp_partner_t *self, const char *router, json_t *entry,
+static int s_check_prev(sp_partner_t *self, const char *router, const cJSON *entry,
                         const sp_signal_t *signal)
 {
-    json_t *prev = json_object_get(entry, "prev");
-    if (!json_is_integer(prev) || json_integer_value(prev) < 0
-        || json_integer_value(prev) >= (json_int_t) signal->seq)
+    const cJSON *member = s_member(entry, "prev");
+    int64_t prev = sp_json_integer(member);
+    if (!sp_json_is_integer(member) || prev < 0 || prev >= (int64_t) signal->seq)
         return s_fail(self, SP_E_FRAMES, "entry %s/%llu: prev missing or not below seq",
                       signal->subscription, (unsigned long long) signal->seq);
-    if (json_integer_value(prev) == 0)
+    if (prev == 0)
         return SP_OK;
-    int rc = sp_seen_has_seq(self->seen, router, signal->subscription,
-                             json_integer_value(prev));
+    int rc = sp_seen_has_seq(self->seen, router, signal->subscription, prev);
     if (rc < 0)
         return s_fail(self, SP_E_PARTNER_FAILED, "state: %s", sp_seen_errmsg(self->seen));
     if (rc == 0)
         return s_fail(self, SP_E_SEQUENCE_GAP, "entry %s/%llu follows %lld, which this "
                       "partner has not handled", signal->subscription,
-                      (unsigned long long) signal->seq, (long long) json_integer_value(prev));
+                      (unsigned long long) signal->seq, (long long) prev);
     return SP_OK;
 }
 
@@ -432,21 +451,21 @@ static void s_batch_of(const sp_partner_t *self, sp_frames_t *f, const char *rou
     signal->router_key_id = sp_key_id(self->router_keys[self->router_key_last]);
 }
 
-static json_t *s_handle_entries(sp_partner_t *self, json_t *header, sp_frames_t *f,
+static json_t *s_handle_entries(sp_partner_t *self, const cJSON *header, sp_frames_t *f,
                                 const uint8_t *sha, sp_partner_handler_fn *handler,
                                 void *arg, int *code)
 {
-    const char *router = json_string_value(json_object_get(header, "router"));
+    const char *router = s_string(header, "router");
     json_t *handled = json_array();
-    size_t i;
-    json_t *entry;
+    size_t i = 0;
+    const cJSON *entry;
     *code = handled ? SP_OK : s_fail(self, SP_E_PARTNER_FAILED, "out of memory");
-    json_array_foreach(json_object_get(header, "entries"), i, entry) {
+    cJSON_ArrayForEach(entry, s_member(header, "entries")) {
         sp_signal_t signal;
         uint8_t sig[SP_SIGNATURE_SIZE];
         if (*code != SP_OK)
             break;
-        *code = s_verify_entry(self, entry, f, 1 + SP_DELIVER_FIRST_EVENT + i, &signal, sig);
+        *code = s_verify_entry(self, entry, f, 1 + SP_DELIVER_FIRST_EVENT + i++, &signal, sig);
         s_batch_of(self, f, router, sha, &signal);
         if (*code == SP_OK)
             *code = s_check_prev(self, router, entry, &signal);
@@ -520,9 +539,8 @@ int sp_partner_trust_router_key(sp_partner_t *self, const sp_key_t *key)
 
 /*  sha: the SHA-256 of the header frame, which the signature covers.   */
 static int s_check_header(sp_partner_t *self, sp_frames_t *f, const uint8_t *sha,
-                          json_t **header)
+                          cJSON **header)
 {
-    json_error_t jerr;
     *header = NULL;
     if (f->count < 1 + SP_DELIVER_FIRST_EVENT + 1 || f->dropped || f->oversize
         || !sp_frame_is(f, 1 + SP_DELIVER_PROTOCOL, SP_PROTOCOL_DELIVERY)
@@ -533,17 +551,17 @@ static int s_check_header(sp_partner_t *self, sp_frames_t *f, const uint8_t *sha
     if (sp_frame_size(f, 1 + SP_DELIVER_SIGNATURE) != SP_SIGNATURE_SIZE
         || !s_router_signed(self, f, sha))
         return s_fail(self, SP_E_BATCH_SIGNATURE, "router signature does not verify");
-    *header = json_loadb(sp_frame_data(f, 1 + SP_DELIVER_HEADER),
-                         sp_frame_size(f, 1 + SP_DELIVER_HEADER), JSON_REJECT_DUPLICATES, &jerr);
-    json_t *entries = json_object_get(*header, "entries");
-    if (json_integer_value(json_object_get(*header, "v")) != 2 || !json_is_array(entries)
-        || !json_is_string(json_object_get(*header, "subscriber"))
-        || !json_is_string(json_object_get(*header, "router"))
-        || json_array_size(entries) != f->count - 1 - SP_DELIVER_FIRST_EVENT)
+    /*  No limit of its own on strings; nesting up to cJSON's 1000.  */
+    size_t len = sp_frame_size(f, 1 + SP_DELIVER_HEADER);
+    *header = sp_json_parse(sp_frame_data(f, 1 + SP_DELIVER_HEADER), len,
+                            CJSON_NESTING_LIMIT, len, NULL, NULL, 0);
+    const cJSON *entries = s_member(*header, "entries");
+    if (s_integer(*header, "v") != 2 || !cJSON_IsArray(entries)
+        || !s_string(*header, "subscriber") || !s_string(*header, "router")
+        || (size_t) cJSON_GetArraySize(entries) != f->count - 1 - SP_DELIVER_FIRST_EVENT)
         return s_fail(self, SP_E_FRAMES, "header is not version 2, or its entries do not "
                       "match the event frames");
-    return s_check_router_name(self, f, json_string_value(json_object_get(*header,
-                                                                          "router")));
+    return s_check_router_name(self, f, s_string(*header, "router"));
 }
 
 static bool s_subscription_allowed(const sp_partner_t *self, const char *name)
@@ -559,33 +577,33 @@ static bool s_subscription_allowed(const sp_partner_t *self, const char *name)
 /*  A batch signed by the router but for another partner (captured, or
     sent to the wrong endpoint) is refused whole: its entries carry
     another subscriber's legal basis.                                   */
-static int s_check_address(sp_partner_t *self, json_t *header)
+static int s_check_address(sp_partner_t *self, const cJSON *header)
 {
-    const char *key = json_string_value(json_object_get(header, "partner_key"));
-    const char *subscriber = json_string_value(json_object_get(header, "subscriber"));
-    size_t i;
-    json_t *entry;
+    const char *key = s_string(header, "partner_key");
+    const char *subscriber = s_string(header, "subscriber");
+    size_t i = 0;
+    const cJSON *entry;
     if (!key || strcmp(key, sp_key_id(self->key)) != 0)
         return s_fail(self, SP_E_BATCH_MISADDRESSED, "batch is for partner key %.16s, "
                       "not this partner's %s", key ? key : "(none)", sp_key_id(self->key));
     if (self->subscriber && strcmp(subscriber, self->subscriber) != 0)
         return s_fail(self, SP_E_BATCH_MISADDRESSED, "batch is for another subscriber "
                       "than %s", self->subscriber);
-    json_array_foreach(json_object_get(header, "entries"), i, entry)
-        if (!s_subscription_allowed(self, json_string_value(json_object_get(entry,
-                                                                            "subscription"))))
+    cJSON_ArrayForEach(entry, s_member(header, "entries")) {
+        if (!s_subscription_allowed(self, s_string(entry, "subscription")))
             return s_fail(self, SP_E_BATCH_MISADDRESSED, "entry %zu names a subscription "
                           "this partner does not hold", i);
+        i++;
+    }
     return SP_OK;
 }
 
 /*  The router never sends the same header twice (a resend is a new
     batch), so one seen before is a replay. One older than the dedup
     horizon could be a replay this partner no longer remembers.         */
-static int s_check_fresh(sp_partner_t *self, json_t *header, const uint8_t *sha)
+static int s_check_fresh(sp_partner_t *self, const cJSON *header, const uint8_t *sha)
 {
-    int64_t sent = sp_time_parse_rfc3339(json_string_value(json_object_get(header,
-                                                                           "sent_at")));
+    int64_t sent = sp_time_parse_rfc3339(s_string(header, "sent_at"));
     int rc = sp_seen_has_batch(self->seen, sha);
     if (rc < 0)
         return s_fail(self, SP_E_PARTNER_FAILED, "state: %s", sp_seen_errmsg(self->seen));
@@ -600,17 +618,17 @@ static int s_check_fresh(sp_partner_t *self, json_t *header, const uint8_t *sha)
 /*  The router's chain head the signed header carries, kept: evidence
     outside the router of what its audit trail held (protocol.md 13.3).
     A header without one (an older router) keeps nothing.              */
-static int s_keep_anchor(sp_partner_t *self, json_t *header, const uint8_t *sha)
+static int s_keep_anchor(sp_partner_t *self, const cJSON *header, const uint8_t *sha)
 {
     uint8_t hash[SP_SHA256_SIZE];
-    json_t *anchor = json_object_get(header, "anchor");
-    const char *hex = json_string_value(json_object_get(anchor, "sha256"));
-    json_int_t seq = json_integer_value(json_object_get(anchor, "seq"));
+    const cJSON *anchor = s_member(header, "anchor");
+    const char *hex = s_string(anchor, "sha256");
+    int64_t seq = s_integer(anchor, "seq");
     if (!anchor)
         return SP_OK;
     if (seq < 1 || !hex || sp_unhex(hex, hash, sizeof hash) != 0)
         return s_fail(self, SP_E_FRAMES, "header anchor is not {seq, sha256}");
-    const char *router = json_string_value(json_object_get(header, "router"));
+    const char *router = s_string(header, "router");
     if (sp_seen_keep_anchor(self->seen, router ? router : "", seq, hash, sha) != 0)
         return s_fail(self, SP_E_PARTNER_FAILED, "state: %s", sp_seen_errmsg(self->seen));
     return SP_OK;
@@ -618,7 +636,7 @@ static int s_keep_anchor(sp_partner_t *self, json_t *header, const uint8_t *sha)
 
 /*  Handles the entries, then makes the record durable, then signs: a
     receipt never vouches for what is not on disk.                      */
-static int s_process(sp_partner_t *self, sp_frames_t *f, json_t *header,
+static int s_process(sp_partner_t *self, sp_frames_t *f, const cJSON *header,
                      const uint8_t *sha, const char *batch_hex,
                      sp_partner_handler_fn *handler, void *arg)
 {
@@ -630,7 +648,7 @@ static int s_process(sp_partner_t *self, sp_frames_t *f, json_t *header,
         code = s_fail(self, SP_E_PARTNER_FAILED, "cannot make the record of handled "
                       "signals durable: %s", sp_seen_errmsg(self->seen));
     else if (json_array_size(handled) > 0
-             && s_receipt(self, f, json_string_value(json_object_get(header, "subscriber")),
+             && s_receipt(self, f, s_string(header, "subscriber"),
                           batch_hex, handled) != 0 && code == SP_OK)
         code = s_fail(self, SP_E_PARTNER_FAILED, "cannot sign a receipt");
     json_decref(handled);
@@ -644,7 +662,7 @@ static int s_batch(sp_partner_t *self, sp_frames_t *f, sp_partner_handler_fn *ha
 {
     uint8_t sha[SP_SHA256_SIZE] = { 0 };     /* an empty header: verifies nothing */
     char batch_hex[2 * SP_SHA256_SIZE + 1] = "";
-    json_t *header = NULL;
+    cJSON *header = NULL;
     if (sp_frame_size(f, 1 + SP_DELIVER_HEADER) > 0) {
         sp_sha256(sp_frame_data(f, 1 + SP_DELIVER_HEADER),
                   sp_frame_size(f, 1 + SP_DELIVER_HEADER), sha);
@@ -659,7 +677,7 @@ static int s_batch(sp_partner_t *self, sp_frames_t *f, sp_partner_handler_fn *ha
         code = s_process(self, f, header, sha, batch_hex, handler, arg);
     if (code != SP_OK)
         s_nack(self, f, batch_hex, code);
-    json_decref(header);
+    cJSON_Delete(header);
     return code == SP_OK ? 0 : -1;
 }
 

@@ -908,6 +908,93 @@ TEST(nesting_limit)
     free(open);
 }
 
+/*  sp_json_parse: the code of a document, limits 32 levels, 64 bytes.  */
+static sp_code_t s_json_code(const char *text)
+{
+    sp_code_t code = SP_OK;
+    char reason[256];
+    cJSON *root = sp_json_parse(text, strlen(text), 32, 64, &code, reason,
+                                sizeof reason);
+    CHECK((root != NULL) == (code == SP_OK));
+    CHECK(root != NULL || reason[0] != '\0');
+    cJSON_Delete(root);
+    return code;
+}
+
+TEST(json_parse)
+{
+    /*  Any root, not only a CloudEvent.                                 */
+    CHECK(s_json_code("{\"v\":2,\"entries\":[{\"seq\":1}]}") == SP_OK);
+    CHECK(s_json_code("[1,\"a\",null,true]") == SP_OK);
+    CHECK(s_json_code("2") == SP_OK);
+    CHECK(sp_json_parse("", 0, 32, 64, NULL, NULL, 0) == NULL);
+    CHECK(sp_json_parse(NULL, 3, 32, 64, NULL, NULL, 0) == NULL);
+    /*  Duplicates at every depth; siblings may share a name.            */
+    CHECK(s_json_code("{\"a\":1,\"a\":1}") == SP_E_JSON_DUPLICATE_KEY);
+    CHECK(s_json_code("{\"e\":[{\"s\":1},{\"s\":1,\"t\":2,\"s\":3}]}")
+          == SP_E_JSON_DUPLICATE_KEY);
+    CHECK(s_json_code("[[[{\"x\":{\"y\":1,\"y\":2}}]]]") == SP_E_JSON_DUPLICATE_KEY);
+    CHECK(s_json_code("{\"e\":[{\"s\":1},{\"s\":1}],\"s\":{\"s\":1}}") == SP_OK);
+    /*  Escaped NUL, NUL and bad UTF-8.                                  */
+    CHECK(s_json_code("{\"a\":\"x\\u0000\"}") == SP_E_JSON);
+    CHECK(s_json_code("{\"a\\u0000\":1}") == SP_E_JSON);
+    CHECK(s_json_code("{\"a\":\"x\\\\u0000\"}") == SP_OK);
+    CHECK(sp_json_parse("{\"a\":\"\0\"}", 8, 32, 64, NULL, NULL, 0) == NULL);
+    sp_code_t code = SP_OK;
+    CHECK(sp_json_parse("{\"a\":\"\0\"}", 8, 32, 64, &code, NULL, 0) == NULL
+          && code == SP_E_UTF8);
+    CHECK(s_json_code("{\"a\":\"\xC0\xAF\"}") == SP_E_UTF8);
+    CHECK(s_json_code("{\"a\":\"\xED\xA0\x80\"}") == SP_E_UTF8);
+    CHECK(s_json_code("{\"a\":\"\xC3\xA9\"}") == SP_OK);
+    /*  Trailing data; white space after the value is fine.              */
+    CHECK(s_json_code("{\"a\":1} x") == SP_E_JSON);
+    CHECK(s_json_code("{\"a\":1}{}") == SP_E_JSON);
+    CHECK(s_json_code("{\"a\":1} \n") == SP_OK);
+    /*  Numbers and limits.                                              */
+    CHECK(s_json_code("{\"a\":01}") == SP_E_JSON);
+    CHECK(s_json_code("{\"a\":1.}") == SP_E_JSON);
+    CHECK(s_json_code("{\"a\":9223372036854775808}") == SP_E_JSON_NUMBER);
+    CHECK(s_json_code("{\"a\":1e400}") == SP_E_JSON_NUMBER);
+    char text[128];
+    snprintf(text, sizeof text, "{\"a\":\"%065d\"}", 0);
+    CHECK(s_json_code(text) == SP_E_JSON_LIMIT);
+    snprintf(text, sizeof text, "{\"a\":\"%064d\"}", 0);
+    CHECK(s_json_code(text) == SP_OK);
+    char *deep = s_nested(33, "[", "]");
+    CHECK(deep && s_json_code(deep) == SP_E_JSON_DEPTH);
+    free(deep);
+    deep = s_nested(32, "[", "]");
+    CHECK(deep && s_json_code(deep) == SP_OK);
+    free(deep);
+}
+
+TEST(json_parse_integers)
+{
+    static const char text[] =
+        "{\"seq\":7,\"r\":7.0,\"e\":7e0,\"big\":9007199254740993,"
+        "\"max\":9223372036854775807,\"min\":-9223372036854775808,"
+        "\"s\":\"7\",\"in\":[{\"prev\":6}]}";
+    sp_code_t code;
+    cJSON *root = sp_json_parse(text, sizeof text - 1, 32, 1024, &code, NULL, 0);
+    CHECK(root != NULL && code == SP_OK);
+    if (!root)
+        return;
+    CHECK(sp_json_is_integer(cJSON_GetObjectItemCaseSensitive(root, "seq")));
+    CHECK(sp_json_integer(cJSON_GetObjectItemCaseSensitive(root, "seq")) == 7);
+    CHECK(!sp_json_is_integer(cJSON_GetObjectItemCaseSensitive(root, "r")));
+    CHECK(sp_json_integer(cJSON_GetObjectItemCaseSensitive(root, "r")) == 0);
+    CHECK(!sp_json_is_integer(cJSON_GetObjectItemCaseSensitive(root, "e")));
+    CHECK(sp_json_integer(cJSON_GetObjectItemCaseSensitive(root, "big"))
+          == 9007199254740993LL);
+    CHECK(sp_json_integer(cJSON_GetObjectItemCaseSensitive(root, "max")) == INT64_MAX);
+    CHECK(sp_json_integer(cJSON_GetObjectItemCaseSensitive(root, "min")) == INT64_MIN);
+    CHECK(!sp_json_is_integer(cJSON_GetObjectItemCaseSensitive(root, "s")));
+    /*  Integers are marked inside arrays and nested objects too.       */
+    cJSON *in = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "in"), 0);
+    CHECK(sp_json_integer(cJSON_GetObjectItemCaseSensitive(in, "prev")) == 6);
+    cJSON_Delete(root);
+}
+
 int main(void)
 {
     RUN(code_names);
@@ -943,5 +1030,7 @@ int main(void)
     RUN(error_order);
     RUN(integers);
     RUN(nesting_limit);
+    RUN(json_parse);
+    RUN(json_parse_integers);
     TEST_EXIT();
 }
