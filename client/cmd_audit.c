@@ -493,6 +493,26 @@ static void s_print_event_row(json_t *raw)
     json_decref(row);
 }
 
+/*  The first chain row --limit needs to read: every row shows as one
+    event or more, so without filters the last N events are among the
+    last N rows. 0 (all rows) with filters, or no limit.               */
+static int64_t s_list_from(const audit_opts_t *o)
+{
+    if (o->limit <= 0 || o->has_since || o->has_until || o->type || o->source
+        || o->subscriber || o->status || o->signal || o->subject)
+        return 0;
+    sqlite3_stmt *stmt = s_prepare_sql(o->db, "SELECT MIN(seq) FROM (SELECT seq FROM audit"
+                                              " ORDER BY seq DESC LIMIT ?)");
+    int64_t from = 0;
+    if (stmt) {
+        sqlite3_bind_int64(stmt, 1, o->limit);
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            from = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return from;
+}
+
 static int s_list(audit_opts_t *o)
 {
     query_t q = { .len = 0 };
@@ -503,8 +523,9 @@ static int s_list(audit_opts_t *o)
     if (o->limit > 0)
         s_sql(&q, "SELECT * FROM (");
     s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber, a.detail,"
-              " s.ce_id, s.source, s.type, a.part FROM (" AUDIT_EVENTS_SQL("1") ") a"
+              " s.ce_id, s.source, s.type, a.part FROM (" AUDIT_EVENTS_SQL("a.seq >= ?1") ") a"
               " LEFT JOIN signals s ON s.id = a.signal_id WHERE 1 = 1");
+    s_num_arg(&q, s_list_from(o));
     s_filters(&q, o, &p);
     s_sql(&q, o->limit > 0 ? " ORDER BY a.seq DESC, a.part DESC LIMIT ?) ORDER BY 1, 11"
                            : " ORDER BY a.seq, a.part");
@@ -1123,11 +1144,7 @@ static int s_export(audit_opts_t *o)
     s_filters(&q, o, NULL);
     s_sql(&q, " ORDER BY a.seq, a.part");
     sqlite3_stmt *stmt = s_prepare(o->db, &q);
-    aux.routed = s_prepare_sql(o->db, "SELECT seq, ts, detail, part FROM ("
-                               AUDIT_EVENTS_SQL("a.signal_id = ?1") ")"
-                               " WHERE kind = '" AUDIT_ROUTED "' AND subscriber = ?2 AND"
-                               " json_extract(detail, '$.subscription') = ?3"
-                               " ORDER BY seq, part LIMIT 1");
+    aux.routed = s_prepare_sql(o->db, AUDIT_FIRST_ROUTED_SQL);
     aux.received = s_prepare_sql(o->db, "SELECT detail FROM audit WHERE signal_id = ? AND"
                                  " kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED
                                  "') AND json_type(detail, '$.data_subjects') = 'array'"

@@ -516,10 +516,20 @@ static cJSON *s_parse_json(parse_ctx_t *ctx)
         parse, and the HTTP gateway parses on a thread per connection.  */
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     const char *end = NULL;
+    /* cJSON before 1.7.17 can read one byte past a document cut short
+       (DaveGamble/cJSON#800): it parses a copy that ends in a NUL      */
+    char *copy = malloc(ctx->len + 1);
+    if (!copy) {
+        s_fail(ctx, SP_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    memcpy(copy, ctx->bytes, ctx->len);
+    copy[ctx->len] = '\0';
     pthread_mutex_lock(&lock);
-    cJSON *root = cJSON_ParseWithLengthOpts((const char *) ctx->bytes,
-                                            ctx->len, &end, false);
+    cJSON *root = cJSON_ParseWithLengthOpts(copy, ctx->len, &end, false);
     pthread_mutex_unlock(&lock);
+    end = end ? (const char *) ctx->bytes + (end - copy) : NULL;
+    free(copy);
     size_t stop = s_stop(ctx, root, end);
     if (stop == SIZE_MAX && ctx->scan_code == SP_OK)
         return root;

@@ -258,26 +258,23 @@ static int64_t s_integer(const cJSON *object, const char *name)
     the emitter's signed one. Applications act on the first and the
     partner deduplicates by it: a header that describes another signal
     than the one it carries is refused like a wrong SHA-256. The event is
-    read as the router read it (sp_event_parse, the profile of 4.2), under
-    limits no lower than any the router may have set: an event the router
-    could not have taken is refused too.                                */
+    read as strict JSON (no repeated names, no NUL in a string), not
+    against the profile of 4.2: a profile rule of a later version must not
+    make a partner refuse a backlog an older router accepted.          */
 static int s_check_described(sp_partner_t *self, const sp_signal_t *signal)
 {
-    sp_event_limits_t limits = { .max_bytes = signal->event_len, .max_depth = 1000,
-                                 .max_string = signal->event_len,
-                                 .max_attr_string = signal->event_len };
     sp_code_t code = SP_OK;
-    sp_event_t *event = sp_event_parse(signal->event, signal->event_len, &limits, &code,
-                                       NULL, 0);
-    const char *values[] = { event ? event->source : NULL, event ? event->id : NULL,
-                             event ? event->type : NULL };
+    cJSON *event = sp_json_parse(signal->event, signal->event_len, CJSON_NESTING_LIMIT,
+                                 signal->event_len, &code, NULL, 0);
     const char *header[] = { signal->source, signal->id, signal->type };
     static const char *const names[] = { "source", "id", "type" };
-    const char *differs = event ? NULL : "the whole event";
-    for (size_t i = 0; !differs && i < sizeof names / sizeof names[0]; i++)
-        if (!header[i] || strcmp(values[i], header[i]) != 0)
+    const char *differs = cJSON_IsObject(event) ? NULL : "the whole event";
+    for (size_t i = 0; !differs && i < sizeof names / sizeof names[0]; i++) {
+        const char *value = s_string(event, names[i]);
+        if (!value || !header[i] || strcmp(value, header[i]) != 0)
             differs = names[i];
-    sp_event_destroy(&event);
+    }
+    cJSON_Delete(event);
     if (differs)
         return s_fail(self, SP_E_BATCH_SIGNATURE, "entry %s/%llu: %s in the signed header "
                       "differs from the emitter's signed event", signal->subscription,

@@ -78,6 +78,14 @@ typedef struct audit audit_t;
     " FROM audit a, json_each(a.detail, '$.entries') e LEFT JOIN signals s" \
     " ON s.id = e.value ->> 1 WHERE a.kind = '" AUDIT_BATCH_RECEIPT "' AND (" where ")"
 
+/*  The routing of one delivery, as the chain recorded it: seq, ts, detail
+    and part of the first delivery.routed event of ?1 signal, ?2
+    subscriber, ?3 subscription (redelivery and the Logboek export).   */
+#define AUDIT_FIRST_ROUTED_SQL \
+    "SELECT seq, ts, detail, part FROM (" AUDIT_EVENTS_SQL("a.signal_id = ?1") ")" \
+    " WHERE kind = '" AUDIT_ROUTED "' AND subscriber = ?2" \
+    " AND json_extract(detail, '$.subscription') = ?3 ORDER BY seq, part LIMIT 1"
+
 /*  Canonical bytes of a row, exactly what the chain hash covers:
     prev_hash (32 bytes) || "<seq>\n<ts>\n<kind>\n<trace_id>\n<signal_id>\n
     <subscriber>\n<detail>" with empty strings for NULL and decimal numbers. */

@@ -26,10 +26,7 @@
     ?1 signal, ?2 subscriber, ?3 subscription.                          */
 #define REDELIVER_ROUTED \
     "SELECT json_extract(detail, '$.grondslag')," \
-    " json_extract(detail, '$.processing_activity_id') FROM (" \
-    AUDIT_EVENTS_SQL("a.signal_id = ?1") ")" \
-    " WHERE kind = '" AUDIT_ROUTED "' AND subscriber = ?2" \
-    " AND json_extract(detail, '$.subscription') = ?3 ORDER BY seq, part LIMIT 1"
+    " json_extract(detail, '$.processing_activity_id') FROM (" AUDIT_FIRST_ROUTED_SQL ")"
 /*  The attempts, batch and receipt of the old seq are not this one's.  */
 #define REDELIVER_UPDATE \
     "UPDATE deliveries SET id = ?, seq = ?, state = 0, created_at = ?, attempts = 0," \

@@ -50,7 +50,8 @@ static const char *s_events_sql =
     " subscriber TEXT, detail TEXT);"
     "DELETE FROM temp.verify_events;"
     "INSERT INTO temp.verify_events(seq, part, ts, kind, trace_id, signal_id, subscriber,"
-    " detail) SELECT * FROM (" AUDIT_EVENTS_SQL("1") ") ORDER BY seq, part;"
+    " detail) SELECT * FROM (" AUDIT_EVENTS_SQL("a.signal_id IS NOT NULL OR a.kind IN ('"
+    AUDIT_BATCH_SENT "', '" AUDIT_BATCH_RECEIPT "')") ") ORDER BY seq, part;"
     "CREATE INDEX IF NOT EXISTS temp.verify_events_signal ON verify_events(signal_id);"
     "CREATE INDEX IF NOT EXISTS temp.verify_events_kind ON verify_events(kind);";
 
@@ -71,7 +72,7 @@ static const char *s_events_sql =
     first differing field's name, or NULL when all is well.            */
 static const char *s_signals_sql =
     "SELECT seq, signal_id, differs FROM ("
-    " SELECT a.seq, a.signal_id, CASE"
+    " SELECT a.eid, a.seq, a.signal_id, CASE"
     "  WHEN s.id IS NULL THEN ''"
     "  WHEN a.kind NOT IN " SIGNAL_KINDS " THEN NULL"
     "  WHEN a.trace_id IS NOT s.trace_id THEN 'trace_id'"
@@ -94,7 +95,7 @@ static const char *s_signals_sql =
     "  END AS differs"
     " FROM temp.verify_events a LEFT JOIN signals s ON s.id = a.signal_id"
     " WHERE a.signal_id IS NOT NULL)"
-    " WHERE differs IS NOT NULL ORDER BY seq LIMIT 1";
+    " WHERE differs IS NOT NULL ORDER BY eid LIMIT 1";
 
 static int s_named_signals(const verify_input_t *in, char *why, size_t whylen)
 {
