@@ -259,9 +259,13 @@ static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
         || s_exec(self, "INSERT OR IGNORE INTO meta(key, value) VALUES"
                         "('schema_version', '" STORE_SCHEMA_VERSION "')", err, errlen) != 0
         /* the trail holds version 3 audit rows from here on: a verifier
-           older than them would call it broken (protocol.md 13.2)     */
-        || s_exec(self, "INSERT OR REPLACE INTO meta(key, value) VALUES"
-                        "('audit_rows', '3')", err, errlen) != 0)
+           older than them would call it broken (protocol.md 13.2). The
+           upsert writes only when the value changes, so a restart on a
+           full disk finds nothing to write and comes up to refuse EMITs
+           with STORAGE_UNAVAILABLE rather than exit.                   */
+        || s_exec(self, "INSERT INTO meta(key, value) VALUES ('audit_rows', '3')"
+                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                        " WHERE value <> excluded.value", err, errlen) != 0)
         return -1;
     sqlite3_wal_hook(self->db, s_wal_hook, self);
     for (int i = 0; i < ST_COUNT; i++) {

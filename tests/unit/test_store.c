@@ -1,7 +1,9 @@
 /*  test_store.c - the batch bookkeeping of store.c on an in-memory queue. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "test.h"
@@ -109,11 +111,39 @@ TEST(no_statement_runs_outside_a_transaction_sqlite_rolled_back)
     store_destroy(&store);
 }
 
+/*  A restart on a full disk must come up (and refuse EMITs with
+    STORAGE_UNAVAILABLE) rather than exit: opening a database that is
+    already set up changes no row, so there is nothing to write.       */
+TEST(reopening_a_set_up_database_writes_no_row)
+{
+    char dir[] = "/tmp/seinpost-test-store.XXXXXX", path[64], err[256];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/q.db", dir);
+    store_t *store = store_open(path, false, err, sizeof err);
+    CHECK(store != NULL);
+    store_destroy(&store);
+    store = store_open(path, false, err, sizeof err);
+    CHECK(store != NULL);
+    if (store) {
+        CHECK(sqlite3_total_changes(store_db(store)) == 0);
+        CHECK(s_int(store, "SELECT value FROM meta WHERE key = 'audit_rows'") == 3);
+        store_destroy(&store);
+    }
+    static const char *const suffixes[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+        unlink(name);
+    }
+    CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
     RUN(batch_marks_only_its_subscribers_run);
     RUN(batch_skips_rows_no_longer_pending);
     RUN(batch_count_mismatch_is_an_error);
     RUN(no_statement_runs_outside_a_transaction_sqlite_rolled_back);
+    RUN(reopening_a_set_up_database_writes_no_row);
     TEST_EXIT();
 }
