@@ -31,6 +31,7 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "sp_schema.h"
 #include "cmd_text.h"
 #include "config.h"
 #include "sp_event.h"
@@ -120,7 +121,16 @@ static sqlite3 *s_db_open(const char *path, bool immutable, char *err, size_t er
         sqlite3_close(db);
         return NULL;
     }
+    /* a later release's tables may mean what this tool would misread */
+    int version = sqlite3_column_int(stmt, 0);
     sqlite3_finalize(stmt);
+    if (version > SP_SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: the database is at schema version %d, newer than this "
+                 "seinpost knows (%d): use the release that wrote it, or a newer one",
+                 path, version, SP_SCHEMA_VERSION);
+        sqlite3_close(db);
+        return NULL;
+    }
     return db;
 }
 

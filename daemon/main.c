@@ -12,6 +12,8 @@
 
 #include "reload.h"
 #include "server.h"
+#include "sp_schema.h"
+#include "store.h"
 #include "sp_proto.h"
 #include "sp_util.h"
 
@@ -30,9 +32,10 @@ static void s_on_signal(int sig)
 static void s_usage(FILE *out)
 {
     fprintf(out,
-        "usage: seinpostd -c FILE [-t] [--log-level LEVEL] [--log-format text|json]\n"
+        "usage: seinpostd -c FILE [-t | --migrate] [--log-level LEVEL] [--log-format text|json]\n"
         "  -c, --config FILE      configuration (see seinpost.yaml(5))\n"
         "  -t, --test             check the configuration and exit\n"
+        "      --migrate          bring the database to this release's schema and exit\n"
         "      --log-level L      debug, info, notice, warning, error (default info)\n"
         "      --log-format F     text (default) or json\n"
         "  -V, --version\n");
@@ -93,21 +96,53 @@ static int s_test_config(const char *path)
     return 0;
 }
 
+/*  What a start would do to the database, done alone: the operator sees
+    the migration happen (after a backup, with the daemon stopped) rather
+    than find it in the log of a start.                                 */
+static int s_migrate(const char *path)
+{
+    char err[8192] = "";
+    config_t *config = config_load(path, err, sizeof err);
+    if (!config) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    store_t *store = store_open(config->database, false, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "seinpostd: %s\n", err);
+        config_destroy(&config);
+        return 1;
+    }
+    int found = store_schema_found(store);
+    if (found == 0)
+        printf("%s: created at schema version %d\n", config->database, SP_SCHEMA_VERSION);
+    else if (found < SP_SCHEMA_VERSION)
+        printf("%s: migrated from schema version %d to %d\n", config->database, found,
+               SP_SCHEMA_VERSION);
+    else
+        printf("%s: at schema version %d, nothing to migrate\n", config->database, found);
+    store_destroy(&store);
+    config_destroy(&config);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
         { "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
+        { "migrate", no_argument, NULL, 'm' },
         { "log-level", required_argument, NULL, 'l' },
         { "log-format", required_argument, NULL, 'f' },
         { "version", no_argument, NULL, 'V' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 } };
     const char *config_path = NULL;
     sp_log_level_t level = SP_LOG_INFO;
-    int json = 0, test = 0, opt;
+    int json = 0, test = 0, migrate = 0, opt;
     while ((opt = getopt_long(argc, argv, "c:tVh", options, NULL)) != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 't': test = 1; break;
+        case 'm': migrate = 1; break;
         case 'l':
             if (sp_log_level_parse(optarg, &level) != 0) {
                 fprintf(stderr, "seinpostd: unknown log level '%s'\n", optarg);
@@ -132,6 +167,8 @@ int main(int argc, char **argv)
     }
     if (test)
         return s_test_config(config_path);
+    if (migrate)
+        return s_migrate(config_path);
     sp_log_setup("seinpostd", level, json);
     /* before sodium_init(): ChaCha20 in user space, seeded from the kernel
        once (and again after a fork), instead of a getrandom() system call

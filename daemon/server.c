@@ -18,6 +18,7 @@
 #include "upstream.h"
 #include "server.h"
 #include "sp_proto.h"
+#include "sp_schema.h"
 #include "sp_util.h"
 #include "zap.h"
 
@@ -202,6 +203,10 @@ static int s_open_state(server_t *self, char *err, size_t errlen)
         free(secret);
         return -1;
     }
+    int found = store_schema_found(self->store);
+    if (found > 0 && found < SP_SCHEMA_VERSION)
+        sp_log(SP_LOG_NOTICE, "migrated %s from schema version %d to %d",
+               self->config->database, found, SP_SCHEMA_VERSION);
     int rc = s_open_vault(self, secret, err, errlen);
     free(secret);
     if (rc != 0)

@@ -6,57 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "schema.h"
 #include "store.h"
-
-#define STORE_SCHEMA_VERSION "1"
-
-static const char *s_schema =
-    "CREATE TABLE IF NOT EXISTS meta("
-    "  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS signals("
-    "  id INTEGER PRIMARY KEY, source TEXT NOT NULL, ce_id TEXT NOT NULL,"
-    "  type TEXT NOT NULL, emitter TEXT NOT NULL, received_at INTEGER NOT NULL,"
-    "  event BLOB, event_sha256 BLOB NOT NULL, key_id TEXT NOT NULL,"
-    "  signature BLOB NOT NULL, trace_id TEXT NOT NULL,"
-    "  subject_pseudonym TEXT, purged_at INTEGER,"
-    "  UNIQUE(source, ce_id));"
-    "CREATE TABLE IF NOT EXISTS deliveries("
-    "  id INTEGER PRIMARY KEY, signal_id INTEGER NOT NULL,"
-    "  subscriber TEXT NOT NULL, subscription TEXT NOT NULL,"
-    "  seq INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
-    "  created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
-    "  last_attempt_at INTEGER, batch_id INTEGER, receipt_id INTEGER,"
-    "  done_at INTEGER, last_error TEXT,"
-    "  UNIQUE(subscriber, subscription, seq));"
-    "CREATE INDEX IF NOT EXISTS deliveries_pending"
-    "  ON deliveries(subscriber, id) WHERE state = 0;"
-    "CREATE INDEX IF NOT EXISTS signals_unpurged"
-    "  ON signals(type, received_at) WHERE event IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS deliveries_signal ON deliveries(signal_id);"
-    "CREATE TABLE IF NOT EXISTS batches("
-    "  id INTEGER PRIMARY KEY, subscriber TEXT NOT NULL, sent_at INTEGER NOT NULL,"
-    "  header BLOB NOT NULL, signature BLOB NOT NULL, key_id TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS receipts("
-    "  id INTEGER PRIMARY KEY, subscriber TEXT NOT NULL,"
-    "  received_at INTEGER NOT NULL, body BLOB NOT NULL,"
-    "  signature BLOB NOT NULL, key_id TEXT NOT NULL, batch_id INTEGER);"
-    "CREATE TABLE IF NOT EXISTS audit("
-    "  seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
-    "  trace_id TEXT, signal_id INTEGER, subscriber TEXT, detail TEXT NOT NULL,"
-    "  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS audit_signal ON audit(signal_id);"
-    /* the node link (upstream.c): an upstream's signed batch, once, and
-       which relayed signal came in which batch as which entry          */
-    "CREATE TABLE IF NOT EXISTS upstream_batches("
-    "  id INTEGER PRIMARY KEY, upstream TEXT NOT NULL, sha256 BLOB NOT NULL UNIQUE,"
-    "  header BLOB NOT NULL, signature BLOB NOT NULL, key_id TEXT NOT NULL,"
-    "  received_at INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS relays("
-    "  signal_id INTEGER NOT NULL, batch_id INTEGER NOT NULL, subscription TEXT NOT NULL,"
-    "  seq INTEGER NOT NULL, PRIMARY KEY(signal_id, batch_id)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS checkpoints("
-    "  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, audit_seq INTEGER NOT NULL,"
-    "  chain_hash BLOB NOT NULL, key_id TEXT NOT NULL, signature BLOB NOT NULL);";
 
 typedef enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
@@ -130,9 +81,11 @@ struct store {
     int last_rc;                /* SQLITE_IOERR_FSYNC: an fsync of the WAL
                                    (the API gives primary codes only) */
     bool checkpoint_sync_failed;    /* set by s_wal_hook during a COMMIT */
+    int schema_found;           /* the schema version found at open, 0: new */
 };
 
 sqlite3 *store_db(store_t *self) { return self->db; }
+int store_schema_found(const store_t *self) { return self->schema_found; }
 const char *store_errmsg(store_t *self)
 {
     return self->last_rc == SQLITE_IOERR_FSYNC ? "fsync of the write-ahead log failed"
@@ -221,30 +174,14 @@ static int s_check_wal(store_t *self, char *err, size_t errlen)
     return rc;
 }
 
-/*  Columns added since the first release, to a database created before.  */
-static int s_migrate(store_t *self, char *err, size_t errlen)
-{
-    sqlite3_stmt *stmt = NULL;
-    bool has = false;
-    if (sqlite3_prepare_v2(self->db, "SELECT 1 FROM pragma_table_info('receipts')"
-                           " WHERE name = 'batch_id'", -1, &stmt, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "reading the schema: %s", sqlite3_errmsg(self->db));
-        return -1;
-    }
-    has = sqlite3_step(stmt) == SQLITE_ROW;
-    sqlite3_finalize(stmt);
-    if (!has && s_exec(self, "ALTER TABLE receipts ADD COLUMN batch_id INTEGER",
-                       err, errlen) != 0)
-        return -1;
-    /* an index of pending rows by seq cost every delivery an insert and a
-       delete for a lookup only a reload makes (ST_PENDING_UPTO)         */
-    return s_exec(self, "DROP INDEX IF EXISTS deliveries_pending_seq", err, errlen);
-}
-
 static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
 {
     sqlite3_busy_timeout(self->db, 5000);
     if (s_check_integrity(self, err, errlen) != 0)
+        return -1;
+    /* before anything is written, journal mode included: a database of a
+       later release or of another program is refused as it was found  */
+    if (schema_check(self->db, &self->schema_found, err, errlen) != 0)
         return -1;
     if (readonly)
         return 0;
@@ -254,18 +191,7 @@ static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
     if (s_exec(self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                      "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8000;", err, errlen) != 0
         || s_check_wal(self, err, errlen) != 0
-        || s_exec(self, s_schema, err, errlen) != 0
-        || s_migrate(self, err, errlen) != 0
-        || s_exec(self, "INSERT OR IGNORE INTO meta(key, value) VALUES"
-                        "('schema_version', '" STORE_SCHEMA_VERSION "')", err, errlen) != 0
-        /* the trail holds version 3 audit rows from here on: a verifier
-           older than them would call it broken (protocol.md 13.2). The
-           upsert writes only when the value changes, so a restart on a
-           full disk finds nothing to write and comes up to refuse EMITs
-           with STORAGE_UNAVAILABLE rather than exit.                   */
-        || s_exec(self, "INSERT INTO meta(key, value) VALUES ('audit_rows', '3')"
-                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-                        " WHERE value <> excluded.value", err, errlen) != 0)
+        || schema_apply(self->db, &self->schema_found, err, errlen) != 0)
         return -1;
     sqlite3_wal_hook(self->db, s_wal_hook, self);
     for (int i = 0; i < ST_COUNT; i++) {

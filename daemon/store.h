@@ -56,9 +56,14 @@ typedef struct {
 } store_pending_t;
 
 /*  Opens (creating if needed) and checks the database. A file that is not
-    a seinpost database, or fails SQLite's quick_check, is refused with a
-    reason: the daemon must not run on a store it cannot trust.            */
+    a seinpost database, fails SQLite's quick_check or was written by a
+    later release (a newer schema) is refused with a reason: the daemon
+    must not run on a store it cannot trust. An older schema is migrated
+    (schema.h); read-only, it is read as it is.                           */
 store_t *store_open(const char *path, bool readonly, char *err, size_t errlen);
+/*  The schema version the database was at when opened (0: it was new);
+    store_open() brought it to SP_SCHEMA_VERSION (schema.h).             */
+int store_schema_found(const store_t *self);
 void store_destroy(store_t **self_p);
 sqlite3 *store_db(store_t *self);
 const char *store_errmsg(store_t *self);
