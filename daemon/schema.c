@@ -62,31 +62,28 @@ static const char *s_tables =
     "  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, audit_seq INTEGER NOT NULL,"
     "  chain_hash BLOB NOT NULL, key_id TEXT NOT NULL, signature BLOB NOT NULL);";
 
-static int s_exec(sqlite3 *db, const char *sql, const char *doing, char *err, size_t errlen)
+static int s_exec(db_t *db, const char *sql, const char *doing, char *err, size_t errlen)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", doing, msg ? msg : sqlite3_errstr(rc));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
+    if (db_exec(db, sql) == 0)
+        return 0;
+    snprintf(err, errlen, "%s: %s", doing, db_errmsg(db));
+    return -1;
 }
 
 /*  2: a receipt names the batch it acknowledges. A database of the first
     release may have the column already (releases before numbered
     migrations added it at every start), hence the look first.         */
-static int s_to_2(sqlite3 *db, char *err, size_t errlen)
+static int s_to_2(db_t *db, char *err, size_t errlen)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('receipts')"
-                               " WHERE name = 'batch_id'", -1, &stmt, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "reading the schema: %s", sqlite3_errmsg(db));
+    db_stmt_t *stmt = db_prepare(db, "SELECT 1 FROM pragma_table_info('receipts')"
+                                     " WHERE name = 'batch_id'", false);
+    db_step_t step = stmt ? db_step(stmt) : DB_ERROR;
+    db_finalize(&stmt);
+    if (step == DB_ERROR) {
+        snprintf(err, errlen, "reading the schema: %s", db_errmsg(db));
         return -1;
     }
-    bool has = sqlite3_step(stmt) == SQLITE_ROW;
-    sqlite3_finalize(stmt);
+    bool has = step == DB_ROW;
     return has ? 0 : s_exec(db, "ALTER TABLE receipts ADD COLUMN batch_id INTEGER",
                             "adding receipts.batch_id", err, errlen);
 }
@@ -95,7 +92,7 @@ static int s_to_2(sqlite3 *db, char *err, size_t errlen)
     a delete for a lookup only a reload makes (issue 19). Audit rows of
     version 3 follow from here on: a verifier older than them would call
     the trail broken (protocol.md 13.2), hence the mark.               */
-static int s_to_3(sqlite3 *db, char *err, size_t errlen)
+static int s_to_3(db_t *db, char *err, size_t errlen)
 {
     return s_exec(db, "DROP INDEX IF EXISTS deliveries_pending_seq;"
                       "INSERT INTO meta(key, value) VALUES ('audit_rows', '3')"
@@ -105,40 +102,38 @@ static int s_to_3(sqlite3 *db, char *err, size_t errlen)
 
 static const struct {
     int version;
-    int (*step)(sqlite3 *db, char *err, size_t errlen);
+    int (*step)(db_t *db, char *err, size_t errlen);
 } s_migrations[] = {
     { 2, s_to_2 },
     { 3, s_to_3 },
 };
 
 /*  *found: the version in meta, 0 when the database has no table at all. */
-static int s_read_version(sqlite3 *db, int *found, char *err, size_t errlen)
+static int s_read_version(db_t *db, int *found, char *err, size_t errlen)
 {
-    sqlite3_stmt *stmt = NULL;
-    int tables = 0, has_meta = 0, rc = -1;
+    db_stmt_t *stmt = db_prepare(db, "SELECT count(*), coalesce(sum(name = 'meta'), 0)"
+                                     " FROM sqlite_master WHERE type = 'table'", false);
+    int64_t tables = 0, has_meta = 0;
+    int rc = -1;
     *found = 0;
-    if (sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(name = 'meta'), 0)"
-                               " FROM sqlite_master WHERE type = 'table'",
-                           -1, &stmt, NULL) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_ROW) {
-        snprintf(err, errlen, "reading the schema: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(stmt);
+    if (!stmt || db_step(stmt) != DB_ROW) {
+        snprintf(err, errlen, "reading the schema: %s", db_errmsg(db));
+        db_finalize(&stmt);
         return -1;
     }
-    tables = sqlite3_column_int(stmt, 0);
-    has_meta = sqlite3_column_int(stmt, 1);
-    sqlite3_finalize(stmt);
-    stmt = NULL;
+    tables = db_column_int64(stmt, 0);
+    has_meta = db_column_int64(stmt, 1);
+    db_finalize(&stmt);
     if (tables == 0)
         return 0;
     if (!has_meta
-        || sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'",
-                              -1, &stmt, NULL) != SQLITE_OK
-        || sqlite3_step(stmt) != SQLITE_ROW) {
+        || !(stmt = db_prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'", false))
+        || db_step(stmt) != DB_ROW) {
         snprintf(err, errlen, "not a seinpost database: it has tables but no schema_version");
-        sqlite3_finalize(stmt);
+        db_finalize(&stmt);
         return -1;
     }
-    const char *text = (const char *) sqlite3_column_text(stmt, 0);
+    const char *text = db_column_text(stmt, 0);
     char *end = NULL;
     errno = 0;
     long version = text ? strtol(text, &end, 10) : 0;
@@ -148,7 +143,7 @@ static int s_read_version(sqlite3 *db, int *found, char *err, size_t errlen)
     } else
         snprintf(err, errlen, "not a seinpost database: schema_version '%.40s' is not a version",
                  text ? text : "");
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -160,7 +155,7 @@ static int s_refuse_newer(int found, char *err, size_t errlen)
     return -1;
 }
 
-int schema_check(sqlite3 *db, int *found, char *err, size_t errlen)
+int schema_check(db_t *db, int *found, char *err, size_t errlen)
 {
     if (s_read_version(db, found, err, errlen) != 0)
         return -1;
@@ -169,7 +164,7 @@ int schema_check(sqlite3 *db, int *found, char *err, size_t errlen)
 
 /*  In one transaction: the tables, then each step past the version found
     (none for a new database, whose tables are current), then the version. */
-static int s_migrate(sqlite3 *db, int found, char *err, size_t errlen)
+static int s_migrate(db_t *db, int found, char *err, size_t errlen)
 {
     char doing[64];
     if (s_exec(db, s_tables, "creating the tables", err, errlen) != 0)
@@ -191,17 +186,19 @@ static int s_migrate(sqlite3 *db, int found, char *err, size_t errlen)
                   doing, err, errlen);
 }
 
-int schema_apply(sqlite3 *db, int *found, char *err, size_t errlen)
+int schema_apply(db_t *db, int *found, char *err, size_t errlen)
 {
     if (schema_check(db, found, err, errlen) != 0)
         return -1;
     if (*found == SP_SCHEMA_VERSION)
         return 0;
-    if (s_exec(db, "BEGIN IMMEDIATE", "starting the migration", err, errlen) != 0)
+    if (db_begin(db) != 0) {
+        snprintf(err, errlen, "starting the migration: %s", db_errmsg(db));
         return -1;
+    }
     if (s_migrate(db, *found, err, errlen) != 0
         || s_exec(db, "COMMIT", "committing the migration", err, errlen) != 0) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        db_rollback(db);
         return -1;
     }
     return 0;

@@ -11,18 +11,18 @@
 #define SCHEMA_H_INCLUDED
 
 #include <stddef.h>
-#include <sqlite3.h>
+#include "db.h"
 #include "sp_schema.h"
 
 /*  Creates or migrates the schema of db, opened read-write. *found is the
     version the database was at: 0 for a new one. -1 with the reason in
     err when the database is newer, not a seinpost database, or a step
     failed (then nothing of the migration is kept).                    */
-int schema_apply(sqlite3 *db, int *found, char *err, size_t errlen);
+int schema_apply(db_t *db, int *found, char *err, size_t errlen);
 
 /*  For a database opened read-only: -1 with the reason in err when it is
     not a seinpost database or newer than SP_SCHEMA_VERSION; *found as
     above. An older one reads as it is (the readers know every version). */
-int schema_check(sqlite3 *db, int *found, char *err, size_t errlen);
+int schema_check(db_t *db, int *found, char *err, size_t errlen);
 
 #endif

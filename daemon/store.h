@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sqlite3.h>
+#include "db.h"
 #include "seinpost.h"
 
 typedef struct store store_t;
@@ -65,6 +66,9 @@ store_t *store_open(const char *path, bool readonly, char *err, size_t errlen);
     store_open() brought it to SP_SCHEMA_VERSION (schema.h).             */
 int store_schema_found(const store_t *self);
 void store_destroy(store_t **self_p);
+/*  The connection, for the queries of other subsystems (db.h).          */
+db_t *store_conn(store_t *self);
+/*  The SQLite connection, for code not yet on db.h; NULL on PostgreSQL. */
 sqlite3 *store_db(store_t *self);
 const char *store_errmsg(store_t *self);
 
