@@ -1,17 +1,26 @@
 /*  db.c - the engine-neutral calls of db.h, handed to the driver.       */
+#include <stdio.h>
 #include <string.h>
 
 #include "db_driver.h"
 
-static bool s_is_postgresql(const char *target)
+bool db_target_is_postgresql(const char *target)
 {
     return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
 }
 
 db_t *db_open(const char *target, bool readonly, char *err, size_t errlen)
 {
-    return s_is_postgresql(target) ? db_pg_open(target, readonly, err, errlen)
+    return db_target_is_postgresql(target) ? db_pg_open(target, readonly, err, errlen)
                                    : db_sqlite_open(target, readonly, err, errlen);
+}
+
+void db_target_display(const char *target, char *out, size_t len)
+{
+    if (db_target_is_postgresql(target))
+        db_pg_display(target, out, len);
+    else
+        snprintf(out, len, "%s", target);
 }
 
 void db_destroy(db_t **self_p)

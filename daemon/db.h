@@ -44,6 +44,11 @@ typedef enum {
     readonly opens SQLite read-only and makes PostgreSQL sessions
     read-only (default_transaction_read_only). NULL with the reason.    */
 db_t *db_open(const char *target, bool readonly, char *err, size_t errlen);
+/*  Whether db_open() would take target for PostgreSQL.                  */
+bool db_target_is_postgresql(const char *target);
+/*  target as it may be shown and logged: a PostgreSQL URI without its
+    password and options ("postgresql://host:port/dbname"), a path as it is. */
+void db_target_display(const char *target, char *out, size_t len);
 void db_destroy(db_t **self_p);
 db_engine_t db_engine(const db_t *self);
 /*  The SQLite connection, for what only SQLite has (its WAL hook and

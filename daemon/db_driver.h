@@ -47,5 +47,6 @@ struct db_driver {
 
 db_t *db_sqlite_open(const char *path, bool readonly, char *err, size_t errlen);
 db_t *db_pg_open(const char *uri, bool readonly, char *err, size_t errlen);
+void db_pg_display(const char *uri, char *out, size_t len);
 
 #endif

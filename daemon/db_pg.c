@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "db_driver.h"
+#include "sp_util.h"
 
 /*  Type OIDs of pg_type.h, which is a server header.                     */
 #define S_BOOLOID  16
@@ -101,9 +102,45 @@ static int s_run(p_db_t *self, const char *sql)
     return rc;
 }
 
+/*  libpq writes the server's notices to stderr; the daemon's log has a
+    format of its own. Below WARNING (client_min_messages) none come.   */
+static void s_notice(void *arg, const char *message)
+{
+    (void) arg;
+    size_t len = strlen(message);
+    while (len > 0 && message[len - 1] == '\n')
+        len--;
+    sp_log(SP_LOG_WARNING, "PostgreSQL: %.*s", (int) len, message);
+}
+
+/*  The parts of a connection string that name the database, never the
+    password: host (or socket directory), port and database name.       */
+void db_pg_display(const char *uri, char *out, size_t len)
+{
+    const char *host = "", *port = "", *dbname = "";
+    PQconninfoOption *options = PQconninfoParse(uri, NULL);
+    for (PQconninfoOption *o = options; o && o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            dbname = o->val;
+    }
+    if (host[0] == '/')         /* a socket directory */
+        snprintf(out, len, "postgresql:///%s?host=%s%s%s", dbname, host,
+                 *port ? "&port=" : "", port);
+    else
+        snprintf(out, len, "postgresql://%s%s%s/%s", host, *port ? ":" : "", port, dbname);
+    PQconninfoFree(options);
+}
+
 db_t *db_pg_open(const char *uri, bool readonly, char *err, size_t errlen)
 {
     p_db_t *self = calloc(1, sizeof *self);
+    char name[256];
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -114,17 +151,19 @@ db_t *db_pg_open(const char *uri, bool readonly, char *err, size_t errlen)
         s_set_error(self, DB_ERR_STORAGE, self->conn ? PQerrorMessage(self->conn) : "out of memory");
         goto failed;
     }
+    PQsetNoticeProcessor(self->conn, s_notice, NULL);
     if (PQsetClientEncoding(self->conn, "UTF8") != 0) {
         s_set_error(self, DB_ERR_OTHER, PQerrorMessage(self->conn));
         goto failed;
     }
-    if (readonly && s_run(self, "SET default_transaction_read_only = on") != 0)
+    if (s_run(self, "SET client_min_messages = warning") != 0
+        || (readonly && s_run(self, "SET default_transaction_read_only = on") != 0))
         goto failed;
     return &self->base;
 failed:
-    /* the URI may hold a password: name the server by host, never by URI */
-    snprintf(err, errlen, "PostgreSQL %s: %s", self->conn && PQhost(self->conn)
-             ? PQhost(self->conn) : "(no host)", self->errmsg);
+    /* the URI may hold a password: name the database, never the URI */
+    db_pg_display(uri, name, sizeof name);
+    snprintf(err, errlen, "%s: %s", name, self->errmsg);
     PQfinish(self->conn);
     free(self);
     return NULL;

@@ -71,6 +71,18 @@ static const char *s_sql[ST_COUNT] = {
                             " AND state = 0 AND id BETWEEN ? AND ?",
 };
 
+/*  Where PostgreSQL needs other words: it plans by its own statistics
+    and has no INDEXED BY.                                              */
+static const char *s_sql_pg(store_stmt_t which)
+{
+    if (which == ST_PENDING_UPTO)
+        return "SELECT d.id, d.signal_id, d.seq, s.trace_id"
+               " FROM deliveries d JOIN signals s ON s.id = d.signal_id"
+               " WHERE d.subscriber = ? AND d.subscription = ? AND d.state = 0 AND d.seq <= ?"
+               " ORDER BY d.id";
+    return s_sql[which];
+}
+
 struct store {
     db_t *db;
     db_stmt_t *stmt[ST_COUNT];
@@ -175,9 +187,56 @@ static int s_check_wal(store_t *self, char *err, size_t errlen)
     return rc;
 }
 
+/*  NORMAL: SQLite syncs the WAL only at checkpoints (and its header on
+    restart); store_commit() syncs it itself after every durable
+    transaction, which gives FULL's guarantee where one is owed.        */
+static int s_setup_sqlite(store_t *self, char *err, size_t errlen)
+{
+    return s_exec(self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                        "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8000;", err, errlen) != 0
+        || s_check_wal(self, err, errlen) != 0 ? -1 : 0;
+}
+
+/*  A setting of the server's, read with SHOW into value.                */
+static int s_pg_setting(store_t *self, const char *name, char *value, size_t len,
+                        char *err, size_t errlen)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SHOW %s", name);
+    db_stmt_t *stmt = db_prepare(self->db, sql, false);
+    int rc = stmt && db_step(stmt) == DB_ROW && db_column_text(stmt, 0) ? 0 : -1;
+    if (rc == 0)
+        snprintf(value, len, "%s", db_column_text(stmt, 0));
+    else
+        snprintf(err, errlen, "reading %s: %s", name, db_errmsg(self->db));
+    db_finalize(&stmt);
+    return rc;
+}
+
+/*  On PostgreSQL the commit is the fsync: ACCEPTED follows the COMMIT,
+    so a server that acknowledges commits before they are on disk would
+    make the answer a lie. on, remote_write, remote_apply and local all
+    flush locally first (remote_* also wait for a standby).             */
+static int s_setup_pg(store_t *self, char *err, size_t errlen)
+{
+    char fsync[32], commit[32];
+    if (s_pg_setting(self, "fsync", fsync, sizeof fsync, err, errlen) != 0
+        || s_pg_setting(self, "synchronous_commit", commit, sizeof commit, err, errlen) != 0)
+        return -1;
+    if (strcmp(fsync, "on") != 0 || strcmp(commit, "off") == 0) {
+        snprintf(err, errlen, "PostgreSQL has fsync %s and synchronous_commit %s: a commit "
+                 "could be lost after it returns, and seinpostd answers ACCEPTED after its "
+                 "commit; set fsync on and synchronous_commit on (remote_apply on a "
+                 "replicated cluster)", fsync, commit);
+        return -1;
+    }
+    return 0;
+}
+
 static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
 {
-    if (s_check_integrity(self, err, errlen) != 0)
+    bool sqlite = db_engine(self->db) == DB_SQLITE;
+    if (sqlite && s_check_integrity(self, err, errlen) != 0)
         return -1;
     /* before anything is written, journal mode included: a database of a
        later release or of another program is refused as it was found  */
@@ -185,17 +244,14 @@ static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
         return -1;
     if (readonly)
         return 0;
-    /* NORMAL: SQLite syncs the WAL only at checkpoints (and its header
-       on restart); store_commit() syncs it itself after every durable
-       transaction, which gives FULL's guarantee where one is owed.     */
-    if (s_exec(self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8000;", err, errlen) != 0
-        || s_check_wal(self, err, errlen) != 0
+    if ((sqlite ? s_setup_sqlite(self, err, errlen) : s_setup_pg(self, err, errlen)) != 0
         || schema_apply(self->db, &self->schema_found, err, errlen) != 0)
         return -1;
-    sqlite3_wal_hook(db_sqlite_handle(self->db), s_wal_hook, self);
+    if (sqlite)
+        sqlite3_wal_hook(db_sqlite_handle(self->db), s_wal_hook, self);
     for (int i = 0; i < ST_COUNT; i++) {
-        if (!(self->stmt[i] = db_prepare(self->db, s_sql[i], true))) {
+        const char *sql = sqlite ? s_sql[i] : s_sql_pg((store_stmt_t) i);
+        if (!(self->stmt[i] = db_prepare(self->db, sql, true))) {
             snprintf(err, errlen, "preparing statement %d: %s", i, db_errmsg(self->db));
             return -1;
         }
@@ -253,7 +309,7 @@ store_t *store_open(const char *path, bool readonly, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (!readonly) {
+    if (!readonly && !db_target_is_postgresql(path)) {
         if (s_check_private(path, err, errlen) != 0) {
             free(self);
             return NULL;
@@ -262,15 +318,16 @@ store_t *store_open(const char *path, bool readonly, char *err, size_t errlen)
         self->db = db_open(path, false, err, errlen);
         umask(old);
     } else
-        self->db = db_open(path, true, err, errlen);
+        self->db = db_open(path, readonly, err, errlen);
     if (!self->db) {
         free(self);
         return NULL;
     }
     if (s_setup(self, readonly, err, errlen) != 0) {
-        char detail[512];
+        char detail[512], name[256];
         snprintf(detail, sizeof detail, "%s", err);
-        snprintf(err, errlen, "%s: %s", path, detail);
+        db_target_display(path, name, sizeof name);
+        snprintf(err, errlen, "%s: %s", name, detail);
         store_destroy(&self);
         return NULL;
     }
@@ -368,6 +425,8 @@ int store_commit(store_t *self)
     if (!s_note(self, db_commit(self->db) == 0))
         return -1;
     self->in_tx = false;
+    if (db_engine(self->db) == DB_POSTGRESQL)
+        return 0;       /* the server flushed its WAL before COMMIT returned */
     self->unsynced = true;
     if (self->checkpoint_sync_failed) {
         self->last_error = DB_ERR_STORAGE;

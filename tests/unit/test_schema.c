@@ -10,6 +10,7 @@
 #include "schema.h"
 #include "store.h"
 #include "test.h"
+#include "test_pg.h"
 
 /*  The tables of the first release that later versions changed.        */
 static const char *s_release_1 =
@@ -173,6 +174,70 @@ TEST(a_failed_step_keeps_nothing_of_the_migration)
     s_fixture_remove(&f);
 }
 
+/*  The first column of the first row of sql on the database at uri.     */
+static const char *s_pg_text(const char *uri, const char *sql)
+{
+    static char value[128];
+    char err[256];
+    value[0] = '\0';
+    db_t *db = db_open(uri, true, err, sizeof err);
+    db_stmt_t *stmt = db ? db_prepare(db, sql, false) : NULL;
+    if (stmt && db_step(stmt) == DB_ROW && db_column_text(stmt, 0))
+        snprintf(value, sizeof value, "%s", db_column_text(stmt, 0));
+    db_finalize(&stmt);
+    db_destroy(&db);
+    return value;
+}
+
+static int s_pg_exec(const char *uri, const char *sql)
+{
+    char err[256];
+    db_t *db = db_open(uri, false, err, sizeof err);
+    int rc = db ? db_exec(db, sql) : -1;
+    db_destroy(&db);
+    return rc;
+}
+
+TEST(postgresql_a_new_database_is_created_and_a_later_one_refused)
+{
+    const char *uri = test_pg_uri();
+    char err[512] = "";
+    CHECK(test_pg_empty(uri) == 0);
+    store_t *store = store_open(uri, false, err, sizeof err);
+    CHECK(store != NULL);
+    CHECK(store && store_schema_found(store) == 0);
+    store_destroy(&store);
+    CHECK(atoi(s_pg_text(uri, "SELECT value FROM meta WHERE key = 'schema_version'"))
+          == SP_SCHEMA_VERSION);
+    store = store_open(uri, false, err, sizeof err);       /* again: current */
+    CHECK(store && store_schema_found(store) == SP_SCHEMA_VERSION);
+    store_destroy(&store);
+    CHECK(s_pg_exec(uri, "UPDATE meta SET value = '99' WHERE key = 'schema_version'") == 0);
+    store = store_open(uri, false, err, sizeof err);
+    CHECK(store == NULL);
+    CHECK(strstr(err, "schema version 99, newer than this release knows") != NULL);
+    store_destroy(&store);
+}
+
+/*  ACCEPTED follows the COMMIT: a server that does not flush a commit
+    before it returns is refused.                                       */
+TEST(postgresql_a_commit_that_is_not_durable_is_refused)
+{
+    const char *uri = test_pg_uri();
+    char err[512] = "";
+    CHECK(test_pg_empty(uri) == 0);
+    CHECK(s_pg_exec(uri, "ALTER ROLE CURRENT_USER SET synchronous_commit = off") == 0);
+    store_t *store = store_open(uri, false, err, sizeof err);
+    CHECK(store == NULL);
+    CHECK(strstr(err, "synchronous_commit off") != NULL);
+    CHECK(strstr(err, "password") == NULL);
+    store_destroy(&store);
+    CHECK(s_pg_exec(uri, "ALTER ROLE CURRENT_USER RESET synchronous_commit") == 0);
+    store = store_open(uri, false, err, sizeof err);
+    CHECK(store != NULL);
+    store_destroy(&store);
+}
+
 int main(void)
 {
     RUN(a_new_database_is_created_at_the_current_version);
@@ -180,5 +245,10 @@ int main(void)
     RUN(a_database_of_a_later_release_is_refused_read_write_and_read_only);
     RUN(a_foreign_database_is_refused_untouched);
     RUN(a_failed_step_keeps_nothing_of_the_migration);
+    if (test_pg_uri()) {
+        printf("# PostgreSQL\n");
+        RUN(postgresql_a_new_database_is_created_and_a_later_one_refused);
+        RUN(postgresql_a_commit_that_is_not_durable_is_refused);
+    }
     TEST_EXIT();
 }

@@ -7,6 +7,9 @@
 
 #include "store.h"
 #include "test.h"
+#include "test_pg.h"
+
+static const char *s_target = ":memory:";
 
 static const uint8_t s_zero[64];
 
@@ -15,8 +18,14 @@ static const uint8_t s_zero[64];
 static store_t *s_queue(void)
 {
     char err[256], id[16];
-    store_t *store = store_open(":memory:", false, err, sizeof err);
-    if (!store || store_begin(store) != 0)
+    if (strcmp(s_target, ":memory:") != 0 && test_pg_empty(s_target) != 0)
+        return NULL;
+    store_t *store = store_open(s_target, false, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "  %s\n", err);
+        return NULL;
+    }
+    if (store_begin(store) != 0)
         return store;
     for (int i = 1; i <= 6; i++) {
         int64_t signal_id = 0;
@@ -36,12 +45,9 @@ static store_t *s_queue(void)
 
 static int64_t s_int(store_t *store, const char *sql)
 {
-    sqlite3_stmt *stmt = NULL;
-    int64_t value = -1;
-    if (sqlite3_prepare_v2(store_db(store), sql, -1, &stmt, NULL) == SQLITE_OK
-        && sqlite3_step(stmt) == SQLITE_ROW)
-        value = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    db_stmt_t *stmt = db_prepare(store_conn(store), sql, false);
+    int64_t value = stmt && db_step(stmt) == DB_ROW ? db_column_int64(stmt, 0) : -1;
+    db_finalize(&stmt);
     return value;
 }
 
@@ -138,6 +144,83 @@ TEST(reopening_a_set_up_database_writes_no_row)
     CHECK(rmdir(dir) == 0);
 }
 
+/*  One signal through the queue as the loop drives it: stored with its
+    deliveries in one commit, read back byte for byte, sent in a batch,
+    acknowledged by a receipt; a turn rolled back leaves nothing.       */
+TEST(a_signal_goes_through_the_queue)
+{
+    store_t *store = s_queue();     /* six signals, twelve deliveries */
+    CHECK(store != NULL);
+    if (!store)
+        return;
+    CHECK(store_commit(store) == 0);
+    static const uint8_t event[] = "{\"id\":\"x\",\"data\":\"\\u0000\"}\0\xff";
+    uint8_t sha[SP_SHA256_SIZE], sig[SP_SIGNATURE_SIZE], found_sha[SP_SHA256_SIZE];
+    memset(sha, 0xab, sizeof sha);
+    memset(sig, 0x5c, sizeof sig);
+    store_signal_t row = {
+        .source = "urn:nld:oin:00000001001299992000:systeem:bz", .ce_id = "s7",
+        .type = "nl.example.t", .emitter = "e", .received_at = 7,
+        .event = event, .event_len = sizeof event, .event_sha256 = sha,
+        .key_id = "0011223344556677", .signature = sig, .trace_id = "t7",
+        .subject_pseudonym = "p7",
+    };
+    int64_t signal_id = 0, found_id = 0, batch_id = 0, receipt_id = 0;
+    CHECK(store_begin(store) == 0);
+    CHECK(store_signal_insert(store, &row, &signal_id) == 0 && signal_id == 7);
+    CHECK(store_delivery_insert(store, signal_id, "a", "sub-a", 7, 7) == 0);
+    CHECK(store_commit(store) == 0);
+    CHECK(store_signal_find(store, row.source, "s7", &found_id, found_sha) == 1);
+    CHECK(found_id == 7 && memcmp(found_sha, sha, sizeof sha) == 0);
+    CHECK(store_signal_find(store, row.source, "nope", &found_id, found_sha) == 0);
+
+    store_pending_t page[8];
+    int n = store_pending_page(store, "a", 12, INT64_MAX, page, 8);
+    CHECK(n == 1);
+    if (n == 1) {
+        CHECK(page[0].signal_id == 7 && page[0].seq == 7);
+        CHECK_STR(page[0].subscription, "sub-a");
+        CHECK_STR(page[0].ce_id, "s7");
+        CHECK(page[0].event_len == sizeof event
+              && memcmp(page[0].event, event, sizeof event) == 0);
+        CHECK(memcmp(page[0].signature, sig, sizeof sig) == 0);
+        CHECK_STR(page[0].trace_id, "t7");
+    }
+    int64_t delivery_id = n == 1 ? page[0].id : 0;
+    store_pending_clear(page, n > 0 ? n : 0);
+
+    CHECK(store_begin(store) == 0);
+    CHECK(store_batch_insert(store, "a", 8, "header", 6, sig, "k", &batch_id) == 0);
+    CHECK(batch_id > 0);
+    CHECK(store_deliveries_sent(store, "a", delivery_id, delivery_id, 1, batch_id, 8) == 0);
+    CHECK(store_receipt_insert(store, "a", 9, "body", 4, sig, "k", batch_id, &receipt_id) == 0);
+    int64_t acked_delivery = 0, acked_signal = 0;
+    char trace[33] = "";
+    CHECK(store_delivery_ack(store, "a", "sub-a", 7, receipt_id, batch_id, 9,
+                             &acked_delivery, &acked_signal, trace) == 1);
+    CHECK(acked_delivery == delivery_id && acked_signal == 7);
+    CHECK_STR(trace, "t7");
+    CHECK(store_delivery_ack(store, "a", "sub-a", 7, receipt_id, batch_id, 9,
+                             &acked_delivery, &acked_signal, trace) == 0);    /* once */
+    CHECK(store_commit(store) == 0);
+
+    int64_t pending = -1, oldest = -1;
+    CHECK(store_pending_stats(store, "b", &pending, &oldest) == 0);
+    CHECK(pending == 6 && oldest == 1);
+    /* a turn that fails keeps nothing */
+    CHECK(store_begin(store) == 0);
+    CHECK(store_delivery_insert(store, signal_id, "b", "sub-b", 7, 10) == 0);
+    store_rollback(store);
+    CHECK(!store_in_transaction(store));
+    CHECK(s_int(store, "SELECT COUNT(*) FROM deliveries WHERE signal_id = 7") == 1);
+    /* a duplicate (subscriber, subscription, seq) is refused, not stored */
+    CHECK(store_begin(store) == 0);
+    CHECK(store_delivery_insert(store, 1, "a", "sub-a", 1, 10) == -1);
+    CHECK(!store_failure_is_storage(store));
+    store_rollback(store);
+    store_destroy(&store);
+}
+
 int main(void)
 {
     RUN(batch_marks_only_its_subscribers_run);
@@ -145,5 +228,14 @@ int main(void)
     RUN(batch_count_mismatch_is_an_error);
     RUN(no_statement_runs_outside_a_transaction_sqlite_rolled_back);
     RUN(reopening_a_set_up_database_writes_no_row);
+    RUN(a_signal_goes_through_the_queue);
+    if (test_pg_uri()) {
+        s_target = test_pg_uri();
+        printf("# PostgreSQL\n");
+        RUN(batch_marks_only_its_subscribers_run);
+        RUN(batch_skips_rows_no_longer_pending);
+        RUN(batch_count_mismatch_is_an_error);
+        RUN(a_signal_goes_through_the_queue);
+    }
     TEST_EXIT();
 }
