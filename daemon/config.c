@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "db.h"
 #include "sp_yaml.h"
 
 #define S_NAME_MAX 64
@@ -539,7 +540,7 @@ static sp_key_t *s_node_public_key(const char *path, char *reason, size_t len)
 static void s_parse_node(loader_t *ld, sp_yaml_node_t *root)
 {
     static const char *const keys[] = { "name", "signing_key",
-        "previous_public_keys", "curve_secret_key", "pseudonym_key", NULL };
+        "previous_public_keys", "curve_secret_key", "pseudonym_key", "lease", NULL };
     config_t *cfg = ld->cfg;
     sp_yaml_node_t *map = s_map(ld, s_lookup(ld, root, "", "node", true),
                                 "node", keys);
@@ -548,6 +549,7 @@ static void s_parse_node(loader_t *ld, sp_yaml_node_t *root)
     s_name(ld, map, "node", &cfg->node_name);
     s_path(ld, map, "node", "curve_secret_key", false, &cfg->curve_secret_path);
     s_path(ld, map, "node", "pseudonym_key", false, &cfg->pseudonym_key_path);
+    s_duration(ld, map, "node", "lease", 1000, &cfg->lease_ms);
     if (s_path(ld, map, "node", "signing_key", true, &cfg->signing_key_path) != 0)
         return;
     char reason[S_ERROR_LINE];
@@ -1234,6 +1236,30 @@ static void s_defaults(config_t *cfg)
     cfg->clock_skew_ms = 24 * 3600 * 1000LL;
     cfg->checkpoint_interval_ms = 60 * 1000;
     cfg->alert_interval_ms = 3600 * 1000;
+    cfg->lease_ms = 3000;
+}
+
+/*  A SQLite path resolves against the file's directory; a PostgreSQL URI
+    is taken as it is (libpq reads its password file and TLS settings
+    from its own parameters: passfile, sslmode, sslrootcert ...). The
+    nodes of a PostgreSQL cluster open each other's sealed payloads, so
+    they share a node secret named in the configuration: a default one
+    beside a database file has no place to be.                         */
+static void s_parse_database(loader_t *ld, sp_yaml_node_t *root)
+{
+    const char *text = NULL;
+    sp_yaml_node_t *node = s_lookup(ld, root, "", "database", true);
+    if (!node || s_text(ld, node, "", "database", &text) != 0)
+        return;
+    if (!db_target_is_postgresql(text)) {
+        s_path(ld, root, "", "database", true, &ld->cfg->database);
+        return;
+    }
+    if (!(ld->cfg->database = strdup(text)))
+        s_error(ld, node, "out of memory");
+    else if (!ld->cfg->pseudonym_key_path)
+        s_error(ld, node, "database: node.pseudonym_key is required with PostgreSQL (every "
+                "node of the cluster opens the same sealed payloads with that secret)");
 }
 
 static void s_parse_root(loader_t *ld)
@@ -1249,7 +1275,7 @@ static void s_parse_root(loader_t *ld)
     s_check_keys(ld, root, "", keys);
     s_parse_node(ld, root);
     s_parse_listen(ld, root);
-    s_path(ld, root, "", "database", true, &ld->cfg->database);
+    s_parse_database(ld, root);
     s_parse_limits(ld, root);
     s_parse_audit(ld, root);
     s_parse_types(ld, root);

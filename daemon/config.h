@@ -139,8 +139,11 @@ typedef struct {
     char *ingress_endpoint;     /* emitters connect here */
     char *admin_endpoint;       /* operator socket, ipc:// */
     char *metrics_listen;       /* HTTP "host:port" for Prometheus, or NULL */
-    char *database;
-    char *pseudonym_key_path;   /* node secret for pseudonyms; optional */
+    char *database;             /* a SQLite file, or a PostgreSQL URI */
+    char *pseudonym_key_path;   /* node secret for pseudonyms; optional on
+                                   SQLite, required on PostgreSQL */
+    int64_t lease_ms;           /* PostgreSQL: how long the active node's
+                                   lease lasts unrenewed; default 3 s */
     bool allow_plaintext_tcp;   /* test only: "insecure_plaintext_tcp_for_tests" */
     sp_event_limits_t limits;
     int64_t clock_skew_ms;      /* max |time - now|; default 24 h; 0 = off */

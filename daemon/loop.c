@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "upstream.h"
+#include "lease.h"
 #include "purge.h"
 #include "reload.h"
 #include "server.h"
@@ -47,6 +48,43 @@ static void s_settle_counts(server_t *self, bool committed)
     }
 }
 
+/*  The lease is another node's, or may be: from here on this node writes
+    nothing, sends nothing to a partner and stops (main() exits with
+    EX_TEMPFAIL, for the service manager to start it again as a standby).
+    The emitters of this turn hear STORAGE_UNAVAILABLE and send again, to
+    the node that now holds the lease.                                 */
+static void s_depose(server_t *self, const char *why)
+{
+    if (self->deposed)
+        return;
+    sp_log(SP_LOG_ERROR, "deposed: %s; stopping without writing or sending anything more", why);
+    self->deposed = true;
+    self->stop = 1;
+}
+
+/*  Renews the lease a third of its time after the last renewal, and
+    stops the node the moment its own clock says the lease may have run
+    out (after a pause, say): before it reads a socket or sends a batch. */
+static bool s_keep_lease(server_t *self, int64_t now)
+{
+    if (!self->lease || self->deposed)
+        return !self->deposed;
+    if (now >= lease_renew_at(self->lease)) {
+        char why[512];
+        int64_t token = lease_token(self->lease);
+        int rc = lease_acquire(self->lease, now, why, sizeof why);
+        if (rc == 0 || (rc == 1 && lease_token(self->lease) != token)) {
+            s_depose(self, "another node holds the lease");
+            return false;
+        }
+        if (rc < 0)
+            sp_log(SP_LOG_WARNING, "renewing the lease: %s", why);
+    }
+    if (!lease_valid(self->lease, now))
+        s_depose(self, "the lease ran out before it could be renewed");
+    return !self->deposed;
+}
+
 /*  After a failed transaction nothing of the turn happened: replies turn
     into REJECTED STORAGE, counters and the audit head are re-read, and
     every in-flight window restarts from the database.                   */
@@ -56,6 +94,8 @@ static void s_turn_failed(server_t *self)
     snprintf(reason, sizeof reason, "storage failure; nothing stored (%s)",
              store_errmsg(self->store));
     bool storage = store_failure_is_storage(self->store);
+    if (store_fenced(self->store))
+        s_depose(self, "the lease in the database is another node's (fenced)");
     sp_log(SP_LOG_ERROR, "transaction failed, rolled back: %s", store_errmsg(self->store));
     store_rollback(self->store);
     s_settle_counts(self, false);
@@ -103,6 +143,13 @@ int server_commit(server_t *self)
 {
     if (self->storage_fatal)
         return -1;
+    if (self->deposed) {
+        /* what the turn wrote is not stored: nobody hears ACCEPTED for it */
+        store_rollback(self->store);
+        s_settle_counts(self, false);
+        ingress_fail_replies(self, "this node lost its lease; nothing stored");
+        return -1;
+    }
     if (self->tx_failed) {
         s_turn_failed(self);
         return -1;
@@ -210,6 +257,8 @@ static long s_poll_timeout(server_t *self, int64_t now)
     int64_t until_snapshot = metrics_http_wait_ms(self, now);
     if (until_snapshot >= 0 && until_snapshot < wait)
         wait = until_snapshot;
+    if (self->lease && lease_renew_at(self->lease) - now < wait)
+        wait = lease_renew_at(self->lease) > now ? lease_renew_at(self->lease) - now : 0;
     return (long) s_until_relaxed_sync(self, now, wait);
 }
 
@@ -274,16 +323,20 @@ static void s_storage_gate(server_t *self, zmq_pollitem_t *items, size_t count,
 static int s_turn(server_t *self, zmq_pollitem_t *items, size_t count)
 {
     int64_t now = sp_clock_ms();
+    if (!s_keep_lease(self, now))
+        return 0;
     s_storage_gate(self, items, count, now);
     int rc = zmq_poll(items, (int) count, s_poll_timeout(self, now));
     if (rc < 0 && zmq_errno() != EINTR) {
         sp_log(SP_LOG_ERROR, "poll: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
+    if (!s_keep_lease(self, sp_clock_ms()))
+        return 0;
     if (rc > 0)
         s_handle_ready(self, items, count);
     now = sp_clock_ms();
-    if (!self->storage_paused && !self->storage_fatal) {
+    if (!self->storage_paused && !self->storage_fatal && s_keep_lease(self, now)) {
         deliver_timers(self, now);
         if (self->dispatch_wanted && !self->tx_failed)
             deliver_dispatch(self, now);
@@ -385,7 +438,7 @@ int server_run(server_t *self)
             metrics_http_refresh(self);
     }
     server_notify_stopping(self);
-    if (self->storage_fatal) {
+    if (self->storage_fatal || self->deposed) {
         free(items);
         return -1;
     }

@@ -11,18 +11,25 @@
 #include <sodium.h>
 
 #include "reload.h"
+#include "db.h"
+#include "lease.h"
 #include "server.h"
 #include "sp_schema.h"
+#include "standby.h"
 #include "store.h"
 #include "sp_proto.h"
 #include "sp_util.h"
 
 static server_t *s_server;
+static volatile sig_atomic_t s_standby_stop;
 
 static void s_on_signal(int sig)
 {
-    if (!s_server)
+    if (!s_server) {
+        if (sig != SIGHUP)
+            s_standby_stop = 1;     /* a standby stops waiting */
         return;
+    }
     if (sig == SIGHUP)
         s_server->reload = 1;
     else
@@ -126,6 +133,40 @@ static int s_migrate(const char *path)
     return 0;
 }
 
+/*  On PostgreSQL: 0 with this node holding the lease in *lease (NULL on
+    SQLite, where one process owns the file), 1 stopped while waiting as
+    a standby, -1 on an error (logged).                                 */
+static int s_take_turn(const char *config_path, lease_t **lease)
+{
+    char err[8192] = "";
+    *lease = NULL;
+    config_t *config = config_load(config_path, err, sizeof err);
+    if (!config) {
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            sp_log(SP_LOG_ERROR, "%s", line);
+        return -1;
+    }
+    int rc = db_target_is_postgresql(config->database)
+             ? standby_wait(config, &s_standby_stop, lease, err, sizeof err) : 0;
+    if (rc < 0)
+        sp_log(SP_LOG_ERROR, "%s", err);
+    config_destroy(&config);
+    return rc;
+}
+
+/*  The node holds the lease: from its first write on, every transaction
+    checks that it still does (store.c, the fence).                     */
+static int s_fence(server_t *server, lease_t *lease)
+{
+    server->lease = lease;
+    if (store_set_fence(server->store, lease_id(lease), lease_token(lease),
+                        lease_ttl(lease)) != 0) {
+        sp_log(SP_LOG_ERROR, "setting the fence: %s", store_errmsg(server->store));
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -175,15 +216,24 @@ int main(int argc, char **argv)
        for each trace id and payload nonce, two per signal (issue 19)   */
     randombytes_set_implementation(&randombytes_internal_implementation);
     char err[8192] = "";
+    lease_t *lease = NULL;
     s_install_signals();
     s_no_core_dumps();
+    int turn = s_take_turn(config_path, &lease);
+    if (turn != 0)
+        return turn > 0 ? 0 : 1;
     s_server = server_new(config_path, err, sizeof err);
     if (!s_server) {
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
             sp_log(SP_LOG_ERROR, "%s", line);
+        lease_destroy(&lease);
         return 1;
     }
-    int rc = server_dead_letter_orphans(s_server) == 0 ? server_run(s_server) : -1;
+    int rc = (lease && s_fence(s_server, lease) != 0) ? -1
+             : server_dead_letter_orphans(s_server) == 0 ? server_run(s_server) : -1;
+    /* EX_TEMPFAIL: deposed, for the service manager to start a standby */
+    int status = rc == 0 ? 0 : s_server->deposed ? 75 : 1;
     server_destroy(&s_server);
-    return rc == 0 ? 0 : 1;
+    lease_destroy(&lease);
+    return status;
 }

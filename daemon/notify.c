@@ -58,6 +58,18 @@ void server_notify_tick(server_t *self)
     s_notify(text);
 }
 
+/*  A standby is up and doing its job, waiting: READY=1 so that the
+    service manager's start-up timeout does not kill it, STATUS= says
+    whose lease it waits on, and the watchdog is fed while it waits.   */
+void server_notify_standby(const char *holder)
+{
+    const char *usec = getenv("WATCHDOG_USEC");
+    char text[300];
+    snprintf(text, sizeof text, "READY=1\n%sSTATUS=standby: %.200s is active",
+             usec ? "WATCHDOG=1\n" : "", holder);
+    s_notify(text);
+}
+
 void server_notify_stopping(server_t *self)
 {
     (void) self;

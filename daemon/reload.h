@@ -17,6 +17,7 @@ int server_dead_letter_orphans(server_t *self);
 void server_notify_ready(server_t *self);
 void server_notify_tick(server_t *self);
 void server_notify_stopping(server_t *self);
+void server_notify_standby(const char *holder);
 /*  Milliseconds until the next watchdog ping is due, or -1 without one.  */
 int64_t server_notify_wait_ms(int64_t now);
 

@@ -157,6 +157,8 @@ typedef struct server {
     bool tx_failed;                 /* roll the turn back, reject it */
     bool storage_paused;            /* disk failing: no writes this turn */
     bool storage_fatal;             /* a WAL fsync failed: stop, answer nothing */
+    struct lease *lease;            /* PostgreSQL: this node's turn (lease.h), or NULL */
+    bool deposed;                   /* the lease is gone: stop, write and send nothing */
     int storage_failures;           /* consecutive failed transactions */
     int64_t storage_retry_at;       /* monotonic ms of the next probe */
     int64_t ingress_served_us;      /* monotonic µs of the last drain */

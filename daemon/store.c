@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "db.h"
+#include "lease.h"
 #include "schema.h"
 #include "store.h"
 
@@ -94,6 +95,8 @@ struct store {
                                    failed (SQLite's API would say IOERR only) */
     bool checkpoint_sync_failed;    /* set by s_wal_hook during a COMMIT */
     int schema_found;           /* the schema version found at open, 0: new */
+    db_stmt_t *fence;           /* PostgreSQL with a lease: LEASE_FENCE_SQL */
+    bool fenced;                /* the last begin found the lease not ours */
 };
 
 db_t *store_conn(store_t *self) { return self->db; }
@@ -343,6 +346,7 @@ void store_destroy(store_t **self_p)
         store_rollback(self);
     for (int i = 0; i < ST_COUNT; i++)
         db_finalize(&self->stmt[i]);
+    db_finalize(&self->fence);
     db_destroy(&self->db);
     free(self);
     *self_p = NULL;
@@ -376,6 +380,41 @@ static int s_step_id(store_t *self, db_stmt_t *stmt, int64_t *id)
     return ok ? 0 : -1;
 }
 
+int store_set_fence(store_t *self, const char *holder, int64_t token, int64_t ttl_ms)
+{
+    char sql[96];
+    /* a node paused inside a transaction holds the fence's lock: the
+       server ends its session after the lease's time, so that the
+       standby's takeover does not wait for it to wake up             */
+    snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %lld",
+             (long long) ttl_ms);
+    db_finalize(&self->fence);
+    if (db_engine(self->db) != DB_POSTGRESQL
+        || !s_note(self, db_exec(self->db, sql) == 0)
+        || !(self->fence = db_prepare(self->db, LEASE_FENCE_SQL, true))
+        || db_bind_text(self->fence, 1, holder, -1) != 0
+        || db_bind_int64(self->fence, 2, token) != 0)
+        return -1;
+    return 0;
+}
+
+bool store_fenced(const store_t *self) { return self->fenced; }
+
+/*  In the transaction just begun: is the lease still ours? Its row stays
+    locked against a takeover until the transaction ends.               */
+static int s_check_fence(store_t *self)
+{
+    db_step_t step = s_step(self, self->fence);
+    db_reset(self->fence);
+    if (step == DB_ROW)
+        return 0;
+    self->fenced = step == DB_DONE;
+    if (self->fenced)
+        self->last_error = DB_ERR_OTHER;
+    db_rollback(self->db);
+    return -1;
+}
+
 int store_begin_relaxed(store_t *self)
 {
     /* SQLite rolls a transaction back by itself after some errors (FULL,
@@ -383,7 +422,7 @@ int store_begin_relaxed(store_t *self)
        statement. The turn has failed already: nothing more joins it.   */
     if (self->in_tx)
         return db_in_transaction(self->db) ? 0 : -1;
-    if (!s_note(self, db_begin(self->db) == 0))
+    if (!s_note(self, db_begin(self->db) == 0) || (self->fence && s_check_fence(self) != 0))
         return -1;
     self->in_tx = true;
     self->tx_durable = false;

@@ -76,6 +76,11 @@ const char *store_errmsg(store_t *self);
     anything answered or acknowledged to someone. Joining an open relaxed
     transaction makes it durable.                                        */
 int store_begin(store_t *self);         /* no-op when already open */
+/*  PostgreSQL, nodes taking turns (lease.h): every transaction from now
+    on begins by checking that holder still holds the lease with token;
+    when it does not, the begin fails and store_fenced() is true.      */
+int store_set_fence(store_t *self, const char *holder, int64_t token, int64_t ttl_ms);
+bool store_fenced(const store_t *self);
 /*  WAL frames after which a commit checkpoints (SQLite's own default).  */
 #define STORE_CHECKPOINT_FRAMES 1000
 /*  A transaction for bookkeeping that a power cut may take back without
