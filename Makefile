@@ -16,7 +16,7 @@ DESTDIR ?=
 CC      ?= cc
 BUILD   ?= build
 
-PKGS    := libzmq libsodium jansson libcjson yaml-0.1 sqlite3 libcrypto libmicrohttpd libcurl
+PKGS    := libzmq libsodium jansson libcjson yaml-0.1 sqlite3 libcrypto libmicrohttpd libcurl libpq
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
