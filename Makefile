@@ -28,6 +28,8 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -fPIC \
              -Iinclude -Iclient -Idaemon $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 LIBS_ALL = $(PKG_LIBS) -lm -lpthread
+# libseinpost (emitters, partners) needs no database server's client library
+LIB_LIBS = $(shell pkg-config --libs $(filter-out libpq,$(PKGS)) 2>/dev/null) -lm -lpthread
 
 LIB_SRC   := $(wildcard client/sp_*.c)
 CLI_SRC   := client/seinpost.c $(wildcard client/cmd_*.c)
@@ -64,7 +66,7 @@ $(LIBA): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(LIBSO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libseinpost.so.0 $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	$(CC) -shared -Wl,-soname,libseinpost.so.0 $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/seinpostd: $(BUILD)/daemon/main.o $(DAEMON_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
