@@ -10,6 +10,9 @@
 # Variables (set before sp_setup to change the generated daemon config):
 #   SP_RECEIPT_TIMEOUT (2s)  SP_RETRY_INITIAL (200ms)  SP_RETRY_MAX (2s)
 #   SP_MAX_AGE (72h)  SP_CHECKPOINT (60s)  SP_ALERT_COMMAND ("")
+#   SP_DATABASE (seinpost.db): a PostgreSQL URI runs the daemon on that
+#   database (tests/pg/pg-start); the node secret is then keys/node.secret
+#   and sp_sql asks the server with psql
 
 : "${BIN:=build}"
 SP_BIN=$(cd "$BIN" && pwd)
@@ -36,11 +39,13 @@ node:
   name: seinpost-test
   signing_key: keys/node.key
   curve_secret_key: keys/node.curve
+${SP_DATABASE:+  pseudonym_key: keys/node.secret}
+${SP_LEASE:+  lease: $SP_LEASE}
 listen:
   ingress: tcp://127.0.0.1:$SP_PORT_INGRESS
   admin: ipc://admin.sock
 ${SP_METRICS:+  metrics: $SP_METRICS}
-database: seinpost.db
+database: ${SP_DATABASE:-seinpost.db}
 limits:
   clock_skew: 0s
 audit:
@@ -221,7 +226,13 @@ sp_emit() {
 }
 
 sp_lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
-sp_sql() { sqlite3 -cmd ".timeout 5000" "$SP_DIR/seinpost.db" "$@"; }
+sp_sql() {
+    if [ -n "${SP_DATABASE:-}" ]; then
+        psql -X -q -At -v ON_ERROR_STOP=1 "$SP_DATABASE" -c "$*"
+    else
+        sqlite3 -cmd ".timeout 5000" "$SP_DIR/seinpost.db" "$@"
+    fi
+}
 
 # sp_conf_cut FILE FROM TO: removes FILE's text from the first FROM up to,
 # not including, the first TO (a subscriber or subscription block).
