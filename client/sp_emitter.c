@@ -16,6 +16,33 @@ struct sp_emitter {
     uint64_t next_correlation;
 };
 
+/*  endpoint may list several, comma-separated: the nodes that take turns
+    on one PostgreSQL database, of which only the active one listens.
+    With more than one, messages go only to a connection that is up
+    (ZMQ_IMMEDIATE), so that none waits in the queue of a node that is
+    not listening; the send's timeout bounds the wait for one.         */
+static int s_connect_all(void *socket, const char *endpoint, char *err, size_t errlen)
+{
+    char *list = strdup(endpoint), *save = NULL;
+    int rc = 0, one = 1;
+    if (!list) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (strchr(list, ','))
+        zmq_setsockopt(socket, ZMQ_IMMEDIATE, &one, sizeof one);
+    for (char *item = strtok_r(list, ",", &save); item && rc == 0;
+         item = strtok_r(NULL, ",", &save)) {
+        item += strspn(item, " ");
+        if (*item && zmq_connect(socket, item) != 0) {
+            snprintf(err, errlen, "%s: %s", item, zmq_strerror(zmq_errno()));
+            rc = -1;
+        }
+    }
+    free(list);
+    return rc;
+}
+
 sp_emitter_t *sp_emitter_new(const char *endpoint, const sp_key_t *key,
                              const char *curve_server_key,
                              const char *curve_secret_file,
@@ -43,8 +70,8 @@ sp_emitter_t *sp_emitter_new(const char *endpoint, const sp_key_t *key,
         if (rc != 0)
             goto failed;
     }
-    if (zmq_connect(self->socket, endpoint) != 0)
-        goto failed;
+    if (s_connect_all(self->socket, endpoint, err, errlen) != 0)
+        goto cleanup;
     return self;
 failed:
     snprintf(err, errlen, "%s: %s", endpoint, zmq_strerror(zmq_errno()));

@@ -173,7 +173,9 @@ typedef struct {
     char correlation[65];
 } sp_reply_t;
 
-/*  endpoint: e.g. "tcp://127.0.0.1:7400". key: the emitter's signing key,
+/*  endpoint: e.g. "tcp://127.0.0.1:7400", or several separated by commas
+    (the nodes that take turns on one PostgreSQL database: each message
+    goes to the one that listens). key: the emitter's signing key,
     borrowed and kept alive by the caller. curve_server_key: Z85 CURVE public
     key of the daemon, NULL for ipc:// without CURVE. curve_secret_file:
     the emitter's CURVE secret key file, NULL without CURVE.               */
