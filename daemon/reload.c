@@ -117,7 +117,7 @@ typedef struct {
     server_t *server;
     const char *subscriber;
     const subscription_t *sub;
-    sqlite3_stmt *signal;
+    db_stmt_t *signal;
     int count;
 } recheck_ctx_t;
 
@@ -172,12 +172,11 @@ static bool s_was_changed(const config_t *config, const bool *changed,
 static int s_recheck(server_t *self, const char *subscriber, const subscription_t *sub)
 {
     recheck_ctx_t ctx = { .server = self, .subscriber = subscriber, .sub = sub };
-    if (sqlite3_prepare_v2(store_db(self->store), ROUTE_STORED_SIGNAL, -1, &ctx.signal,
-                           NULL) != SQLITE_OK)
+    if (!(ctx.signal = db_prepare(store_conn(self->store), ROUTE_STORED_SIGNAL, false)))
         return -1;
     int rc = store_each_pending_upto(self->store, subscriber, sub->name, INT64_MAX,
                                      s_recheck_one, &ctx);
-    sqlite3_finalize(ctx.signal);
+    db_finalize(&ctx.signal);
     if (rc == 0 && ctx.count > 0)
         sp_log(SP_LOG_WARNING, "dead-lettered %d pending deliveries of %s/%s: the "
                "subscription as changed no longer covers them", ctx.count, subscriber,
