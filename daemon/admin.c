@@ -87,18 +87,18 @@ static json_t *s_status(server_t *self, json_t *arg, operator_t *op, char *err,
 
 static int s_collect_ids(server_t *self, json_t *ids, redeliver_t *r, char *err, size_t errlen)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     size_t i;
     json_t *id;
     int rc = -1;
-    if (sqlite3_prepare_v2(store_db(self->store), REDELIVER_SELECT " WHERE d.id = ?", -1,
-                           &stmt, NULL) != SQLITE_OK) {
+    if (!(stmt = db_prepare(store_conn(self->store), REDELIVER_SELECT " WHERE d.id = ?",
+                            false))) {
         snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
         return -1;
     }
     json_array_foreach(ids, i, id) {
         int found = 0;
-        sqlite3_bind_int64(stmt, 1, json_integer_value(id));
+        db_bind_int64(stmt, 1, json_integer_value(id));
         if (redeliver_collect(r, stmt, &found) != 0 || found == 0) {
             snprintf(err, errlen, "delivery %lld does not exist",
                      (long long) json_integer_value(id));
@@ -108,7 +108,7 @@ static int s_collect_ids(server_t *self, json_t *ids, redeliver_t *r, char *err,
     redeliver_sort_unique(r);
     rc = 0;
 cleanup:
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -116,24 +116,24 @@ static int s_collect_subscriber(server_t *self, json_t *arg, redeliver_t *r, cha
                                 size_t errlen)
 {
     const char *name = json_string_value(json_object_get(arg, "subscriber"));
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     int found = 0;
     if (!config_subscriber(self->config, name)) {
         snprintf(err, errlen, "subscriber %.128s is not configured: no legal basis to deliver",
                  name);
         return -1;
     }
-    if (sqlite3_prepare_v2(store_db(self->store), REDELIVER_SELECT
-                           " WHERE d.subscriber = ? AND d.state <> 0 AND (? = 0 OR d.state = 2)"
-                           " AND d.created_at >= ? ORDER BY d.id", -1, &stmt, NULL) != SQLITE_OK) {
+    if (!(stmt = db_prepare(store_conn(self->store), REDELIVER_SELECT
+                            " WHERE d.subscriber = ? AND d.state <> 0 AND (? = 0 OR d.state = 2)"
+                            " AND d.created_at >= ? ORDER BY d.id", false))) {
         snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
         return -1;
     }
-    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(stmt, 2, json_is_true(json_object_get(arg, "dead_lettered")));
-    sqlite3_bind_int64(stmt, 3, json_integer_value(json_object_get(arg, "since")));
+    db_bind_text(stmt, 1, name, -1);
+    db_bind_int64(stmt, 2, json_is_true(json_object_get(arg, "dead_lettered")));
+    db_bind_int64(stmt, 3, json_integer_value(json_object_get(arg, "since")));
     int rc = redeliver_collect(r, stmt, &found);
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     if (rc != 0)
         snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
     return rc;

@@ -150,21 +150,21 @@ static const char *s_check(sub_state_t *sub, sp_frames_t *f, fetch_req_t *req, c
 /*  Deliveries the last FETCH queued that are still pending; -1 on error. */
 static int64_t s_still_pending(server_t *self, const sub_state_t *sub)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     int64_t count = -1;
     if (sub->fetch_last_seq == 0)
         return 0;
-    if (sqlite3_prepare_v2(store_db(self->store), "SELECT COUNT(*) FROM deliveries"
-                           " WHERE subscriber = ? AND subscription = ? AND state = 0"
-                           " AND seq BETWEEN ? AND ?", -1, &stmt, NULL) != SQLITE_OK)
+    if (!(stmt = db_prepare(store_conn(self->store), "SELECT COUNT(*) FROM deliveries"
+                            " WHERE subscriber = ? AND subscription = ? AND state = 0"
+                            " AND seq BETWEEN ? AND ?", false)))
         return -1;
-    sqlite3_bind_text(stmt, 1, sub->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, sub->fetch_subscription, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 3, sub->fetch_first_seq);
-    sqlite3_bind_int64(stmt, 4, sub->fetch_last_seq);
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        count = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    db_bind_text(stmt, 1, sub->name, -1);
+    db_bind_text(stmt, 2, sub->fetch_subscription, -1);
+    db_bind_int64(stmt, 3, sub->fetch_first_seq);
+    db_bind_int64(stmt, 4, sub->fetch_last_seq);
+    if (db_step(stmt) == DB_ROW)
+        count = db_column_int64(stmt, 0);
+    db_finalize(&stmt);
     return count;
 }
 
@@ -205,18 +205,20 @@ static int s_collect(server_t *self, const sub_state_t *sub, const fetch_req_t *
         FETCH_WHERE " AND s.event IS NULL" };
     int rc = 0, found = 0;
     for (int i = 0; i < 2 && rc == 0; i++) {
-        sqlite3_stmt *stmt = NULL;
-        rc = sqlite3_prepare_v2(store_db(self->store), sql[i], -1, &stmt, NULL) == SQLITE_OK
-            ? 0 : -1;
-        sqlite3_bind_text(stmt, 1, sub->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, req->subscription->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(stmt, 3, req->since_seq);
-        sqlite3_bind_int64(stmt, 4, req->since_ms);
-        if (rc == 0 && i == 0)
+        db_stmt_t *stmt = db_prepare(store_conn(self->store), sql[i], false);
+        if (!stmt) {
+            rc = -1;
+            break;
+        }
+        db_bind_text(stmt, 1, sub->name, -1);
+        db_bind_text(stmt, 2, req->subscription->name, -1);
+        db_bind_int64(stmt, 3, req->since_seq);
+        db_bind_int64(stmt, 4, req->since_ms);
+        if (i == 0)
             rc = redeliver_collect(r, stmt, &found);
-        else if (rc == 0)
-            *purged = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-        sqlite3_finalize(stmt);
+        else
+            *purged = db_step(stmt) == DB_ROW ? db_column_int64(stmt, 0) : 0;
+        db_finalize(&stmt);
     }
     return rc;
 }

@@ -19,18 +19,18 @@ int64_t purge_interval_ms(const config_t *config)
     return interval < 1000 ? 1000 : interval > 60000 ? 60000 : interval;
 }
 
-static int s_purge_one(server_t *self, sqlite3_stmt *clear, int64_t id,
-                       const char *trace, const void *sha, int sha_len,
+static int s_purge_one(server_t *self, db_stmt_t *clear, int64_t id,
+                       const char *trace, const void *sha, size_t sha_len,
                        const signal_type_t *type, int64_t now)
 {
     char hex[2 * SP_SHA256_SIZE + 1] = "";
     if (sha_len == SP_SHA256_SIZE)
         sp_hex(sha, SP_SHA256_SIZE, hex);
-    sqlite3_bind_int64(clear, 1, now);
-    sqlite3_bind_int64(clear, 2, id);
-    int rc = sqlite3_step(clear);
-    sqlite3_reset(clear);
-    if (rc != SQLITE_DONE)
+    db_bind_int64(clear, 1, now);
+    db_bind_int64(clear, 2, id);
+    db_step_t step = db_step(clear);
+    db_reset(clear);
+    if (step != DB_DONE)
         return -1;
     return audit_append(self->audit, AUDIT_PURGED, trace, id, NULL,
                         json_pack("{s:s, s:s, s:I, s:I, s:s}", "type", type->type,
@@ -44,25 +44,24 @@ static int s_purge_one(server_t *self, sqlite3_stmt *clear, int64_t id,
 static int s_purge_type(server_t *self, const signal_type_t *type, int64_t now,
                         int *budget)
 {
-    sqlite3 *db = store_db(self->store);
-    sqlite3_stmt *due = NULL, *clear = NULL;
+    db_t *db = store_conn(self->store);
+    db_stmt_t *due = NULL, *clear = NULL;
     int count = 0, rc = -1;
-    if (sqlite3_prepare_v2(db,
+    if (!(due = db_prepare(db,
             "SELECT id, trace_id, event_sha256 FROM signals s"
             " WHERE type = ? AND received_at < ? AND event IS NOT NULL"
             " AND NOT EXISTS (SELECT 1 FROM deliveries d"
             "                 WHERE d.signal_id = s.id AND d.state = 0)"
-            " LIMIT ?", -1, &due, NULL) != SQLITE_OK
-        || sqlite3_prepare_v2(db, "UPDATE signals SET event = NULL, purged_at = ?"
-                              " WHERE id = ?", -1, &clear, NULL) != SQLITE_OK)
+            " LIMIT ?", false))
+        || !(clear = db_prepare(db, "UPDATE signals SET event = NULL, purged_at = ?"
+                                " WHERE id = ?", false)))
         goto cleanup;
-    sqlite3_bind_text(due, 1, type->type, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(due, 2, now - type->retention_ms);
-    sqlite3_bind_int(due, 3, *budget);
-    while (sqlite3_step(due) == SQLITE_ROW) {
-        if (s_purge_one(self, clear, sqlite3_column_int64(due, 0),
-                        (const char *) sqlite3_column_text(due, 1),
-                        sqlite3_column_blob(due, 2), sqlite3_column_bytes(due, 2),
+    db_bind_text(due, 1, type->type, -1);
+    db_bind_int64(due, 2, now - type->retention_ms);
+    db_bind_int64(due, 3, *budget);
+    while (db_step(due) == DB_ROW) {
+        if (s_purge_one(self, clear, db_column_int64(due, 0), db_column_text(due, 1),
+                        db_column_blob(due, 2), db_column_bytes(due, 2),
                         type, now) != 0)
             goto cleanup;
         count++;
@@ -70,8 +69,8 @@ static int s_purge_type(server_t *self, const signal_type_t *type, int64_t now,
     *budget -= count;
     rc = count;
 cleanup:
-    sqlite3_finalize(due);
-    sqlite3_finalize(clear);
+    db_finalize(&due);
+    db_finalize(&clear);
     return rc;
 }
 

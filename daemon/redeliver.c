@@ -36,7 +36,7 @@
 int redeliver_open(redeliver_t *r, server_t *self, size_t cap, json_t *requester,
                    char *err, size_t errlen)
 {
-    sqlite3 *db = store_db(self->store);
+    db_t *db = store_conn(self->store);
     memset(r, 0, sizeof *r);
     r->requester = requester;
     r->cap = cap;
@@ -47,8 +47,8 @@ int redeliver_open(redeliver_t *r, server_t *self, size_t cap, json_t *requester
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (sqlite3_prepare_v2(db, ROUTE_STORED_SIGNAL, -1, &r->signal, NULL) != SQLITE_OK
-        || sqlite3_prepare_v2(db, REDELIVER_ROUTED, -1, &r->routed, NULL) != SQLITE_OK) {
+    if (!(r->signal = db_prepare(db, ROUTE_STORED_SIGNAL, false))
+        || !(r->routed = db_prepare(db, REDELIVER_ROUTED, false))) {
         snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
         return -1;
     }
@@ -57,39 +57,39 @@ int redeliver_open(redeliver_t *r, server_t *self, size_t cap, json_t *requester
 
 void redeliver_close(redeliver_t *r)
 {
-    sqlite3_finalize(r->signal);
-    sqlite3_finalize(r->routed);
+    db_finalize(&r->signal);
+    db_finalize(&r->routed);
     free(r->rows);
     json_decref(r->skipped);
     json_decref(r->moved);
     memset(r, 0, sizeof *r);
 }
 
-static void s_copy_column(char *dst, size_t len, sqlite3_stmt *stmt, int col)
+static void s_copy_column(char *dst, size_t len, db_stmt_t *stmt, int col)
 {
-    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    const char *text = db_column_text(stmt, col);
     snprintf(dst, len, "%s", text ? text : "");
 }
 
-static void s_read_row(sqlite3_stmt *stmt, redeliver_row_t *row)
+static void s_read_row(db_stmt_t *stmt, redeliver_row_t *row)
 {
-    row->id = sqlite3_column_int64(stmt, 0);
-    row->signal_id = sqlite3_column_int64(stmt, 1);
-    row->seq = sqlite3_column_int64(stmt, 2);
-    row->created_at = sqlite3_column_int64(stmt, 3);
-    row->state = sqlite3_column_int(stmt, 4);
-    row->purged = sqlite3_column_int(stmt, 5) != 0;
+    row->id = db_column_int64(stmt, 0);
+    row->signal_id = db_column_int64(stmt, 1);
+    row->seq = db_column_int64(stmt, 2);
+    row->created_at = db_column_int64(stmt, 3);
+    row->state = (int) db_column_int64(stmt, 4);
+    row->purged = (int) db_column_int64(stmt, 5) != 0;
     s_copy_column(row->subscriber, sizeof row->subscriber, stmt, 6);
     s_copy_column(row->subscription, sizeof row->subscription, stmt, 7);
     s_copy_column(row->trace_id, sizeof row->trace_id, stmt, 8);
 }
 
-int redeliver_collect(redeliver_t *r, sqlite3_stmt *stmt, int *found)
+int redeliver_collect(redeliver_t *r, db_stmt_t *stmt, int *found)
 {
-    int step;
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    db_step_t step;
+    while ((step = db_step(stmt)) == DB_ROW) {
         (*found)++;
-        if (sqlite3_column_int(stmt, 4) == DELIVERY_PENDING) {
+        if ((int) db_column_int64(stmt, 4) == DELIVERY_PENDING) {
             r->already_pending++;
             continue;
         }
@@ -99,8 +99,8 @@ int redeliver_collect(redeliver_t *r, sqlite3_stmt *stmt, int *found)
         }
         s_read_row(stmt, &r->rows[r->count++]);
     }
-    sqlite3_reset(stmt);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
+    db_reset(stmt);
+    return step == DB_ROW || step == DB_DONE ? 0 : -1;
 }
 
 static int s_by_id(const void *a, const void *b)
@@ -153,16 +153,16 @@ static json_t *s_detail(server_t *self, redeliver_t *r, const redeliver_row_t *r
     json_t *text = NULL, *activity = NULL;
     if (!detail)
         return NULL;
-    sqlite3_bind_int64(r->routed, 1, row->signal_id);
-    sqlite3_bind_text(r->routed, 2, row->subscriber, -1, SQLITE_STATIC);
-    sqlite3_bind_text(r->routed, 3, row->subscription, -1, SQLITE_STATIC);
-    if (sqlite3_step(r->routed) == SQLITE_ROW) {
-        const char *g = (const char *) sqlite3_column_text(r->routed, 0);
-        const char *a = (const char *) sqlite3_column_text(r->routed, 1);
+    db_bind_int64(r->routed, 1, row->signal_id);
+    db_bind_text(r->routed, 2, row->subscriber, -1);
+    db_bind_text(r->routed, 3, row->subscription, -1);
+    if (db_step(r->routed) == DB_ROW) {
+        const char *g = db_column_text(r->routed, 0);
+        const char *a = db_column_text(r->routed, 1);
         text = g ? json_string(g) : NULL;
         activity = a ? json_string(a) : NULL;
     }
-    sqlite3_reset(r->routed);
+    db_reset(r->routed);
     json_object_set_new(detail, "routed_grondslag", text ? text : json_null());
     json_object_set_new(detail, "routed_processing_activity_id",
                         activity ? activity : json_null());
@@ -218,21 +218,21 @@ int redeliver_screen(server_t *self, redeliver_t *r)
     return 0;
 }
 
-static int s_one(server_t *self, sqlite3_stmt *update, const redeliver_row_t *row,
+static int s_one(server_t *self, db_stmt_t *update, const redeliver_row_t *row,
                  int64_t now, redeliver_t *r)
 {
     int64_t id = r->last_id + 1;
     int64_t seq = server_next_seq(self, row->subscriber, row->subscription);
     if (seq < 0)
         return -1;
-    sqlite3_bind_int64(update, 1, id);
-    sqlite3_bind_int64(update, 2, seq);
-    sqlite3_bind_int64(update, 3, now);
-    sqlite3_bind_int64(update, 4, row->id);
-    int step = sqlite3_step(update);
-    sqlite3_reset(update);
+    db_bind_int64(update, 1, id);
+    db_bind_int64(update, 2, seq);
+    db_bind_int64(update, 3, now);
+    db_bind_int64(update, 4, row->id);
+    db_step_t step = db_step(update);
+    db_reset(update);
     /* read in this turn and listed once (redeliver_sort_unique): it is there */
-    if (step != SQLITE_DONE || sqlite3_changes(store_db(self->store)) != 1)
+    if (step != DB_DONE || db_changes(store_conn(self->store)) != 1)
         return -1;
     r->last_id = id;
     r->applied++;
@@ -268,14 +268,13 @@ static void s_wake(server_t *self, const char *subscriber)
 
 int redeliver_apply(server_t *self, redeliver_t *r)
 {
-    sqlite3_stmt *update = NULL;
+    db_stmt_t *update = NULL;
     int64_t now = sp_time_now_ms();
     int rc = -1;
     if (r->count == 0)
         return 0;
     if (store_begin(self->store) != 0
-        || sqlite3_prepare_v2(store_db(self->store), REDELIVER_UPDATE, -1, &update,
-                              NULL) != SQLITE_OK)
+        || !(update = db_prepare(store_conn(self->store), REDELIVER_UPDATE, false)))
         goto cleanup;
     /* the newest delivery id of the open transaction, kept by route.c */
     r->last_id = self->written_delivery_id;
@@ -288,7 +287,7 @@ int redeliver_apply(server_t *self, redeliver_t *r)
         s_wake(self, r->rows[i].subscriber);
     rc = 0;
 cleanup:
-    sqlite3_finalize(update);
+    db_finalize(&update);
     if (rc != 0)
         self->tx_failed = true;     /* the whole turn rolls back */
     return rc;

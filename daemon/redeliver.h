@@ -46,8 +46,8 @@ typedef struct {
     json_t *skipped;            /* refused: id, subscription and why */
     json_t *moved;              /* old and new id and seq of each */
     json_t *requester;          /* borrowed: who asked, for the audit */
-    sqlite3_stmt *signal;
-    sqlite3_stmt *routed;
+    db_stmt_t *signal;
+    db_stmt_t *routed;
     char refusal[1024];         /* the first refused delivery, and why */
 } redeliver_t;
 
@@ -58,7 +58,7 @@ void redeliver_close(redeliver_t *r);
 /*  Steps stmt (a REDELIVER_SELECT) into r->rows, counting each row in
     *found; pending ones are counted in already_pending, not kept. 0 or
     -1 (the store).                                                     */
-int redeliver_collect(redeliver_t *r, sqlite3_stmt *stmt, int *found);
+int redeliver_collect(redeliver_t *r, db_stmt_t *stmt, int *found);
 /*  In id order and each once: the new seqs keep the old order.         */
 void redeliver_sort_unique(redeliver_t *r);
 /*  Keeps in r->rows what may go back to pending; each refused one goes to

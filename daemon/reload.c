@@ -87,29 +87,29 @@ static int s_definition_changed(server_t *self, const char *subscriber,
                                 const subscription_t *sub)
 {
     char key[300], hex[2 * SP_SHA256_SIZE + 1];
-    sqlite3_stmt *stmt = NULL;
+    db_t *db = store_conn(self->store);
+    db_stmt_t *stmt = NULL;
     int changed = -1;
     s_fingerprint(sub, hex);
     snprintf(key, sizeof key, "coverage:%s/%s", subscriber, sub->name);
-    if (sqlite3_prepare_v2(store_db(self->store), "SELECT value = ?2 FROM meta WHERE key = ?1",
-                           -1, &stmt, NULL) != SQLITE_OK)
+    if (!(stmt = db_prepare(db, "SELECT value = ?2 FROM meta WHERE key = ?1", false)))
         return -1;
-    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, hex, -1, SQLITE_STATIC);
-    int step = sqlite3_step(stmt);
-    if (step == SQLITE_ROW || step == SQLITE_DONE)
-        changed = step == SQLITE_DONE || sqlite3_column_int(stmt, 0) == 0;
-    sqlite3_finalize(stmt);
+    db_bind_text(stmt, 1, key, -1);
+    db_bind_text(stmt, 2, hex, -1);
+    db_step_t step = db_step(stmt);
+    if (step == DB_ROW || step == DB_DONE)
+        changed = step == DB_DONE || (int) db_column_int64(stmt, 0) == 0;
+    db_finalize(&stmt);
     if (changed != 1)
         return changed;
-    if (sqlite3_prepare_v2(store_db(self->store), "INSERT OR REPLACE INTO meta(key, value)"
-                           " VALUES(?, ?)", -1, &stmt, NULL) != SQLITE_OK)
+    if (!(stmt = db_prepare(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+                            false)))
         return -1;
-    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, hex, -1, SQLITE_STATIC);
-    if (sqlite3_step(stmt) != SQLITE_DONE)
+    db_bind_text(stmt, 1, key, -1);
+    db_bind_text(stmt, 2, hex, -1);
+    if (db_step(stmt) != DB_DONE)
         changed = -1;
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return changed;
 }
 
@@ -117,7 +117,7 @@ typedef struct {
     server_t *server;
     const char *subscriber;
     const subscription_t *sub;
-    sqlite3_stmt *signal;
+    db_stmt_t *signal;
     int count;
 } recheck_ctx_t;
 
@@ -172,12 +172,11 @@ static bool s_was_changed(const config_t *config, const bool *changed,
 static int s_recheck(server_t *self, const char *subscriber, const subscription_t *sub)
 {
     recheck_ctx_t ctx = { .server = self, .subscriber = subscriber, .sub = sub };
-    if (sqlite3_prepare_v2(store_db(self->store), ROUTE_STORED_SIGNAL, -1, &ctx.signal,
-                           NULL) != SQLITE_OK)
+    if (!(ctx.signal = db_prepare(store_conn(self->store), ROUTE_STORED_SIGNAL, false)))
         return -1;
     int rc = store_each_pending_upto(self->store, subscriber, sub->name, INT64_MAX,
                                      s_recheck_one, &ctx);
-    sqlite3_finalize(ctx.signal);
+    db_finalize(&ctx.signal);
     if (rc == 0 && ctx.count > 0)
         sp_log(SP_LOG_WARNING, "dead-lettered %d pending deliveries of %s/%s: the "
                "subscription as changed no longer covers them", ctx.count, subscriber,
@@ -187,7 +186,7 @@ static int s_recheck(server_t *self, const char *subscriber, const subscription_
 
 int server_dead_letter_orphans(server_t *self)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     int rc = 0;
     size_t total = 0;
     for (size_t i = 0; i < self->config->subscriber_count; i++)
@@ -197,16 +196,16 @@ int server_dead_letter_orphans(server_t *self)
         free(changed);
         return -1;
     }
-    if (sqlite3_prepare_v2(store_db(self->store),
-                              "SELECT DISTINCT subscriber, subscription FROM deliveries"
-                              " WHERE state = 0", -1, &stmt, NULL) != SQLITE_OK) {
+    if (!(stmt = db_prepare(store_conn(self->store),
+                            "SELECT DISTINCT subscriber, subscription FROM deliveries"
+                            " WHERE state = 0", false))) {
         free(changed);
         return -1;
     }
-    while (rc == 0 && sqlite3_step(stmt) == SQLITE_ROW) {
+    while (rc == 0 && db_step(stmt) == DB_ROW) {
         orphan_ctx_t ctx = { .server = self };
-        ctx.subscriber = (const char *) sqlite3_column_text(stmt, 0);
-        ctx.subscription = (const char *) sqlite3_column_text(stmt, 1);
+        ctx.subscriber = db_column_text(stmt, 0);
+        ctx.subscription = db_column_text(stmt, 1);
         const subscription_t *sub = s_configured(self->config, ctx.subscriber,
                                                  ctx.subscription);
         if (sub) {
@@ -220,7 +219,7 @@ int server_dead_letter_orphans(server_t *self)
             sp_log(SP_LOG_WARNING, "dead-lettered %d pending deliveries of %s/%s: "
                    "no longer configured", ctx.count, ctx.subscriber, ctx.subscription);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     free(changed);
     return rc;
 }

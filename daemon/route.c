@@ -99,6 +99,7 @@ static int s_route_one(server_t *self, const subscriber_t *subscriber,
     if (seq < 0 || store_delivery_insert(self->store, signal_id, subscriber->name,
                                          sub->name, seq, sp_time_now_ms()) != 0)
         return -1;
+    /* SQLite's own: store_delivery_insert() does not give the id back yet */
     self->written_delivery_id = sqlite3_last_insert_rowid(store_db(self->store));
     jsonw_member(w, first ? "{\"subscriber\":" : ",{\"subscriber\":", subscriber->name);
     jsonw_member(w, ",\"subscription\":", sub->name);
@@ -188,24 +189,24 @@ int route_covers(server_t *self, const subscription_t *sub, const route_signal_t
     return covers;
 }
 
-int route_covers_stored(server_t *self, const subscription_t *sub, sqlite3_stmt *stmt,
+int route_covers_stored(server_t *self, const subscription_t *sub, db_stmt_t *stmt,
                         int64_t signal_id, char *why, size_t whylen)
 {
     int rc = -2;
     snprintf(why, whylen, "the stored signal is incomplete");
-    sqlite3_bind_int64(stmt, 1, signal_id);
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
+    db_bind_int64(stmt, 1, signal_id);
+    if (db_step(stmt) == DB_ROW) {
         rc = -1;
         route_signal_t stored = {
-            .type = (const char *) sqlite3_column_text(stmt, 0),
-            .source = (const char *) sqlite3_column_text(stmt, 1),
-            .ce_id = (const char *) sqlite3_column_text(stmt, 2),
-            .sealed = sqlite3_column_blob(stmt, 3),
-            .sealed_len = (size_t) sqlite3_column_bytes(stmt, 3) };
+            .type = db_column_text(stmt, 0),
+            .source = db_column_text(stmt, 1),
+            .ce_id = db_column_text(stmt, 2),
+            .sealed = db_column_blob(stmt, 3),
+            .sealed_len = db_column_bytes(stmt, 3) };
         if (stored.type && stored.source && stored.ce_id)
             rc = route_covers(self, sub, &stored, why, whylen);
     }
-    sqlite3_reset(stmt);
+    db_reset(stmt);
     return rc;
 }
 

@@ -31,7 +31,7 @@ int route_covers(server_t *self, const subscription_t *sub, const route_signal_t
 /*  route_covers() for the stored signal signal_id, read with stmt (a
     prepared ROUTE_STORED_SIGNAL, reset after): 1, 0 or -1 with why, -1
     also for an incomplete row; -2 when there is no row (the store).   */
-int route_covers_stored(server_t *self, const subscription_t *sub, sqlite3_stmt *stmt,
+int route_covers_stored(server_t *self, const subscription_t *sub, db_stmt_t *stmt,
                         int64_t signal_id, char *why, size_t whylen);
 
 #endif

@@ -147,27 +147,27 @@ static char *s_secret_path(const config_t *config)
 /*  Dispatch reads only deliveries at or below this id: what is committed. */
 static int s_load_committed(server_t *self)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(store_db(self->store), "SELECT COALESCE(MAX(id), 0) FROM deliveries",
-                           -1, &stmt, NULL) != SQLITE_OK)
+    db_stmt_t *stmt = db_prepare(store_conn(self->store),
+                                 "SELECT COALESCE(MAX(id), 0) FROM deliveries", false);
+    if (!stmt)
         return -1;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        self->committed_delivery_id = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    if (db_step(stmt) == DB_ROW)
+        self->committed_delivery_id = db_column_int64(stmt, 0);
+    db_finalize(&stmt);
     self->written_delivery_id = self->committed_delivery_id;
     return 0;
 }
 
 static int s_count_signals(server_t *self, int64_t *count)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = db_prepare(store_conn(self->store), "SELECT COUNT(*) FROM signals",
+                                 false);
     int rc = -1;
-    if (sqlite3_prepare_v2(store_db(self->store), "SELECT COUNT(*) FROM signals", -1,
-                           &stmt, NULL) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
-        *count = sqlite3_column_int64(stmt, 0);
+    if (stmt && db_step(stmt) == DB_ROW) {
+        *count = db_column_int64(stmt, 0);
         rc = 0;
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 

@@ -132,33 +132,32 @@ size_t upstream_sockets(const server_t *self, void *sockets[2])
 /*  The upstream's signed batch, once per batch; its row id.             */
 static int s_keep_batch(server_t *self, const sp_signal_t *signal, int64_t *batch_id)
 {
-    sqlite3 *db = store_db(self->store);
-    sqlite3_stmt *stmt = NULL;
+    db_t *db = store_conn(self->store);
+    db_stmt_t *stmt = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO upstream_batches(upstream, sha256,"
-                           " header, signature, key_id, received_at) VALUES(?,?,?,?,?,?)",
-                           -1, &stmt, NULL) != SQLITE_OK)
+    if (!(stmt = db_prepare(db, "INSERT INTO upstream_batches(upstream, sha256, header,"
+                            " signature, key_id, received_at) VALUES(?,?,?,?,?,?)"
+                            " ON CONFLICT DO NOTHING", false)))
         return -1;
-    sqlite3_bind_text(stmt, 1, signal->router, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(stmt, 2, signal->batch_sha256, SP_SHA256_SIZE, SQLITE_STATIC);
-    sqlite3_bind_blob(stmt, 3, signal->batch_header, (int) signal->batch_header_len,
-                      SQLITE_STATIC);
-    sqlite3_bind_blob(stmt, 4, signal->batch_signature, SP_SIGNATURE_SIZE, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 5, signal->router_key_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 6, sp_time_now_ms());
-    if (sqlite3_step(stmt) == SQLITE_DONE) {
-        sqlite3_finalize(stmt);
-        stmt = NULL;
-        if (sqlite3_prepare_v2(db, "SELECT id FROM upstream_batches WHERE sha256 = ?", -1,
-                               &stmt, NULL) == SQLITE_OK) {
-            sqlite3_bind_blob(stmt, 1, signal->batch_sha256, SP_SHA256_SIZE, SQLITE_STATIC);
-            if (sqlite3_step(stmt) == SQLITE_ROW) {
-                *batch_id = sqlite3_column_int64(stmt, 0);
-                rc = 0;
-            }
-        }
+    db_bind_text(stmt, 1, signal->router, -1);
+    db_bind_blob(stmt, 2, signal->batch_sha256, SP_SHA256_SIZE);
+    db_bind_blob(stmt, 3, signal->batch_header, signal->batch_header_len);
+    db_bind_blob(stmt, 4, signal->batch_signature, SP_SIGNATURE_SIZE);
+    db_bind_text(stmt, 5, signal->router_key_id, -1);
+    db_bind_int64(stmt, 6, sp_time_now_ms());
+    if (db_step(stmt) != DB_DONE)
+        goto cleanup;
+    db_finalize(&stmt);
+    /* the row just written or the one an earlier delivery of it wrote */
+    if (!(stmt = db_prepare(db, "SELECT id FROM upstream_batches WHERE sha256 = ?", false)))
+        goto cleanup;
+    db_bind_blob(stmt, 1, signal->batch_sha256, SP_SHA256_SIZE);
+    if (db_step(stmt) == DB_ROW) {
+        *batch_id = db_column_int64(stmt, 0);
+        rc = 0;
     }
-    sqlite3_finalize(stmt);
+cleanup:
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -169,18 +168,18 @@ static int s_record_hop(server_t *self, const sp_signal_t *signal, int64_t signa
 {
     char sha[2 * SP_SHA256_SIZE + 1];
     int64_t batch_id = 0;
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     if (s_keep_batch(self, signal, &batch_id) != 0
-        || sqlite3_prepare_v2(store_db(self->store), "INSERT OR IGNORE INTO relays(signal_id,"
-                              " batch_id, subscription, seq) VALUES(?,?,?,?)", -1, &stmt,
-                              NULL) != SQLITE_OK)
+        || !(stmt = db_prepare(store_conn(self->store), "INSERT INTO relays(signal_id,"
+                               " batch_id, subscription, seq) VALUES(?,?,?,?)"
+                               " ON CONFLICT DO NOTHING", false)))
         return -1;
-    sqlite3_bind_int64(stmt, 1, signal_id);
-    sqlite3_bind_int64(stmt, 2, batch_id);
-    sqlite3_bind_text(stmt, 3, signal->subscription, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 4, (int64_t) signal->seq);
-    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(stmt);
+    db_bind_int64(stmt, 1, signal_id);
+    db_bind_int64(stmt, 2, batch_id);
+    db_bind_text(stmt, 3, signal->subscription, -1);
+    db_bind_int64(stmt, 4, (int64_t) signal->seq);
+    int rc = db_step(stmt) == DB_DONE ? 0 : -1;
+    db_finalize(&stmt);
     sp_hex(signal->batch_sha256, SP_SHA256_SIZE, sha);
     return rc != 0 ? -1
         : audit_append(self->audit, AUDIT_RELAYED, trace_id, signal_id, NULL,
