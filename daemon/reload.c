@@ -102,7 +102,8 @@ static int s_definition_changed(server_t *self, const char *subscriber,
     db_finalize(&stmt);
     if (changed != 1)
         return changed;
-    if (!(stmt = db_prepare(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+    if (!(stmt = db_prepare(db, "INSERT INTO meta(key, value) VALUES(?, ?)"
+                                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                             false)))
         return -1;
     db_bind_text(stmt, 1, key, -1);

@@ -99,8 +99,7 @@ static int s_route_one(server_t *self, const subscriber_t *subscriber,
     if (seq < 0 || store_delivery_insert(self->store, signal_id, subscriber->name,
                                          sub->name, seq, sp_time_now_ms()) != 0)
         return -1;
-    /* SQLite's own: store_delivery_insert() does not give the id back yet */
-    self->written_delivery_id = sqlite3_last_insert_rowid(store_db(self->store));
+    self->written_delivery_id = store_last_delivery_id(self->store);
     jsonw_member(w, first ? "{\"subscriber\":" : ",{\"subscriber\":", subscriber->name);
     jsonw_member(w, ",\"subscription\":", sub->name);
     jsonw_member_int(w, ",\"seq\":", seq);

@@ -29,7 +29,7 @@ static const char *s_sql[ST_COUNT] = {
         " VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
     [ST_DELIVERY_INSERT] =
         "INSERT INTO deliveries(signal_id, subscriber, subscription, seq, created_at)"
-        " VALUES(?,?,?,?,?)",
+        " VALUES(?,?,?,?,?) RETURNING id",
     [ST_MAX_SEQ] = "SELECT subscriber, subscription, MAX(seq) FROM deliveries"
                    " GROUP BY subscriber, subscription",
     [ST_PENDING_PAGE] =
@@ -95,6 +95,7 @@ struct store {
                                    failed (SQLite's API would say IOERR only) */
     bool checkpoint_sync_failed;    /* set by s_wal_hook during a COMMIT */
     int schema_found;           /* the schema version found at open, 0: new */
+    int64_t delivery_id;        /* of the last store_delivery_insert() */
     db_stmt_t *fence;           /* PostgreSQL with a lease: LEASE_FENCE_SQL */
     bool fenced;                /* the last begin found the lease not ours */
 };
@@ -102,6 +103,7 @@ struct store {
 db_t *store_conn(store_t *self) { return self->db; }
 sqlite3 *store_db(store_t *self) { return db_sqlite_handle(self->db); }
 int store_schema_found(const store_t *self) { return self->schema_found; }
+int64_t store_last_delivery_id(const store_t *self) { return self->delivery_id; }
 const char *store_errmsg(store_t *self)
 {
     return self->fsync_failed ? "fsync of the write-ahead log failed" : db_errmsg(self->db);
@@ -547,7 +549,7 @@ int store_delivery_insert(store_t *self, int64_t signal_id, const char *subscrib
     s_bind_text(stmt, 3, subscription);
     db_bind_int64(stmt, 4, seq);
     db_bind_int64(stmt, 5, now);
-    return s_step_done(self, stmt);
+    return s_step_id(self, stmt, &self->delivery_id);
 }
 
 int store_each_max_seq(store_t *self, store_seq_fn *fn, void *arg)

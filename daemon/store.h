@@ -108,6 +108,8 @@ int store_signal_find(store_t *self, const char *source, const char *ce_id,
 int store_signal_insert(store_t *self, const store_signal_t *signal, int64_t *id);
 int store_delivery_insert(store_t *self, int64_t signal_id, const char *subscriber,
                           const char *subscription, int64_t seq, int64_t now);
+/*  The id of the delivery the last store_delivery_insert() stored.      */
+int64_t store_last_delivery_id(const store_t *self);
 
 /*  Highest seq per (subscriber, subscription), for restarting counters.  */
 typedef void (store_seq_fn)(const char *subscriber, const char *subscription,
