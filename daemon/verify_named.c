@@ -141,16 +141,21 @@ static int s_named_rows(const verify_input_t *in, const char *kind, const char *
 /*  ---- deliveries ---------------------------------------------------------- */
 
 /*  A redelivery moves a delivery to a new id and seq; the keys it left
-    are no longer in the table, and events naming them are not flagged. */
+    are no longer in the table, and events naming them are not flagged.
+    ON CONFLICT DO NOTHING skips only duplicate keys, where INSERT OR
+    IGNORE also skipped a key with a NULL (a WITHOUT ROWID key is NOT
+    NULL): those are left out by the WHERE instead, as they were.      */
 static const char *s_moved_sql =
     "CREATE TEMP TABLE IF NOT EXISTS verify_moved(subscriber TEXT, subscription TEXT,"
     " seq INTEGER, PRIMARY KEY(subscriber, subscription, seq)) WITHOUT ROWID;"
     "DELETE FROM temp.verify_moved;"
-    "INSERT OR IGNORE INTO temp.verify_moved"
+    "INSERT INTO temp.verify_moved"
     " SELECT subscriber, json_extract(detail, '$.subscription'),"
     " json_extract(detail, '$.previous_seq') FROM audit"
     " WHERE kind = '" AUDIT_REDELIVERED "'"
-    " AND json_type(detail, '$.previous_seq') = 'integer'";
+    " AND json_type(detail, '$.previous_seq') = 'integer'"
+    " AND subscriber IS NOT NULL AND json_extract(detail, '$.subscription') IS NOT NULL"
+    " ON CONFLICT DO NOTHING";
 
 /*  Deliveries are keyed by (subscriber, subscription, seq), which every
     per-delivery event records; receipts and redeliveries add the id.   */

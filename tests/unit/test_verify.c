@@ -535,6 +535,24 @@ TEST(named_delivery_redelivered)
     s_signal_teardown(&s);
 }
 
+/*  A delivery.redelivered event without a subscriber or subscription
+    names no key that moved: it is passed over, not a database error.  */
+TEST(named_redelivered_without_key)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(s_redelivered(&s) == 0);
+    CHECK(store_begin(s.f.store) == 0);
+    CHECK(audit_append_text(s.f.audit, AUDIT_REDELIVERED, NULL, 0, "toeslagen",
+                            "{\"seq\":3,\"previous_seq\":2}") == 0);
+    CHECK(audit_append_text(s.f.audit, AUDIT_REDELIVERED, NULL, 0, NULL,
+                            "{\"subscription\":\"huur\",\"seq\":3,\"previous_seq\":2}") == 0);
+    CHECK(store_commit(s.f.store) == 0);
+    s.f.why[0] = '\0';
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_OK);
+    s_signal_teardown(&s);
+}
+
 /*  Signal 1 routed to toeslagen/huur as seq 1 (delivery 1, pending),
     then an event of extra_kind naming it and sql applied; want NULL:
     the result still verifies.                                          */
@@ -723,6 +741,7 @@ int main(void)
     RUN(named_signal_verifies);
     RUN(named_signal_deleted_or_edited);
     RUN(named_delivery_redelivered);
+    RUN(named_redelivered_without_key);
     RUN(unaccounted_deliveries);
     RUN(unaccounted_deliveries_v3);
     RUN(anchor_catches_cut_tail);
