@@ -951,6 +951,7 @@ static int s_verify(audit_opts_t *o)
     char err[1024], why[1024];
     progress_t progress = { .shown = false };
     verify_counts_t counts;
+    db_t *conn = NULL;
     int rc = CMD_FAILED;
     /* an auditor may not read the node secret: all else is checked */
     bool withheld = s_secret_withheld(o->config);
@@ -966,7 +967,12 @@ static int s_verify(audit_opts_t *o)
         fputc('\n', stderr);
         goto cleanup;
     }
-    verify_input_t in = { .db = o->db, .node_key = o->config->signing_key,
+    /* verify reads through db.h; the connection stays this command's */
+    if (!(conn = db_sqlite_wrap(o->db))) {
+        fprintf(stderr, "seinpost audit verify: out of memory\n");
+        goto cleanup;
+    }
+    verify_input_t in = { .db = conn, .node_key = o->config->signing_key,
                           .config = o->config, .vault = vault, .strict = o->strict,
                           .lenient = o->lenient,
                           .anchors = o->anchors, .anchor_count = o->anchor_count,
@@ -992,6 +998,7 @@ static int s_verify(audit_opts_t *o)
         fputc('\n', stderr);
     }
 cleanup:
+    db_destroy(&conn);
     vault_destroy(&vault);
     return rc;
 }

@@ -12,8 +12,8 @@
 struct audit {
     store_t *store;
     const sp_key_t *key;
-    sqlite3_stmt *insert;
-    sqlite3_stmt *checkpoint;
+    db_stmt_t *insert;
+    db_stmt_t *checkpoint;
     int64_t last_seq;
     uint8_t last_hash[SP_SHA256_SIZE];
     int64_t checkpointed_seq;
@@ -48,60 +48,56 @@ int audit_checkpoint_bytes(int64_t audit_seq, const uint8_t hash[SP_SHA256_SIZE]
 
 int audit_resync(audit_t *self)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = db_prepare(store_conn(self->store),
+                                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", false);
     int rc = -1;
     self->last_seq = 0;
     self->unlogged = false;
     memset(self->last_hash, 0, sizeof self->last_hash);
-    if (sqlite3_prepare_v2(store_db(self->store),
-                           "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                           -1, &stmt, NULL) != SQLITE_OK)
+    if (!stmt)
         return -1;
-    int step = sqlite3_step(stmt);
-    if (step == SQLITE_ROW) {
-        self->last_seq = sqlite3_column_int64(stmt, 0);
-        if (sqlite3_column_bytes(stmt, 1) == SP_SHA256_SIZE)
-            memcpy(self->last_hash, sqlite3_column_blob(stmt, 1), SP_SHA256_SIZE);
+    db_step_t step = db_step(stmt);
+    if (step == DB_ROW) {
+        self->last_seq = db_column_int64(stmt, 0);
+        if (db_column_bytes(stmt, 1) == SP_SHA256_SIZE)
+            memcpy(self->last_hash, db_column_blob(stmt, 1), SP_SHA256_SIZE);
         rc = 0;
-    } else if (step == SQLITE_DONE)
+    } else if (step == DB_DONE)
         rc = 0;
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 
 static int s_load_checkpointed(audit_t *self)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(store_db(self->store),
-                           "SELECT COALESCE(MAX(audit_seq), 0) FROM checkpoints",
-                           -1, &stmt, NULL) != SQLITE_OK)
+    db_stmt_t *stmt = db_prepare(store_conn(self->store),
+                                 "SELECT COALESCE(MAX(audit_seq), 0) FROM checkpoints", false);
+    if (!stmt)
         return -1;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        self->checkpointed_seq = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    if (db_step(stmt) == DB_ROW)
+        self->checkpointed_seq = db_column_int64(stmt, 0);
+    db_finalize(&stmt);
     return 0;
 }
 
 audit_t *audit_new(store_t *store, const sp_key_t *key, char *err, size_t errlen)
 {
     audit_t *self = calloc(1, sizeof *self);
-    sqlite3 *db = store_db(store);
+    db_t *db = store_conn(store);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     self->store = store;
     self->key = key;
-    if (sqlite3_prepare_v3(db,
+    if (!(self->insert = db_prepare(db,
             "INSERT INTO audit(seq, ts, kind, trace_id, signal_id, subscriber,"
-            " detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?)",
-            -1, SQLITE_PREPARE_PERSISTENT, &self->insert, NULL) != SQLITE_OK
-        || sqlite3_prepare_v3(db,
+            " detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?)", true))
+        || !(self->checkpoint = db_prepare(db,
             "INSERT INTO checkpoints(ts, audit_seq, chain_hash, key_id, signature)"
-            " VALUES(?,?,?,?,?)", -1, SQLITE_PREPARE_PERSISTENT,
-            &self->checkpoint, NULL) != SQLITE_OK
+            " VALUES(?,?,?,?,?)", true))
         || audit_resync(self) != 0 || s_load_checkpointed(self) != 0) {
-        snprintf(err, errlen, "audit: %s", sqlite3_errmsg(db));
+        snprintf(err, errlen, "audit: %s", db_errmsg(db));
         audit_destroy(&self);
         return NULL;
     }
@@ -115,8 +111,8 @@ void audit_destroy(audit_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    sqlite3_finalize((*self_p)->insert);
-    sqlite3_finalize((*self_p)->checkpoint);
+    db_finalize(&(*self_p)->insert);
+    db_finalize(&(*self_p)->checkpoint);
     free(*self_p);
     *self_p = NULL;
 }
@@ -126,30 +122,30 @@ void audit_set_key(audit_t *self, const sp_key_t *key) { self->key = key; }
 
 int audit_key_rotated(audit_t *self, char *from, size_t fromlen)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = db_prepare(store_conn(self->store), "SELECT key_id FROM checkpoints"
+                                 " ORDER BY id DESC LIMIT 1", false);
     int rc = -1;
-    if (sqlite3_prepare_v2(store_db(self->store), "SELECT key_id FROM checkpoints"
-                           " ORDER BY id DESC LIMIT 1", -1, &stmt, NULL) != SQLITE_OK)
+    if (!stmt)
         return -1;
-    int step = sqlite3_step(stmt);
-    if (step == SQLITE_DONE)
+    db_step_t step = db_step(stmt);
+    if (step == DB_DONE)
         rc = 0;
-    else if (step == SQLITE_ROW) {
-        const char *last = (const char *) sqlite3_column_text(stmt, 0);
+    else if (step == DB_ROW) {
+        const char *last = db_column_text(stmt, 0);
         rc = last && strcmp(last, sp_key_id(self->key)) != 0;
         if (rc == 1)
             snprintf(from, fromlen, "%s", last);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 
-static void s_bind_opt_text(sqlite3_stmt *stmt, int index, const char *text)
+static void s_bind_opt_text(db_stmt_t *stmt, int index, const char *text)
 {
     if (text && *text)
-        sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
+        db_bind_text(stmt, index, text, -1);
     else
-        sqlite3_bind_null(stmt, index);
+        db_bind_null(stmt, index);
 }
 
 int audit_append(audit_t *self, const char *kind, const char *trace_id,
@@ -174,23 +170,23 @@ int audit_append_text(audit_t *self, const char *kind, const char *trace_id,
     int64_t seq = self->last_seq + 1, ts = sp_time_now_ms();
     audit_row_hash(self->last_hash, seq, ts, kind, trace_id, signal_id, subscriber,
                    detail, hash);
-    sqlite3_stmt *stmt = self->insert;
-    sqlite3_bind_int64(stmt, 1, seq);
-    sqlite3_bind_int64(stmt, 2, ts);
-    sqlite3_bind_text(stmt, 3, kind, -1, SQLITE_STATIC);
+    db_stmt_t *stmt = self->insert;
+    db_bind_int64(stmt, 1, seq);
+    db_bind_int64(stmt, 2, ts);
+    db_bind_text(stmt, 3, kind, -1);
     s_bind_opt_text(stmt, 4, trace_id);
     if (signal_id > 0)
-        sqlite3_bind_int64(stmt, 5, signal_id);
+        db_bind_int64(stmt, 5, signal_id);
     else
-        sqlite3_bind_null(stmt, 5);
+        db_bind_null(stmt, 5);
     s_bind_opt_text(stmt, 6, subscriber);
-    sqlite3_bind_text(stmt, 7, detail, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(stmt, 8, self->last_hash, SP_SHA256_SIZE, SQLITE_STATIC);
-    sqlite3_bind_blob(stmt, 9, hash, SP_SHA256_SIZE, SQLITE_STATIC);
-    int rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
-    if (rc != SQLITE_DONE)
+    db_bind_text(stmt, 7, detail, -1);
+    db_bind_blob(stmt, 8, self->last_hash, SP_SHA256_SIZE);
+    db_bind_blob(stmt, 9, hash, SP_SHA256_SIZE);
+    db_step_t step = db_step(stmt);
+    db_reset(stmt);
+    db_clear_bindings(stmt);
+    if (step != DB_DONE)
         return -1;
     self->last_seq = seq;
     memcpy(self->last_hash, hash, SP_SHA256_SIZE);
@@ -209,16 +205,16 @@ int audit_checkpoint(audit_t *self)
     if (len < 0 || sp_key_sign(self->key, SP_DOMAIN_CHECKPOINT, bytes,
                                (size_t) len, sig) != 0)
         return -1;
-    sqlite3_stmt *stmt = self->checkpoint;
-    sqlite3_bind_int64(stmt, 1, ts);
-    sqlite3_bind_int64(stmt, 2, self->last_seq);
-    sqlite3_bind_blob(stmt, 3, self->last_hash, SP_SHA256_SIZE, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 4, sp_key_id(self->key), -1, SQLITE_STATIC);
-    sqlite3_bind_blob(stmt, 5, sig, SP_SIGNATURE_SIZE, SQLITE_STATIC);
-    int rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
-    if (rc != SQLITE_DONE)
+    db_stmt_t *stmt = self->checkpoint;
+    db_bind_int64(stmt, 1, ts);
+    db_bind_int64(stmt, 2, self->last_seq);
+    db_bind_blob(stmt, 3, self->last_hash, SP_SHA256_SIZE);
+    db_bind_text(stmt, 4, sp_key_id(self->key), -1);
+    db_bind_blob(stmt, 5, sig, SP_SIGNATURE_SIZE);
+    db_step_t step = db_step(stmt);
+    db_reset(stmt);
+    db_clear_bindings(stmt);
+    if (step != DB_DONE)
         return -1;
     self->checkpointed_seq = self->last_seq;
     self->unlogged = true;

@@ -19,7 +19,7 @@
 #define AUDIT_COLUMNS "seq, ts, kind, trace_id, signal_id, subscriber, detail, prev_hash, hash"
 enum { A_SEQ, A_TS, A_KIND, A_TRACE, A_SIGNAL, A_SUBSCRIBER, A_DETAIL, A_PREV, A_HASH };
 
-typedef int (verify_row_fn)(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen);
+typedef int (verify_row_fn)(void *ctx, db_stmt_t *stmt, char *why, size_t whylen);
 
 int verify_broken(char *why, size_t whylen, const char *fmt, ...)
 {
@@ -53,36 +53,37 @@ static int s_unchecked(const verify_input_t *in, verify_counts_t *counts, char *
 
 int verify_sql_error(const verify_input_t *in, char *why, size_t whylen)
 {
-    snprintf(why, whylen, "reading the database: %s", sqlite3_errmsg(in->db));
+    snprintf(why, whylen, "reading the database: %s", db_errmsg(in->db));
     return VERIFY_ERROR;
 }
 
-static int s_prepare(const verify_input_t *in, const char *sql, sqlite3_stmt **stmt)
+static int s_prepare(const verify_input_t *in, const char *sql, db_stmt_t **stmt)
 {
-    return sqlite3_prepare_v2(in->db, sql, -1, stmt, NULL) == SQLITE_OK ? 0 : -1;
+    *stmt = db_prepare(in->db, sql, false);
+    return *stmt ? 0 : -1;
 }
 
 static int64_t s_count(const verify_input_t *in, const char *table)
 {
     char sql[128];
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     int64_t total = 0;
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", table);
-    if (s_prepare(in, sql, &stmt) == 0 && sqlite3_step(stmt) == SQLITE_ROW)
-        total = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    if (s_prepare(in, sql, &stmt) == 0 && db_step(stmt) == DB_ROW)
+        total = db_column_int64(stmt, 0);
+    db_finalize(&stmt);
     return total;
 }
 
-static bool s_blob_is(sqlite3_stmt *stmt, int col, const uint8_t *bytes, size_t len)
+static bool s_blob_is(db_stmt_t *stmt, int col, const uint8_t *bytes, size_t len)
 {
-    return (size_t) sqlite3_column_bytes(stmt, col) == len
-        && memcmp(sqlite3_column_blob(stmt, col), bytes, len) == 0;
+    return db_column_bytes(stmt, col) == len
+        && memcmp(db_column_blob(stmt, col), bytes, len) == 0;
 }
 
-static const char *s_text(sqlite3_stmt *stmt, int col)
+static const char *s_text(db_stmt_t *stmt, int col)
 {
-    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    const char *text = db_column_text(stmt, col);
     return text ? text : "";
 }
 
@@ -103,21 +104,22 @@ static const sp_key_t *s_node_key(const verify_input_t *in, const char *key_id,
 static int s_each(const verify_input_t *in, const char *phase, const char *table,
                   const char *sql, verify_row_fn *fn, void *ctx, char *why, size_t whylen)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     int64_t total = in->progress ? s_count(in, table) : 0, done = 0;
-    int rc = VERIFY_OK, step = SQLITE_DONE;
+    int rc = VERIFY_OK;
+    db_step_t step = DB_DONE;
     if (s_prepare(in, sql, &stmt) != 0)
         return verify_sql_error(in, why, whylen);
-    while (rc == VERIFY_OK && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    while (rc == VERIFY_OK && (step = db_step(stmt)) == DB_ROW) {
         rc = fn(ctx, stmt, why, whylen);
         if (in->progress && ++done % VERIFY_PROGRESS_EVERY == 0)
             in->progress(phase, done, total, in->progress_arg);
     }
-    if (rc == VERIFY_OK && step != SQLITE_DONE)
+    if (rc == VERIFY_OK && step != DB_DONE)
         rc = verify_sql_error(in, why, whylen);
     if (in->progress)
         in->progress(phase, done, total, in->progress_arg);
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -126,37 +128,37 @@ static int s_each(const verify_input_t *in, const char *phase, const char *table
 typedef struct {
     const verify_input_t *in;
     verify_counts_t *counts;
-    sqlite3_stmt *at;           /* one row by seq */
+    db_stmt_t *at;              /* one row by seq */
     int64_t expected;
     uint8_t prev[SP_SHA256_SIZE];
 } chain_t;
 
 /*  The hash the row under stmt has when it is event seq after prev.     */
-static void s_row_hash(sqlite3_stmt *stmt, const uint8_t *prev, int64_t seq,
+static void s_row_hash(db_stmt_t *stmt, const uint8_t *prev, int64_t seq,
                        uint8_t out[SP_SHA256_SIZE])
 {
-    audit_row_hash(prev, seq, sqlite3_column_int64(stmt, A_TS),
-                   (const char *) sqlite3_column_text(stmt, A_KIND),
-                   (const char *) sqlite3_column_text(stmt, A_TRACE),
-                   sqlite3_column_int64(stmt, A_SIGNAL),
-                   (const char *) sqlite3_column_text(stmt, A_SUBSCRIBER),
-                   (const char *) sqlite3_column_text(stmt, A_DETAIL), out);
+    audit_row_hash(prev, seq, db_column_int64(stmt, A_TS),
+                   db_column_text(stmt, A_KIND),
+                   db_column_text(stmt, A_TRACE),
+                   db_column_int64(stmt, A_SIGNAL),
+                   db_column_text(stmt, A_SUBSCRIBER),
+                   db_column_text(stmt, A_DETAIL), out);
 }
 
 /*  True when the row under stmt was written as event seq: its stored hash
     covers its own content at seq after its own stored prev_hash.        */
-static bool s_row_is(sqlite3_stmt *stmt, int64_t seq)
+static bool s_row_is(db_stmt_t *stmt, int64_t seq)
 {
     uint8_t hash[SP_SHA256_SIZE];
-    if (sqlite3_column_bytes(stmt, A_PREV) != SP_SHA256_SIZE)
+    if (db_column_bytes(stmt, A_PREV) != SP_SHA256_SIZE)
         return false;
-    s_row_hash(stmt, sqlite3_column_blob(stmt, A_PREV), seq, hash);
+    s_row_hash(stmt, db_column_blob(stmt, A_PREV), seq, hash);
     return s_blob_is(stmt, A_HASH, hash, sizeof hash);
 }
 
 /*  Which event the row under stmt was written as, 0 if none nearby: rows
     carry their original seq only inside their hash.                     */
-static int64_t s_origin(sqlite3_stmt *stmt, int64_t n)
+static int64_t s_origin(db_stmt_t *stmt, int64_t n)
 {
     if (s_row_is(stmt, n))
         return n;
@@ -171,12 +173,12 @@ static int64_t s_origin(sqlite3_stmt *stmt, int64_t n)
 
 static bool s_load_at(chain_t *c, int64_t seq)
 {
-    sqlite3_reset(c->at);
-    sqlite3_bind_int64(c->at, 1, seq);
-    return sqlite3_step(c->at) == SQLITE_ROW;
+    db_reset(c->at);
+    db_bind_int64(c->at, 1, seq);
+    return db_step(c->at) == DB_ROW;
 }
 
-static int s_diagnose(chain_t *c, sqlite3_stmt *stmt, int64_t n, char *why, size_t whylen)
+static int s_diagnose(chain_t *c, db_stmt_t *stmt, int64_t n, char *why, size_t whylen)
 {
     int64_t m = s_origin(stmt, n);
     if (m == n && n == 1)
@@ -213,15 +215,15 @@ static int s_gap(int64_t expected, int64_t seq, char *why, size_t whylen)
                     PRId64 " → %" PRId64, expected, seq - 1, expected - 1, seq);
 }
 
-static int s_chain_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
+static int s_chain_row(void *ctx, db_stmt_t *stmt, char *why, size_t whylen)
 {
     chain_t *c = ctx;
     uint8_t hash[SP_SHA256_SIZE];
-    int64_t seq = sqlite3_column_int64(stmt, A_SEQ);
+    int64_t seq = db_column_int64(stmt, A_SEQ);
     if (seq != c->expected)
         return s_gap(c->expected, seq, why, whylen);
-    if (sqlite3_column_bytes(stmt, A_PREV) != SP_SHA256_SIZE
-        || sqlite3_column_bytes(stmt, A_HASH) != SP_SHA256_SIZE)
+    if (db_column_bytes(stmt, A_PREV) != SP_SHA256_SIZE
+        || db_column_bytes(stmt, A_HASH) != SP_SHA256_SIZE)
         return verify_broken(why, whylen, "audit event %" PRId64 ": hash columns are not %d "
                         "bytes (row edited?)", seq, SP_SHA256_SIZE);
     s_row_hash(stmt, c->prev, seq, hash);
@@ -243,7 +245,7 @@ int verify_chain(const verify_input_t *in, verify_counts_t *counts, char *why, s
         return verify_sql_error(in, why, whylen);
     int rc = s_each(in, "audit chain", "audit", "SELECT " AUDIT_COLUMNS
                     " FROM audit ORDER BY seq", s_chain_row, &c, why, whylen);
-    sqlite3_finalize(c.at);
+    db_finalize(&c.at);
     return rc;
 }
 
@@ -252,30 +254,30 @@ int verify_chain(const verify_input_t *in, verify_counts_t *counts, char *why, s
 typedef struct {
     const verify_input_t *in;
     verify_counts_t *counts;
-    sqlite3_stmt *hash_at;
+    db_stmt_t *hash_at;
     int64_t prev_seq;
 } checkpoints_t;
 
 static bool s_chain_hash_is(checkpoints_t *c, int64_t seq, const uint8_t *hash)
 {
-    sqlite3_reset(c->hash_at);
-    sqlite3_bind_int64(c->hash_at, 1, seq);
-    return sqlite3_step(c->hash_at) == SQLITE_ROW
+    db_reset(c->hash_at);
+    db_bind_int64(c->hash_at, 1, seq);
+    return db_step(c->hash_at) == DB_ROW
         && s_blob_is(c->hash_at, 0, hash, SP_SHA256_SIZE);
 }
 
-static int s_checkpoint_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
+static int s_checkpoint_row(void *ctx, db_stmt_t *stmt, char *why, size_t whylen)
 {
     checkpoints_t *c = ctx;
     char bytes[160];
-    int64_t id = sqlite3_column_int64(stmt, 0), ts = sqlite3_column_int64(stmt, 1);
-    int64_t seq = sqlite3_column_int64(stmt, 2);
+    int64_t id = db_column_int64(stmt, 0), ts = db_column_int64(stmt, 1);
+    int64_t seq = db_column_int64(stmt, 2);
     const char *key_id = s_text(stmt, 4);
-    if (sqlite3_column_bytes(stmt, 3) != SP_SHA256_SIZE
-        || sqlite3_column_bytes(stmt, 5) != SP_SIGNATURE_SIZE)
+    if (db_column_bytes(stmt, 3) != SP_SHA256_SIZE
+        || db_column_bytes(stmt, 5) != SP_SIGNATURE_SIZE)
         return verify_broken(why, whylen, "checkpoint %" PRId64 ": hash or signature of the "
                         "wrong size (row edited?)", id);
-    const uint8_t *hash = sqlite3_column_blob(stmt, 3);
+    const uint8_t *hash = db_column_blob(stmt, 3);
     const sp_key_t *key = s_node_key(c->in, key_id, c->counts);
     if (!key)
         return verify_broken(why, whylen, "checkpoint %" PRId64 ": signed by key %.32s, neither "
@@ -283,7 +285,7 @@ static int s_checkpoint_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t why
                         sp_key_id(c->in->node_key));
     int len = audit_checkpoint_bytes(seq, hash, ts, bytes, sizeof bytes);
     if (len < 0 || sp_key_verify(key, SP_DOMAIN_CHECKPOINT, bytes, (size_t) len,
-                                 sqlite3_column_blob(stmt, 5)) != 0)
+                                 db_column_blob(stmt, 5)) != 0)
         return verify_broken(why, whylen, "checkpoint %" PRId64 ": signature does not verify "
                         "(checkpoint edited?)", id);
     if (seq <= c->prev_seq)
@@ -312,7 +314,7 @@ int verify_checkpoints(const verify_input_t *in, verify_counts_t *counts, char *
     int rc = s_each(in, "checkpoints", "checkpoints",
                     "SELECT id, ts, audit_seq, chain_hash, key_id, signature"
                     " FROM checkpoints ORDER BY id", s_checkpoint_row, &c, why, whylen);
-    sqlite3_finalize(c.hash_at);
+    db_finalize(&c.hash_at);
     return rc;
 }
 
@@ -321,20 +323,20 @@ int verify_checkpoints(const verify_input_t *in, verify_counts_t *counts, char *
 typedef struct {
     const verify_input_t *in;
     verify_counts_t *counts;
-    sqlite3_stmt *received;     /* first audit event recording a signal's hash */
+    db_stmt_t *received;        /* first audit event recording a signal's hash */
 } signals_t;
 
 enum { S_ID, S_SOURCE, S_CE_ID, S_EVENT, S_SHA, S_KEY_ID, S_SIG };
 
 /*  The stored hash must be the one audited when the signal came in.     */
-static int s_check_audited(signals_t *c, sqlite3_stmt *stmt, char *why, size_t whylen)
+static int s_check_audited(signals_t *c, db_stmt_t *stmt, char *why, size_t whylen)
 {
     char hex[2 * SP_SHA256_SIZE + 1];
-    int64_t id = sqlite3_column_int64(stmt, S_ID);
-    sp_hex(sqlite3_column_blob(stmt, S_SHA), SP_SHA256_SIZE, hex);
-    sqlite3_reset(c->received);
-    sqlite3_bind_int64(c->received, 1, id);
-    if (sqlite3_step(c->received) != SQLITE_ROW)
+    int64_t id = db_column_int64(stmt, S_ID);
+    sp_hex(db_column_blob(stmt, S_SHA), SP_SHA256_SIZE, hex);
+    db_reset(c->received);
+    db_bind_int64(c->received, 1, id);
+    if (db_step(c->received) != DB_ROW)
         return verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): no signal.received "
                         "audit event records its hash (row inserted?)", id,
                         s_text(stmt, S_CE_ID));
@@ -345,23 +347,23 @@ static int s_check_audited(signals_t *c, sqlite3_stmt *stmt, char *why, size_t w
     if (!same)
         return verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): stored SHA-256 differs "
                         "from the one audit event %" PRId64 " recorded (row edited?)", id,
-                        s_text(stmt, S_CE_ID), (int64_t) sqlite3_column_int64(c->received, 0));
+                        s_text(stmt, S_CE_ID), db_column_int64(c->received, 0));
     return VERIFY_OK;
 }
 
 /*  Opens the sealed payload and checks its hash and, with a key, the
     emitter's signature.                                                 */
-static int s_check_payload(signals_t *c, sqlite3_stmt *stmt, const sp_key_t *key,
+static int s_check_payload(signals_t *c, db_stmt_t *stmt, const sp_key_t *key,
                            char *why, size_t whylen)
 {
     uint8_t digest[SP_SHA256_SIZE];
-    int64_t id = sqlite3_column_int64(stmt, S_ID);
+    int64_t id = db_column_int64(stmt, S_ID);
     const char *ce_id = s_text(stmt, S_CE_ID);
-    size_t len = (size_t) sqlite3_column_bytes(stmt, S_EVENT);
+    size_t len = db_column_bytes(stmt, S_EVENT);
     uint8_t *plain = malloc(len ? len : 1);
     if (!plain)
         return verify_broken(why, whylen, "out of memory");
-    long n = vault_open(c->in->vault, sqlite3_column_blob(stmt, S_EVENT), len,
+    long n = vault_open(c->in->vault, db_column_blob(stmt, S_EVENT), len,
                         s_text(stmt, S_SOURCE), ce_id, plain);
     int rc = VERIFY_OK;
     if (n >= 0)
@@ -375,7 +377,7 @@ static int s_check_payload(signals_t *c, sqlite3_stmt *stmt, const sp_key_t *key
         rc = verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): payload does not match "
                       "its stored SHA-256", id, ce_id);
     else if (key && sp_key_verify(key, SP_DOMAIN_SIGNAL, plain, (size_t) n,
-                                  sqlite3_column_blob(stmt, S_SIG)) != 0)
+                                  db_column_blob(stmt, S_SIG)) != 0)
         rc = verify_broken(why, whylen, "signal %" PRId64 " (id %.100s): emitter signature by key "
                       "%s does not verify", id, ce_id, sp_key_id(key));
     sodium_memzero(plain, len);
@@ -383,19 +385,19 @@ static int s_check_payload(signals_t *c, sqlite3_stmt *stmt, const sp_key_t *key
     return rc;
 }
 
-static int s_signal_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
+static int s_signal_row(void *ctx, db_stmt_t *stmt, char *why, size_t whylen)
 {
     signals_t *c = ctx;
-    int64_t id = sqlite3_column_int64(stmt, S_ID);
+    int64_t id = db_column_int64(stmt, S_ID);
     const char *key_id = s_text(stmt, S_KEY_ID);
-    if (sqlite3_column_bytes(stmt, S_SHA) != SP_SHA256_SIZE
-        || sqlite3_column_bytes(stmt, S_SIG) != SP_SIGNATURE_SIZE)
+    if (db_column_bytes(stmt, S_SHA) != SP_SHA256_SIZE
+        || db_column_bytes(stmt, S_SIG) != SP_SIGNATURE_SIZE)
         return verify_broken(why, whylen, "signal %" PRId64 ": hash or signature of the wrong "
                         "size (row edited?)", id);
     int rc = s_check_audited(c, stmt, why, whylen);
     if (rc != VERIFY_OK)
         return rc;
-    if (sqlite3_column_type(stmt, S_EVENT) == SQLITE_NULL) {
+    if (db_column_is_null(stmt, S_EVENT)) {
         c->counts->purged++;
         return VERIFY_OK;
     }
@@ -435,7 +437,7 @@ int verify_signals(const verify_input_t *in, verify_counts_t *counts, char *why,
     int rc = s_each(in, "signals", "signals",
                     "SELECT id, source, ce_id, event, event_sha256, key_id, signature"
                     " FROM signals ORDER BY id", s_signal_row, &c, why, whylen);
-    sqlite3_finalize(c.received);
+    db_finalize(&c.received);
     return rc;
 }
 
@@ -444,8 +446,8 @@ int verify_signals(const verify_input_t *in, verify_counts_t *counts, char *why,
 typedef struct {
     const verify_input_t *in;
     verify_counts_t *counts;
-    sqlite3_stmt *signal;       /* by (source, ce_id) */
-    sqlite3_stmt *hash_at;      /* audit hash by seq */
+    db_stmt_t *signal;          /* by (source, ce_id) */
+    db_stmt_t *hash_at;         /* audit hash by seq */
 } batches_t;
 
 /*  Each entry must carry the hash and signature of the stored signal.   */
@@ -457,17 +459,17 @@ static int s_check_entry(batches_t *c, int64_t batch, size_t i, json_t *entry,
     const char *ce_id = json_string_value(json_object_get(entry, "id"));
     const char *want_sha = json_string_value(json_object_get(entry, "sha256"));
     const char *want_sig = json_string_value(json_object_get(entry, "emitter_sig"));
-    sqlite3_reset(c->signal);
-    sqlite3_bind_text(c->signal, 1, source ? source : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(c->signal, 2, ce_id ? ce_id : "", -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(c->signal) != SQLITE_ROW)
+    db_reset(c->signal);
+    db_bind_text(c->signal, 1, source ? source : "", -1);
+    db_bind_text(c->signal, 2, ce_id ? ce_id : "", -1);
+    if (db_step(c->signal) != DB_ROW)
         return verify_broken(why, whylen, "batch %" PRId64 " entry %zu: signal (id %.100s) is "
                         "not in the store (signal row deleted?)", batch, i, ce_id ? ce_id : "?");
-    int64_t signal_id = sqlite3_column_int64(c->signal, 0);
-    if (sqlite3_column_bytes(c->signal, 1) == SP_SHA256_SIZE
-        && sqlite3_column_bytes(c->signal, 2) == SP_SIGNATURE_SIZE) {
-        sp_hex(sqlite3_column_blob(c->signal, 1), SP_SHA256_SIZE, sha);
-        sp_hex(sqlite3_column_blob(c->signal, 2), SP_SIGNATURE_SIZE, sig);
+    int64_t signal_id = db_column_int64(c->signal, 0);
+    if (db_column_bytes(c->signal, 1) == SP_SHA256_SIZE
+        && db_column_bytes(c->signal, 2) == SP_SIGNATURE_SIZE) {
+        sp_hex(db_column_blob(c->signal, 1), SP_SHA256_SIZE, sha);
+        sp_hex(db_column_blob(c->signal, 2), SP_SIGNATURE_SIZE, sig);
         if (want_sha && want_sig && strcmp(sha, want_sha) == 0 && strcmp(sig, want_sig) == 0)
             return VERIFY_OK;
     }
@@ -514,9 +516,9 @@ static int s_check_anchor(batches_t *c, int64_t id, int64_t sent_at, json_t *hea
         return verify_broken(why, whylen, "batch %" PRId64 ": its signed header anchors audit "
                         "event %" PRId64 ", but the chain ends at %" PRId64 " (tail cut off?)",
                         id, (int64_t) seq, c->counts->last_seq);
-    sqlite3_reset(c->hash_at);
-    sqlite3_bind_int64(c->hash_at, 1, seq);
-    if (sqlite3_step(c->hash_at) != SQLITE_ROW
+    db_reset(c->hash_at);
+    db_bind_int64(c->hash_at, 1, seq);
+    if (db_step(c->hash_at) != DB_ROW
         || !s_blob_is(c->hash_at, 0, hash, sizeof hash))
         return verify_broken(why, whylen, "batch %" PRId64 ": its signed header anchors audit "
                         "event %" PRId64 " with a hash the chain does not have there (chain "
@@ -530,14 +532,14 @@ static int s_check_anchor(batches_t *c, int64_t id, int64_t sent_at, json_t *hea
     return VERIFY_OK;
 }
 
-static int s_batch_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
+static int s_batch_row(void *ctx, db_stmt_t *stmt, char *why, size_t whylen)
 {
     batches_t *c = ctx;
-    int64_t id = sqlite3_column_int64(stmt, 0);
+    int64_t id = db_column_int64(stmt, 0);
     const char *key_id = s_text(stmt, 4);
-    size_t len = (size_t) sqlite3_column_bytes(stmt, 2);
-    const void *header = sqlite3_column_blob(stmt, 2);
-    if (sqlite3_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE)
+    size_t len = db_column_bytes(stmt, 2);
+    const void *header = db_column_blob(stmt, 2);
+    if (db_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE)
         return verify_broken(why, whylen, "batch %" PRId64 ": signature is not %d bytes",
                         id, SP_SIGNATURE_SIZE);
     const sp_key_t *key = s_node_key(c->in, key_id, c->counts);
@@ -548,7 +550,7 @@ static int s_batch_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
     json_t *parsed = json_loadb(header, len, 0, NULL);
     /* SEINPOST2 signs the header's SHA-256, SEINPOST1 (v 1) the header */
     bool v1 = json_integer_value(json_object_get(parsed, "v")) == 1;
-    const uint8_t *sig = sqlite3_column_blob(stmt, 3);
+    const uint8_t *sig = db_column_blob(stmt, 3);
     if (v1 ? sp_key_verify(key, SP_DOMAIN_BATCH_V1, header, len, sig) != 0
            : sp_batch_verify(key, header, len, sig) != 0) {
         json_decref(parsed);
@@ -557,7 +559,7 @@ static int s_batch_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
     }
     int rc = s_check_header(c, id, s_text(stmt, 1), parsed, why, whylen);
     if (rc == VERIFY_OK)
-        rc = s_check_anchor(c, id, sqlite3_column_int64(stmt, 5), parsed, why, whylen);
+        rc = s_check_anchor(c, id, db_column_int64(stmt, 5), parsed, why, whylen);
     json_decref(parsed);
     if (rc == VERIFY_OK)
         c->counts->batches++;
@@ -572,14 +574,14 @@ int verify_batches(const verify_input_t *in, verify_counts_t *counts, char *why,
     if (s_prepare(in, "SELECT id, event_sha256, signature FROM signals"
                       " WHERE source = ? AND ce_id = ?", &c.signal) != 0
         || s_prepare(in, "SELECT hash FROM audit WHERE seq = ?", &c.hash_at) != 0) {
-        sqlite3_finalize(c.signal);
+        db_finalize(&c.signal);
         return verify_sql_error(in, why, whylen);
     }
     int rc = s_each(in, "batches", "batches",
                     "SELECT id, subscriber, header, signature, key_id, sent_at"
                     " FROM batches ORDER BY id", s_batch_row, &c, why, whylen);
-    sqlite3_finalize(c.signal);
-    sqlite3_finalize(c.hash_at);
+    db_finalize(&c.signal);
+    db_finalize(&c.hash_at);
     return rc;
 }
 
@@ -588,7 +590,7 @@ int verify_batches(const verify_input_t *in, verify_counts_t *counts, char *why,
 typedef struct {
     const verify_input_t *in;
     verify_counts_t *counts;
-    sqlite3_stmt *batch;        /* header by id */
+    db_stmt_t *batch;           /* header by id */
 } receipts_t;
 
 /*  A SEINPOST2 receipt countersigns its batch's header by SHA-256, and
@@ -596,33 +598,32 @@ typedef struct {
     answers must still hash to what the partner signed. Rewriting the
     chain then needs either the partner's key or every header and
     receipt gone.                                                        */
-static int s_check_countersigned(receipts_t *c, sqlite3_stmt *stmt, json_t *body,
+static int s_check_countersigned(receipts_t *c, db_stmt_t *stmt, json_t *body,
                                  char *why, size_t whylen)
 {
     uint8_t signed_sha[SP_SHA256_SIZE], stored_sha[SP_SHA256_SIZE];
-    int64_t id = sqlite3_column_int64(stmt, 0), batch = sqlite3_column_int64(stmt, 5);
+    int64_t id = db_column_int64(stmt, 0), batch = db_column_int64(stmt, 5);
     const char *hex = json_string_value(json_object_get(body, "batch_sha256"));
-    if (sqlite3_column_type(stmt, 5) == SQLITE_NULL || !hex)
+    if (db_column_is_null(stmt, 5) || !hex)
         return VERIFY_OK;           /* stored before receipts named their batch */
     if (sp_unhex(hex, signed_sha, sizeof signed_sha) != 0)
         return verify_broken(why, whylen, "receipt %" PRId64 ": batch_sha256 is not 64 hex "
                         "digits", id);
-    sqlite3_reset(c->batch);
-    sqlite3_bind_int64(c->batch, 1, batch);
-    if (sqlite3_step(c->batch) != SQLITE_ROW)
+    db_reset(c->batch);
+    db_bind_int64(c->batch, 1, batch);
+    if (db_step(c->batch) != DB_ROW)
         return verify_broken(why, whylen, "receipt %" PRId64 ": answers batch %" PRId64 ", which "
                         "is not stored (deleted?)", id, batch);
     if (strcmp(s_text(c->batch, 1), s_text(stmt, 1)) != 0)
         return verify_broken(why, whylen, "receipt %" PRId64 ": answers batch %" PRId64 " of "
                         "another subscriber (row edited?)", id, batch);
-    sp_sha256(sqlite3_column_blob(c->batch, 0), (size_t) sqlite3_column_bytes(c->batch, 0),
-              stored_sha);
+    sp_sha256(db_column_blob(c->batch, 0), db_column_bytes(c->batch, 0), stored_sha);
     if (memcmp(signed_sha, stored_sha, sizeof stored_sha) != 0)
         return verify_broken(why, whylen, "receipt %" PRId64 ": the partner countersigned a "
                         "header of batch %" PRId64 " that differs from the stored one (batch "
                         "header and chain rewritten?)", id, batch);
-    json_t *header = json_loadb(sqlite3_column_blob(c->batch, 0),
-                                (size_t) sqlite3_column_bytes(c->batch, 0), 0, NULL);
+    json_t *header = json_loadb(db_column_blob(c->batch, 0),
+                                db_column_bytes(c->batch, 0), 0, NULL);
     json_int_t seq = json_integer_value(json_object_get(json_object_get(header, "anchor"),
                                                         "seq"));
     json_decref(header);
@@ -634,24 +635,24 @@ static int s_check_countersigned(receipts_t *c, sqlite3_stmt *stmt, json_t *body
     return VERIFY_OK;
 }
 
-static int s_receipt_row(void *ctx, sqlite3_stmt *stmt, char *why, size_t whylen)
+static int s_receipt_row(void *ctx, db_stmt_t *stmt, char *why, size_t whylen)
 {
     receipts_t *c = ctx;
-    int64_t id = sqlite3_column_int64(stmt, 0);
+    int64_t id = db_column_int64(stmt, 0);
     const char *name = s_text(stmt, 1), *key_id = s_text(stmt, 4);
-    size_t len = (size_t) sqlite3_column_bytes(stmt, 2);
+    size_t len = db_column_bytes(stmt, 2);
     const subscriber_t *sub = config_subscriber(c->in->config, name);
     const sp_key_t *key = sub ? config_key_by_id(sub->key, &sub->previous_keys, key_id) : NULL;
     if (!key)
         return s_unchecked(c->in, c->counts, why, whylen, "receipt %" PRId64 ": key %.32s of "
                            "subscriber %.64s is not configured (as public_key or one of "
                            "previous_public_keys)", id, key_id, name);
-    json_t *body = json_loadb(sqlite3_column_blob(stmt, 2), len, 0, NULL);
+    json_t *body = json_loadb(db_column_blob(stmt, 2), len, 0, NULL);
     const char *domain = json_integer_value(json_object_get(body, "v")) == 1
                          ? SP_DOMAIN_RECEIPT_V1 : SP_DOMAIN_RECEIPT;
-    if (sqlite3_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE
-        || sp_key_verify(key, domain, sqlite3_column_blob(stmt, 2), len,
-                         sqlite3_column_blob(stmt, 3)) != 0) {
+    if (db_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE
+        || sp_key_verify(key, domain, db_column_blob(stmt, 2), len,
+                         db_column_blob(stmt, 3)) != 0) {
         json_decref(body);
         return verify_broken(why, whylen, "receipt %" PRId64 ": signature by %s's key %s does not "
                         "verify (receipt edited?)", id, name, key_id);
@@ -684,7 +685,7 @@ int verify_receipts(const verify_input_t *in, verify_counts_t *counts, char *why
     int rc = s_each(in, "receipts", "receipts",
                     "SELECT id, subscriber, body, signature, key_id, batch_id"
                     " FROM receipts ORDER BY id", s_receipt_row, &c, why, whylen);
-    sqlite3_finalize(c.batch);
+    db_finalize(&c.batch);
     return rc;
 }
 
@@ -693,21 +694,21 @@ int verify_receipts(const verify_input_t *in, verify_counts_t *counts, char *why
 int verify_anchors(const verify_input_t *in, verify_counts_t *counts, char *why,
                    size_t whylen)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     int rc = VERIFY_OK;
     counts->anchors = 0;
     if (s_prepare(in, "SELECT hash FROM audit WHERE seq = ?", &stmt) != 0)
         return verify_sql_error(in, why, whylen);
     for (size_t i = 0; rc == VERIFY_OK && i < in->anchor_count; i++) {
         const verify_anchor_t *anchor = &in->anchors[i];
-        sqlite3_reset(stmt);
-        sqlite3_bind_int64(stmt, 1, anchor->seq);
-        int step = sqlite3_step(stmt);
-        if (anchor->seq > counts->last_seq || step == SQLITE_DONE)
+        db_reset(stmt);
+        db_bind_int64(stmt, 1, anchor->seq);
+        db_step_t step = db_step(stmt);
+        if (anchor->seq > counts->last_seq || step == DB_DONE)
             rc = verify_broken(why, whylen, "chain ends at %" PRId64 " but the expected "
                           "checkpoint covers %" PRId64 " (truncated, with the checkpoints "
                           "that covered the tail?)", counts->last_seq, anchor->seq);
-        else if (step != SQLITE_ROW)
+        else if (step != DB_ROW)
             rc = verify_sql_error(in, why, whylen);
         else if (!s_blob_is(stmt, 0, anchor->hash, SP_SHA256_SIZE))
             rc = verify_broken(why, whylen, "audit event %" PRId64 ": chain hash differs from "
@@ -716,7 +717,7 @@ int verify_anchors(const verify_input_t *in, verify_counts_t *counts, char *why,
         else
             counts->anchors++;
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -725,7 +726,10 @@ int verify_anchors(const verify_input_t *in, verify_counts_t *counts, char *why,
 int verify_all(const verify_input_t *in, verify_counts_t *counts, char *why, size_t whylen)
 {
     memset(counts, 0, sizeof *counts);
-    if (sqlite3_exec(in->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    /* a plain (deferred) BEGIN, not db_begin(): a read transaction, which
+       a read-only connection may open and which takes no write lock from
+       the running daemon                                                */
+    if (db_exec(in->db, "BEGIN") != 0)
         return verify_sql_error(in, why, whylen);
     int rc = verify_chain(in, counts, why, whylen);
     if (rc == VERIFY_OK)
@@ -744,6 +748,6 @@ int verify_all(const verify_input_t *in, verify_counts_t *counts, char *why, siz
         rc = verify_relays(in, counts, why, whylen);
     if (rc == VERIFY_OK)
         rc = verify_anchors(in, counts, why, whylen);
-    sqlite3_exec(in->db, "COMMIT", NULL, NULL, NULL);
+    db_commit(in->db);
     return rc;
 }

@@ -50,11 +50,11 @@
 #ifndef VERIFY_H_INCLUDED
 #define VERIFY_H_INCLUDED
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
+#include "db.h"
 #include "vault.h"
 
 enum { VERIFY_OK = 0, VERIFY_BROKEN = 1, VERIFY_ERROR = -1 };
@@ -93,7 +93,7 @@ typedef struct {
 } verify_anchor_t;
 
 typedef struct {
-    sqlite3 *db;
+    db_t *db;
     const sp_key_t *node_key;   /* checkpoints and batches */
     const config_t *config;     /* emitter and subscriber keys; may be NULL
                                    when only chain and checkpoints run */

@@ -40,25 +40,25 @@ typedef struct {
 
 static int s_load(cover_t *c)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = db_prepare(c->in->db, "SELECT audit_seq, ts FROM checkpoints"
+                                 " ORDER BY audit_seq", false);
     size_t cap = 0;
-    if (sqlite3_prepare_v2(c->in->db, "SELECT audit_seq, ts FROM checkpoints"
-                           " ORDER BY audit_seq", -1, &stmt, NULL) != SQLITE_OK)
+    if (!stmt)
         return -1;
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
+    while (db_step(stmt) == DB_ROW) {
         if (c->count == cap) {
             cap = cap ? 2 * cap : 256;
             cover_point_t *grown = realloc(c->points, cap * sizeof *grown);
             if (!grown) {
-                sqlite3_finalize(stmt);
+                db_finalize(&stmt);
                 return -1;
             }
             c->points = grown;
         }
-        c->points[c->count++] = (cover_point_t) { sqlite3_column_int64(stmt, 0),
-                                                  sqlite3_column_int64(stmt, 1) };
+        c->points[c->count++] = (cover_point_t) { db_column_int64(stmt, 0),
+                                                  db_column_int64(stmt, 1) };
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return 0;
 }
 
@@ -123,29 +123,30 @@ static int s_row(cover_t *c, int64_t seq, int64_t ts, bool start, int64_t interv
 int verify_coverage(const verify_input_t *in, verify_counts_t *counts, char *why,
                     size_t whylen)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     cover_t c = { .in = in, .counts = counts,
                   .interval = in->config && in->config->checkpoint_interval_ms > 0
                               ? in->config->checkpoint_interval_ms
                               : COVER_DEFAULT_INTERVAL_MS };
-    int rc = VERIFY_OK, step = SQLITE_DONE;
+    int rc = VERIFY_OK;
+    db_step_t step = DB_DONE;
     counts->uncovered = 0;
     if (s_load(&c) != 0
-        || sqlite3_prepare_v2(in->db, "SELECT seq, ts, kind = '" AUDIT_DAEMON_START "',"
-                              " CASE WHEN kind IN ('" AUDIT_DAEMON_START "', '"
-                              AUDIT_CONFIG_LOADED "') THEN json_extract(detail,"
-                              " '$.checkpoint_interval_ms') END FROM audit ORDER BY seq",
-                              -1, &stmt, NULL) != SQLITE_OK) {
+        || !(stmt = db_prepare(in->db, "SELECT seq, ts, kind = '" AUDIT_DAEMON_START "',"
+                               " CASE WHEN kind IN ('" AUDIT_DAEMON_START "', '"
+                               AUDIT_CONFIG_LOADED "') THEN json_extract(detail,"
+                               " '$.checkpoint_interval_ms') END FROM audit ORDER BY seq",
+                               false))) {
         free(c.points);
         return verify_sql_error(in, why, whylen);
     }
-    while (rc == VERIFY_OK && (step = sqlite3_step(stmt)) == SQLITE_ROW)
-        rc = s_row(&c, sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
-                   sqlite3_column_int(stmt, 2) != 0, sqlite3_column_int64(stmt, 3),
+    while (rc == VERIFY_OK && (step = db_step(stmt)) == DB_ROW)
+        rc = s_row(&c, db_column_int64(stmt, 0), db_column_int64(stmt, 1),
+                   (int) db_column_int64(stmt, 2) != 0, db_column_int64(stmt, 3),
                    why, whylen);
-    if (rc == VERIFY_OK && step != SQLITE_DONE)
+    if (rc == VERIFY_OK && step != DB_DONE)
         rc = verify_sql_error(in, why, whylen);
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     free(c.points);
     return rc;
 }

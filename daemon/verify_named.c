@@ -18,28 +18,23 @@
 #include "audit.h"
 #include "verify.h"
 
-static const char *s_text(sqlite3_stmt *stmt, int col)
+static const char *s_text(db_stmt_t *stmt, int col)
 {
-    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    const char *text = db_column_text(stmt, col);
     return text ? text : "";
 }
 
 /*  Prepares sql and steps once: 1 with the first offending row under
     *stmt, 0 when there is none, -1 on an error (with *stmt finalized).  */
-static int s_first(const verify_input_t *in, const char *sql, sqlite3_stmt **stmt)
+static int s_first(const verify_input_t *in, const char *sql, db_stmt_t **stmt)
 {
-    *stmt = NULL;
-    if (sqlite3_prepare_v2(in->db, sql, -1, stmt, NULL) != SQLITE_OK) {
-        sqlite3_finalize(*stmt);
-        *stmt = NULL;
+    if (!(*stmt = db_prepare(in->db, sql, false)))
         return -1;
-    }
-    int step = sqlite3_step(*stmt);
-    if (step == SQLITE_ROW)
+    db_step_t step = db_step(*stmt);
+    if (step == DB_ROW)
         return 1;
-    sqlite3_finalize(*stmt);
-    *stmt = NULL;
-    return step == SQLITE_DONE ? 0 : -1;
+    db_finalize(stmt);
+    return step == DB_DONE ? 0 : -1;
 }
 
 /*  ---- the events ------------------------------------------------------------ */
@@ -99,18 +94,18 @@ static const char *s_signals_sql =
 
 static int s_named_signals(const verify_input_t *in, char *why, size_t whylen)
 {
-    sqlite3_stmt *stmt;
+    db_stmt_t *stmt;
     int found = s_first(in, s_signals_sql, &stmt);
     if (found <= 0)
         return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
-    int64_t seq = sqlite3_column_int64(stmt, 0), id = sqlite3_column_int64(stmt, 1);
+    int64_t seq = db_column_int64(stmt, 0), id = db_column_int64(stmt, 1);
     const char *field = s_text(stmt, 2);
     int rc = *field
         ? verify_broken(why, whylen, "signal %" PRId64 ": %s differs from audit event %" PRId64
                    " (signal row edited?)", id, field, seq)
         : verify_broken(why, whylen, "signal %" PRId64 ": deleted, but audit event %" PRId64
                    " records it", id, seq);
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -122,7 +117,7 @@ static int s_named_rows(const verify_input_t *in, const char *kind, const char *
                         const char *table, const char *noun, char *why, size_t whylen)
 {
     char sql[640];
-    sqlite3_stmt *stmt;
+    db_stmt_t *stmt;
     snprintf(sql, sizeof sql,
              "SELECT a.seq, json_extract(a.detail, '$.%s'), t.id IS NULL"
              " FROM temp.verify_events a LEFT JOIN %s t"
@@ -133,29 +128,34 @@ static int s_named_rows(const verify_input_t *in, const char *kind, const char *
     int found = s_first(in, sql, &stmt);
     if (found <= 0)
         return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
-    int64_t seq = sqlite3_column_int64(stmt, 0), id = sqlite3_column_int64(stmt, 1);
-    int rc = sqlite3_column_int(stmt, 2)
+    int64_t seq = db_column_int64(stmt, 0), id = db_column_int64(stmt, 1);
+    int rc = (int) db_column_int64(stmt, 2)
         ? verify_broken(why, whylen, "%s %" PRId64 ": deleted, but audit event %" PRId64
                    " records it", noun, id, seq)
         : verify_broken(why, whylen, "%s %" PRId64 ": subscriber differs from audit event %"
                    PRId64 " (row edited?)", noun, id, seq);
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc;
 }
 
 /*  ---- deliveries ---------------------------------------------------------- */
 
 /*  A redelivery moves a delivery to a new id and seq; the keys it left
-    are no longer in the table, and events naming them are not flagged. */
+    are no longer in the table, and events naming them are not flagged.
+    ON CONFLICT DO NOTHING skips only duplicate keys, where INSERT OR
+    IGNORE also skipped a key with a NULL (a WITHOUT ROWID key is NOT
+    NULL): those are left out by the WHERE instead, as they were.      */
 static const char *s_moved_sql =
     "CREATE TEMP TABLE IF NOT EXISTS verify_moved(subscriber TEXT, subscription TEXT,"
     " seq INTEGER, PRIMARY KEY(subscriber, subscription, seq)) WITHOUT ROWID;"
     "DELETE FROM temp.verify_moved;"
-    "INSERT OR IGNORE INTO temp.verify_moved"
+    "INSERT INTO temp.verify_moved"
     " SELECT subscriber, json_extract(detail, '$.subscription'),"
     " json_extract(detail, '$.previous_seq') FROM audit"
     " WHERE kind = '" AUDIT_REDELIVERED "'"
-    " AND json_type(detail, '$.previous_seq') = 'integer'";
+    " AND json_type(detail, '$.previous_seq') = 'integer'"
+    " AND subscriber IS NOT NULL AND json_extract(detail, '$.subscription') IS NOT NULL"
+    " ON CONFLICT DO NOTHING";
 
 /*  Deliveries are keyed by (subscriber, subscription, seq), which every
     per-delivery event records; receipts and redeliveries add the id.   */
@@ -178,22 +178,22 @@ static const char *s_deliveries_sql =
 
 static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_exec(in->db, s_moved_sql, NULL, NULL, NULL) != SQLITE_OK)
+    db_stmt_t *stmt = NULL;
+    if (db_exec(in->db, s_moved_sql) != 0)
         return verify_sql_error(in, why, whylen);
     int found = s_first(in, s_deliveries_sql, &stmt);
     int rc = found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     if (found == 1) {
-        int64_t seq = sqlite3_column_int64(stmt, 0), dseq = sqlite3_column_int64(stmt, 3);
-        const char *what = sqlite3_column_int(stmt, 4) ? "deleted, but"
-                         : sqlite3_column_int(stmt, 5) ? "signal differs from"
+        int64_t seq = db_column_int64(stmt, 0), dseq = db_column_int64(stmt, 3);
+        const char *what = (int) db_column_int64(stmt, 4) ? "deleted, but"
+                         : (int) db_column_int64(stmt, 5) ? "signal differs from"
                          : "id differs from";
         rc = verify_broken(why, whylen, "delivery %.64s/%.64s seq %" PRId64 ": %s audit event %"
                       PRId64 "%s", s_text(stmt, 1), s_text(stmt, 2), dseq, what, seq,
-                      sqlite3_column_int(stmt, 4) ? " records it" : " (row edited?)");
+                      (int) db_column_int64(stmt, 4) ? " records it" : " (row edited?)");
     }
-    sqlite3_finalize(stmt);
-    sqlite3_exec(in->db, "DROP TABLE IF EXISTS temp.verify_moved", NULL, NULL, NULL);
+    db_finalize(&stmt);
+    db_exec(in->db, "DROP TABLE IF EXISTS temp.verify_moved");
     return rc;
 }
 
@@ -243,18 +243,18 @@ static int s_unaccounted_deliveries(const verify_input_t *in, char *why, size_t 
         [5] = "state is none of pending, delivered, dead-lettered (row edited?)",
     };
     char text[160];
-    sqlite3_stmt *stmt;
+    db_stmt_t *stmt;
     int found = s_first(in, s_unaccounted_sql, &stmt);
     if (found <= 0)
         return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
-    int problem = sqlite3_column_int(stmt, 4);
+    int problem = (int) db_column_int64(stmt, 4);
     if (problem < 1 || problem > 5)
         problem = 5;
-    snprintf(text, sizeof text, problems[problem], (int64_t) sqlite3_column_int64(stmt, 5));
+    snprintf(text, sizeof text, problems[problem], db_column_int64(stmt, 5));
     int rc = verify_broken(why, whylen, "delivery %" PRId64 " (%.64s/%.64s seq %" PRId64 "): %s",
-                           (int64_t) sqlite3_column_int64(stmt, 0), s_text(stmt, 1),
-                           s_text(stmt, 2), (int64_t) sqlite3_column_int64(stmt, 3), text);
-    sqlite3_finalize(stmt);
+                           db_column_int64(stmt, 0), s_text(stmt, 1),
+                           s_text(stmt, 2), db_column_int64(stmt, 3), text);
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -305,32 +305,32 @@ static const char *s_fields_sql =
 
 static int s_stored_fields(const verify_input_t *in, char *why, size_t whylen)
 {
-    sqlite3_stmt *stmt;
+    db_stmt_t *stmt;
     int found = s_first(in, s_purged_sql, &stmt);
     if (found < 0)
         return verify_sql_error(in, why, whylen);
     if (found == 1) {
         int rc = verify_broken(why, whylen, "signal %" PRId64 ": %s (row edited?)",
-                               (int64_t) sqlite3_column_int64(stmt, 0),
-                               sqlite3_column_int(stmt, 1)
+                               db_column_int64(stmt, 0),
+                               (int) db_column_int64(stmt, 1)
                                ? "payload gone, but no signal.purged audit event records it"
                                : "purged_at set or payload present, against what the "
                                  "signal.purged audit events record");
-        sqlite3_finalize(stmt);
+        db_finalize(&stmt);
         return rc;
     }
     found = s_first(in, s_fields_sql, &stmt);
     if (found <= 0)
         return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
-    int rc = sqlite3_column_type(stmt, 3) == SQLITE_NULL
+    int rc = db_column_is_null(stmt, 3)
         ? verify_broken(why, whylen, "%s %" PRId64 ": %s names a batch, but no delivery.attempt "
                         "audit event sent it (row edited?)", s_text(stmt, 0),
-                        (int64_t) sqlite3_column_int64(stmt, 1), s_text(stmt, 2))
+                        db_column_int64(stmt, 1), s_text(stmt, 2))
         : verify_broken(why, whylen, "%s %" PRId64 ": %s differs from audit event %" PRId64
                         " (row edited?)", s_text(stmt, 0),
-                        (int64_t) sqlite3_column_int64(stmt, 1), s_text(stmt, 2),
-                        (int64_t) sqlite3_column_int64(stmt, 3));
-    sqlite3_finalize(stmt);
+                        db_column_int64(stmt, 1), s_text(stmt, 2),
+                        db_column_int64(stmt, 3));
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -338,7 +338,7 @@ int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
                  size_t whylen)
 {
     (void) counts;
-    if (sqlite3_exec(in->db, s_events_sql, NULL, NULL, NULL) != SQLITE_OK)
+    if (db_exec(in->db, s_events_sql) != 0)
         return verify_sql_error(in, why, whylen);
     int rc = s_named_signals(in, why, whylen);
     if (rc == VERIFY_OK)
@@ -352,6 +352,6 @@ int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
         rc = s_unaccounted_deliveries(in, why, whylen);
     if (rc == VERIFY_OK)
         rc = s_stored_fields(in, why, whylen);
-    sqlite3_exec(in->db, "DROP TABLE IF EXISTS temp.verify_events", NULL, NULL, NULL);
+    db_exec(in->db, "DROP TABLE IF EXISTS temp.verify_events");
     return rc;
 }

@@ -11,41 +11,40 @@
 #include "audit.h"
 #include "verify.h"
 
-static int s_batch_signed(const verify_input_t *in, sqlite3_stmt *stmt,
+static int s_batch_signed(const verify_input_t *in, db_stmt_t *stmt,
                           verify_counts_t *counts, char *why, size_t whylen)
 {
-    int64_t id = sqlite3_column_int64(stmt, 0);
-    const char *name = (const char *) sqlite3_column_text(stmt, 1);
+    int64_t id = db_column_int64(stmt, 0);
+    const char *name = db_column_text(stmt, 1);
     const upstream_t *up = in->config ? config_upstream(in->config, name) : NULL;
     if (!up) {
         counts->relays_unchecked++;
         return VERIFY_OK;       /* an upstream no longer configured */
     }
-    if (sqlite3_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE
-        || sp_batch_verify(up->key, sqlite3_column_blob(stmt, 2),
-                           (size_t) sqlite3_column_bytes(stmt, 2),
-                           sqlite3_column_blob(stmt, 3)) != 0)
+    if (db_column_bytes(stmt, 3) != SP_SIGNATURE_SIZE
+        || sp_batch_verify(up->key, db_column_blob(stmt, 2), db_column_bytes(stmt, 2),
+                           db_column_blob(stmt, 3)) != 0)
         return verify_broken(why, whylen, "upstream batch %" PRId64 ": not signed by the "
                              "node key of upstream %.64s (row edited?)", id, name ? name : "?");
     return VERIFY_OK;
 }
 
 /*  The relayed signal is the entry (subscription, seq) of its batch.    */
-static int s_hop(sqlite3_stmt *stmt, char *why, size_t whylen)
+static int s_hop(db_stmt_t *stmt, char *why, size_t whylen)
 {
     char sha[2 * SP_SHA256_SIZE + 1] = "", sig[2 * SP_SIGNATURE_SIZE + 1] = "";
-    int64_t signal = sqlite3_column_int64(stmt, 0);
-    if (sqlite3_column_type(stmt, 3) == SQLITE_NULL)
+    int64_t signal = db_column_int64(stmt, 0);
+    if (db_column_is_null(stmt, 3))
         return verify_broken(why, whylen, "signal %" PRId64 ": its relay names an upstream "
                              "batch that is not stored (deleted?)", signal);
-    const char *subscription = (const char *) sqlite3_column_text(stmt, 1);
-    json_int_t seq = sqlite3_column_int64(stmt, 2);
-    if (sqlite3_column_bytes(stmt, 4) == SP_SHA256_SIZE)
-        sp_hex(sqlite3_column_blob(stmt, 4), SP_SHA256_SIZE, sha);
-    if (sqlite3_column_bytes(stmt, 5) == SP_SIGNATURE_SIZE)
-        sp_hex(sqlite3_column_blob(stmt, 5), SP_SIGNATURE_SIZE, sig);
-    json_t *header = json_loadb(sqlite3_column_blob(stmt, 3),
-                                (size_t) sqlite3_column_bytes(stmt, 3), 0, NULL), *entry;
+    const char *subscription = db_column_text(stmt, 1);
+    json_int_t seq = db_column_int64(stmt, 2);
+    if (db_column_bytes(stmt, 4) == SP_SHA256_SIZE)
+        sp_hex(db_column_blob(stmt, 4), SP_SHA256_SIZE, sha);
+    if (db_column_bytes(stmt, 5) == SP_SIGNATURE_SIZE)
+        sp_hex(db_column_blob(stmt, 5), SP_SIGNATURE_SIZE, sig);
+    json_t *header = json_loadb(db_column_blob(stmt, 3),
+                                db_column_bytes(stmt, 3), 0, NULL), *entry;
     size_t i;
     bool found = false;
     json_array_foreach(json_object_get(header, "entries"), i, entry) {
@@ -67,55 +66,49 @@ static int s_hop(sqlite3_stmt *stmt, char *why, size_t whylen)
     still stored, from that upstream.                                  */
 static int s_named_hops(const verify_input_t *in, char *why, size_t whylen)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(in->db, "SELECT a.seq, a.signal_id FROM audit a"
-                           " LEFT JOIN upstream_batches b"
-                           "  ON b.id = json_extract(a.detail, '$.upstream_batch_id')"
-                           " WHERE a.kind = '" AUDIT_RELAYED "' AND (b.id IS NULL"
-                           "  OR b.upstream IS NOT json_extract(a.detail, '$.upstream')"
-                           "  OR NOT EXISTS (SELECT 1 FROM relays r WHERE r.signal_id ="
-                           "   a.signal_id AND r.batch_id = b.id))"
-                           " ORDER BY a.seq LIMIT 1", -1, &stmt, NULL) != SQLITE_OK) {
-        sqlite3_finalize(stmt);
+    db_stmt_t *stmt = db_prepare(in->db, "SELECT a.seq, a.signal_id FROM audit a"
+                                 " LEFT JOIN upstream_batches b"
+                                 "  ON b.id = json_extract(a.detail, '$.upstream_batch_id')"
+                                 " WHERE a.kind = '" AUDIT_RELAYED "' AND (b.id IS NULL"
+                                 "  OR b.upstream IS NOT json_extract(a.detail, '$.upstream')"
+                                 "  OR NOT EXISTS (SELECT 1 FROM relays r WHERE r.signal_id ="
+                                 "   a.signal_id AND r.batch_id = b.id))"
+                                 " ORDER BY a.seq LIMIT 1", false);
+    if (!stmt)
         return verify_sql_error(in, why, whylen);
-    }
     int rc = VERIFY_OK;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
+    if (db_step(stmt) == DB_ROW)
         rc = verify_broken(why, whylen, "signal %" PRId64 ": the hop audit event %" PRId64
                            " records is not stored as recorded (relay or upstream batch "
-                           "deleted or edited?)", (int64_t) sqlite3_column_int64(stmt, 1),
-                           (int64_t) sqlite3_column_int64(stmt, 0));
-    sqlite3_finalize(stmt);
+                           "deleted or edited?)", db_column_int64(stmt, 1),
+                           db_column_int64(stmt, 0));
+    db_finalize(&stmt);
     return rc;
 }
 
 int verify_relays(const verify_input_t *in, verify_counts_t *counts, char *why,
                   size_t whylen)
 {
-    sqlite3_stmt *stmt = NULL;
     int rc = VERIFY_OK;
     counts->relays = counts->relays_unchecked = 0;
     /* a database from before the node link has neither table */
-    if (sqlite3_prepare_v2(in->db, "SELECT id, upstream, header, signature"
-                           " FROM upstream_batches ORDER BY id", -1, &stmt, NULL) != SQLITE_OK) {
-        sqlite3_finalize(stmt);
+    db_stmt_t *stmt = db_prepare(in->db, "SELECT id, upstream, header, signature"
+                                 " FROM upstream_batches ORDER BY id", false);
+    if (!stmt)
         return VERIFY_OK;
-    }
-    while (rc == VERIFY_OK && sqlite3_step(stmt) == SQLITE_ROW)
+    while (rc == VERIFY_OK && db_step(stmt) == DB_ROW)
         rc = s_batch_signed(in, stmt, counts, why, whylen);
-    sqlite3_finalize(stmt);
-    if (rc != VERIFY_OK || sqlite3_prepare_v2(in->db, "SELECT r.signal_id, r.subscription,"
-                           " r.seq, b.header, s.event_sha256, s.signature FROM relays r"
-                           " LEFT JOIN upstream_batches b ON b.id = r.batch_id"
-                           " LEFT JOIN signals s ON s.id = r.signal_id ORDER BY r.signal_id",
-                           -1, &stmt, NULL) != SQLITE_OK) {
-        sqlite3_finalize(stmt);
+    db_finalize(&stmt);
+    if (rc != VERIFY_OK || !(stmt = db_prepare(in->db, "SELECT r.signal_id, r.subscription,"
+                             " r.seq, b.header, s.event_sha256, s.signature FROM relays r"
+                             " LEFT JOIN upstream_batches b ON b.id = r.batch_id"
+                             " LEFT JOIN signals s ON s.id = r.signal_id ORDER BY r.signal_id",
+                             false)))
         return rc != VERIFY_OK ? rc : verify_sql_error(in, why, whylen);
-    }
-    while (rc == VERIFY_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    while (rc == VERIFY_OK && db_step(stmt) == DB_ROW) {
         rc = s_hop(stmt, why, whylen);
         counts->relays += rc == VERIFY_OK;
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return rc == VERIFY_OK ? s_named_hops(in, why, whylen) : rc;
 }

@@ -43,7 +43,7 @@ static int s_setup(fixture_t *f)
         if (i % CHECKPOINT_EVERY == 0 && audit_checkpoint(f->audit) != 0)
             return -1;
     }
-    f->in.db = store_db(f->store);
+    f->in.db = store_conn(f->store);
     f->in.node_key = f->key;
     return store_commit(f->store);
 }
@@ -58,7 +58,7 @@ static void s_teardown(fixture_t *f)
 static int s_sql(fixture_t *f, const char *sql)
 {
     char *msg = NULL;
-    int rc = sqlite3_exec(f->in.db, sql, NULL, NULL, &msg);
+    int rc = sqlite3_exec(store_db(f->store), sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK)
         fprintf(stderr, "  sql: %s\n", msg ? msg : "?");
     sqlite3_free(msg);
@@ -151,7 +151,7 @@ TEST(empty_verifies)
     memset(&f, 0, sizeof f);
     f.key = sp_key_generate();
     f.store = store_open(":memory:", false, err, sizeof err);
-    f.in.db = store_db(f.store);
+    f.in.db = store_conn(f.store);
     f.in.node_key = f.key;
     CHECK(s_verify(&f) == VERIFY_OK);
     CHECK(f.counts.events == 0);
@@ -204,9 +204,9 @@ TEST(rewritten_with_hash)
     sqlite3_stmt *stmt = NULL;
     CHECK(s_setup(&f) == 0);
     CHECK(s_sql(&f, "UPDATE audit SET detail = '{\"n\":7,\"pad\":\"yyyy\"}' WHERE seq = 7") == 0);
-    CHECK(sqlite3_prepare_v2(f.in.db, "SELECT prev_hash, ts, kind, trace_id, signal_id,"
-                             " subscriber, detail FROM audit WHERE seq = 7", -1, &stmt,
-                             NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(store_db(f.store), "SELECT prev_hash, ts, kind, trace_id,"
+                             " signal_id, subscriber, detail FROM audit WHERE seq = 7", -1,
+                             &stmt, NULL) == SQLITE_OK);
     CHECK(sqlite3_step(stmt) == SQLITE_ROW);
     memcpy(prev, sqlite3_column_blob(stmt, 0), sizeof prev);
     audit_row_hash(prev, 7, sqlite3_column_int64(stmt, 1),
@@ -215,8 +215,8 @@ TEST(rewritten_with_hash)
                    (const char *) sqlite3_column_text(stmt, 5),
                    (const char *) sqlite3_column_text(stmt, 6), hash);
     sqlite3_finalize(stmt);
-    CHECK(sqlite3_prepare_v2(f.in.db, "UPDATE audit SET hash = ? WHERE seq = 7", -1, &stmt,
-                             NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(store_db(f.store), "UPDATE audit SET hash = ? WHERE seq = 7", -1,
+                             &stmt, NULL) == SQLITE_OK);
     sqlite3_bind_blob(stmt, 1, hash, sizeof hash, SQLITE_STATIC);
     CHECK(sqlite3_step(stmt) == SQLITE_DONE);
     sqlite3_finalize(stmt);
@@ -231,10 +231,10 @@ static void s_rechain(fixture_t *f, int64_t from)
 {
     uint8_t prev[SP_SHA256_SIZE], hash[SP_SHA256_SIZE];
     sqlite3_stmt *read = NULL, *write = NULL;
-    CHECK(sqlite3_prepare_v2(f->in.db, "SELECT prev_hash, ts, kind, trace_id, signal_id,"
-                             " subscriber, detail FROM audit WHERE seq = ?", -1, &read,
-                             NULL) == SQLITE_OK);
-    CHECK(sqlite3_prepare_v2(f->in.db, "UPDATE audit SET prev_hash = ?, hash = ?"
+    CHECK(sqlite3_prepare_v2(store_db(f->store), "SELECT prev_hash, ts, kind, trace_id,"
+                             " signal_id, subscriber, detail FROM audit WHERE seq = ?", -1,
+                             &read, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(store_db(f->store), "UPDATE audit SET prev_hash = ?, hash = ?"
                              " WHERE seq = ?", -1, &write, NULL) == SQLITE_OK);
     for (int64_t seq = from; seq <= EVENTS; seq++) {
         sqlite3_bind_int64(read, 1, seq);
@@ -509,8 +509,8 @@ static int s_redelivered(signal_fixture_t *s)
                              "{\"subscription\":\"huur\",\"seq\":1}") != 0
         || audit_append_text(s->f.audit, AUDIT_ATTEMPT, NULL, 1, "toeslagen",
                              "{\"subscription\":\"huur\",\"seq\":1}") != 0
-        || sqlite3_exec(s->f.in.db, "UPDATE deliveries SET id = 2, seq = 2", NULL, NULL,
-                        NULL) != SQLITE_OK
+        || sqlite3_exec(store_db(s->f.store), "UPDATE deliveries SET id = 2, seq = 2", NULL,
+                        NULL, NULL) != SQLITE_OK
         || audit_append_text(s->f.audit, AUDIT_REDELIVERED, NULL, 1, "toeslagen",
                              "{\"subscription\":\"huur\",\"seq\":2,\"previous_seq\":1,"
                              "\"delivery_id\":2,\"previous_delivery_id\":1}") != 0)
@@ -532,6 +532,24 @@ TEST(named_delivery_redelivered)
     CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_BROKEN);
     CHECK(strstr(s.f.why, "delivery toeslagen/huur seq 2: deleted, but audit event 25 "
                  "records it") != NULL);
+    s_signal_teardown(&s);
+}
+
+/*  A delivery.redelivered event without a subscriber or subscription
+    names no key that moved: it is passed over, not a database error.  */
+TEST(named_redelivered_without_key)
+{
+    signal_fixture_t s;
+    CHECK(s_signal_setup(&s) == 0);
+    CHECK(s_redelivered(&s) == 0);
+    CHECK(store_begin(s.f.store) == 0);
+    CHECK(audit_append_text(s.f.audit, AUDIT_REDELIVERED, NULL, 0, "toeslagen",
+                            "{\"seq\":3,\"previous_seq\":2}") == 0);
+    CHECK(audit_append_text(s.f.audit, AUDIT_REDELIVERED, NULL, 0, NULL,
+                            "{\"subscription\":\"huur\",\"seq\":3,\"previous_seq\":2}") == 0);
+    CHECK(store_commit(s.f.store) == 0);
+    s.f.why[0] = '\0';
+    CHECK(verify_named(&s.f.in, &s.f.counts, s.f.why, sizeof s.f.why) == VERIFY_OK);
     s_signal_teardown(&s);
 }
 
@@ -616,8 +634,8 @@ static void s_expect_unaccounted_v3(const char *extra_kind, bool legacy, const c
                                 "{\"subscription\":\"huur\",\"seq\":2}") == 0);
         CHECK(audit_append_text(s.f.audit, AUDIT_BATCH_RECEIPT, NULL, 0, "toeslagen",
                                 "{\"entries\":[[2,1,\"huur\",2]]}") == 0);
-        CHECK(sqlite3_exec(s.f.in.db, "UPDATE deliveries SET state = 1 WHERE seq = 2",
-                           NULL, NULL, NULL) == SQLITE_OK);
+        CHECK(sqlite3_exec(store_db(s.f.store), "UPDATE deliveries SET state = 1"
+                           " WHERE seq = 2", NULL, NULL, NULL) == SQLITE_OK);
     }
     CHECK(store_commit(s.f.store) == 0);
     CHECK(!sql || s_sql(&s.f, sql) == 0);
@@ -678,8 +696,8 @@ TEST(anchor_catches_cut_tail)
     verify_anchor_t anchor = { .seq = EVENTS };
     sqlite3_stmt *stmt = NULL;
     CHECK(s_setup(&f) == 0);
-    CHECK(sqlite3_prepare_v2(f.in.db, "SELECT hash FROM audit WHERE seq = 20", -1, &stmt,
-                             NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(store_db(f.store), "SELECT hash FROM audit WHERE seq = 20", -1,
+                             &stmt, NULL) == SQLITE_OK);
     CHECK(sqlite3_step(stmt) == SQLITE_ROW);
     memcpy(anchor.hash, sqlite3_column_blob(stmt, 0), sizeof anchor.hash);
     sqlite3_finalize(stmt);
@@ -723,6 +741,7 @@ int main(void)
     RUN(named_signal_verifies);
     RUN(named_signal_deleted_or_edited);
     RUN(named_delivery_redelivered);
+    RUN(named_redelivered_without_key);
     RUN(unaccounted_deliveries);
     RUN(unaccounted_deliveries_v3);
     RUN(anchor_catches_cut_tail);
