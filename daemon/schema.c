@@ -162,7 +162,10 @@ static const char *s_tables_sql[] = {
                   " FROM sqlite_master WHERE type = 'table'",
     [DB_POSTGRESQL] = "SELECT count(*), count(*) FILTER (WHERE table_name = 'meta')"
                       " FROM information_schema.tables"
-                      " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                      " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+                      /* the nodes' lease (lease.c) comes first: a standby
+                         waits on it before the queue is created        */
+                      " AND table_name <> 'lease'",
 };
 
 static int s_read_version(db_t *db, int *found, char *err, size_t errlen)
