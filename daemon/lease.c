@@ -23,6 +23,7 @@ struct lease {
     int64_t ttl_ms;
     int64_t token;
     int64_t renewed_at;         /* sp_clock_ms() before the renewal was asked */
+    int64_t retry_at;           /* after a failed try: not before then */
     bool held;
 };
 
@@ -112,6 +113,9 @@ static void s_read_holder(lease_t *self)
 
 int lease_acquire(lease_t *self, int64_t now, char *err, size_t errlen)
 {
+    /* a database that does not answer is asked again in a tenth of the
+       lease, not at every turn of the loop                            */
+    self->retry_at = now + self->ttl_ms / 10;
     if (s_connect(self, err, errlen) != 0)
         return -1;
     db_bind_text(self->take, 1, self->id, -1);
@@ -145,7 +149,11 @@ bool lease_valid(const lease_t *self, int64_t now)
         && now - self->renewed_at < self->ttl_ms * (100 - LEASE_MARGIN_PCT) / 100;
 }
 
-int64_t lease_renew_at(const lease_t *self) { return self->renewed_at + self->ttl_ms / 3; }
+int64_t lease_renew_at(const lease_t *self)
+{
+    int64_t due = self->renewed_at + self->ttl_ms / 3;
+    return due > self->retry_at ? due : self->retry_at;
+}
 int64_t lease_token(const lease_t *self) { return self->token; }
 const char *lease_id(const lease_t *self) { return self->id; }
 const char *lease_holder(const lease_t *self) { return self->holder; }

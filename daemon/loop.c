@@ -69,6 +69,12 @@ static bool s_keep_lease(server_t *self, int64_t now)
 {
     if (!self->lease || self->deposed)
         return !self->deposed;
+    /* the clock first: after a pause the lease is known lost without
+       asking, and a node that cannot reach the database stops on time */
+    if (!lease_valid(self->lease, now)) {
+        s_depose(self, "the lease ran out before it could be renewed");
+        return false;
+    }
     if (now >= lease_renew_at(self->lease)) {
         char why[512];
         int64_t token = lease_token(self->lease);
@@ -80,9 +86,7 @@ static bool s_keep_lease(server_t *self, int64_t now)
         if (rc < 0)
             sp_log(SP_LOG_WARNING, "renewing the lease: %s", why);
     }
-    if (!lease_valid(self->lease, now))
-        s_depose(self, "the lease ran out before it could be renewed");
-    return !self->deposed;
+    return true;
 }
 
 /*  After a failed transaction nothing of the turn happened: replies turn

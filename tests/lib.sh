@@ -270,3 +270,46 @@ sp_events() {
     sp_sql "SELECT ($rows) + (SELECT COUNT(*) FROM audit a, json_each(a.detail, '\$.$2')
                                WHERE a.kind = '$row')"
 }
+
+# Nodes taking turns on one PostgreSQL database (SP_DATABASE; tests 67,
+# 69). sp_pg_nodes, after sp_setup: node-a.yaml as the daemon's
+# configuration, node-b.yaml with its own ingress (PORT+5) and admin
+# socket, as on another machine; the emitter lists both ingresses.
+sp_pg_nodes() {
+    local port_b=$((SP_PORT_INGRESS + 5))
+    cp "$SP_DIR/seinpost.yaml" "$SP_DIR/node-a.yaml"
+    sed -e 's|ipc://admin.sock|ipc://admin-b.sock|' \
+        -e "s|tcp://127.0.0.1:$SP_PORT_INGRESS\$|tcp://127.0.0.1:$port_b|" \
+        "$SP_DIR/seinpost.yaml" > "$SP_DIR/node-b.yaml"
+    sed -i "s|^endpoint: .*|endpoint: tcp://127.0.0.1:$SP_PORT_INGRESS,tcp://127.0.0.1:$port_b|" \
+        "$SP_DIR/burgerzaken.yaml"
+    grep -q "ingress: tcp://127.0.0.1:$port_b" "$SP_DIR/node-b.yaml"
+}
+
+# sp_node NAME: runs seinpostd with NAME's configuration again whenever it
+# exits (after 0.2 s), until DIR/stop exists; the daemon's PID is in
+# NAME.daemon.pid, the supervisor's in NAME-sup.pid.
+sp_node() {
+    local name=$1
+    (
+        while [ ! -e "$SP_DIR/stop" ]; do
+            "$SP_BIN/seinpostd" -c "$SP_DIR/$name.yaml" 2>>"$SP_DIR/$name.log" &
+            echo $! > "$SP_DIR/$name.daemon.pid"
+            wait $!
+            echo "$? $(date +%s.%N)" >> "$SP_DIR/$name.exits"
+            sleep 0.2
+        done
+    ) &
+    echo $! > "$SP_DIR/$name-sup.pid"
+}
+
+# sp_active: the node that answers on its admin socket, the active one
+sp_active() {
+    local name
+    for name in node-a node-b; do
+        timeout 2 "$SP_BIN/seinpost" status -c "$SP_DIR/$name.yaml" >/dev/null 2>&1 \
+            && { echo "$name"; return 0; }
+    done
+    return 1
+}
+

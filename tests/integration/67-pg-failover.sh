@@ -21,42 +21,7 @@ trap 'rc=$?; touch "$SP_DIR/stop"; sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/nu
 SP_DATABASE=$(tests/pg/pg-start "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
 SP_LEASE=1s
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null
-# node b listens elsewhere, as on another machine; the emitter lists both
-port_b=$((PORT_BASE + 5))
-sed -e 's|ipc://admin.sock|ipc://admin-b.sock|' \
-    -e "s|tcp://127.0.0.1:$PORT_BASE\$|tcp://127.0.0.1:$port_b|" \
-    "$SP_DIR/seinpost.yaml" > "$SP_DIR/node-b.yaml"
-cp "$SP_DIR/seinpost.yaml" "$SP_DIR/node-a.yaml"
-sed -i "s|^endpoint: .*|endpoint: tcp://127.0.0.1:$PORT_BASE,tcp://127.0.0.1:$port_b|" \
-    "$SP_DIR/burgerzaken.yaml"
-grep -q "ingress: tcp://127.0.0.1:$port_b" "$SP_DIR/node-b.yaml" || fail "node b's ingress not set"
-
-# sp_node NAME: runs seinpostd with NAME's configuration again whenever it
-# exits (after 0.2 s), until DIR/stop exists; the daemon's PID is in
-# NAME.daemon.pid, the supervisor's in NAME-sup.pid.
-sp_node() {
-    local name=$1
-    (
-        while [ ! -e "$SP_DIR/stop" ]; do
-            "$SP_BIN/seinpostd" -c "$SP_DIR/$name.yaml" 2>>"$SP_DIR/$name.log" &
-            echo $! > "$SP_DIR/$name.daemon.pid"
-            wait $!
-            echo "$? $(date +%s.%N)" >> "$SP_DIR/$name.exits"
-            sleep 0.2
-        done
-    ) &
-    echo $! > "$SP_DIR/$name-sup.pid"
-}
-
-# which node answers on its admin socket: the active one
-sp_active() {
-    local name
-    for name in node-a node-b; do
-        timeout 2 "$SP_BIN/seinpost" status -c "$SP_DIR/$name.yaml" >/dev/null 2>&1 \
-            && { echo "$name"; return 0; }
-    done
-    return 1
-}
+sp_pg_nodes || fail "node b's ingress not set"
 
 # sp_emitter N: sends events with ids eN-1.., each until ACCEPTED (OK or
 # DUPLICATE), recording "id gemeentecode accepted-at sent-at" (epoch
