@@ -10,6 +10,9 @@
     earlier backup, nothing else: not the daemon's own files, not a key
     or the configuration, not a directory.
 
+    SQLite only: a database on PostgreSQL is refused (exit 2), since
+    pg_dump is what copies it consistently.
+
     The copy holds sealed payloads and pseudonyms: it is created 0600. It
     opens only with the node secret (node.pseudonym_key, or
     <database>.secret) and verifies only with the keys; those do not change
@@ -195,6 +198,13 @@ static int s_backup(const char *conf_path, const char *given)
     config_t *config = config_load(conf_path, err, sizeof err);
     if (!config)
         goto cleanup;
+    /* VACUUM INTO is SQLite's: a server's database is copied by its own tool */
+    if (db_target_is_postgresql(config->database)) {
+        snprintf(err, sizeof err, "the database is PostgreSQL: back it up with pg_dump "
+                 "(see seinpostd(8))");
+        rc = CMD_USAGE;
+        goto cleanup;
+    }
     /* a relative name is made "./name": SQLite (built with URI names)
        would read "file:..." as a URI, not as a file name              */
     if (snprintf(out, sizeof out, "%s%s", given[0] == '/' ? "" : "./", given)
