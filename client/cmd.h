@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <jansson.h>
+#include "db.h"
 #include "seinpost.h"
 
 /*  Exit codes shared by every command. */
@@ -64,14 +65,16 @@ int cmd_backup(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_anchors(int argc, char **argv);
 int cmd_gateway(int argc, char **argv);    /* cmd_gateway.c */
-struct sqlite3;
 /*  cmd_audit_anchors.c: the router side of the anchors (13.3).        */
-int cmd_audit_anchors(struct sqlite3 *db, const char *subscriber, long limit, bool json);
-int cmd_audit_export_chain(struct sqlite3 *db, const char *router);
+int cmd_audit_anchors(db_t *db, const char *subscriber, long limit, bool json);
+int cmd_audit_export_chain(db_t *db, const char *router);
 
 /*  Shared by the commands that read the daemon's database (cmd_audit.c):
-    opens it read-only, refusing a file that is not a seinpost database. */
-struct sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen);
+    opens it read-only (a SQLite file, or PostgreSQL for a postgresql://
+    URI), refusing one that is not a seinpost database. Closed with
+    cmd_db_close(), which also closes the SQLite connection under it.  */
+db_t *cmd_db_open(const char *target, char *err, size_t errlen);
+void cmd_db_close(db_t **db_p);
 /*  A --since/--until argument: RFC 3339, a date (YYYY-MM-DD, UTC) or a
     duration before now ("2h", "30m", "7d"). Returns Unix ms, -1 if bad. */
 int64_t cmd_time_arg(const char *text);

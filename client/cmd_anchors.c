@@ -23,6 +23,7 @@
 
 #include "cmd.h"
 #include "cmd_text.h"
+#include "db.h"
 #include "sp_chain.h"
 #include "sp_event.h"
 
@@ -39,16 +40,16 @@ typedef struct {
     size_t count;
 } held_list_t;
 
-static int s_load_held(sqlite3 *db, const char *router, held_list_t *held)
+static int s_load_held(db_t *db, const char *router, held_list_t *held)
 {
-    sqlite3_stmt *stmt = NULL;
     size_t cap = 0;
-    if (sqlite3_prepare_v2(db, "SELECT seq, sha256, at FROM anchors WHERE router = ?"
-                           " ORDER BY seq", -1, &stmt, NULL) != SQLITE_OK)
+    db_stmt_t *stmt = db_prepare(db, "SELECT seq, sha256, at FROM anchors WHERE router = ?"
+                                 " ORDER BY seq", false);
+    if (!stmt)
         return -1;
-    sqlite3_bind_text(stmt, 1, router, -1, SQLITE_STATIC);
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(stmt, 1) != SP_SHA256_SIZE)
+    db_bind_text(stmt, 1, router, -1);
+    while (db_step(stmt) == DB_ROW) {
+        if (db_column_bytes(stmt, 1) != SP_SHA256_SIZE)
             continue;
         if (held->count == cap) {
             cap = cap ? 2 * cap : 64;
@@ -58,38 +59,38 @@ static int s_load_held(sqlite3 *db, const char *router, held_list_t *held)
             held->rows = grown;
         }
         held_t *row = &held->rows[held->count++];
-        row->seq = sqlite3_column_int64(stmt, 0);
-        row->at = sqlite3_column_int64(stmt, 2);
+        row->seq = db_column_int64(stmt, 0);
+        row->at = db_column_int64(stmt, 2);
         row->found = false;
-        memcpy(row->hash, sqlite3_column_blob(stmt, 1), SP_SHA256_SIZE);
+        memcpy(row->hash, db_column_blob(stmt, 1), SP_SHA256_SIZE);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return 0;
 }
 
-static int s_list(sqlite3 *db)
+static int s_list(db_t *db)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT router, seq, sha256, at FROM anchors"
-                           " ORDER BY router, seq", -1, &stmt, NULL) != SQLITE_OK) {
-        fprintf(stderr, "seinpost anchors: %s\n", sqlite3_errmsg(db));
+    db_stmt_t *stmt = db_prepare(db, "SELECT router, seq, sha256, at FROM anchors"
+                                 " ORDER BY router, seq", false);
+    if (!stmt) {
+        fprintf(stderr, "seinpost anchors: %s\n", db_errmsg(db));
         return CMD_FAILED;
     }
     printf("%-24s %-10s %-64s %s\n", "ROUTER", "SEQ", "CHAIN HASH", "RECEIVED");
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
+    while (db_step(stmt) == DB_ROW) {
         char hex[2 * SP_SHA256_SIZE + 1] = "", when[40];
-        if (sqlite3_column_bytes(stmt, 2) == SP_SHA256_SIZE)
-            sp_hex(sqlite3_column_blob(stmt, 2), SP_SHA256_SIZE, hex);
-        sp_time_format(sqlite3_column_int64(stmt, 3), when, sizeof when);
+        if (db_column_bytes(stmt, 2) == SP_SHA256_SIZE)
+            sp_hex(db_column_blob(stmt, 2), SP_SHA256_SIZE, hex);
+        sp_time_format(db_column_int64(stmt, 3), when, sizeof when);
         /* the router's name came from a header the router signed; still
            printed with control bytes escaped, as anything from outside */
-        const char *router = (const char *) sqlite3_column_text(stmt, 0);
+        const char *router = db_column_text(stmt, 0);
         char *shown = cmd_text_escape(router ? router : "", router ? strlen(router) : 0);
         printf("%-24s %-10" PRId64 " %s %s\n", shown ? shown : "?",
-               (int64_t) sqlite3_column_int64(stmt, 1), hex, when);
+               (int64_t) db_column_int64(stmt, 1), hex, when);
         free(shown);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return CMD_OK;
 }
 
@@ -159,7 +160,7 @@ static int s_report(const char *router, const held_list_t *held, int64_t last)
     return CMD_OK;
 }
 
-static int s_check(sqlite3 *db, const char *export_path)
+static int s_check(db_t *db, const char *export_path)
 {
     char why[256], router[256] = "";
     held_list_t held = { NULL, 0 };
@@ -184,7 +185,7 @@ static int s_check(sqlite3 *db, const char *export_path)
     /* the name comes from the export: printed escaped (cmd_text.h) */
     shown = cmd_text_escape(router, strlen(router));
     if (!shown || s_load_held(db, router, &held) != 0) {
-        fprintf(stderr, "seinpost anchors: %s\n", sqlite3_errmsg(db));
+        fprintf(stderr, "seinpost anchors: %s\n", db_errmsg(db));
         goto cleanup;
     }
     if (held.count == 0) {
@@ -223,7 +224,8 @@ int cmd_anchors(int argc, char **argv)
     const char *conf_path = NULL, *check = NULL;
     char err[1024];
     int opt, rc = CMD_FAILED;
-    sqlite3 *db = NULL;
+    sqlite3 *handle = NULL;
+    db_t *db = NULL;
     while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
         if (opt == 'h')
             return s_usage(stdout, CMD_OK);
@@ -242,14 +244,22 @@ int cmd_anchors(int argc, char **argv)
         fprintf(stderr, "seinpost anchors: %s\n", conf ? "out of memory" : err);
         goto cleanup;
     }
-    if (sqlite3_open_v2(state, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fprintf(stderr, "seinpost anchors: %s: %s\n", state, sqlite3_errmsg(db));
+    /* the state is listen's own SQLite file (sp_seen.c), whatever its
+       name: opened as SQLite, never handed to db_open() as a target */
+    if (sqlite3_open_v2(state, &handle, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "seinpost anchors: %s: %s\n", state, sqlite3_errmsg(handle));
         goto cleanup;
     }
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_timeout(handle, 5000);
+    db = db_sqlite_wrap(handle);
+    if (!db) {
+        fprintf(stderr, "seinpost anchors: out of memory\n");
+        goto cleanup;
+    }
     rc = check ? s_check(db, check) : s_list(db);
 cleanup:
-    sqlite3_close(db);
+    db_destroy(&db);            /* leaves the connection open: closed here */
+    sqlite3_close(handle);
     free(state);
     cli_conf_destroy(&conf);
     return rc;

@@ -49,7 +49,7 @@
 typedef struct {
     const char *conf_path;
     config_t *config;
-    sqlite3 *db;
+    db_t *db;
     bool json;
     bool strict;                    /* verify: unchecked signatures fail */
     bool lenient;                   /* verify: a missing checkpoint is a note */
@@ -98,12 +98,10 @@ static char *s_immutable_uri(const char *path)
     return uri;
 }
 
-/*  Opens path read-only, or as a file nothing writes (immutable), and
-    checks that it is a seinpost database.                              */
-static sqlite3 *s_db_open(const char *path, bool immutable, char *err, size_t errlen)
+/*  Opens path read-only, or as a file nothing writes (immutable).      */
+static sqlite3 *s_sqlite_open(const char *path, bool immutable, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
     char *uri = immutable ? s_immutable_uri(path) : NULL;
     int flags = SQLITE_OPEN_READONLY | (immutable ? SQLITE_OPEN_URI : 0);
     if ((immutable && !uri) || sqlite3_open_v2(uri ? uri : path, &db, flags, NULL) != SQLITE_OK) {
@@ -114,24 +112,62 @@ static sqlite3 *s_db_open(const char *path, bool immutable, char *err, size_t er
     }
     free(uri);
     sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
-                           &stmt, NULL) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_ROW) {
-        snprintf(err, errlen, "%s: not a seinpost database (%s)", path, sqlite3_errmsg(db));
-        sqlite3_finalize(stmt);
-        sqlite3_close(db);
-        return NULL;
+    return db;
+}
+
+/*  Whether db, shown as name, is a seinpost database this tool can read:
+    0, or -1 with why.                                                 */
+static int s_check_schema(db_t *db, const char *name, char *err, size_t errlen)
+{
+    db_stmt_t *stmt = db_prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'",
+                                 false);
+    if (!stmt || db_step(stmt) != DB_ROW) {
+        snprintf(err, errlen, "%s: not a seinpost database (%s)", name, db_errmsg(db));
+        db_finalize(&stmt);
+        return -1;
     }
     /* a later release's tables may mean what this tool would misread */
-    int version = sqlite3_column_int(stmt, 0);
-    sqlite3_finalize(stmt);
+    int version = (int) db_column_int64(stmt, 0);
+    db_finalize(&stmt);
     if (version > SP_SCHEMA_VERSION) {
         snprintf(err, errlen, "%s: the database is at schema version %d, newer than this "
                  "seinpost knows (%d): use the release that wrote it, or a newer one",
-                 path, version, SP_SCHEMA_VERSION);
-        sqlite3_close(db);
-        return NULL;
+                 name, version, SP_SCHEMA_VERSION);
+        return -1;
     }
-    return db;
+    return 0;
+}
+
+/*  A SQLite file opened here and wrapped: cmd_db_close() closes the
+    connection, which db_destroy() leaves open.                        */
+static db_t *s_sqlite_db(const char *path, bool immutable, char *err, size_t errlen)
+{
+    sqlite3 *handle = s_sqlite_open(path, immutable, err, errlen);
+    if (!handle)
+        return NULL;
+    db_t *db = db_sqlite_wrap(handle);
+    if (!db)
+        snprintf(err, errlen, "%s: out of memory", path);
+    else if (s_check_schema(db, path, err, errlen) == 0)
+        return db;
+    db_destroy(&db);
+    sqlite3_close(handle);
+    return NULL;
+}
+
+/*  A read-only session: the URI may hold a password, so every message
+    names the database as db_target_display() shows it.                */
+static db_t *s_pg_db(const char *target, char *err, size_t errlen)
+{
+    char name[512];
+    db_t *db = db_open(target, true, err, errlen);
+    if (!db)
+        return NULL;
+    db_target_display(target, name, sizeof name);
+    if (s_check_schema(db, name, err, errlen) == 0)
+        return db;
+    db_destroy(&db);
+    return NULL;
 }
 
 /*  Whether path with suffix exists (or cannot be looked at); with
@@ -151,13 +187,17 @@ static bool s_db_file(const char *path, const char *suffix, bool unreadable)
     stopped neither is left, and SQLite would have to create the -shm,
     which a reader who may not write the directory cannot: the database
     is then opened immutable, which holds while nothing writes it (a
-    daemon starting during the read is not noticed).                   */
-sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen)
+    daemon starting during the read is not noticed). None of this
+    applies to PostgreSQL, where the server grants access.             */
+db_t *cmd_db_open(const char *target, char *err, size_t errlen)
 {
-    sqlite3 *db = s_db_open(path, false, err, errlen);
+    const char *path = target;
+    if (db_target_is_postgresql(target))
+        return s_pg_db(target, err, errlen);
+    db_t *db = s_sqlite_db(path, false, err, errlen);
     if (!db && !s_db_file(path, "-wal", false) && !s_db_file(path, "-shm", false)
         && access(path, R_OK) == 0)
-        db = s_db_open(path, true, err, errlen);
+        db = s_sqlite_db(path, true, err, errlen);
     if (!db && (s_db_file(path, "", true) || s_db_file(path, "-wal", true)
                 || s_db_file(path, "-shm", true))) {
         size_t used = strlen(err);
@@ -165,6 +205,15 @@ sqlite3 *cmd_db_open(const char *path, char *err, size_t errlen)
                  "database, its -wal and its -shm, see Auditor role in seinpost(1))");
     }
     return db;
+}
+
+/*  Every SQLite db_t cmd_db_open() returns wraps a connection opened
+    here, which db_destroy() leaves open: it is closed after it.       */
+void cmd_db_close(db_t **db_p)
+{
+    sqlite3 *handle = db_p && *db_p ? db_sqlite_handle(*db_p) : NULL;
+    db_destroy(db_p);
+    sqlite3_close(handle);
 }
 
 int64_t cmd_time_arg(const char *text)
@@ -213,33 +262,33 @@ static void s_num_arg(query_t *q, int64_t num)
     q->num[q->count++] = num;
 }
 
-static sqlite3_stmt *s_prepare(sqlite3 *db, const query_t *q)
+static db_stmt_t *s_prepare(db_t *db, const query_t *q)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (q->overflow || sqlite3_prepare_v2(db, q->sql, -1, &stmt, NULL) != SQLITE_OK) {
+    db_stmt_t *stmt = q->overflow ? NULL : db_prepare(db, q->sql, false);
+    if (!stmt) {
         fprintf(stderr, "seinpost audit: query: %s\n",
-                q->overflow ? "too many filters" : sqlite3_errmsg(db));
+                q->overflow ? "too many filters" : db_errmsg(db));
         return NULL;
     }
     for (int i = 0; i < q->count; i++) {
         if (q->is_text[i])
-            sqlite3_bind_text(stmt, i + 1, q->text[i], -1, SQLITE_STATIC);
+            db_bind_text(stmt, i + 1, q->text[i], -1);
         else
-            sqlite3_bind_int64(stmt, i + 1, q->num[i]);
+            db_bind_int64(stmt, i + 1, q->num[i]);
     }
     return stmt;
 }
 
-static sqlite3_stmt *s_prepare_sql(sqlite3 *db, const char *sql)
+static db_stmt_t *s_prepare_sql(db_t *db, const char *sql)
 {
     query_t q = { .len = 0 };
     s_sql(&q, sql);
     return s_prepare(db, &q);
 }
 
-static const char *s_col(sqlite3_stmt *stmt, int col)
+static const char *s_col(db_stmt_t *stmt, int col)
 {
-    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    const char *text = db_column_text(stmt, col);
     return text ? text : "";
 }
 
@@ -251,15 +300,15 @@ static json_t *s_raw(const char *text)
     return json_stringn_nocheck(text, strlen(text));
 }
 
-static json_t *s_str(sqlite3_stmt *stmt, int col)
+static json_t *s_str(db_stmt_t *stmt, int col)
 {
     const char *text = s_col(stmt, col);
-    return json_stringn_nocheck(text, (size_t) sqlite3_column_bytes(stmt, col));
+    return json_stringn_nocheck(text, db_column_bytes(stmt, col));
 }
 
-static void s_set_text(json_t *obj, const char *key, sqlite3_stmt *stmt, int col)
+static void s_set_text(json_t *obj, const char *key, db_stmt_t *stmt, int col)
 {
-    if (sqlite3_column_type(stmt, col) != SQLITE_NULL)
+    if (!db_column_is_null(stmt, col))
         json_object_set_new(obj, key, s_str(stmt, col));
 }
 
@@ -271,14 +320,14 @@ static void s_set_time(json_t *obj, const char *key, int64_t ms)
 }
 
 /*  Hex of the first bytes of a signature column, "" when too short.      */
-static void s_sig_prefix(sqlite3_stmt *stmt, int col, char out[2 * AUDIT_SIG_PREFIX + 1])
+static void s_sig_prefix(db_stmt_t *stmt, int col, char out[2 * AUDIT_SIG_PREFIX + 1])
 {
     out[0] = '\0';
-    if (sqlite3_column_bytes(stmt, col) >= AUDIT_SIG_PREFIX)
-        sp_hex(sqlite3_column_blob(stmt, col), AUDIT_SIG_PREFIX, out);
+    if (db_column_bytes(stmt, col) >= AUDIT_SIG_PREFIX)
+        sp_hex(db_column_blob(stmt, col), AUDIT_SIG_PREFIX, out);
 }
 
-static json_t *s_detail(sqlite3_stmt *stmt, int col)
+static json_t *s_detail(db_stmt_t *stmt, int col)
 {
     json_t *detail = json_loads(s_col(stmt, col), 0, NULL);
     return detail ? detail : s_str(stmt, col);
@@ -464,17 +513,17 @@ static void s_filters(query_t *q, const audit_opts_t *o, const pseudonyms_t *p)
 enum { L_SEQ, L_TS, L_KIND, L_TRACE, L_SIGNAL_ID, L_SUBSCRIBER, L_DETAIL, L_CE_ID,
        L_SOURCE, L_TYPE };
 
-static json_t *s_event_json(sqlite3_stmt *stmt)
+static json_t *s_event_json(db_stmt_t *stmt)
 {
-    int64_t ts = sqlite3_column_int64(stmt, L_TS);
+    int64_t ts = db_column_int64(stmt, L_TS);
     json_t *row = json_pack("{s:I, s:I, s:o}", "seq",
-                            (json_int_t) sqlite3_column_int64(stmt, L_SEQ), "ts",
+                            (json_int_t) db_column_int64(stmt, L_SEQ), "ts",
                             (json_int_t) ts, "kind", s_str(stmt, L_KIND));
     s_set_time(row, "time", ts);
     s_set_text(row, "trace_id", stmt, L_TRACE);
-    if (sqlite3_column_type(stmt, L_SIGNAL_ID) != SQLITE_NULL)
+    if (!db_column_is_null(stmt, L_SIGNAL_ID))
         json_object_set_new(row, "signal_id",
-                            json_integer(sqlite3_column_int64(stmt, L_SIGNAL_ID)));
+                            json_integer(db_column_int64(stmt, L_SIGNAL_ID)));
     s_set_text(row, "signal", stmt, L_CE_ID);
     s_set_text(row, "source", stmt, L_SOURCE);
     s_set_text(row, "type", stmt, L_TYPE);
@@ -511,15 +560,15 @@ static int64_t s_list_from(const audit_opts_t *o)
     if (o->limit <= 0 || o->has_since || o->has_until || o->type || o->source
         || o->subscriber || o->status || o->signal || o->subject)
         return 0;
-    sqlite3_stmt *stmt = s_prepare_sql(o->db, "SELECT MIN(seq) FROM (SELECT seq FROM audit"
-                                              " ORDER BY seq DESC LIMIT ?)");
+    db_stmt_t *stmt = s_prepare_sql(o->db, "SELECT MIN(seq) FROM (SELECT seq FROM audit"
+                                           " ORDER BY seq DESC LIMIT ?)");
     int64_t from = 0;
     if (stmt) {
-        sqlite3_bind_int64(stmt, 1, o->limit);
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            from = sqlite3_column_int64(stmt, 0);
+        db_bind_int64(stmt, 1, o->limit);
+        if (db_step(stmt) == DB_ROW)
+            from = db_column_int64(stmt, 0);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return from;
 }
 
@@ -541,14 +590,14 @@ static int s_list(audit_opts_t *o)
                            : " ORDER BY a.seq, a.part");
     if (o->limit > 0)
         s_num_arg(&q, o->limit);
-    sqlite3_stmt *stmt = s_prepare(o->db, &q);
+    db_stmt_t *stmt = s_prepare(o->db, &q);
     if (!stmt)
         return CMD_FAILED;
     if (!o->json)
         printf("%6s  %-24s  %-22s  %-36s  %-16s  %s\n", "SEQ", "TIME", "KIND", "SIGNAL",
                "SUBSCRIBER", "DETAIL");
-    int step;
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    db_step_t step;
+    while ((step = db_step(stmt)) == DB_ROW) {
         json_t *row = s_event_json(stmt);
         if (o->json)
             s_print_json(row);
@@ -557,12 +606,12 @@ static int s_list(audit_opts_t *o)
         json_decref(row);
         rows++;
     }
-    sqlite3_finalize(stmt);
-    if (step != SQLITE_DONE)
-        fprintf(stderr, "seinpost audit list: %s\n", sqlite3_errmsg(o->db));
+    db_finalize(&stmt);
+    if (step != DB_DONE)
+        fprintf(stderr, "seinpost audit list: %s\n", db_errmsg(o->db));
     else if (!o->json)
         printf("%lld event%s\n", (long long) rows, rows == 1 ? "" : "s");
-    return step == SQLITE_DONE ? CMD_OK : CMD_FAILED;
+    return step == DB_DONE ? CMD_OK : CMD_FAILED;
 }
 
 /*  ---- show ------------------------------------------------------------- */
@@ -570,104 +619,101 @@ static int s_list(audit_opts_t *o)
 enum { G_ID, G_SOURCE, G_CE_ID, G_TYPE, G_EMITTER, G_RECEIVED, G_KEY_ID, G_SIG, G_SHA,
        G_TRACE, G_PURGED, G_PURGED_AT };
 
-static json_t *s_signal_json(sqlite3_stmt *stmt)
+static json_t *s_signal_json(db_stmt_t *stmt)
 {
     char sig[2 * AUDIT_SIG_PREFIX + 1], sha[2 * SP_SHA256_SIZE + 1] = "";
     s_sig_prefix(stmt, G_SIG, sig);
-    if (sqlite3_column_bytes(stmt, G_SHA) == SP_SHA256_SIZE)
-        sp_hex(sqlite3_column_blob(stmt, G_SHA), SP_SHA256_SIZE, sha);
+    if (db_column_bytes(stmt, G_SHA) == SP_SHA256_SIZE)
+        sp_hex(db_column_blob(stmt, G_SHA), SP_SHA256_SIZE, sha);
     json_t *signal = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:s}",
-                               "store_id", (json_int_t) sqlite3_column_int64(stmt, G_ID),
+                               "store_id", (json_int_t) db_column_int64(stmt, G_ID),
                                "id", s_str(stmt, G_CE_ID), "source", s_str(stmt, G_SOURCE),
                                "type", s_str(stmt, G_TYPE), "emitter", s_str(stmt, G_EMITTER),
                                "emitter_key_id", s_str(stmt, G_KEY_ID),
                                "emitter_signature_prefix", sig, "sha256", sha,
                                "trace_id", s_str(stmt, G_TRACE), "payload",
-                               sqlite3_column_int(stmt, G_PURGED) ? "purged" : "stored");
-    s_set_time(signal, "received_at", sqlite3_column_int64(stmt, G_RECEIVED));
-    if (sqlite3_column_type(stmt, G_PURGED_AT) != SQLITE_NULL)
-        s_set_time(signal, "purged_at", sqlite3_column_int64(stmt, G_PURGED_AT));
+                               (int) db_column_int64(stmt, G_PURGED) ? "purged" : "stored");
+    s_set_time(signal, "received_at", db_column_int64(stmt, G_RECEIVED));
+    if (!db_column_is_null(stmt, G_PURGED_AT))
+        s_set_time(signal, "purged_at", db_column_int64(stmt, G_PURGED_AT));
     return signal;
 }
 
 /*  The hops before this node: each upstream node's signed batch that
     carried the signal here (protocol.md 16). None on a database from
     before the node link, or for a signal taken from its emitter.       */
-static json_t *s_hops_json(sqlite3 *db, int64_t signal_id)
+static json_t *s_hops_json(db_t *db, int64_t signal_id)
 {
     char sig[2 * AUDIT_SIG_PREFIX + 1];
     json_t *list = json_array();
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT b.upstream, b.key_id, lower(hex(b.sha256)),"
-                           " b.signature, b.received_at, r.subscription, r.seq, b.id"
-                           " FROM relays r JOIN upstream_batches b ON b.id = r.batch_id"
-                           " WHERE r.signal_id = ? ORDER BY b.received_at", -1, &stmt,
-                           NULL) != SQLITE_OK) {
-        sqlite3_finalize(stmt);
+    db_stmt_t *stmt = db_prepare(db, "SELECT b.upstream, b.key_id, lower(hex(b.sha256)),"
+                                 " b.signature, b.received_at, r.subscription, r.seq, b.id"
+                                 " FROM relays r JOIN upstream_batches b ON b.id = r.batch_id"
+                                 " WHERE r.signal_id = ? ORDER BY b.received_at", false);
+    if (!stmt)
         return list;
-    }
-    sqlite3_bind_int64(stmt, 1, signal_id);
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
+    db_bind_int64(stmt, 1, signal_id);
+    while (db_step(stmt) == DB_ROW) {
         s_sig_prefix(stmt, 3, sig);
         json_t *hop = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "upstream",
                                 s_col(stmt, 0), "router_key_id", s_col(stmt, 1),
                                 "batch_sha256", s_col(stmt, 2), "router_signature_prefix",
                                 sig, "subscription", s_col(stmt, 5), "seq",
-                                (json_int_t) sqlite3_column_int64(stmt, 6),
-                                "upstream_batch_id", (json_int_t) sqlite3_column_int64(stmt, 7));
-        s_set_time(hop, "received_at", sqlite3_column_int64(stmt, 4));
+                                (json_int_t) db_column_int64(stmt, 6),
+                                "upstream_batch_id", (json_int_t) db_column_int64(stmt, 7));
+        s_set_time(hop, "received_at", db_column_int64(stmt, 4));
         json_array_append_new(list, hop);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return list;
 }
 
-static json_t *s_deliveries_json(sqlite3 *db, int64_t signal_id)
+static json_t *s_deliveries_json(db_t *db, int64_t signal_id)
 {
     static const char *const states[] = { "pending", "delivered", "dead" };
-    sqlite3_stmt *stmt = s_prepare_sql(db, "SELECT id, subscriber, subscription, seq, state,"
-                                       " attempts, receipt_id, last_error FROM deliveries"
-                                       " WHERE signal_id = ? ORDER BY id");
+    db_stmt_t *stmt = s_prepare_sql(db, "SELECT id, subscriber, subscription, seq, state,"
+                                    " attempts, receipt_id, last_error FROM deliveries"
+                                    " WHERE signal_id = ? ORDER BY id");
     json_t *list = json_array();
     if (!stmt)
         return list;
-    sqlite3_bind_int64(stmt, 1, signal_id);
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-        int state = sqlite3_column_int(stmt, 4);
+    db_bind_int64(stmt, 1, signal_id);
+    while (db_step(stmt) == DB_ROW) {
+        int state = (int) db_column_int64(stmt, 4);
         json_t *row = json_pack("{s:I, s:o, s:o, s:I, s:s, s:i}", "delivery_id",
-                                (json_int_t) sqlite3_column_int64(stmt, 0),
+                                (json_int_t) db_column_int64(stmt, 0),
                                 "subscriber", s_str(stmt, 1), "subscription", s_str(stmt, 2),
-                                "seq", (json_int_t) sqlite3_column_int64(stmt, 3), "state",
+                                "seq", (json_int_t) db_column_int64(stmt, 3), "state",
                                 state >= 0 && state <= 2 ? states[state] : "unknown",
-                                "attempts", sqlite3_column_int(stmt, 5));
-        if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
-            json_object_set_new(row, "receipt_id", json_integer(sqlite3_column_int64(stmt, 6)));
+                                "attempts", (int) db_column_int64(stmt, 5));
+        if (!db_column_is_null(stmt, 6))
+            json_object_set_new(row, "receipt_id", json_integer(db_column_int64(stmt, 6)));
         s_set_text(row, "last_error", stmt, 7);
         json_array_append_new(list, row);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return list;
 }
 
 /*  {id, key_id, signature_prefix} of a stored batch or receipt.          */
-static json_t *s_signed_ref(sqlite3 *db, const char *sql, json_t *id)
+static json_t *s_signed_ref(db_t *db, const char *sql, json_t *id)
 {
     char sig[2 * AUDIT_SIG_PREFIX + 1];
     json_t *ref = NULL;
-    sqlite3_stmt *stmt = json_is_integer(id) ? s_prepare_sql(db, sql) : NULL;
+    db_stmt_t *stmt = json_is_integer(id) ? s_prepare_sql(db, sql) : NULL;
     if (!stmt)
         return NULL;
-    sqlite3_bind_int64(stmt, 1, json_integer_value(id));
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
+    db_bind_int64(stmt, 1, json_integer_value(id));
+    if (db_step(stmt) == DB_ROW) {
         s_sig_prefix(stmt, 1, sig);
         ref = json_pack("{s:I, s:o, s:s}", "id", (json_int_t) json_integer_value(id),
                         "key_id", s_str(stmt, 0), "signature_prefix", sig);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return ref;
 }
 
-static void s_enrich(sqlite3 *db, json_t *event)
+static void s_enrich(db_t *db, json_t *event)
 {
     const char *kind = json_string_value(json_object_get(event, "kind"));
     json_t *detail = json_object_get(event, "detail"), *ref = NULL;
@@ -701,27 +747,27 @@ static const char s_timeline_sql[] =
     "  AND a.ts <= COALESCE(d.done_at, 9223372036854775807))"
     " ORDER BY 1, 7";
 
-static json_t *s_events_json(sqlite3 *db, int64_t signal_id)
+static json_t *s_events_json(db_t *db, int64_t signal_id)
 {
-    sqlite3_stmt *stmt = s_prepare_sql(db, s_timeline_sql);
+    db_stmt_t *stmt = s_prepare_sql(db, s_timeline_sql);
     json_t *list = json_array();
     if (!stmt)
         return list;
-    sqlite3_bind_int64(stmt, 1, signal_id);
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-        int64_t ts = sqlite3_column_int64(stmt, 1);
+    db_bind_int64(stmt, 1, signal_id);
+    while (db_step(stmt) == DB_ROW) {
+        int64_t ts = db_column_int64(stmt, 1);
         json_t *event = json_pack("{s:I, s:I, s:o}", "seq",
-                                  (json_int_t) sqlite3_column_int64(stmt, 0), "ts",
+                                  (json_int_t) db_column_int64(stmt, 0), "ts",
                                   (json_int_t) ts, "kind", s_str(stmt, 2));
         s_set_time(event, "time", ts);
         s_set_text(event, "subscriber", stmt, 3);
         json_object_set_new(event, "detail", s_detail(stmt, 4));
-        if (sqlite3_column_int(stmt, 5))
+        if ((int) db_column_int64(stmt, 5))
             json_object_set_new(event, "queue_wide", json_true());
         s_enrich(db, event);
         json_array_append_new(list, event);
     }
-    sqlite3_finalize(stmt);
+    db_finalize(&stmt);
     return list;
 }
 
@@ -818,16 +864,17 @@ static void s_print_timeline(json_t *timeline)
 
 static int s_show(audit_opts_t *o)
 {
-    int found = 0, step;
-    sqlite3_stmt *stmt = s_prepare_sql(o->db, "SELECT id, source, ce_id, type, emitter,"
-                                       " received_at, key_id, signature, event_sha256,"
-                                       " trace_id, event IS NULL, purged_at FROM signals"
-                                       " WHERE ce_id = ? ORDER BY id");
+    int found = 0;
+    db_step_t step;
+    db_stmt_t *stmt = s_prepare_sql(o->db, "SELECT id, source, ce_id, type, emitter,"
+                                    " received_at, key_id, signature, event_sha256,"
+                                    " trace_id, event IS NULL, purged_at FROM signals"
+                                    " WHERE ce_id = ? ORDER BY id");
     if (!stmt)
         return CMD_FAILED;
-    sqlite3_bind_text(stmt, 1, o->id, -1, SQLITE_STATIC);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(stmt, G_ID);
+    db_bind_text(stmt, 1, o->id, -1);
+    while ((step = db_step(stmt)) == DB_ROW) {
+        int64_t id = db_column_int64(stmt, G_ID);
         json_t *timeline = json_pack("{s:o, s:o, s:o, s:o}", "signal", s_signal_json(stmt),
                                      "hops", s_hops_json(o->db, id),
                                      "deliveries", s_deliveries_json(o->db, id),
@@ -841,9 +888,9 @@ static int s_show(audit_opts_t *o)
         json_decref(timeline);
         found++;
     }
-    sqlite3_finalize(stmt);
-    if (step != SQLITE_DONE) {
-        fprintf(stderr, "seinpost audit show: %s\n", sqlite3_errmsg(o->db));
+    db_finalize(&stmt);
+    if (step != DB_DONE) {
+        fprintf(stderr, "seinpost audit show: %s\n", db_errmsg(o->db));
         return CMD_FAILED;
     }
     if (found == 0) {
@@ -916,20 +963,19 @@ static void s_print_ok(const verify_counts_t *c)
 }
 
 /*  As the daemon checks the database it opens (store.c).               */
-static int s_quick_check(sqlite3 *db, char *err, size_t errlen)
+static int s_quick_check(db_t *db, char *err, size_t errlen)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = db_prepare(db, "PRAGMA quick_check", false);
     int rc = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, NULL) == SQLITE_OK
-        && sqlite3_step(stmt) == SQLITE_ROW) {
-        const char *result = (const char *) sqlite3_column_text(stmt, 0);
+    if (stmt && db_step(stmt) == DB_ROW) {
+        const char *result = db_column_text(stmt, 0);
         rc = result && strcmp(result, "ok") == 0 ? 0 : -1;
         if (rc != 0)
             snprintf(err, errlen, "database is corrupt (quick_check: %.200s)",
                      result ? result : "?");
     } else
-        snprintf(err, errlen, "database is corrupt or unreadable: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(stmt);
+        snprintf(err, errlen, "database is corrupt or unreadable: %s", db_errmsg(db));
+    db_finalize(&stmt);
     return rc;
 }
 
@@ -951,7 +997,6 @@ static int s_verify(audit_opts_t *o)
     char err[1024], why[1024];
     progress_t progress = { .shown = false };
     verify_counts_t counts;
-    db_t *conn = NULL;
     int rc = CMD_FAILED;
     /* an auditor may not read the node secret: all else is checked */
     bool withheld = s_secret_withheld(o->config);
@@ -967,12 +1012,7 @@ static int s_verify(audit_opts_t *o)
         fputc('\n', stderr);
         goto cleanup;
     }
-    /* verify reads through db.h; the connection stays this command's */
-    if (!(conn = db_sqlite_wrap(o->db))) {
-        fprintf(stderr, "seinpost audit verify: out of memory\n");
-        goto cleanup;
-    }
-    verify_input_t in = { .db = conn, .node_key = o->config->signing_key,
+    verify_input_t in = { .db = o->db, .node_key = o->config->signing_key,
                           .config = o->config, .vault = vault, .strict = o->strict,
                           .lenient = o->lenient,
                           .anchors = o->anchors, .anchor_count = o->anchor_count,
@@ -998,7 +1038,6 @@ static int s_verify(audit_opts_t *o)
         fputc('\n', stderr);
     }
 cleanup:
-    db_destroy(&conn);
     vault_destroy(&vault);
     return rc;
 }
@@ -1011,8 +1050,8 @@ static int s_anchors(audit_opts_t *o)
 /*  ---- export: Logboek Dataverwerkingen ------------------------------------ */
 
 typedef struct {
-    sqlite3_stmt *routed;       /* the routed event of a delivery */
-    sqlite3_stmt *received;     /* the event listing a signal's data subjects */
+    db_stmt_t *routed;          /* the routed event of a delivery */
+    db_stmt_t *received;        /* the event listing a signal's data subjects */
 } export_aux_t;
 
 /*  One processing action (routed, delivered or dead-lettered).           */
@@ -1075,9 +1114,9 @@ static json_t *s_subjects(export_aux_t *aux, int64_t signal_id)
 {
     json_t *list = json_array(), *subject;
     size_t i;
-    sqlite3_reset(aux->received);
-    sqlite3_bind_int64(aux->received, 1, signal_id);
-    if (sqlite3_step(aux->received) != SQLITE_ROW)
+    db_reset(aux->received);
+    db_bind_int64(aux->received, 1, signal_id);
+    if (db_step(aux->received) != DB_ROW)
         return list;
     json_t *detail = json_loads(s_col(aux->received, 0), 0, NULL);
     json_array_foreach(json_object_get(detail, "data_subjects"), i, subject) {
@@ -1102,28 +1141,28 @@ static json_t *s_routed(export_aux_t *aux, action_t *a, json_t *detail)
         a->routed_ts = a->ts;
         return json_incref(detail);
     }
-    sqlite3_reset(aux->routed);
-    sqlite3_bind_int64(aux->routed, 1, a->signal_id);
-    sqlite3_bind_text(aux->routed, 2, a->subscriber, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(aux->routed, 3, a->subscription, -1, SQLITE_TRANSIENT);
+    db_reset(aux->routed);
+    db_bind_int64(aux->routed, 1, a->signal_id);
+    db_bind_text(aux->routed, 2, a->subscriber, -1);
+    db_bind_text(aux->routed, 3, a->subscription, -1);
     a->routed_ts = a->received_at;
-    if (sqlite3_step(aux->routed) != SQLITE_ROW)
+    if (db_step(aux->routed) != DB_ROW)
         return NULL;
-    a->routed_seq = sqlite3_column_int64(aux->routed, 0);
-    a->routed_ts = sqlite3_column_int64(aux->routed, 1);
-    a->routed_part = sqlite3_column_int64(aux->routed, 3);
+    a->routed_seq = db_column_int64(aux->routed, 0);
+    a->routed_ts = db_column_int64(aux->routed, 1);
+    a->routed_part = db_column_int64(aux->routed, 3);
     return json_loads(s_col(aux->routed, 2), 0, NULL);
 }
 
-static void s_export_action(const audit_opts_t *o, export_aux_t *aux, sqlite3_stmt *stmt)
+static void s_export_action(const audit_opts_t *o, export_aux_t *aux, db_stmt_t *stmt)
 {
     json_t *detail = json_loads(s_col(stmt, 4), 0, NULL), *subject;
     size_t i;
-    action_t a = { .seq = sqlite3_column_int64(stmt, 0), .ts = sqlite3_column_int64(stmt, 1),
+    action_t a = { .seq = db_column_int64(stmt, 0), .ts = db_column_int64(stmt, 1),
                    .kind = s_col(stmt, 2), .subscriber = s_col(stmt, 3),
-                   .trace_id = s_col(stmt, 5), .signal_id = sqlite3_column_int64(stmt, 6),
-                   .received_at = sqlite3_column_int64(stmt, 7),
-                   .part = sqlite3_column_int64(stmt, 8) };
+                   .trace_id = s_col(stmt, 5), .signal_id = db_column_int64(stmt, 6),
+                   .received_at = db_column_int64(stmt, 7),
+                   .part = db_column_int64(stmt, 8) };
     a.subscription = json_string_value(json_object_get(detail, "subscription"));
     if (!a.subscription)
         a.subscription = "";
@@ -1147,7 +1186,7 @@ static int s_export(audit_opts_t *o)
 {
     query_t q = { .len = 0 };
     export_aux_t aux = { NULL, NULL };
-    int step = SQLITE_ERROR;
+    db_step_t step = DB_ERROR;
     if (o->format && strcmp(o->format, "chain") == 0)
         return cmd_audit_export_chain(o->db, o->config->node_name);
     if (!o->format || strcmp(o->format, "logboek") != 0) {
@@ -1160,21 +1199,21 @@ static int s_export(audit_opts_t *o)
               " IN ('" AUDIT_ROUTED "', '" AUDIT_RECEIPT "', '" AUDIT_DEAD "')");
     s_filters(&q, o, NULL);
     s_sql(&q, " ORDER BY a.seq, a.part");
-    sqlite3_stmt *stmt = s_prepare(o->db, &q);
+    db_stmt_t *stmt = s_prepare(o->db, &q);
     aux.routed = s_prepare_sql(o->db, AUDIT_FIRST_ROUTED_SQL);
     aux.received = s_prepare_sql(o->db, "SELECT detail FROM audit WHERE signal_id = ? AND"
                                  " kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED
                                  "') AND json_type(detail, '$.data_subjects') = 'array'"
                                  " ORDER BY seq LIMIT 1");
     if (stmt && aux.routed && aux.received)
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+        while ((step = db_step(stmt)) == DB_ROW)
             s_export_action(o, &aux, stmt);
-    if (stmt && step != SQLITE_DONE)
-        fprintf(stderr, "seinpost audit export: %s\n", sqlite3_errmsg(o->db));
-    sqlite3_finalize(stmt);
-    sqlite3_finalize(aux.routed);
-    sqlite3_finalize(aux.received);
-    return step == SQLITE_DONE ? CMD_OK : CMD_FAILED;
+    if (stmt && step != DB_DONE)
+        fprintf(stderr, "seinpost audit export: %s\n", db_errmsg(o->db));
+    db_finalize(&stmt);
+    db_finalize(&aux.routed);
+    db_finalize(&aux.received);
+    return step == DB_DONE ? CMD_OK : CMD_FAILED;
 }
 
 /*  ---- options and dispatch --------------------------------------------- */
@@ -1321,7 +1360,7 @@ static int s_run(int sub, audit_opts_t *o)
     }
     rc = s_subcommands[sub].fn(o);
 cleanup:
-    sqlite3_close(o->db);
+    cmd_db_close(&o->db);
     config_destroy(&o->config);
     return rc;
 }

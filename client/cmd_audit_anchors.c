@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "cmd.h"
 #include "cmd_text.h"
@@ -24,45 +23,45 @@
 
 #define ANCHORS_EXIT_BROKEN 4
 
-static const char *s_text(sqlite3_stmt *stmt, int col)
+static const char *s_text(db_stmt_t *stmt, int col)
 {
-    const char *text = (const char *) sqlite3_column_text(stmt, col);
+    const char *text = db_column_text(stmt, col);
     return text ? text : "";
 }
 
 /*  One receipt's anchor: seq, hash (hex) from its batch header, and
     whether the chain has that hash at seq. 0, or -1 for no anchor.     */
-static int s_anchor_of(sqlite3_stmt *hash_at, const void *header, int len, int64_t *seq,
+static int s_anchor_of(db_stmt_t *hash_at, const void *header, size_t len, int64_t *seq,
                        char hex[2 * SP_SHA256_SIZE + 1], bool *in_chain)
 {
     uint8_t hash[SP_SHA256_SIZE];
-    json_t *parsed = json_loadb(header, (size_t) len, 0, NULL);
+    json_t *parsed = json_loadb(header, len, 0, NULL);
     json_t *anchor = json_object_get(parsed, "anchor");
     const char *text = json_string_value(json_object_get(anchor, "sha256"));
     *seq = json_integer_value(json_object_get(anchor, "seq"));
     int rc = *seq > 0 && text && sp_unhex(text, hash, sizeof hash) == 0 ? 0 : -1;
     if (rc == 0) {
         snprintf(hex, 2 * SP_SHA256_SIZE + 1, "%s", text);
-        sqlite3_reset(hash_at);
-        sqlite3_bind_int64(hash_at, 1, *seq);
-        *in_chain = sqlite3_step(hash_at) == SQLITE_ROW
-                    && sqlite3_column_bytes(hash_at, 0) == SP_SHA256_SIZE
-                    && memcmp(sqlite3_column_blob(hash_at, 0), hash, sizeof hash) == 0;
+        db_reset(hash_at);
+        db_bind_int64(hash_at, 1, *seq);
+        *in_chain = db_step(hash_at) == DB_ROW
+                    && db_column_bytes(hash_at, 0) == SP_SHA256_SIZE
+                    && memcmp(db_column_blob(hash_at, 0), hash, sizeof hash) == 0;
     }
     json_decref(parsed);
     return rc;
 }
 
-static void s_print_anchor(sqlite3_stmt *stmt, int64_t seq, const char *hex, bool in_chain,
+static void s_print_anchor(db_stmt_t *stmt, int64_t seq, const char *hex, bool in_chain,
                            bool json)
 {
     char when[40];
-    sp_time_format(sqlite3_column_int64(stmt, 2), when, sizeof when);
+    sp_time_format(db_column_int64(stmt, 2), when, sizeof when);
     if (json) {
         json_t *row = json_pack("{s:I, s:s, s:s, s:I, s:I, s:s, s:b}", "receipt_id",
-                                (json_int_t) sqlite3_column_int64(stmt, 0), "subscriber",
+                                (json_int_t) db_column_int64(stmt, 0), "subscriber",
                                 s_text(stmt, 1), "received_at", when, "batch_id",
-                                (json_int_t) sqlite3_column_int64(stmt, 3), "anchor_seq",
+                                (json_int_t) db_column_int64(stmt, 3), "anchor_seq",
                                 (json_int_t) seq, "anchor_sha256", hex, "in_chain", in_chain);
         char *line = json_dumps(row, JSON_COMPACT);
         if (line)
@@ -74,36 +73,35 @@ static void s_print_anchor(sqlite3_stmt *stmt, int64_t seq, const char *hex, boo
     /* a stored string, escaped as every audit command prints them */
     char *subscriber = cmd_text_escape(s_text(stmt, 1), strlen(s_text(stmt, 1)));
     printf("%-8" PRId64 " %-16.64s %-24s %-8" PRId64 " %-10" PRId64 " %.16s…  %s\n",
-           (int64_t) sqlite3_column_int64(stmt, 0), subscriber ? subscriber : "?", when,
-           (int64_t) sqlite3_column_int64(stmt, 3), seq, hex,
+           (int64_t) db_column_int64(stmt, 0), subscriber ? subscriber : "?", when,
+           (int64_t) db_column_int64(stmt, 3), seq, hex,
            in_chain ? "in chain" : "NOT IN CHAIN");
     free(subscriber);
 }
 
-int cmd_audit_anchors(sqlite3 *db, const char *subscriber, long limit, bool json)
+int cmd_audit_anchors(db_t *db, const char *subscriber, long limit, bool json)
 {
-    sqlite3_stmt *stmt = NULL, *hash_at = NULL;
+    db_stmt_t *hash_at = NULL;
     int rc = CMD_FAILED, missing = 0;
-    if (sqlite3_prepare_v2(db, "SELECT r.id, r.subscriber, r.received_at, r.batch_id,"
-                           " b.header FROM receipts r JOIN batches b ON b.id = r.batch_id"
-                           " WHERE (?1 IS NULL OR r.subscriber = ?1)"
-                           " ORDER BY r.id DESC LIMIT ?2", -1, &stmt, NULL) != SQLITE_OK
-        || sqlite3_prepare_v2(db, "SELECT hash FROM audit WHERE seq = ?", -1, &hash_at,
-                              NULL) != SQLITE_OK) {
-        fprintf(stderr, "seinpost audit anchors: %s\n", sqlite3_errmsg(db));
+    db_stmt_t *stmt = db_prepare(db, "SELECT r.id, r.subscriber, r.received_at, r.batch_id,"
+                                 " b.header FROM receipts r JOIN batches b ON b.id = r.batch_id"
+                                 " WHERE (?1 IS NULL OR r.subscriber = ?1)"
+                                 " ORDER BY r.id DESC LIMIT ?2", false);
+    if (!stmt || !(hash_at = db_prepare(db, "SELECT hash FROM audit WHERE seq = ?", false))) {
+        fprintf(stderr, "seinpost audit anchors: %s\n", db_errmsg(db));
         goto cleanup;
     }
     if (subscriber)
-        sqlite3_bind_text(stmt, 1, subscriber, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, limit > 0 ? limit : -1);
+        db_bind_text(stmt, 1, subscriber, -1);
+    db_bind_int64(stmt, 2, limit > 0 ? limit : -1);
     if (!json)
         printf("%-8s %-16s %-24s %-8s %-10s %-19s %s\n", "RECEIPT", "SUBSCRIBER",
                "RECEIVED", "BATCH", "ANCHOR", "CHAIN HASH", "");
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
+    while (db_step(stmt) == DB_ROW) {
         char hex[2 * SP_SHA256_SIZE + 1];
         int64_t seq = 0;
         bool in_chain = false;
-        if (s_anchor_of(hash_at, sqlite3_column_blob(stmt, 4), sqlite3_column_bytes(stmt, 4),
+        if (s_anchor_of(hash_at, db_column_blob(stmt, 4), db_column_bytes(stmt, 4),
                         &seq, hex, &in_chain) != 0)
             continue;           /* a batch from before anchors */
         missing += !in_chain;
@@ -114,38 +112,38 @@ int cmd_audit_anchors(sqlite3 *db, const char *subscriber, long limit, bool json
         fprintf(stderr, "seinpost audit anchors: %d countersigned anchor%s not in the chain "
                 "(seinpost audit verify names the first)\n", missing, missing == 1 ? " is" : "s are");
 cleanup:
-    sqlite3_finalize(stmt);
-    sqlite3_finalize(hash_at);
+    db_finalize(&stmt);
+    db_finalize(&hash_at);
     return rc;
 }
 
 /*  Every row exactly as the chain hashes it (13.2), hash in hex; the
     first line names the format and the router.                        */
-int cmd_audit_export_chain(sqlite3 *db, const char *router)
+int cmd_audit_export_chain(db_t *db, const char *router)
 {
-    sqlite3_stmt *stmt = NULL;
+    db_stmt_t *stmt = NULL;
     json_t *head = json_pack("{s:i, s:s}", "seinpost_chain", 1, "router", router);
     char *line = json_dumps(head, JSON_COMPACT);
     json_decref(head);
-    if (!line || sqlite3_prepare_v2(db, "SELECT seq, ts, kind, trace_id, signal_id,"
-                                    " subscriber, detail, hash FROM audit ORDER BY seq", -1,
-                                    &stmt, NULL) != SQLITE_OK) {
-        fprintf(stderr, "seinpost audit export: %s\n", sqlite3_errmsg(db));
+    if (!line || !(stmt = db_prepare(db, "SELECT seq, ts, kind, trace_id, signal_id,"
+                                     " subscriber, detail, hash FROM audit ORDER BY seq",
+                                     false))) {
+        fprintf(stderr, "seinpost audit export: %s\n", db_errmsg(db));
         free(line);
         return CMD_FAILED;
     }
     puts(line);
     free(line);
-    int step;
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    db_step_t step;
+    while ((step = db_step(stmt)) == DB_ROW) {
         char hex[2 * SP_SHA256_SIZE + 1] = "";
-        if (sqlite3_column_bytes(stmt, 7) == SP_SHA256_SIZE)
-            sp_hex(sqlite3_column_blob(stmt, 7), SP_SHA256_SIZE, hex);
+        if (db_column_bytes(stmt, 7) == SP_SHA256_SIZE)
+            sp_hex(db_column_blob(stmt, 7), SP_SHA256_SIZE, hex);
         json_t *row = json_pack("{s:I, s:I, s:s, s:s, s:I, s:s, s:s, s:s}",
-                                "seq", (json_int_t) sqlite3_column_int64(stmt, 0),
-                                "ts", (json_int_t) sqlite3_column_int64(stmt, 1),
+                                "seq", (json_int_t) db_column_int64(stmt, 0),
+                                "ts", (json_int_t) db_column_int64(stmt, 1),
                                 "kind", s_text(stmt, 2), "trace_id", s_text(stmt, 3),
-                                "signal_id", (json_int_t) sqlite3_column_int64(stmt, 4),
+                                "signal_id", (json_int_t) db_column_int64(stmt, 4),
                                 "subscriber", s_text(stmt, 5), "detail", s_text(stmt, 6),
                                 "hash", hex);
         line = row ? json_dumps(row, JSON_COMPACT) : NULL;
@@ -154,9 +152,9 @@ int cmd_audit_export_chain(sqlite3 *db, const char *router)
         free(line);
         json_decref(row);
     }
-    sqlite3_finalize(stmt);
-    if (step != SQLITE_DONE) {
-        fprintf(stderr, "seinpost audit export: %s\n", sqlite3_errmsg(db));
+    db_finalize(&stmt);
+    if (step != DB_DONE) {
+        fprintf(stderr, "seinpost audit export: %s\n", db_errmsg(db));
         return CMD_FAILED;
     }
     return fflush(stdout) == 0 ? CMD_OK : CMD_FAILED;

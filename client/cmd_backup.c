@@ -10,6 +10,9 @@
     earlier backup, nothing else: not the daemon's own files, not a key
     or the configuration, not a directory.
 
+    SQLite only: a database on PostgreSQL is refused (exit 2), since
+    pg_dump is what copies it consistently.
+
     The copy holds sealed payloads and pseudonyms: it is created 0600. It
     opens only with the node secret (node.pseudonym_key, or
     <database>.secret) and verifies only with the keys; those do not change
@@ -44,7 +47,8 @@ static int s_fsync_file(const char *path)
 /*  VACUUM INTO tmp. The file is made here first, empty, 0600, and only
     by us (O_EXCL, no symlink followed): SQLite writes into an existing
     empty file and keeps its owner and mode, so a file someone else put
-    there in between would receive the copy.                            */
+    there in between would receive the copy. VACUUM INTO is SQLite's
+    alone: it runs on the connection under the db_t (db_sqlite_handle). */
 static int s_vacuum_into(sqlite3 *db, const char *tmp, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = NULL;
@@ -163,38 +167,44 @@ static int s_install(const char *tmp, const char *out, char *err, size_t errlen)
     covers it.                                                           */
 static int s_report(const char *out, char *err, size_t errlen)
 {
-    sqlite3_stmt *stmt = NULL;
-    sqlite3 *db = cmd_db_open(out, err, errlen);
+    db_t *db = cmd_db_open(out, err, errlen);
     if (!db)
         return -1;
-    bool read = sqlite3_prepare_v2(db,
+    db_stmt_t *stmt = db_prepare(db,
         "SELECT (SELECT COUNT(*) FROM signals), (SELECT COUNT(*) FROM deliveries WHERE"
         " state = 0), (SELECT COALESCE(MAX(seq), 0) FROM audit), (SELECT COUNT(*) FROM"
-        " checkpoints), (SELECT COALESCE(MAX(audit_seq), 0) FROM checkpoints)", -1, &stmt,
-        NULL) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW;
+        " checkpoints), (SELECT COALESCE(MAX(audit_seq), 0) FROM checkpoints)", false);
+    bool read = stmt && db_step(stmt) == DB_ROW;
     if (read)
         printf("backup %s: %lld signals, %lld deliveries pending, audit events 1..%lld, "
                "%lld checkpoints (the last covers event %lld)\n", out,
-               (long long) sqlite3_column_int64(stmt, 0),
-               (long long) sqlite3_column_int64(stmt, 1),
-               (long long) sqlite3_column_int64(stmt, 2),
-               (long long) sqlite3_column_int64(stmt, 3),
-               (long long) sqlite3_column_int64(stmt, 4));
+               (long long) db_column_int64(stmt, 0),
+               (long long) db_column_int64(stmt, 1),
+               (long long) db_column_int64(stmt, 2),
+               (long long) db_column_int64(stmt, 3),
+               (long long) db_column_int64(stmt, 4));
     else
-        snprintf(err, errlen, "%.1024s: reading the copy: %s", out, sqlite3_errmsg(db));
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
+        snprintf(err, errlen, "%.1024s: reading the copy: %s", out, db_errmsg(db));
+    db_finalize(&stmt);
+    cmd_db_close(&db);
     return read ? 0 : -1;
 }
 
 static int s_backup(const char *conf_path, const char *given)
 {
     char err[4096] = "", out[4096], tmp[4096];
-    sqlite3 *db = NULL;
+    db_t *db = NULL;
     int rc = CMD_FAILED;
     config_t *config = config_load(conf_path, err, sizeof err);
     if (!config)
         goto cleanup;
+    /* VACUUM INTO is SQLite's: a server's database is copied by its own tool */
+    if (db_target_is_postgresql(config->database)) {
+        snprintf(err, sizeof err, "the database is PostgreSQL: back it up with pg_dump "
+                 "(see seinpostd(8))");
+        rc = CMD_USAGE;
+        goto cleanup;
+    }
     /* a relative name is made "./name": SQLite (built with URI names)
        would read "file:..." as a URI, not as a file name              */
     if (snprintf(out, sizeof out, "%s%s", given[0] == '/' ? "" : "./", given)
@@ -209,13 +219,13 @@ static int s_backup(const char *conf_path, const char *given)
         goto cleanup;
     rc = CMD_FAILED;
     db = cmd_db_open(config->database, err, sizeof err);
-    if (db && s_vacuum_into(db, tmp, err, sizeof err) == 0
+    if (db && s_vacuum_into(db_sqlite_handle(db), tmp, err, sizeof err) == 0
         && s_install(tmp, out, err, sizeof err) == 0 && s_report(out, err, sizeof err) == 0)
         rc = CMD_OK;
 cleanup:
     if (rc != CMD_OK)
         fprintf(stderr, "seinpost backup: %s\n", err);
-    sqlite3_close(db);
+    cmd_db_close(&db);
     config_destroy(&config);
     return rc;
 }

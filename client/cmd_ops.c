@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "cmd.h"
 #include "cmd_text.h"
@@ -25,23 +24,23 @@
 
 /*  ---- deadletters ------------------------------------------------------ */
 
-static json_t *s_dead_json(sqlite3_stmt *stmt)
+static json_t *s_dead_json(db_stmt_t *stmt)
 {
     char routed[40], dead[40];
-    const char *reason = (const char *) sqlite3_column_text(stmt, 7);
-    sp_time_format(sqlite3_column_int64(stmt, 5), routed, sizeof routed);
-    sp_time_format(sqlite3_column_int64(stmt, 6), dead, sizeof dead);
+    const char *reason = db_column_text(stmt, 7);
+    sp_time_format(db_column_int64(stmt, 5), routed, sizeof routed);
+    sp_time_format(db_column_int64(stmt, 6), dead, sizeof dead);
     return json_pack("{s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:b}",
-                     "delivery_id", (json_int_t) sqlite3_column_int64(stmt, 0),
-                     "subscriber", (const char *) sqlite3_column_text(stmt, 1),
-                     "subscription", (const char *) sqlite3_column_text(stmt, 2),
-                     "seq", (json_int_t) sqlite3_column_int64(stmt, 3),
-                     "signal", (const char *) sqlite3_column_text(stmt, 8),
-                     "source", (const char *) sqlite3_column_text(stmt, 10),
-                     "type", (const char *) sqlite3_column_text(stmt, 9),
-                     "attempts", sqlite3_column_int(stmt, 4), "routed_at", routed,
+                     "delivery_id", (json_int_t) db_column_int64(stmt, 0),
+                     "subscriber", db_column_text(stmt, 1),
+                     "subscription", db_column_text(stmt, 2),
+                     "seq", (json_int_t) db_column_int64(stmt, 3),
+                     "signal", db_column_text(stmt, 8),
+                     "source", db_column_text(stmt, 10),
+                     "type", db_column_text(stmt, 9),
+                     "attempts", (int) db_column_int64(stmt, 4), "routed_at", routed,
                      "dead_at", dead, "reason", reason ? reason : "",
-                     "payload_purged", sqlite3_column_int(stmt, 11) != 0);
+                     "payload_purged", (int) db_column_int64(stmt, 11) != 0);
 }
 
 static void s_dead_row(json_t *raw)
@@ -62,24 +61,24 @@ static void s_dead_row(json_t *raw)
     json_decref(row);
 }
 
-static int s_list_dead(sqlite3 *db, const char *subscriber, bool json)
+static int s_list_dead(db_t *db, const char *subscriber, bool json)
 {
-    sqlite3_stmt *stmt = NULL;
-    int step, count = 0;
-    if (sqlite3_prepare_v2(db, "SELECT d.id, d.subscriber, d.subscription, d.seq, d.attempts,"
-                           " d.created_at, d.done_at, d.last_error, s.ce_id, s.type, s.source,"
-                           " s.event IS NULL FROM deliveries d JOIN signals s"
-                           " ON s.id = d.signal_id WHERE d.state = 2"
-                           " AND (?1 IS NULL OR d.subscriber = ?1) ORDER BY d.id", -1, &stmt,
-                           NULL) != SQLITE_OK) {
-        fprintf(stderr, "seinpost deadletters: %s\n", sqlite3_errmsg(db));
+    db_step_t step;
+    int count = 0;
+    db_stmt_t *stmt = db_prepare(db, "SELECT d.id, d.subscriber, d.subscription, d.seq,"
+                                 " d.attempts, d.created_at, d.done_at, d.last_error, s.ce_id,"
+                                 " s.type, s.source, s.event IS NULL FROM deliveries d"
+                                 " JOIN signals s ON s.id = d.signal_id WHERE d.state = 2"
+                                 " AND (?1 IS NULL OR d.subscriber = ?1) ORDER BY d.id", false);
+    if (!stmt) {
+        fprintf(stderr, "seinpost deadletters: %s\n", db_errmsg(db));
         return CMD_FAILED;
     }
-    sqlite3_bind_text(stmt, 1, subscriber, -1, SQLITE_STATIC);
+    db_bind_text(stmt, 1, subscriber, -1);
     if (!json)
         printf("%8s  %-16s  %-24s  %5s  %-36s  %3s  %-24s  %s\n", "DELIVERY", "SUBSCRIBER",
                "SUBSCRIPTION", "SEQ", "SIGNAL", "TRY", "DEAD SINCE", "REASON");
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    while ((step = db_step(stmt)) == DB_ROW) {
         json_t *row = s_dead_json(stmt);
         char *text = json && row ? json_dumps(row, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
         if (text)
@@ -90,9 +89,9 @@ static int s_list_dead(sqlite3 *db, const char *subscriber, bool json)
         json_decref(row);
         count++;
     }
-    sqlite3_finalize(stmt);
-    if (step != SQLITE_DONE) {
-        fprintf(stderr, "seinpost deadletters: %s\n", sqlite3_errmsg(db));
+    db_finalize(&stmt);
+    if (step != DB_DONE) {
+        fprintf(stderr, "seinpost deadletters: %s\n", db_errmsg(db));
         return CMD_FAILED;
     }
     if (!json)
@@ -122,12 +121,12 @@ int cmd_deadletters(int argc, char **argv)
         return CMD_USAGE;
     }
     config_t *config = config_load(conf_path, err, sizeof err);
-    sqlite3 *db = config ? cmd_db_open(config->database, err, sizeof err) : NULL;
+    db_t *db = config ? cmd_db_open(config->database, err, sizeof err) : NULL;
     if (!db)
         fprintf(stderr, "seinpost deadletters: %s\n", err);
     else
         rc = s_list_dead(db, subscriber, json);
-    sqlite3_close(db);
+    cmd_db_close(&db);
     config_destroy(&config);
     return rc;
 }

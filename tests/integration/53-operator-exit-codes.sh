@@ -40,6 +40,15 @@ exit_is 2 "backup without -o" backup -c "$conf"
 exit_is 3 "backup into a missing directory" backup -c "$conf" -o "$SP_DIR/no/such/b.db"
 exit_is 0 "backup" backup -c "$conf" -o "$SP_DIR/b.db"
 exit_is 0 "backup over an earlier backup" backup -c "$conf" -o "$SP_DIR/b.db"
+# a database on PostgreSQL is pg_dump's to copy: refused before any
+# connection (the URI names no server), its password never shown
+sed -e 's|^database: .*|database: "postgresql://op:hunter2@/seinpost?host=/nonexistent"|' \
+    -e 's|^  curve_secret_key: .*|&\n  pseudonym_key: seinpost.db.secret|' "$conf" > "$SP_DIR/pg.yaml"
+exit_is 2 "backup of a PostgreSQL database" backup -c "$SP_DIR/pg.yaml" -o "$SP_DIR/pg.db"
+grep -q "the database is PostgreSQL: back it up with pg_dump" "$SP_DIR/err.txt" \
+    || fail "reason: $(cat "$SP_DIR/err.txt")"
+! grep -q hunter2 "$SP_DIR/err.txt" || fail "the password is shown: $(cat "$SP_DIR/err.txt")"
+[ ! -e "$SP_DIR/pg.db" ] || fail "a PostgreSQL backup wrote $SP_DIR/pg.db"
 sp_stop daemon
 exit_is 3 "redeliver with no daemon to answer" redeliver -c "$conf" 1
 echo "operator exit codes OK"
