@@ -582,11 +582,13 @@ static int s_list(audit_opts_t *o)
     if (o->limit > 0)
         s_sql(&q, "SELECT * FROM (");
     s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber, a.detail,"
-              " s.ce_id, s.source, s.type, a.part FROM (" AUDIT_EVENTS_SQL("a.seq >= ?1") ") a"
-              " LEFT JOIN signals s ON s.id = a.signal_id WHERE 1 = 1");
+              " s.ce_id, s.source, s.type, a.part FROM (");
+    s_sql(&q, db_engine(o->db) == DB_POSTGRESQL ? AUDIT_EVENTS_SQL_PG("a.seq >= ?1")
+                                                 : AUDIT_EVENTS_SQL("a.seq >= ?1"));
+    s_sql(&q, ") a LEFT JOIN signals s ON s.id = a.signal_id WHERE 1 = 1");
     s_num_arg(&q, s_list_from(o));
     s_filters(&q, o, &p);
-    s_sql(&q, o->limit > 0 ? " ORDER BY a.seq DESC, a.part DESC LIMIT ?) ORDER BY 1, 11"
+    s_sql(&q, o->limit > 0 ? " ORDER BY a.seq DESC, a.part DESC LIMIT ?) l ORDER BY 1, 11"
                            : " ORDER BY a.seq, a.part");
     if (o->limit > 0)
         s_num_arg(&q, o->limit);
@@ -734,22 +736,27 @@ static void s_enrich(db_t *db, json_t *event)
     (not tied to one signal) while this signal waited in it. Its sends
     and receipts are entries of batch rows after its first event: those
     are read from there on (AUDIT_EVENTS_SQL).                          */
-static const char s_timeline_sql[] =
-    "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 0, a.part FROM ("
-    AUDIT_EVENTS_SQL("a.signal_id = ?1 OR (a.signal_id IS NULL AND a.kind IN ('"
-                     AUDIT_BATCH_SENT "', '" AUDIT_BATCH_RECEIPT "') AND a.seq >="
-                     " (SELECT MIN(f.seq) FROM audit f WHERE f.signal_id = ?1))") ") a"
-    " WHERE a.signal_id = ?1"
-    " UNION SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 1, 0 FROM audit a"
-    " WHERE a.signal_id IS NULL AND a.kind = '" AUDIT_RETRY "' AND EXISTS ("
-    "  SELECT 1 FROM deliveries d WHERE d.signal_id = ?1 AND d.subscriber = a.subscriber"
-    "  AND a.ts >= (SELECT MIN(r.ts) FROM audit r WHERE r.signal_id = ?1)"
-    "  AND a.ts <= COALESCE(d.done_at, 9223372036854775807))"
-    " ORDER BY 1, 7";
+#define S_TIMELINE_SQL(events) \
+    "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 0, a.part FROM (" \
+    events("a.signal_id = ?1 OR (a.signal_id IS NULL AND a.kind IN ('" \
+           AUDIT_BATCH_SENT "', '" AUDIT_BATCH_RECEIPT "') AND a.seq >=" \
+           " (SELECT MIN(f.seq) FROM audit f WHERE f.signal_id = ?1))") ") a" \
+    " WHERE a.signal_id = ?1" \
+    " UNION SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, 1, 0 FROM audit a" \
+    " WHERE a.signal_id IS NULL AND a.kind = '" AUDIT_RETRY "' AND EXISTS (" \
+    "  SELECT 1 FROM deliveries d WHERE d.signal_id = ?1 AND d.subscriber = a.subscriber" \
+    "  AND a.ts >= (SELECT MIN(r.ts) FROM audit r WHERE r.signal_id = ?1)" \
+    "  AND a.ts <= COALESCE(d.done_at, 9223372036854775807))" \
+    " ORDER BY 1, 7"
+
+static const char *const s_timeline_sql[] = {
+    [DB_SQLITE] = S_TIMELINE_SQL(AUDIT_EVENTS_SQL),
+    [DB_POSTGRESQL] = S_TIMELINE_SQL(AUDIT_EVENTS_SQL_PG),
+};
 
 static json_t *s_events_json(db_t *db, int64_t signal_id)
 {
-    db_stmt_t *stmt = s_prepare_sql(db, s_timeline_sql);
+    db_stmt_t *stmt = s_prepare_sql(db, s_timeline_sql[db_engine(db)]);
     json_t *list = json_array();
     if (!stmt)
         return list;
@@ -962,9 +969,13 @@ static void s_print_ok(const verify_counts_t *c)
                "checkpoints that covered it is not detected\n");
 }
 
-/*  As the daemon checks the database it opens (store.c).               */
+/*  As the daemon checks the database it opens (store.c). PostgreSQL
+    checks its pages itself (data checksums, its WAL), and has no such
+    statement: the chain is what verify proves there.                  */
 static int s_quick_check(db_t *db, char *err, size_t errlen)
 {
+    if (db_engine(db) == DB_POSTGRESQL)
+        return 0;
     db_stmt_t *stmt = db_prepare(db, "PRAGMA quick_check", false);
     int rc = -1;
     if (stmt && db_step(stmt) == DB_ROW) {

@@ -10,6 +10,7 @@
 
     Read from the database only; nothing here needs a key.             */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,7 @@ int cmd_audit_anchors(db_t *db, const char *subscriber, long limit, bool json)
     int rc = CMD_FAILED, missing = 0;
     db_stmt_t *stmt = db_prepare(db, "SELECT r.id, r.subscriber, r.received_at, r.batch_id,"
                                  " b.header FROM receipts r JOIN batches b ON b.id = r.batch_id"
-                                 " WHERE (?1 IS NULL OR r.subscriber = ?1)"
+                                 " WHERE (CAST(?1 AS TEXT) IS NULL OR r.subscriber = ?1)"
                                  " ORDER BY r.id DESC LIMIT ?2", false);
     if (!stmt || !(hash_at = db_prepare(db, "SELECT hash FROM audit WHERE seq = ?", false))) {
         fprintf(stderr, "seinpost audit anchors: %s\n", db_errmsg(db));
@@ -93,7 +94,7 @@ int cmd_audit_anchors(db_t *db, const char *subscriber, long limit, bool json)
     }
     if (subscriber)
         db_bind_text(stmt, 1, subscriber, -1);
-    db_bind_int64(stmt, 2, limit > 0 ? limit : -1);
+    db_bind_int64(stmt, 2, limit > 0 ? limit : INT64_MAX);     /* both engines' "all" */
     if (!json)
         printf("%-8s %-16s %-24s %-8s %-10s %-19s %s\n", "RECEIPT", "SUBSCRIBER",
                "RECEIVED", "BATCH", "ANCHOR", "CHAIN HASH", "");

@@ -69,7 +69,8 @@ static int s_list_dead(db_t *db, const char *subscriber, bool json)
                                  " d.attempts, d.created_at, d.done_at, d.last_error, s.ce_id,"
                                  " s.type, s.source, s.event IS NULL FROM deliveries d"
                                  " JOIN signals s ON s.id = d.signal_id WHERE d.state = 2"
-                                 " AND (?1 IS NULL OR d.subscriber = ?1) ORDER BY d.id", false);
+                                 " AND (CAST(?1 AS TEXT) IS NULL OR d.subscriber = ?1)"
+                                 " ORDER BY d.id", false);
     if (!stmt) {
         fprintf(stderr, "seinpost deadletters: %s\n", db_errmsg(db));
         return CMD_FAILED;

@@ -78,13 +78,44 @@ typedef struct audit audit_t;
     " FROM audit a, json_each(a.detail, '$.entries') e LEFT JOIN signals s" \
     " ON s.id = e.value ->> 1 WHERE a.kind = '" AUDIT_BATCH_RECEIPT "' AND (" where ")"
 
+/*  The same on PostgreSQL, whose JSON is jsonb: an entry's members keep
+    their JSON types (jsonb_build_object of -> values), and its detail
+    is jsonb's text (members in jsonb's order, a space after ':').      */
+#define AUDIT_EVENTS_SQL_PG(where) \
+    "SELECT a.seq, 0 AS part, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber," \
+    " a.detail FROM audit a WHERE a.kind NOT IN ('" AUDIT_BATCH_SENT "', '" \
+    AUDIT_BATCH_RECEIPT "') AND (" where ")" \
+    " UNION ALL SELECT a.seq, r.n, a.ts, '" AUDIT_ROUTED "', a.trace_id, a.signal_id," \
+    " r.v ->> 'subscriber', (r.v - 'subscriber')::text FROM audit a CROSS JOIN LATERAL" \
+    " jsonb_array_elements(a.detail::jsonb -> 'routes') WITH ORDINALITY r(v, n)" \
+    " WHERE a.kind = '" AUDIT_SIGNAL_ACCEPTED "' AND (" where ")" \
+    " UNION ALL SELECT a.seq, e.n, a.ts, '" AUDIT_ATTEMPT "', s.trace_id," \
+    " (e.v ->> 0)::bigint, a.subscriber, jsonb_build_object('subscription', e.v -> 1," \
+    " 'seq', e.v -> 2, 'attempt', e.v -> 3, 'batch_id', a.detail::jsonb -> 'batch_id'," \
+    " 'outcome', a.detail::jsonb -> 'outcome')::text FROM audit a CROSS JOIN LATERAL" \
+    " jsonb_array_elements(a.detail::jsonb -> 'entries') WITH ORDINALITY e(v, n)" \
+    " LEFT JOIN signals s ON s.id = (e.v ->> 0)::bigint" \
+    " WHERE a.kind = '" AUDIT_BATCH_SENT "' AND (" where ")" \
+    " UNION ALL SELECT a.seq, e.n, a.ts, '" AUDIT_RECEIPT "', s.trace_id," \
+    " (e.v ->> 1)::bigint, a.subscriber, jsonb_build_object('subscription', e.v -> 2," \
+    " 'seq', e.v -> 3, 'receipt_id', a.detail::jsonb -> 'receipt_id', 'delivery_id'," \
+    " e.v -> 0, 'batch_id', a.detail::jsonb -> 'batch_id', 'received_at'," \
+    " a.detail::jsonb -> 'received_at')::text FROM audit a CROSS JOIN LATERAL" \
+    " jsonb_array_elements(a.detail::jsonb -> 'entries') WITH ORDINALITY e(v, n)" \
+    " LEFT JOIN signals s ON s.id = (e.v ->> 1)::bigint" \
+    " WHERE a.kind = '" AUDIT_BATCH_RECEIPT "' AND (" where ")"
+
 /*  The routing of one delivery, as the chain recorded it: seq, ts, detail
     and part of the first delivery.routed event of ?1 signal, ?2
     subscriber, ?3 subscription (redelivery and the Logboek export).   */
 #define AUDIT_FIRST_ROUTED_SQL \
-    "SELECT seq, ts, detail, part FROM (" AUDIT_EVENTS_SQL("a.signal_id = ?1") ")" \
+    "SELECT seq, ts, detail, part FROM (" AUDIT_EVENTS_SQL("a.signal_id = ?1") ") ev" \
     " WHERE kind = '" AUDIT_ROUTED "' AND subscriber = ?2" \
     " AND json_extract(detail, '$.subscription') = ?3 ORDER BY seq, part LIMIT 1"
+#define AUDIT_FIRST_ROUTED_SQL_PG \
+    "SELECT seq, ts, detail, part FROM (" AUDIT_EVENTS_SQL_PG("a.signal_id = ?1") ") ev" \
+    " WHERE kind = '" AUDIT_ROUTED "' AND subscriber = ?2" \
+    " AND detail::jsonb ->> 'subscription' = ?3 ORDER BY seq, part LIMIT 1"
 
 /*  Canonical bytes of a row, exactly what the chain hash covers:
     prev_hash (32 bytes) || "<seq>\n<ts>\n<kind>\n<trace_id>\n<signal_id>\n

@@ -188,13 +188,14 @@ static bool s_in_transaction(db_t *self)
 
 static int64_t s_changes(const db_t *self) { return P_CDB(self)->changes; }
 
-/*  sql with ?N (or ? in turn) as $N, outside quotes and comments. The
+/*  sql with ?N (or ?, one more than the highest so far) as $N, outside
+    quotes and comments. The
     highest parameter number in *nparams. NULL when out of memory.       */
 static char *s_rewrite(const char *sql, int *nparams)
 {
     size_t len = strlen(sql);
     char *out = malloc(len * 6 + 1), *o = out;    /* "?" -> "$32766" fits */
-    int next = 0, max = 0;
+    int max = 0;
     char quote = 0;
     if (!out)
         return NULL;
@@ -216,7 +217,7 @@ static char *s_rewrite(const char *sql, int *nparams)
             char *end = NULL;
             long n = strtol(p + 1, &end, 10);
             if (end == p + 1 || n <= 0 || n > 32766)
-                n = ++next;
+                n = max + 1;    /* as SQLite numbers a bare ? */
             else
                 p = end - 1;
             o += sprintf(o, "$%ld", n);

@@ -24,9 +24,14 @@
 
 /*  The basis a delivery was first routed under, as its routing recorded:
     ?1 signal, ?2 subscriber, ?3 subscription.                          */
-#define REDELIVER_ROUTED \
-    "SELECT json_extract(detail, '$.grondslag')," \
-    " json_extract(detail, '$.processing_activity_id') FROM (" AUDIT_FIRST_ROUTED_SQL ")"
+static const char *const s_routed_sql[] = {
+    [DB_SQLITE] = "SELECT json_extract(detail, '$.grondslag'),"
+                  " json_extract(detail, '$.processing_activity_id')"
+                  " FROM (" AUDIT_FIRST_ROUTED_SQL ") r",
+    [DB_POSTGRESQL] = "SELECT detail::jsonb ->> 'grondslag',"
+                      " detail::jsonb ->> 'processing_activity_id'"
+                      " FROM (" AUDIT_FIRST_ROUTED_SQL_PG ") r",
+};
 /*  The attempts, batch and receipt of the old seq are not this one's.  */
 #define REDELIVER_UPDATE \
     "UPDATE deliveries SET id = ?, seq = ?, state = 0, created_at = ?, attempts = 0," \
@@ -48,7 +53,7 @@ int redeliver_open(redeliver_t *r, server_t *self, size_t cap, json_t *requester
         return -1;
     }
     if (!(r->signal = db_prepare(db, ROUTE_STORED_SIGNAL, false))
-        || !(r->routed = db_prepare(db, REDELIVER_ROUTED, false))) {
+        || !(r->routed = db_prepare(db, s_routed_sql[db_engine(db)], false))) {
         snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
         return -1;
     }

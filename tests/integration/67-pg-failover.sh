@@ -19,7 +19,7 @@ trap 'rc=$?; touch "$SP_DIR/stop"; sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/nu
       rm -rf "$PGD"; [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
 
 SP_DATABASE=$(tests/pg/pg-start "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
-SP_LEASE=1s
+SP_LEASE=${SP_LEASE:-1s}
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null
 sp_pg_nodes || fail "node b's ingress not set"
 

@@ -94,8 +94,10 @@ TEST(numbered_parameters_in_any_order_and_not_in_literals)
     CHECK(ins && db_bind_int64(ins, 1, 40) == 0 && db_bind_int64(ins, 2, 2) == 0);
     CHECK(ins && db_step(ins) == DB_DONE);
     db_finalize(&ins);
-    db_stmt_t *sel = db_prepare(db, "SELECT n, name FROM t WHERE id = ?", false);
-    CHECK(sel && db_bind_int64(sel, 1, 2) == 0 && db_step(sel) == DB_ROW);
+    /* a bare ? after ?1 is ?2, as SQLite numbers it */
+    db_stmt_t *sel = db_prepare(db, "SELECT n, name FROM t WHERE id = ?1 AND n = ?", false);
+    CHECK(sel && db_bind_int64(sel, 1, 2) == 0 && db_bind_int64(sel, 2, 42) == 0
+          && db_step(sel) == DB_ROW);
     CHECK(sel && db_column_int64(sel, 0) == 42);
     CHECK_STR(sel ? db_column_text(sel, 1) : NULL, "?1 '?2'");
     db_finalize(&sel);
