@@ -36,6 +36,9 @@ bool lease_valid(const lease_t *self, int64_t now);
 /*  When to renew next: a third of the lease after the last renewal.     */
 int64_t lease_renew_at(const lease_t *self);
 
+/*  Ends the lease now, on a clean stop, so that a standby need not wait. */
+void lease_release(lease_t *self);
+
 int64_t lease_token(const lease_t *self);
 const char *lease_id(const lease_t *self);      /* this node's holder id */
 const char *lease_holder(const lease_t *self);  /* the other holder, after 0 */

@@ -234,6 +234,8 @@ int main(int argc, char **argv)
     /* EX_TEMPFAIL: deposed, for the service manager to start a standby */
     int status = rc == 0 ? 0 : s_server->deposed ? 75 : 1;
     server_destroy(&s_server);
+    if (lease && status == 0)
+        lease_release(lease);
     lease_destroy(&lease);
     return status;
 }

@@ -49,6 +49,10 @@ TEST(one_node_holds_the_lease_until_it_runs_out)
     CHECK(lease_acquire(b, sp_clock_ms(), err, sizeof err) == 1);
     CHECK(lease_token(b) == token + 1);
     CHECK(lease_acquire(a, sp_clock_ms(), err, sizeof err) == 0);
+    /* b stops cleanly: a takes over at once, not a lease later */
+    lease_release(b);
+    CHECK(lease_acquire(a, sp_clock_ms(), err, sizeof err) == 1);
+    CHECK(lease_token(a) == token + 2);
 done:
     lease_destroy(&a);
     lease_destroy(&b);
