@@ -40,6 +40,7 @@ int db_commit(db_t *self) { return self->driver->commit(self); }
 int db_rollback(db_t *self) { return self->driver->rollback(self); }
 bool db_in_transaction(db_t *self) { return self->driver->in_transaction(self); }
 int64_t db_changes(const db_t *self) { return self->driver->changes(self); }
+int64_t db_last_insert_id(db_t *self) { return self->driver->last_insert_id(self); }
 
 db_stmt_t *db_prepare(db_t *self, const char *sql, bool persistent)
 {
@@ -61,16 +62,37 @@ int db_bind_int64(db_stmt_t *stmt, int index, int64_t value)
     return S_DRIVER(stmt)->bind_int64(stmt, index, value);
 }
 
+static int s_bind_text(db_stmt_t *stmt, int index, const char *text, int len, bool copy)
+{
+    return text ? S_DRIVER(stmt)->bind_text(stmt, index, text,
+                                            len < 0 ? (int) strlen(text) : len, copy)
+                : S_DRIVER(stmt)->bind_null(stmt, index);
+}
+
+static int s_bind_blob(db_stmt_t *stmt, int index, const void *blob, size_t len, bool copy)
+{
+    return blob ? S_DRIVER(stmt)->bind_blob(stmt, index, blob, len, copy)
+                : S_DRIVER(stmt)->bind_null(stmt, index);
+}
+
 int db_bind_text(db_stmt_t *stmt, int index, const char *text, int len)
 {
-    return text ? S_DRIVER(stmt)->bind_text(stmt, index, text, len < 0 ? (int) strlen(text) : len)
-                : S_DRIVER(stmt)->bind_null(stmt, index);
+    return s_bind_text(stmt, index, text, len, true);
 }
 
 int db_bind_blob(db_stmt_t *stmt, int index, const void *blob, size_t len)
 {
-    return blob ? S_DRIVER(stmt)->bind_blob(stmt, index, blob, len)
-                : S_DRIVER(stmt)->bind_null(stmt, index);
+    return s_bind_blob(stmt, index, blob, len, true);
+}
+
+int db_bind_text_ref(db_stmt_t *stmt, int index, const char *text, int len)
+{
+    return s_bind_text(stmt, index, text, len, false);
+}
+
+int db_bind_blob_ref(db_stmt_t *stmt, int index, const void *blob, size_t len)
+{
+    return s_bind_blob(stmt, index, blob, len, false);
 }
 
 int db_bind_null(db_stmt_t *stmt, int index) { return S_DRIVER(stmt)->bind_null(stmt, index); }

@@ -78,6 +78,10 @@ int db_rollback(db_t *self);
     but refuses every statement until ROLLBACK.                          */
 bool db_in_transaction(db_t *self);
 
+/*  The id SQLite gave the row of the last INSERT (its rowid); -1 on
+    PostgreSQL, where an INSERT ... RETURNING id says it.               */
+int64_t db_last_insert_id(db_t *self);
+
 /*  Rows the last INSERT, UPDATE or DELETE changed.                      */
 int64_t db_changes(const db_t *self);
 
@@ -93,6 +97,12 @@ int db_bind_int64(db_stmt_t *stmt, int index, int64_t value);
 int db_bind_text(db_stmt_t *stmt, int index, const char *text, int len);
 int db_bind_blob(db_stmt_t *stmt, int index, const void *blob, size_t len);
 int db_bind_null(db_stmt_t *stmt, int index);
+/*  The same without a copy where the engine allows (SQLite): the bytes
+    must stay as they are until db_reset() or db_clear_bindings(). For
+    the queue's hot path, where a 1 KiB event would be copied for each
+    insert.                                                            */
+int db_bind_text_ref(db_stmt_t *stmt, int index, const char *text, int len);
+int db_bind_blob_ref(db_stmt_t *stmt, int index, const void *blob, size_t len);
 
 /*  The next row (DB_ROW), the end (DB_DONE), or DB_ERROR with
     db_errmsg() of the statement's connection. After DB_DONE or DB_ERROR

@@ -28,11 +28,12 @@ struct db_driver {
     int (*rollback)(db_t *self);
     bool (*in_transaction)(db_t *self);
     int64_t (*changes)(const db_t *self);
+    int64_t (*last_insert_id)(db_t *self);
     db_stmt_t *(*prepare)(db_t *self, const char *sql, bool persistent);
     void (*finalize)(db_stmt_t *stmt);
     int (*bind_int64)(db_stmt_t *stmt, int index, int64_t value);
-    int (*bind_text)(db_stmt_t *stmt, int index, const char *text, int len);
-    int (*bind_blob)(db_stmt_t *stmt, int index, const void *blob, size_t len);
+    int (*bind_text)(db_stmt_t *stmt, int index, const char *text, int len, bool copy);
+    int (*bind_blob)(db_stmt_t *stmt, int index, const void *blob, size_t len, bool copy);
     int (*bind_null)(db_stmt_t *stmt, int index);
     db_step_t (*step)(db_stmt_t *stmt);
     void (*reset)(db_stmt_t *stmt);

@@ -186,6 +186,12 @@ static bool s_in_transaction(db_t *self)
     return PQtransactionStatus(P_DB(self)->conn) != PQTRANS_IDLE;
 }
 
+static int64_t s_last_insert_id(db_t *self)
+{
+    (void) self;
+    return -1;
+}
+
 static int64_t s_changes(const db_t *self) { return P_CDB(self)->changes; }
 
 /*  sql with ?N (or ?, one more than the highest so far) as $N, outside
@@ -330,13 +336,15 @@ static int s_bind_int64(db_stmt_t *stmt, int index, int64_t value)
     return s_bind(stmt, index, text, (size_t) len, 0, S_INT8OID);
 }
 
-static int s_bind_text(db_stmt_t *stmt, int index, const char *text, int len)
+static int s_bind_text(db_stmt_t *stmt, int index, const char *text, int len, bool copy)
 {
+    (void) copy;        /* libpq needs the values at PQexec*: always copied */
     return s_bind(stmt, index, text, (size_t) len, 0, S_TEXTOID);
 }
 
-static int s_bind_blob(db_stmt_t *stmt, int index, const void *blob, size_t len)
+static int s_bind_blob(db_stmt_t *stmt, int index, const void *blob, size_t len, bool copy)
 {
+    (void) copy;
     if (len > INT32_MAX) {
         s_set_error(P_DB(stmt->db), DB_ERR_OTHER, "blob too large");
         return -1;
@@ -514,6 +522,7 @@ static const db_driver_t s_driver = {
     .engine = DB_POSTGRESQL, .destroy = s_destroy, .errmsg = s_errmsg, .error = s_error,
     .exec = s_exec, .begin = s_begin, .commit = s_commit, .rollback = s_rollback,
     .in_transaction = s_in_transaction, .changes = s_changes,
+    .last_insert_id = s_last_insert_id,
     .prepare = s_prepare, .finalize = s_finalize,
     .bind_int64 = s_bind_int64, .bind_text = s_bind_text, .bind_blob = s_bind_blob,
     .bind_null = s_bind_null, .step = s_step, .reset = s_reset,

@@ -97,6 +97,7 @@ static int s_begin(db_t *self) { return s_exec(self, "BEGIN IMMEDIATE"); }
 static int s_commit(db_t *self) { return s_exec(self, "COMMIT"); }
 static int s_rollback(db_t *self) { return s_exec(self, "ROLLBACK"); }
 static bool s_in_transaction(db_t *self) { return !sqlite3_get_autocommit(S_DB(self)->db); }
+static int64_t s_last_insert_id(db_t *self) { return sqlite3_last_insert_rowid(S_DB(self)->db); }
 static int64_t s_changes(const db_t *self) { return sqlite3_changes64(S_CDB(self)->db); }
 
 static db_stmt_t *s_prepare(db_t *self, const char *sql, bool persistent)
@@ -128,14 +129,16 @@ static int s_bind_int64(db_stmt_t *stmt, int index, int64_t value)
     return s_bind_rc(stmt, sqlite3_bind_int64(S_STMT(stmt), index, value));
 }
 
-static int s_bind_text(db_stmt_t *stmt, int index, const char *text, int len)
+static int s_bind_text(db_stmt_t *stmt, int index, const char *text, int len, bool copy)
 {
-    return s_bind_rc(stmt, sqlite3_bind_text(S_STMT(stmt), index, text, len, SQLITE_TRANSIENT));
+    return s_bind_rc(stmt, sqlite3_bind_text(S_STMT(stmt), index, text, len,
+                                             copy ? SQLITE_TRANSIENT : SQLITE_STATIC));
 }
 
-static int s_bind_blob(db_stmt_t *stmt, int index, const void *blob, size_t len)
+static int s_bind_blob(db_stmt_t *stmt, int index, const void *blob, size_t len, bool copy)
 {
-    return s_bind_rc(stmt, sqlite3_bind_blob64(S_STMT(stmt), index, blob, len, SQLITE_TRANSIENT));
+    return s_bind_rc(stmt, sqlite3_bind_blob64(S_STMT(stmt), index, blob, len,
+                                               copy ? SQLITE_TRANSIENT : SQLITE_STATIC));
 }
 
 static int s_bind_null(db_stmt_t *stmt, int index)
@@ -182,6 +185,7 @@ static const db_driver_t s_driver = {
     .engine = DB_SQLITE, .destroy = s_destroy, .errmsg = s_errmsg, .error = s_error,
     .exec = s_exec, .begin = s_begin, .commit = s_commit, .rollback = s_rollback,
     .in_transaction = s_in_transaction, .changes = s_changes,
+    .last_insert_id = s_last_insert_id,
     .prepare = s_prepare, .finalize = s_finalize,
     .bind_int64 = s_bind_int64, .bind_text = s_bind_text, .bind_blob = s_bind_blob,
     .bind_null = s_bind_null, .step = s_step, .reset = s_reset,

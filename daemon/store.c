@@ -26,10 +26,10 @@ static const char *s_sql[ST_COUNT] = {
     [ST_SIGNAL_INSERT] =
         "INSERT INTO signals(source, ce_id, type, emitter, received_at, event,"
         " event_sha256, key_id, signature, trace_id, subject_pseudonym)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
     [ST_DELIVERY_INSERT] =
         "INSERT INTO deliveries(signal_id, subscriber, subscription, seq, created_at)"
-        " VALUES(?,?,?,?,?) RETURNING id",
+        " VALUES(?,?,?,?,?)",
     [ST_MAX_SEQ] = "SELECT subscriber, subscription, MAX(seq) FROM deliveries"
                    " GROUP BY subscriber, subscription",
     [ST_PENDING_PAGE] =
@@ -42,12 +42,12 @@ static const char *s_sql[ST_COUNT] = {
     [ST_PENDING_STATS] = "SELECT COUNT(*), MIN(created_at) FROM deliveries"
                          " WHERE subscriber = ? AND state = 0",
     [ST_BATCH_INSERT] = "INSERT INTO batches(subscriber, sent_at, header, signature, key_id)"
-                        " VALUES(?,?,?,?,?) RETURNING id",
+                        " VALUES(?,?,?,?,?)",
     [ST_DELIVERY_SENT] = "UPDATE deliveries SET batch_id = ?, attempts = attempts + 1,"
                          " last_attempt_at = ? WHERE subscriber = ? AND state = 0"
                          " AND id BETWEEN ? AND ?",
     [ST_RECEIPT_INSERT] = "INSERT INTO receipts(subscriber, received_at, body, signature,"
-                          " key_id, batch_id) VALUES(?,?,?,?,?,?) RETURNING id",
+                          " key_id, batch_id) VALUES(?,?,?,?,?,?)",
     [ST_ACK_FIND] =
         "SELECT d.id, d.signal_id, s.trace_id FROM deliveries d"
         " JOIN signals s ON s.id = d.signal_id"
@@ -74,8 +74,15 @@ static const char *s_sql[ST_COUNT] = {
 
 /*  Where PostgreSQL needs other words: it plans by its own statistics
     and has no INDEXED BY.                                              */
-static const char *s_sql_pg(store_stmt_t which)
+static const char *s_sql_pg(store_stmt_t which, char *buf, size_t len)
 {
+    /* SQLite says a new row's id without being asked (its rowid), which
+       costs less than RETURNING; PostgreSQL needs to be asked          */
+    if (which == ST_SIGNAL_INSERT || which == ST_DELIVERY_INSERT || which == ST_BATCH_INSERT
+        || which == ST_RECEIPT_INSERT) {
+        snprintf(buf, len, "%s RETURNING id", s_sql[which]);
+        return buf;
+    }
     if (which == ST_PENDING_UPTO)
         return "SELECT d.id, d.signal_id, d.seq, s.trace_id"
                " FROM deliveries d JOIN signals s ON s.id = d.signal_id"
@@ -255,7 +262,8 @@ static int s_setup(store_t *self, bool readonly, char *err, size_t errlen)
     if (sqlite)
         sqlite3_wal_hook(db_sqlite_handle(self->db), s_wal_hook, self);
     for (int i = 0; i < ST_COUNT; i++) {
-        const char *sql = sqlite ? s_sql[i] : s_sql_pg((store_stmt_t) i);
+        char buf[1024];
+        const char *sql = sqlite ? s_sql[i] : s_sql_pg((store_stmt_t) i, buf, sizeof buf);
         if (!(self->stmt[i] = db_prepare(self->db, sql, true))) {
             snprintf(err, errlen, "preparing statement %d: %s", i, db_errmsg(self->db));
             return -1;
@@ -371,12 +379,14 @@ static db_step_t s_step(store_t *self, db_stmt_t *stmt)
     return step;
 }
 
-/*  Runs an INSERT ... RETURNING id: the new row's id in *id.            */
+/*  Runs an INSERT: the new row's id in *id (SQLite's rowid, or what the
+    PostgreSQL variant's RETURNING id gives).                          */
 static int s_step_id(store_t *self, db_stmt_t *stmt, int64_t *id)
 {
-    bool ok = s_note(self, db_step(stmt) == DB_ROW);
+    bool sqlite = db_engine(self->db) == DB_SQLITE;
+    bool ok = s_note(self, db_step(stmt) == (sqlite ? DB_DONE : DB_ROW));
     if (ok)
-        *id = db_column_int64(stmt, 0);
+        *id = sqlite ? db_last_insert_id(self->db) : db_column_int64(stmt, 0);
     db_reset(stmt);
     db_clear_bindings(stmt);
     return ok ? 0 : -1;
@@ -498,9 +508,12 @@ void store_rollback(store_t *self)
     self->in_tx = db_in_transaction(self->db);
 }
 
+/*  Every statement here is reset and its bindings cleared right after
+    its step (s_step_done, s_step_id, and the readers): the caller's
+    bytes outlive their use, and need no copy.                         */
 static void s_bind_text(db_stmt_t *stmt, int index, const char *text)
 {
-    db_bind_text(stmt, index, text, -1);
+    db_bind_text_ref(stmt, index, text, -1);
 }
 
 int store_signal_find(store_t *self, const char *source, const char *ce_id,
@@ -531,10 +544,10 @@ int store_signal_insert(store_t *self, const store_signal_t *signal, int64_t *id
     s_bind_text(stmt, 3, signal->type);
     s_bind_text(stmt, 4, signal->emitter);
     db_bind_int64(stmt, 5, signal->received_at);
-    db_bind_blob(stmt, 6, signal->event, signal->event_len);
-    db_bind_blob(stmt, 7, signal->event_sha256, SP_SHA256_SIZE);
+    db_bind_blob_ref(stmt, 6, signal->event, signal->event_len);
+    db_bind_blob_ref(stmt, 7, signal->event_sha256, SP_SHA256_SIZE);
     s_bind_text(stmt, 8, signal->key_id);
-    db_bind_blob(stmt, 9, signal->signature, SP_SIGNATURE_SIZE);
+    db_bind_blob_ref(stmt, 9, signal->signature, SP_SIGNATURE_SIZE);
     s_bind_text(stmt, 10, signal->trace_id);
     s_bind_text(stmt, 11, signal->subject_pseudonym);
     return s_step_id(self, stmt, id);
@@ -675,8 +688,8 @@ static int s_insert_signed(store_t *self, store_stmt_t which, const char *subscr
     db_stmt_t *stmt = self->stmt[which];
     s_bind_text(stmt, 1, subscriber);
     db_bind_int64(stmt, 2, now);
-    db_bind_blob(stmt, 3, body, len);
-    db_bind_blob(stmt, 4, sig, SP_SIGNATURE_SIZE);
+    db_bind_blob_ref(stmt, 3, body, len);
+    db_bind_blob_ref(stmt, 4, sig, SP_SIGNATURE_SIZE);
     s_bind_text(stmt, 5, key_id);
     return s_step_id(self, stmt, id);
 }
