@@ -420,6 +420,18 @@ static int s_signal_row(void *ctx, db_stmt_t *stmt, char *why, size_t whylen)
     return rc;
 }
 
+/*  The first event recording a signal's hash as a string (jsonb names
+    that type 'string' where SQLite's json_type says 'text').           */
+static const char *const s_received_sql[] = {
+    [DB_SQLITE] = "SELECT seq, detail FROM audit WHERE signal_id = ? AND kind IN ('"
+                  AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "') AND"
+                  " json_type(detail, '$.sha256') = 'text' ORDER BY seq LIMIT 1",
+    [DB_POSTGRESQL] = "SELECT seq, detail FROM audit WHERE signal_id = ? AND kind IN ('"
+                      AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "') AND"
+                      " jsonb_typeof(detail::jsonb -> 'sha256') = 'string'"
+                      " ORDER BY seq LIMIT 1",
+};
+
 int verify_signals(const verify_input_t *in, verify_counts_t *counts, char *why,
                    size_t whylen)
 {
@@ -429,10 +441,7 @@ int verify_signals(const verify_input_t *in, verify_counts_t *counts, char *why,
         snprintf(why, whylen, "signals need the configuration");
         return VERIFY_ERROR;
     }
-    if (s_prepare(in, "SELECT seq, detail FROM audit WHERE signal_id = ? AND kind IN ('"
-                      AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "') AND"
-                      " json_type(detail, '$.sha256') = 'text' ORDER BY seq LIMIT 1",
-                  &c.received) != 0)
+    if (s_prepare(in, s_received_sql[db_engine(in->db)], &c.received) != 0)
         return verify_sql_error(in, why, whylen);
     int rc = s_each(in, "signals", "signals",
                     "SELECT id, source, ce_id, event, event_sha256, key_id, signature"
@@ -725,11 +734,17 @@ int verify_anchors(const verify_input_t *in, verify_counts_t *counts, char *why,
 
 int verify_all(const verify_input_t *in, verify_counts_t *counts, char *why, size_t whylen)
 {
+    /* SQLite: a plain (deferred) BEGIN, not db_begin(): a read
+       transaction, which a read-only connection may open and which takes
+       no write lock from the running daemon. PostgreSQL: its default READ
+       COMMITTED takes a new snapshot per statement; REPEATABLE READ keeps
+       the first one for the whole run.                                 */
+    static const char *const begin[] = {
+        [DB_SQLITE] = "BEGIN",
+        [DB_POSTGRESQL] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
     memset(counts, 0, sizeof *counts);
-    /* a plain (deferred) BEGIN, not db_begin(): a read transaction, which
-       a read-only connection may open and which takes no write lock from
-       the running daemon                                                */
-    if (db_exec(in->db, "BEGIN") != 0)
+    if (db_exec(in->db, begin[db_engine(in->db)]) != 0)
         return verify_sql_error(in, why, whylen);
     int rc = verify_chain(in, counts, why, whylen);
     if (rc == VERIFY_OK)

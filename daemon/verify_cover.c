@@ -120,6 +120,23 @@ static int s_row(cover_t *c, int64_t seq, int64_t ts, bool start, int64_t interv
     return rc;
 }
 
+/*  Every row: seq, ts, whether it is a start, and the interval a start
+    or a loaded configuration put in force. On PostgreSQL a number that
+    is not an integer is read as SQLite reads it, truncated, not cast
+    to an error.                                                       */
+static const char *const s_rows_sql[] = {
+    [DB_SQLITE] = "SELECT seq, ts, kind = '" AUDIT_DAEMON_START "',"
+                  " CASE WHEN kind IN ('" AUDIT_DAEMON_START "', '"
+                  AUDIT_CONFIG_LOADED "') THEN json_extract(detail,"
+                  " '$.checkpoint_interval_ms') END FROM audit ORDER BY seq",
+    [DB_POSTGRESQL] = "SELECT seq, ts, kind = '" AUDIT_DAEMON_START "',"
+                      " CASE WHEN kind IN ('" AUDIT_DAEMON_START "', '"
+                      AUDIT_CONFIG_LOADED "') AND jsonb_typeof(detail::jsonb"
+                      " -> 'checkpoint_interval_ms') = 'number' THEN trunc((detail::jsonb"
+                      " ->> 'checkpoint_interval_ms')::numeric)::bigint END"
+                      " FROM audit ORDER BY seq",
+};
+
 int verify_coverage(const verify_input_t *in, verify_counts_t *counts, char *why,
                     size_t whylen)
 {
@@ -132,11 +149,7 @@ int verify_coverage(const verify_input_t *in, verify_counts_t *counts, char *why
     db_step_t step = DB_DONE;
     counts->uncovered = 0;
     if (s_load(&c) != 0
-        || !(stmt = db_prepare(in->db, "SELECT seq, ts, kind = '" AUDIT_DAEMON_START "',"
-                               " CASE WHEN kind IN ('" AUDIT_DAEMON_START "', '"
-                               AUDIT_CONFIG_LOADED "') THEN json_extract(detail,"
-                               " '$.checkpoint_interval_ms') END FROM audit ORDER BY seq",
-                               false))) {
+        || !(stmt = db_prepare(in->db, s_rows_sql[db_engine(in->db)], false))) {
         free(c.points);
         return verify_sql_error(in, why, whylen);
     }

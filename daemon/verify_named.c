@@ -39,16 +39,47 @@ static int s_first(const verify_input_t *in, const char *sql, db_stmt_t **stmt)
 
 /*  ---- the events ------------------------------------------------------------ */
 
+#define EVENTS_WHERE "a.signal_id IS NOT NULL OR a.kind IN ('" \
+    AUDIT_BATCH_SENT "', '" AUDIT_BATCH_RECEIPT "')"
+
 static const char *s_events_sql =
     "CREATE TEMP TABLE IF NOT EXISTS verify_events(eid INTEGER PRIMARY KEY, seq INTEGER,"
     " part INTEGER, ts INTEGER, kind TEXT, trace_id TEXT, signal_id INTEGER,"
     " subscriber TEXT, detail TEXT);"
     "DELETE FROM temp.verify_events;"
     "INSERT INTO temp.verify_events(seq, part, ts, kind, trace_id, signal_id, subscriber,"
-    " detail) SELECT * FROM (" AUDIT_EVENTS_SQL("a.signal_id IS NOT NULL OR a.kind IN ('"
-    AUDIT_BATCH_SENT "', '" AUDIT_BATCH_RECEIPT "')") ") ORDER BY seq, part;"
+    " detail) SELECT * FROM (" AUDIT_EVENTS_SQL(EVENTS_WHERE) ") ORDER BY seq, part;"
     "CREATE INDEX IF NOT EXISTS temp.verify_events_signal ON verify_events(signal_id);"
     "CREATE INDEX IF NOT EXISTS temp.verify_events_kind ON verify_events(kind);";
+
+/*  PostgreSQL creates no table in a read-only transaction, temporary or
+    not (and a standby none at all), so there each statement starts with
+    the events as a CTE; detail is jsonb, eid numbers them as the chain
+    orders them.                                                       */
+#define EVENTS_PG \
+    "WITH verify_events AS MATERIALIZED (SELECT row_number() OVER (ORDER BY seq, part)" \
+    " AS eid, seq, part, ts, kind, trace_id, signal_id, subscriber, detail::jsonb AS detail" \
+    " FROM (" AUDIT_EVENTS_SQL_PG(EVENTS_WHERE) ") ev)"
+
+/*  And the delivery keys the events name, (signal, subscriber,
+    subscription, seq as text), each with its first routed or
+    redelivered, receipt and dead-letter event and its last attempt:
+    what DELIVERY_EVENT looks up through the signal_id index in SQLite.
+    Compared as text, a member that is no integer matches no row, as in
+    SQLite, instead of failing a cast.                                 */
+#define KEYED_PG \
+    EVENTS_PG ", verify_keyed AS (SELECT signal_id, subscriber," \
+    " detail ->> 'subscription' AS subscription, detail ->> 'seq' AS dseq," \
+    " MIN(eid) FILTER (WHERE kind IN ('" AUDIT_ROUTED "', '" AUDIT_REDELIVERED "'))" \
+    " AS routed, MIN(eid) FILTER (WHERE kind = '" AUDIT_RECEIPT "') AS receipt," \
+    " MIN(eid) FILTER (WHERE kind = '" AUDIT_DEAD "') AS dead," \
+    " MAX(eid) FILTER (WHERE kind = '" AUDIT_ATTEMPT "') AS attempt" \
+    " FROM verify_events WHERE signal_id IS NOT NULL AND subscriber IS NOT NULL" \
+    " AND detail ->> 'subscription' IS NOT NULL AND detail ->> 'seq' IS NOT NULL" \
+    " GROUP BY 1, 2, 3, 4)"
+#define KEYED_JOIN_PG(d) \
+    " verify_keyed k ON k.signal_id = " d ".signal_id AND k.subscriber = " d ".subscriber" \
+    " AND k.subscription = " d ".subscription AND k.dseq = " d ".seq::text"
 
 /*  ---- signals ------------------------------------------------------------ */
 
@@ -92,10 +123,48 @@ static const char *s_signals_sql =
     " WHERE a.signal_id IS NOT NULL)"
     " WHERE differs IS NOT NULL ORDER BY eid LIMIT 1";
 
+/*  The same on PostgreSQL. -> is NULL where the member is absent, as
+    json_type is; values are compared as text (->> and the column cast),
+    as SQLite converts a JSON string to the integer column's type.      */
+#define RECORDED_PG(member, column) \
+    "WHEN a.detail -> '" member "' IS NOT NULL" \
+    " AND a.detail ->> '" member "' IS DISTINCT FROM " column "::text THEN '" member "' "
+
+static const char *s_signals_sql_pg =
+    EVENTS_PG " SELECT seq, signal_id, differs FROM ("
+    " SELECT a.eid, a.seq, a.signal_id, CASE"
+    "  WHEN s.id IS NULL THEN ''"
+    "  WHEN a.kind NOT IN " SIGNAL_KINDS " THEN NULL"
+    "  WHEN a.trace_id IS DISTINCT FROM s.trace_id THEN 'trace_id'"
+    "  WHEN a.detail -> 'sha256' IS NOT NULL"
+    "   AND a.detail ->> 'sha256' IS DISTINCT FROM encode(s.event_sha256, 'hex')"
+    "   THEN 'SHA-256' "
+    RECORDED_PG("source", "s.source")
+    RECORDED_PG("id", "s.ce_id")
+    RECORDED_PG("type", "s.type")
+    RECORDED_PG("emitter", "s.emitter")
+    RECORDED_PG("key_id", "s.key_id")
+    RECORDED_PG("received_at", "s.received_at")
+    RECORDED_PG("purged_at", "s.purged_at")
+    /* jsonb_array_elements fails on a non-array, and AND may be
+       evaluated in any order: a non-array is read as [] */
+    "  WHEN a.kind = '" AUDIT_SIGNAL_ACCEPTED "'"
+    "   AND jsonb_typeof(a.detail -> 'data_subjects') = 'array'"
+    "   AND (SELECT j.v ->> 'id' FROM jsonb_array_elements(CASE WHEN"
+    "    jsonb_typeof(a.detail -> 'data_subjects') = 'array' THEN a.detail -> 'data_subjects'"
+    "    ELSE '[]' END) WITH ORDINALITY j(v, n)"
+    "    WHERE j.v -> 'field' IS NULL ORDER BY j.n LIMIT 1) IS DISTINCT FROM s.subject_pseudonym"
+    "   THEN 'subject_pseudonym' "
+    "  END AS differs"
+    " FROM verify_events a LEFT JOIN signals s ON s.id = a.signal_id"
+    " WHERE a.signal_id IS NOT NULL) x"
+    " WHERE differs IS NOT NULL ORDER BY eid LIMIT 1";
+
 static int s_named_signals(const verify_input_t *in, char *why, size_t whylen)
 {
     db_stmt_t *stmt;
-    int found = s_first(in, s_signals_sql, &stmt);
+    int found = s_first(in, db_engine(in->db) == DB_POSTGRESQL ? s_signals_sql_pg
+                                                                : s_signals_sql, &stmt);
     if (found <= 0)
         return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     int64_t seq = db_column_int64(stmt, 0), id = db_column_int64(stmt, 1);
@@ -116,16 +185,26 @@ static int s_named_signals(const verify_input_t *in, char *why, size_t whylen)
 static int s_named_rows(const verify_input_t *in, const char *kind, const char *member,
                         const char *table, const char *noun, char *why, size_t whylen)
 {
-    char sql[640];
+    char sql[4096];
     db_stmt_t *stmt;
-    snprintf(sql, sizeof sql,
-             "SELECT a.seq, json_extract(a.detail, '$.%s'), t.id IS NULL"
-             " FROM temp.verify_events a LEFT JOIN %s t"
-             " ON t.id = json_extract(a.detail, '$.%s')"
-             " WHERE a.kind = '%s' AND json_type(a.detail, '$.%s') = 'integer'"
-             " AND (t.id IS NULL OR t.subscriber IS NOT a.subscriber)"
-             " ORDER BY a.seq LIMIT 1", member, table, member, kind, member);
-    int found = s_first(in, sql, &stmt);
+    if (db_engine(in->db) == DB_POSTGRESQL)
+        /* 'integer' is a number of digits only: as text it matches t.id */
+        snprintf(sql, sizeof sql, EVENTS_PG
+                 " SELECT a.seq, a.detail ->> '%s', t.id IS NULL"
+                 " FROM verify_events a LEFT JOIN %s t ON t.id::text = a.detail ->> '%s'"
+                 " WHERE a.kind = '%s' AND jsonb_typeof(a.detail -> '%s') = 'number'"
+                 " AND a.detail ->> '%s' ~ '^-?[0-9]+$'"
+                 " AND (t.id IS NULL OR t.subscriber IS DISTINCT FROM a.subscriber)"
+                 " ORDER BY a.seq LIMIT 1", member, table, member, kind, member, member);
+    else
+        snprintf(sql, sizeof sql,
+                 "SELECT a.seq, json_extract(a.detail, '$.%s'), t.id IS NULL"
+                 " FROM temp.verify_events a LEFT JOIN %s t"
+                 " ON t.id = json_extract(a.detail, '$.%s')"
+                 " WHERE a.kind = '%s' AND json_type(a.detail, '$.%s') = 'integer'"
+                 " AND (t.id IS NULL OR t.subscriber IS NOT a.subscriber)"
+                 " ORDER BY a.seq LIMIT 1", member, table, member, kind, member);
+    int found = strlen(sql) + 1 < sizeof sql ? s_first(in, sql, &stmt) : -1;
     if (found <= 0)
         return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     int64_t seq = db_column_int64(stmt, 0), id = db_column_int64(stmt, 1);
@@ -176,12 +255,37 @@ static const char *s_deliveries_sql =
     "  OR (n.did IS NOT NULL AND d.id IS NOT n.did))"
     " ORDER BY n.eid LIMIT 1";
 
+/*  The same on PostgreSQL, the moved keys a CTE (see EVENTS_PG) and a
+    delivery's seq compared as text (see KEYED_PG).                     */
+static const char *s_deliveries_sql_pg =
+    EVENTS_PG ", verify_moved AS (SELECT subscriber,"
+    " detail::jsonb ->> 'subscription' AS subscription,"
+    " detail::jsonb ->> 'previous_seq' AS seq FROM audit"
+    " WHERE kind = '" AUDIT_REDELIVERED "'"
+    " AND jsonb_typeof(detail::jsonb -> 'previous_seq') = 'number'"
+    " AND subscriber IS NOT NULL AND detail::jsonb ->> 'subscription' IS NOT NULL)"
+    " SELECT n.seq, n.subscriber, n.subscription, n.dseq, d.id IS NULL,"
+    " d.signal_id IS DISTINCT FROM n.signal_id FROM ("
+    " SELECT eid, seq, signal_id, subscriber, detail ->> 'subscription' AS subscription,"
+    "  detail ->> 'seq' AS dseq, detail ->> 'delivery_id' AS did FROM verify_events"
+    " WHERE kind IN ('" AUDIT_ROUTED "', '" AUDIT_ATTEMPT "', '" AUDIT_RECEIPT "', '"
+    AUDIT_DEAD "', '" AUDIT_REDELIVERED "')) n"
+    " LEFT JOIN deliveries d ON d.subscriber = n.subscriber"
+    "  AND d.subscription = n.subscription AND d.seq::text = n.dseq"
+    " WHERE n.dseq IS NOT NULL AND n.subscription IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM verify_moved m WHERE m.subscriber = n.subscriber"
+    "  AND m.subscription = n.subscription AND m.seq = n.dseq)"
+    " AND (d.id IS NULL OR d.signal_id IS DISTINCT FROM n.signal_id"
+    "  OR (n.did IS NOT NULL AND d.id::text IS DISTINCT FROM n.did))"
+    " ORDER BY n.eid LIMIT 1";
+
 static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen)
 {
     db_stmt_t *stmt = NULL;
-    if (db_exec(in->db, s_moved_sql) != 0)
+    bool pg = db_engine(in->db) == DB_POSTGRESQL;
+    if (!pg && db_exec(in->db, s_moved_sql) != 0)
         return verify_sql_error(in, why, whylen);
-    int found = s_first(in, s_deliveries_sql, &stmt);
+    int found = s_first(in, pg ? s_deliveries_sql_pg : s_deliveries_sql, &stmt);
     int rc = found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     if (found == 1) {
         int64_t seq = db_column_int64(stmt, 0), dseq = db_column_int64(stmt, 3);
@@ -193,7 +297,8 @@ static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen
                       (int) db_column_int64(stmt, 4) ? " records it" : " (row edited?)");
     }
     db_finalize(&stmt);
-    db_exec(in->db, "DROP TABLE IF EXISTS temp.verify_moved");
+    if (!pg)
+        db_exec(in->db, "DROP TABLE IF EXISTS temp.verify_moved");
     return rc;
 }
 
@@ -230,6 +335,19 @@ static const char *s_unaccounted_sql =
     "  FROM deliveries d))"
     " WHERE problem IS NOT NULL ORDER BY id LIMIT 1";
 
+static const char *s_unaccounted_sql_pg =
+    KEYED_PG " SELECT id, subscriber, subscription, seq, problem,"
+    " (SELECT e.seq FROM verify_events e WHERE e.eid = COALESCE(receipt, dead)) FROM ("
+    " SELECT *, CASE"
+    "  WHEN routed IS NULL THEN 1"
+    "  WHEN state = 1 AND receipt IS NULL THEN 2"
+    "  WHEN state = 2 AND dead IS NULL THEN 3"
+    "  WHEN state = 0 AND COALESCE(receipt, dead) IS NOT NULL THEN 4"
+    "  WHEN state NOT IN (0, 1, 2) THEN 5 END AS problem FROM ("
+    "  SELECT d.id, d.subscriber, d.subscription, d.seq, d.state, k.routed, k.receipt, k.dead"
+    "  FROM deliveries d LEFT JOIN" KEYED_JOIN_PG("d") ") x) y"
+    " WHERE problem IS NOT NULL ORDER BY id LIMIT 1";
+
 static int s_unaccounted_deliveries(const verify_input_t *in, char *why, size_t whylen)
 {
     static const char *const problems[] = {
@@ -244,7 +362,8 @@ static int s_unaccounted_deliveries(const verify_input_t *in, char *why, size_t 
     };
     char text[160];
     db_stmt_t *stmt;
-    int found = s_first(in, s_unaccounted_sql, &stmt);
+    int found = s_first(in, db_engine(in->db) == DB_POSTGRESQL ? s_unaccounted_sql_pg
+                                                                : s_unaccounted_sql, &stmt);
     if (found <= 0)
         return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     int problem = (int) db_column_int64(stmt, 4);
@@ -266,7 +385,7 @@ static const char *s_purged_sql =
     "SELECT id, gone FROM (SELECT s.id, s.event IS NULL AS gone,"
     "  s.event IS NULL OR s.purged_at IS NOT NULL AS marked,"
     "  EXISTS (SELECT 1 FROM audit a WHERE a.signal_id = s.id"
-    "          AND a.kind = '" AUDIT_PURGED "') AS audited FROM signals s)"
+    "          AND a.kind = '" AUDIT_PURGED "') AS audited FROM signals s) x"
     " WHERE marked <> audited ORDER BY id LIMIT 1";
 
 /*  The receipt and batch a delivered row names are the ones its
@@ -303,6 +422,32 @@ static const char *s_fields_sql =
     " WHERE a.kind = '" AUDIT_RECEIPT "')"
     " WHERE field IS NOT NULL ORDER BY ev LIMIT 1";
 
+/*  The same on PostgreSQL; SQLite orders a missing event (NULL) first. */
+static const char *s_fields_sql_pg =
+    KEYED_PG " SELECT what, id, field, (SELECT e.seq FROM verify_events e WHERE e.eid = ev)"
+    " FROM ("
+    " SELECT 'delivery' AS what, d.id, CASE"
+    "  WHEN a.detail ->> 'receipt_id' IS DISTINCT FROM d.receipt_id::text THEN 'receipt_id'"
+    "  WHEN a.detail -> 'batch_id' IS NOT NULL"
+    "   AND a.detail ->> 'batch_id' IS DISTINCT FROM d.batch_id::text THEN 'batch_id'"
+    "  END AS field, a.eid AS ev"
+    " FROM deliveries d JOIN" KEYED_JOIN_PG("d")
+    " JOIN verify_events a ON a.eid = k.receipt WHERE d.state = 1"
+    " UNION ALL SELECT 'delivery', d.id, 'batch_id', k.attempt"
+    "  FROM deliveries d LEFT JOIN" KEYED_JOIN_PG("d")
+    "  LEFT JOIN verify_events a ON a.eid = k.attempt"
+    "  WHERE d.state <> 1 AND d.batch_id IS NOT NULL"
+    "  AND (k.attempt IS NULL OR a.detail ->> 'batch_id' IS DISTINCT FROM d.batch_id::text)"
+    " UNION ALL SELECT 'receipt', r.id, CASE"
+    "  WHEN a.detail -> 'received_at' IS NOT NULL"
+    "   AND a.detail ->> 'received_at' IS DISTINCT FROM r.received_at::text THEN 'received_at'"
+    "  WHEN a.detail -> 'batch_id' IS NOT NULL"
+    "   AND a.detail ->> 'batch_id' IS DISTINCT FROM r.batch_id::text THEN 'batch_id'"
+    "  END, a.eid"
+    " FROM verify_events a JOIN receipts r ON r.id::text = a.detail ->> 'receipt_id'"
+    " WHERE a.kind = '" AUDIT_RECEIPT "') x"
+    " WHERE field IS NOT NULL ORDER BY ev NULLS FIRST LIMIT 1";
+
 static int s_stored_fields(const verify_input_t *in, char *why, size_t whylen)
 {
     db_stmt_t *stmt;
@@ -319,7 +464,8 @@ static int s_stored_fields(const verify_input_t *in, char *why, size_t whylen)
         db_finalize(&stmt);
         return rc;
     }
-    found = s_first(in, s_fields_sql, &stmt);
+    found = s_first(in, db_engine(in->db) == DB_POSTGRESQL ? s_fields_sql_pg : s_fields_sql,
+                    &stmt);
     if (found <= 0)
         return found == 0 ? VERIFY_OK : verify_sql_error(in, why, whylen);
     int rc = db_column_is_null(stmt, 3)
@@ -337,8 +483,9 @@ static int s_stored_fields(const verify_input_t *in, char *why, size_t whylen)
 int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
                  size_t whylen)
 {
+    bool pg = db_engine(in->db) == DB_POSTGRESQL;
     (void) counts;
-    if (db_exec(in->db, s_events_sql) != 0)
+    if (!pg && db_exec(in->db, s_events_sql) != 0)
         return verify_sql_error(in, why, whylen);
     int rc = s_named_signals(in, why, whylen);
     if (rc == VERIFY_OK)
@@ -352,6 +499,7 @@ int verify_named(const verify_input_t *in, verify_counts_t *counts, char *why,
         rc = s_unaccounted_deliveries(in, why, whylen);
     if (rc == VERIFY_OK)
         rc = s_stored_fields(in, why, whylen);
-    db_exec(in->db, "DROP TABLE IF EXISTS temp.verify_events");
+    if (!pg)
+        db_exec(in->db, "DROP TABLE IF EXISTS temp.verify_events");
     return rc;
 }

@@ -63,17 +63,31 @@ static int s_hop(db_stmt_t *stmt, char *why, size_t whylen)
 }
 
 /*  The chain is the index: every hop a signal.relayed event records is
-    still stored, from that upstream.                                  */
+    still stored, from that upstream. PostgreSQL compares the recorded
+    batch id as text, so that a member that is no integer does not match
+    (as in SQLite) instead of failing the cast.                         */
+static const char *const s_named_hops_sql[] = {
+    [DB_SQLITE] = "SELECT a.seq, a.signal_id FROM audit a"
+                  " LEFT JOIN upstream_batches b"
+                  "  ON b.id = json_extract(a.detail, '$.upstream_batch_id')"
+                  " WHERE a.kind = '" AUDIT_RELAYED "' AND (b.id IS NULL"
+                  "  OR b.upstream IS NOT json_extract(a.detail, '$.upstream')"
+                  "  OR NOT EXISTS (SELECT 1 FROM relays r WHERE r.signal_id ="
+                  "   a.signal_id AND r.batch_id = b.id))"
+                  " ORDER BY a.seq LIMIT 1",
+    [DB_POSTGRESQL] = "SELECT a.seq, a.signal_id FROM audit a"
+                      " LEFT JOIN upstream_batches b"
+                      "  ON b.id::text = a.detail::jsonb ->> 'upstream_batch_id'"
+                      " WHERE a.kind = '" AUDIT_RELAYED "' AND (b.id IS NULL"
+                      "  OR b.upstream IS DISTINCT FROM a.detail::jsonb ->> 'upstream'"
+                      "  OR NOT EXISTS (SELECT 1 FROM relays r WHERE r.signal_id ="
+                      "   a.signal_id AND r.batch_id = b.id))"
+                      " ORDER BY a.seq LIMIT 1",
+};
+
 static int s_named_hops(const verify_input_t *in, char *why, size_t whylen)
 {
-    db_stmt_t *stmt = db_prepare(in->db, "SELECT a.seq, a.signal_id FROM audit a"
-                                 " LEFT JOIN upstream_batches b"
-                                 "  ON b.id = json_extract(a.detail, '$.upstream_batch_id')"
-                                 " WHERE a.kind = '" AUDIT_RELAYED "' AND (b.id IS NULL"
-                                 "  OR b.upstream IS NOT json_extract(a.detail, '$.upstream')"
-                                 "  OR NOT EXISTS (SELECT 1 FROM relays r WHERE r.signal_id ="
-                                 "   a.signal_id AND r.batch_id = b.id))"
-                                 " ORDER BY a.seq LIMIT 1", false);
+    db_stmt_t *stmt = db_prepare(in->db, s_named_hops_sql[db_engine(in->db)], false);
     if (!stmt)
         return verify_sql_error(in, why, whylen);
     int rc = VERIFY_OK;
