@@ -75,7 +75,10 @@ static bool s_keep_lease(server_t *self, int64_t now)
         s_depose(self, "the lease ran out before it could be renewed");
         return false;
     }
-    if (now >= lease_renew_at(self->lease)) {
+    /* never while our own transaction is open: it holds the lease row
+       (the fence), and the renewal on the lease's connection would wait
+       for it until the server ended our session                      */
+    if (now >= lease_renew_at(self->lease) && !store_in_transaction(self->store)) {
         char why[512];
         int64_t token = lease_token(self->lease);
         int rc = lease_acquire(self->lease, now, why, sizeof why);

@@ -155,7 +155,10 @@ static int s_take_turn(const char *config_path, lease_t **lease)
 }
 
 /*  The node holds the lease: from its first write on, every transaction
-    checks that it still does (store.c, the fence).                     */
+    checks that it still does (store.c, the fence). Start-up (the queue
+    opened, sockets bound, orphans dead-lettered) takes a while: the
+    lease is renewed once more before the loop, which otherwise would
+    find it nearly spent by its own clock at its first turn.           */
 static int s_fence(server_t *server, lease_t *lease)
 {
     server->lease = lease;
@@ -165,6 +168,18 @@ static int s_fence(server_t *server, lease_t *lease)
         return -1;
     }
     return 0;
+}
+
+static int s_renew(server_t *server, lease_t *lease)
+{
+    char why[512] = "";
+    int64_t token = lease_token(lease);
+    if (lease_acquire(lease, sp_clock_ms(), why, sizeof why) == 1 && lease_token(lease) == token)
+        return 0;
+    sp_log(SP_LOG_ERROR, "deposed: the lease was lost during start-up%s%s", why[0] ? ": " : "",
+           why);
+    server->deposed = true;
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -229,7 +244,9 @@ int main(int argc, char **argv)
         lease_destroy(&lease);
         return 1;
     }
-    int rc = (lease && s_fence(s_server, lease) != 0) ? -1
+    /* renewed before the first transaction: that one holds the lease
+       row until it commits, in the loop's first turn                 */
+    int rc = (lease && (s_fence(s_server, lease) != 0 || s_renew(s_server, lease) != 0)) ? -1
              : server_dead_letter_orphans(s_server) == 0 ? server_run(s_server) : -1;
     /* EX_TEMPFAIL: deposed, for the service manager to start a standby */
     int status = rc == 0 ? 0 : s_server->deposed ? 75 : 1;

@@ -7,7 +7,9 @@
 # random moments, and PostgreSQL itself is stopped for 10 s once. The
 # checker reads what the partners' handlers received: every accepted
 # signal exactly once where it is routed, none that was not accepted,
-# every subscription's seqs in order without gaps. It reports the time
+# every subscription's seqs in order without gaps; and `seinpost audit
+# verify --strict` finds the one chain the nodes wrote in turn intact. It
+# reports the time
 # from each kill to the next node's first ACCEPTED.
 #   KILLS (default 6)   SIGNALS: at least this many per emitter (default 40);
 #   the emitters go on until the kills are done
@@ -114,8 +116,14 @@ phantom=$(cat "$SP_DIR/toeslagen.ids" "$SP_DIR/belastingdienst.ids" | sort -u \
           | comm -13 "$SP_DIR/accepted.ids" - | wc -l)
 assert_eq "$lost_t $lost_b" "0 0" "lost (toeslagen, belastingdienst)"
 assert_eq "$phantom" 0 "phantom signals"
+# one chain, whoever wrote it: stop the nodes, then verify it
+touch "$SP_DIR/stop"
+for name in node-a node-b; do sp_stop "$name-sup"; sp_stop "$name.daemon"; done
+v=$("$SP_BIN/seinpost" audit verify -c "$SP_DIR/node-a.yaml" --strict 2>&1) \
+    || fail "audit verify: $v"
 deposed=$(cat "$SP_DIR"/node-*.log | grep -c "deposed: " || true)
 grep -h "deposed: " "$SP_DIR"/node-*.log | sed 's/.*deposed: //; s/;.*//' | sort | uniq -c
 echo "failover: $KILLS kills and PostgreSQL stopped 10 s; $accepted signals accepted;" \
-     "lost 0, phantom 0, duplicates 0, order kept; kill -> next ACCEPTED (s):$takeovers;" \
+     "lost 0, phantom 0, duplicates 0, order kept, audit verify OK;" \
+     "kill -> next ACCEPTED (s):$takeovers;" \
      "deposed $deposed times; first active $first"

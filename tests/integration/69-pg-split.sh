@@ -70,4 +70,7 @@ assert_eq "$(jq -r '.seq' "$SP_DIR/toeslagen.out" | tr '\n' ' ')" "1 2 3 4 5 6 "
 # node b goes on; node a wrote no row (the chain grows only by b's work)
 sp_send split-7 || fail "node b stopped accepting"
 [ "$(sp_sql "SELECT max(seq) FROM audit")" -gt "$rows" ] || fail "node b wrote nothing more"
-echo "split refused: node a deposed by its own clock (exit 75), nothing written or sent after it resumed"
+sp_stop node-b.daemon
+v=$("$SP_BIN/seinpost" audit verify -c "$SP_DIR/node-a.yaml" --strict 2>&1) \
+    || fail "audit verify: $v"
+echo "split refused: node a deposed by its own clock (exit 75), nothing written or sent after it resumed; audit verify OK"
