@@ -19,6 +19,13 @@ static void s_print_table(json_t *raw)
     json_t *row, *status = cmd_text_json_shown(raw);
     if (!status)
         return;
+    const char *role = json_string_value(json_object_get(status, "role"));
+    if (role && strcmp(role, "standby") == 0) {
+        printf("standby: %s is active (this node takes over when its lease runs out)\n",
+               json_string_value(json_object_get(status, "active")));
+        json_decref(status);
+        return;
+    }
     printf("%-20s %9s %9s %11s %9s %9s  %s\n", "SUBSCRIBER", "PENDING", "IN-FLIGHT",
            "OLDEST(s)", "DELIVERED", "DEAD", "LAST ERROR");
     json_array_foreach(json_object_get(status, "subscribers"), i, row) {

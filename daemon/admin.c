@@ -65,8 +65,8 @@ static json_t *s_status(server_t *self, json_t *arg, operator_t *op, char *err,
     for (size_t i = 0; i < self->sub_count; i++)
         json_array_append_new(subs, s_subscriber_status(self, &self->subs[i]));
     const server_stats_t *st = &self->stats;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-                     "node", self->config->node_name,
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+                     "node", self->config->node_name, "role", "active",
                      "received", (json_int_t) st->received,
                      "accepted", (json_int_t) st->accepted,
                      "duplicates", (json_int_t) st->duplicates,

@@ -303,12 +303,17 @@ sp_node() {
     echo $! > "$SP_DIR/$name-sup.pid"
 }
 
-# sp_active: the node that answers on its admin socket, the active one
+# sp_is_active NAME: the node says it is active (a standby says standby)
+sp_is_active() {
+    timeout 2 "$SP_BIN/seinpost" status -c "$SP_DIR/$1.yaml" --json 2>/dev/null \
+        | jq -e '.role == "active"' >/dev/null
+}
+
+# sp_active: the name of the active node
 sp_active() {
     local name
     for name in node-a node-b; do
-        timeout 2 "$SP_BIN/seinpost" status -c "$SP_DIR/$name.yaml" >/dev/null 2>&1 \
-            && { echo "$name"; return 0; }
+        sp_is_active "$name" && { echo "$name"; return 0; }
     done
     return 1
 }

@@ -32,10 +32,17 @@ sp_send() {
 sp_start_partner toeslagen
 "$SP_BIN/seinpostd" -c "$SP_DIR/node-a.yaml" 2>>"$SP_DIR/node-a.log" &
 echo $! > "$SP_DIR/node-a.daemon.pid"
-sp_wait 20 "$SP_BIN/seinpost" status -c "$SP_DIR/node-a.yaml" || fail "node a did not start"
+sp_wait 20 sp_is_active node-a || fail "node a did not start"
 "$SP_BIN/seinpostd" -c "$SP_DIR/node-b.yaml" 2>>"$SP_DIR/node-b.log" &
 echo $! > "$SP_DIR/node-b.daemon.pid"
 sp_wait 10 grep -q "standby: " "$SP_DIR/node-b.log" || fail "node b is not a standby"
+# the standby answers status: its role and who is active
+sp_wait 5 "$SP_BIN/seinpost" status -c "$SP_DIR/node-b.yaml" || fail "node b does not answer status"
+out=$("$SP_BIN/seinpost" status -c "$SP_DIR/node-b.yaml")
+echo "$out" | grep -q "^standby: seinpost-test@.* is active" || fail "node b's status: $out"
+out=$("$SP_BIN/seinpost" redeliver -c "$SP_DIR/node-b.yaml" 1 2>&1) \
+    && fail "a standby took a redelivery: $out"
+echo "$out" | grep -q "standby: .* is active" || fail "node b's refusal: $out"
 for i in 1 2 3; do sp_send "split-$i" || fail "signal $i not accepted by node a"; done
 sp_wait_ge 10 3 sp_lines "$SP_DIR/toeslagen.out" || fail "node a did not deliver"
 
@@ -43,7 +50,7 @@ kill -STOP "$(cat "$SP_DIR/node-a.daemon.pid")"
 # sent while a sleeps: its socket may take it, but only b may answer
 ( sp_send split-4 && echo ok > "$SP_DIR/split-4" ) &
 echo $! > "$SP_DIR/sender.pid"
-sp_wait 15 "$SP_BIN/seinpost" status -c "$SP_DIR/node-b.yaml" || fail "node b did not take over"
+sp_wait 15 sp_is_active node-b || fail "node b did not take over"
 grep -q "took the lease (token 2)" "$SP_DIR/node-b.log" || fail "node b's token is not 2"
 for i in 5 6; do sp_send "split-$i" || fail "signal $i not accepted by node b"; done
 sp_wait 20 test -s "$SP_DIR/split-4" || fail "signal 4 was not accepted"
