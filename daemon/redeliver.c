@@ -271,6 +271,21 @@ static void s_wake(server_t *self, const char *subscriber)
     self->dispatch_wanted = true;
 }
 
+/*  A redelivered row takes the next id itself (SQLite's rowid follows by
+    its own); PostgreSQL's identity sequence must be told, or the next
+    routed delivery would be given the same id.                         */
+static int s_sync_sequence(server_t *self, int64_t last_id)
+{
+    db_t *db = store_conn(self->store);
+    if (db_engine(db) != DB_POSTGRESQL)
+        return 0;
+    db_stmt_t *stmt = db_prepare(db, "SELECT setval(pg_get_serial_sequence('deliveries', 'id'),"
+                                     " ?1)", false);
+    int rc = stmt && db_bind_int64(stmt, 1, last_id) == 0 && db_step(stmt) == DB_ROW ? 0 : -1;
+    db_finalize(&stmt);
+    return rc;
+}
+
 int redeliver_apply(server_t *self, redeliver_t *r)
 {
     db_stmt_t *update = NULL;
@@ -286,6 +301,8 @@ int redeliver_apply(server_t *self, redeliver_t *r)
     for (size_t i = 0; i < r->count; i++)
         if (s_one(self, update, &r->rows[i], now, r) != 0)
             goto cleanup;
+    if (s_sync_sequence(self, r->last_id) != 0)
+        goto cleanup;
     /* dispatch reads them once committed, as newly routed ones */
     self->written_delivery_id = r->last_id;
     for (size_t i = 0; i < r->count; i++)
