@@ -121,13 +121,14 @@ static int s_migrate(const char *path)
         return 1;
     }
     int found = store_schema_found(store);
+    char name[512];
+    db_target_display(config->database, name, sizeof name);    /* no password */
     if (found == 0)
-        printf("%s: created at schema version %d\n", config->database, SP_SCHEMA_VERSION);
+        printf("%s: created at schema version %d\n", name, SP_SCHEMA_VERSION);
     else if (found < SP_SCHEMA_VERSION)
-        printf("%s: migrated from schema version %d to %d\n", config->database, found,
-               SP_SCHEMA_VERSION);
+        printf("%s: migrated from schema version %d to %d\n", name, found, SP_SCHEMA_VERSION);
     else
-        printf("%s: at schema version %d, nothing to migrate\n", config->database, found);
+        printf("%s: at schema version %d, nothing to migrate\n", name, found);
     store_destroy(&store);
     config_destroy(&config);
     return 0;

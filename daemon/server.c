@@ -204,9 +204,12 @@ static int s_open_state(server_t *self, char *err, size_t errlen)
         return -1;
     }
     int found = store_schema_found(self->store);
-    if (found > 0 && found < SP_SCHEMA_VERSION)
-        sp_log(SP_LOG_NOTICE, "migrated %s from schema version %d to %d",
-               self->config->database, found, SP_SCHEMA_VERSION);
+    if (found > 0 && found < SP_SCHEMA_VERSION) {
+        char name[512];
+        db_target_display(self->config->database, name, sizeof name);   /* no password */
+        sp_log(SP_LOG_NOTICE, "migrated %s from schema version %d to %d", name, found,
+               SP_SCHEMA_VERSION);
+    }
     int rc = s_open_vault(self, secret, err, errlen);
     free(secret);
     if (rc != 0)

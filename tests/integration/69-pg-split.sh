@@ -29,6 +29,14 @@ sp_send() {
     return 1
 }
 
+# --migrate names the database without the URI's password
+sed "s|^database: \(.*\)\$|database: \1\&password=s3cr3t-pw|" "$SP_DIR/node-a.yaml" \
+    > "$SP_DIR/migrate.yaml"
+out=$("$SP_BIN/seinpostd" -c "$SP_DIR/migrate.yaml" --migrate 2>&1) || fail "--migrate: $out"
+echo "$out" | grep -q "^postgresql:///seinpost?host=.*: created at schema version" \
+    || fail "--migrate said: $out"
+echo "$out" | grep -q "s3cr3t-pw" && fail "--migrate printed the password: $out"
+
 sp_start_partner toeslagen
 "$SP_BIN/seinpostd" -c "$SP_DIR/node-a.yaml" 2>>"$SP_DIR/node-a.log" &
 echo $! > "$SP_DIR/node-a.daemon.pid"
