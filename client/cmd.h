@@ -72,9 +72,8 @@ int cmd_audit_export_chain(db_t *db, const char *router);
 /*  Shared by the commands that read the daemon's database (cmd_audit.c):
     opens it read-only (a SQLite file, or PostgreSQL for a postgresql://
     URI), refusing one that is not a seinpost database. Closed with
-    cmd_db_close(), which also closes the SQLite connection under it.  */
+    db_destroy().                                                      */
 db_t *cmd_db_open(const char *target, char *err, size_t errlen);
-void cmd_db_close(db_t **db_p);
 /*  A --since/--until argument: RFC 3339, a date (YYYY-MM-DD, UTC) or a
     duration before now ("2h", "30m", "7d"). Returns Unix ms, -1 if bad. */
 int64_t cmd_time_arg(const char *text);

@@ -256,10 +256,11 @@ int cmd_anchors(int argc, char **argv)
         fprintf(stderr, "seinpost anchors: out of memory\n");
         goto cleanup;
     }
+    handle = NULL;              /* the db_t's now */
     rc = check ? s_check(db, check) : s_list(db);
 cleanup:
-    db_destroy(&db);            /* leaves the connection open: closed here */
-    sqlite3_close(handle);
+    db_destroy(&db);
+    sqlite3_close(handle);      /* one the db_t did not take */
     free(state);
     cli_conf_destroy(&conf);
     return rc;

@@ -138,21 +138,19 @@ static int s_check_schema(db_t *db, const char *name, char *err, size_t errlen)
     return 0;
 }
 
-/*  A SQLite file opened here and wrapped: cmd_db_close() closes the
-    connection, which db_destroy() leaves open.                        */
+/*  A SQLite file opened here, as db.h cannot (immutable), and wrapped.  */
 static db_t *s_sqlite_db(const char *path, bool immutable, char *err, size_t errlen)
 {
     sqlite3 *handle = s_sqlite_open(path, immutable, err, errlen);
     if (!handle)
         return NULL;
     db_t *db = db_sqlite_wrap(handle);
-    if (!db)
+    if (!db) {
         snprintf(err, errlen, "%s: out of memory", path);
-    else if (s_check_schema(db, path, err, errlen) == 0)
-        return db;
-    db_destroy(&db);
-    sqlite3_close(handle);
-    return NULL;
+        sqlite3_close(handle);
+    } else if (s_check_schema(db, path, err, errlen) != 0)
+        db_destroy(&db);
+    return db;
 }
 
 /*  A read-only session: the URI may hold a password, so every message
@@ -205,15 +203,6 @@ db_t *cmd_db_open(const char *target, char *err, size_t errlen)
                  "database, its -wal and its -shm, see Auditor role in seinpost(1))");
     }
     return db;
-}
-
-/*  Every SQLite db_t cmd_db_open() returns wraps a connection opened
-    here, which db_destroy() leaves open: it is closed after it.       */
-void cmd_db_close(db_t **db_p)
-{
-    sqlite3 *handle = db_p && *db_p ? db_sqlite_handle(*db_p) : NULL;
-    db_destroy(db_p);
-    sqlite3_close(handle);
 }
 
 int64_t cmd_time_arg(const char *text)
@@ -1371,7 +1360,7 @@ static int s_run(int sub, audit_opts_t *o)
     }
     rc = s_subcommands[sub].fn(o);
 cleanup:
-    cmd_db_close(&o->db);
+    db_destroy(&o->db);
     config_destroy(&o->config);
     return rc;
 }

@@ -186,7 +186,7 @@ static int s_report(const char *out, char *err, size_t errlen)
     else
         snprintf(err, errlen, "%.1024s: reading the copy: %s", out, db_errmsg(db));
     db_finalize(&stmt);
-    cmd_db_close(&db);
+    db_destroy(&db);
     return read ? 0 : -1;
 }
 
@@ -225,7 +225,7 @@ static int s_backup(const char *conf_path, const char *given)
 cleanup:
     if (rc != CMD_OK)
         fprintf(stderr, "seinpost backup: %s\n", err);
-    cmd_db_close(&db);
+    db_destroy(&db);
     config_destroy(&config);
     return rc;
 }

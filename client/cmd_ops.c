@@ -127,7 +127,7 @@ int cmd_deadletters(int argc, char **argv)
         fprintf(stderr, "seinpost deadletters: %s\n", err);
     else
         rc = s_list_dead(db, subscriber, json);
-    cmd_db_close(&db);
+    db_destroy(&db);
     config_destroy(&config);
     return rc;
 }

@@ -54,8 +54,10 @@ db_engine_t db_engine(const db_t *self);
 /*  The SQLite connection, for what only SQLite has (its WAL hook and
     checkpoints, the file to fsync); NULL on PostgreSQL.                 */
 struct sqlite3 *db_sqlite_handle(db_t *self);
-/*  A db_t over a SQLite connection opened elsewhere, which
-    db_destroy() leaves open. NULL when out of memory.                  */
+/*  A db_t over a SQLite connection opened elsewhere (read-only, as a
+    file nothing writes): it is the db_t's from here on, and
+    db_destroy() closes it. NULL when out of memory, the handle still
+    the caller's.                                                      */
 db_t *db_sqlite_wrap(struct sqlite3 *handle);
 
 /*  The engine's message for the last call that failed, and what the last

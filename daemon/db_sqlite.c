@@ -9,7 +9,6 @@ typedef struct {
     db_t base;
     sqlite3 *db;
     int last_rc;                /* the primary code of the last call */
-    bool borrowed;              /* db_sqlite_wrap(): not ours to close */
 } s_db_t;
 
 typedef struct {
@@ -57,7 +56,6 @@ db_t *db_sqlite_wrap(struct sqlite3 *handle)
         return NULL;
     self->base.driver = &s_driver;
     self->db = handle;
-    self->borrowed = true;
     return &self->base;
 }
 
@@ -68,8 +66,7 @@ struct sqlite3 *db_sqlite_handle(db_t *self)
 
 static void s_destroy(db_t *self)
 {
-    if (!S_DB(self)->borrowed)
-        sqlite3_close(S_DB(self)->db);
+    sqlite3_close(S_DB(self)->db);
     free(self);
 }
 
