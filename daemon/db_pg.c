@@ -195,8 +195,8 @@ static int64_t s_last_insert_id(db_t *self)
 static int64_t s_changes(const db_t *self) { return P_CDB(self)->changes; }
 
 /*  sql with ?N (or ?, one more than the highest so far) as $N, outside
-    quotes and comments. The
-    highest parameter number in *nparams. NULL when out of memory.       */
+    quotes and comments; the highest parameter number in *nparams.
+    NULL when out of memory.                                            */
 static char *s_rewrite(const char *sql, int *nparams)
 {
     size_t len = strlen(sql);

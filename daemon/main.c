@@ -134,17 +134,26 @@ static int s_migrate(const char *path)
     return 0;
 }
 
+/*  A start-up error, one log line per line of it.                       */
+static void s_log_lines(char *err)
+{
+    for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+        sp_log(SP_LOG_ERROR, "%s", line);
+}
+
 /*  On PostgreSQL: 0 with this node holding the lease in *lease (NULL on
     SQLite, where one process owns the file), 1 stopped while waiting as
-    a standby, -1 on an error (logged).                                 */
+    a standby, -1 on an error (logged). The configuration is read here
+    for the database and the lease only: server_new() reads it again,
+    so that a standby that waited for hours starts with the file as it
+    is then.                                                            */
 static int s_take_turn(const char *config_path, lease_t **lease)
 {
     char err[8192] = "";
     *lease = NULL;
     config_t *config = config_load(config_path, err, sizeof err);
     if (!config) {
-        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
-            sp_log(SP_LOG_ERROR, "%s", line);
+        s_log_lines(err);
         return -1;
     }
     int rc = db_target_is_postgresql(config->database)
@@ -240,8 +249,7 @@ int main(int argc, char **argv)
         return turn > 0 ? 0 : 1;
     s_server = server_new(config_path, err, sizeof err);
     if (!s_server) {
-        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
-            sp_log(SP_LOG_ERROR, "%s", line);
+        s_log_lines(err);
         lease_destroy(&lease);
         return 1;
     }

@@ -319,15 +319,18 @@ static int s_named_deliveries(const verify_input_t *in, char *why, size_t whylen
     or made pending again to be sent twice) has no event to stand on.
     problem: 1 no routing event, 2 delivered without a receipt event,
     3 dead-lettered without its event, 4 pending after either, 5 unknown. */
+#define S_PROBLEM_CASE \
+    " SELECT *, CASE" \
+    "  WHEN routed IS NULL THEN 1" \
+    "  WHEN state = 1 AND receipt IS NULL THEN 2" \
+    "  WHEN state = 2 AND dead IS NULL THEN 3" \
+    "  WHEN state = 0 AND COALESCE(receipt, dead) IS NOT NULL THEN 4" \
+    "  WHEN state NOT IN (0, 1, 2) THEN 5 END AS problem FROM ("
+
 static const char *s_unaccounted_sql =
     "SELECT id, subscriber, subscription, seq, problem,"
     " (SELECT e.seq FROM temp.verify_events e WHERE e.eid = COALESCE(receipt, dead)) FROM ("
-    " SELECT *, CASE"
-    "  WHEN routed IS NULL THEN 1"
-    "  WHEN state = 1 AND receipt IS NULL THEN 2"
-    "  WHEN state = 2 AND dead IS NULL THEN 3"
-    "  WHEN state = 0 AND COALESCE(receipt, dead) IS NOT NULL THEN 4"
-    "  WHEN state NOT IN (0, 1, 2) THEN 5 END AS problem FROM ("
+    S_PROBLEM_CASE
     "  SELECT d.id, d.subscriber, d.subscription, d.seq, d.state,"
     "   " DELIVERY_EVENT("('" AUDIT_ROUTED "', '" AUDIT_REDELIVERED "')") " AS routed,"
     "   " DELIVERY_EVENT("('" AUDIT_RECEIPT "')") " AS receipt,"
@@ -338,12 +341,7 @@ static const char *s_unaccounted_sql =
 static const char *s_unaccounted_sql_pg =
     KEYED_PG " SELECT id, subscriber, subscription, seq, problem,"
     " (SELECT e.seq FROM verify_events e WHERE e.eid = COALESCE(receipt, dead)) FROM ("
-    " SELECT *, CASE"
-    "  WHEN routed IS NULL THEN 1"
-    "  WHEN state = 1 AND receipt IS NULL THEN 2"
-    "  WHEN state = 2 AND dead IS NULL THEN 3"
-    "  WHEN state = 0 AND COALESCE(receipt, dead) IS NOT NULL THEN 4"
-    "  WHEN state NOT IN (0, 1, 2) THEN 5 END AS problem FROM ("
+    S_PROBLEM_CASE
     "  SELECT d.id, d.subscriber, d.subscription, d.seq, d.state, k.routed, k.receipt, k.dead"
     "  FROM deliveries d LEFT JOIN" KEYED_JOIN_PG("d") ") x) y"
     " WHERE problem IS NOT NULL ORDER BY id LIMIT 1";
