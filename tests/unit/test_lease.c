@@ -58,33 +58,54 @@ done:
     lease_destroy(&b);
 }
 
+/*  Node a holds the lease, its store fenced with it, a delivery written
+    in an open transaction; node b waits. 0, or -1 (checked already).   */
+typedef struct {
+    store_t *store;
+    lease_t *a, *b;
+} fenced_t;
+
+static int s_fenced(fenced_t *f)
+{
+    const char *uri = test_pg_uri();
+    char err[512] = "";
+    int failures = test_failures_current;
+    CHECK(test_pg_empty(uri) == 0);
+    f->store = store_open(uri, false, err, sizeof err);
+    f->a = lease_new(uri, "node-a", TTL_MS, err, sizeof err);
+    f->b = lease_new(uri, "node-b", TTL_MS, err, sizeof err);
+    CHECK(f->store && f->a && f->b);
+    if (!f->store || !f->a || !f->b)
+        return -1;
+    CHECK(lease_acquire(f->a, sp_clock_ms(), err, sizeof err) == 1);
+    CHECK(store_set_fence(f->store, lease_id(f->a), lease_token(f->a), TTL_MS) == 0);
+    CHECK(store_begin(f->store) == 0);
+    CHECK(store_delivery_insert(f->store, 1, "a", "sub-a", 1, 1) == 0);
+    return test_failures_current == failures ? 0 : -1;
+}
+
+static void s_fenced_destroy(fenced_t *f)
+{
+    store_destroy(&f->store);
+    lease_destroy(&f->a);
+    lease_destroy(&f->b);
+}
+
 /*  A node that lost its lease while it was paused writes nothing more:
     its next transaction fails at the fence.                            */
 TEST(a_deposed_node_cannot_begin_a_transaction)
 {
-    const char *uri = test_pg_uri();
-    char err[512] = "";
-    CHECK(test_pg_empty(uri) == 0);
-    store_t *store = store_open(uri, false, err, sizeof err);
-    lease_t *a = lease_new(uri, "node-a", TTL_MS, err, sizeof err);
-    lease_t *b = lease_new(uri, "node-b", TTL_MS, err, sizeof err);
-    CHECK(store && a && b);
-    if (!store || !a || !b)
-        goto done;
-    CHECK(lease_acquire(a, sp_clock_ms(), err, sizeof err) == 1);
-    CHECK(store_set_fence(store, lease_id(a), lease_token(a), TTL_MS) == 0);
-    CHECK(store_begin(store) == 0);
-    CHECK(store_delivery_insert(store, 1, "a", "sub-a", 1, 1) == 0);
-    CHECK(store_commit(store) == 0);
-    s_sleep_ms(TTL_MS + 100);                   /* a is paused */
-    CHECK(lease_acquire(b, sp_clock_ms(), err, sizeof err) == 1);
-    CHECK(store_begin(store) == -1);
-    CHECK(store_fenced(store));
-    CHECK(!store_in_transaction(store));
-done:
-    store_destroy(&store);
-    lease_destroy(&a);
-    lease_destroy(&b);
+    fenced_t f = { NULL, NULL, NULL };
+    char err[512];
+    if (s_fenced(&f) == 0) {
+        CHECK(store_commit(f.store) == 0);
+        s_sleep_ms(TTL_MS + 100);               /* a is paused */
+        CHECK(lease_acquire(f.b, sp_clock_ms(), err, sizeof err) == 1);
+        CHECK(store_begin(f.store) == -1);
+        CHECK(store_fenced(f.store));
+        CHECK(!store_in_transaction(f.store));
+    }
+    s_fenced_destroy(&f);
 }
 
 /*  A node paused inside a transaction holds the fence's lock: the server
@@ -92,29 +113,17 @@ done:
     the paused node's transaction is gone when it wakes.               */
 TEST(a_node_paused_in_a_transaction_does_not_block_the_takeover)
 {
-    const char *uri = test_pg_uri();
-    char err[512] = "";
-    CHECK(test_pg_empty(uri) == 0);
-    store_t *store = store_open(uri, false, err, sizeof err);
-    lease_t *a = lease_new(uri, "node-a", TTL_MS, err, sizeof err);
-    lease_t *b = lease_new(uri, "node-b", TTL_MS, err, sizeof err);
-    CHECK(store && a && b);
-    if (!store || !a || !b)
-        goto done;
-    CHECK(lease_acquire(a, sp_clock_ms(), err, sizeof err) == 1);
-    CHECK(store_set_fence(store, lease_id(a), lease_token(a), TTL_MS) == 0);
-    CHECK(store_begin(store) == 0);
-    CHECK(store_delivery_insert(store, 1, "a", "sub-a", 1, 1) == 0);
-    s_sleep_ms(TTL_MS + 100);                   /* paused before COMMIT */
-    int64_t asked = sp_clock_ms();
-    CHECK(lease_acquire(b, sp_clock_ms(), err, sizeof err) == 1);
-    CHECK(sp_clock_ms() - asked < 3 * TTL_MS);
-    CHECK(store_commit(store) == -1);           /* the server ended the session */
-    store_rollback(store);
-done:
-    store_destroy(&store);
-    lease_destroy(&a);
-    lease_destroy(&b);
+    fenced_t f = { NULL, NULL, NULL };
+    char err[512];
+    if (s_fenced(&f) == 0) {
+        s_sleep_ms(TTL_MS + 100);               /* paused before COMMIT */
+        int64_t asked = sp_clock_ms();
+        CHECK(lease_acquire(f.b, sp_clock_ms(), err, sizeof err) == 1);
+        CHECK(sp_clock_ms() - asked < 3 * TTL_MS);
+        CHECK(store_commit(f.store) == -1);     /* the server ended the session */
+        store_rollback(f.store);
+    }
+    s_fenced_destroy(&f);
 }
 
 int main(void)
