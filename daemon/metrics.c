@@ -136,9 +136,19 @@ static void s_subscribers(buf_t *b, server_t *self)
     free(ages.text);
 }
 
+/*  1 on the node that routes, 0 on a standby: over the nodes of one
+    PostgreSQL database the sum is 1, or the service is down.           */
+static void s_role(buf_t *b, bool active)
+{
+    s_family(b, "seinpost_node_active", "gauge",
+             "1: this node routes; 0: a standby waiting for the lease.");
+    s_put(b, "seinpost_node_active %d\n", active ? 1 : 0);
+}
+
 char *metrics_render(server_t *self)
 {
     buf_t b = { 0 };
+    s_role(&b, true);
     s_signals(&b, &self->stats);
     s_subscribers(&b, self);
     s_histogram(&b, "seinpost_ingress_ack_latency_seconds",
@@ -147,6 +157,27 @@ char *metrics_render(server_t *self)
     s_histogram(&b, "seinpost_ingress_receipt_latency_seconds",
                 "From a signal's acceptance to the partner's receipt.",
                 &self->stats.receipt_latency);
+    s_put(&b, "# EOF\n");
+    return b.text;
+}
+
+char *metrics_render_standby(const char *holder)
+{
+    buf_t b = { 0 };
+    s_role(&b, false);
+    s_family(&b, "seinpost_standby_active_node", "info",
+             "The node holding the lease, as this standby last saw it.");
+    s_put(&b, "seinpost_standby_active_node_info{node=\"");
+    /* another node's name, read from the database: escaped as a label */
+    for (const char *c = holder; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            s_put(&b, "\\%c", *c);
+        else if (*c == '\n')
+            s_put(&b, "\\n");
+        else
+            s_put(&b, "%c", *c);
+    }
+    s_put(&b, "\"} 1\n");
     s_put(&b, "# EOF\n");
     return b.text;
 }
@@ -161,9 +192,9 @@ static enum MHD_Result s_answer(void *cls, struct MHD_Connection *conn, const ch
                                 const char *upload, size_t *upload_len, void **state)
 {
     (void) cls; (void) version; (void) upload; (void) upload_len; (void) state;
-    bool found = strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0;
     pthread_mutex_lock(&s_lock);
-    const char *body = found && s_snapshot ? s_snapshot : "not found\n";
+    bool found = strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0 && s_snapshot;
+    const char *body = found ? s_snapshot : "not found\n";
     struct MHD_Response *response = MHD_create_response_from_buffer(
         strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
     pthread_mutex_unlock(&s_lock);
@@ -194,26 +225,37 @@ static int s_parse_address(const char *text, struct sockaddr_in *addr)
     return port > 0 && port < 65536 && inet_pton(AF_INET, host, &addr->sin_addr) == 1 ? 0 : -1;
 }
 
-int metrics_http_start(server_t *self, const char *address, char *err, size_t errlen)
+int metrics_http_start(void **http_p, const char *address, char *err, size_t errlen)
 {
     struct sockaddr_in addr;
+    *http_p = NULL;
     if (!address)
         return 0;
     if (s_parse_address(address, &addr) != 0) {
         snprintf(err, errlen, "metrics: '%s' is not HOST:PORT", address);
         return -1;
     }
-    metrics_http_refresh(self);
-    self->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-                                  ntohs(addr.sin_port), NULL, NULL, s_answer, NULL,
-                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                                  MHD_OPTION_CONNECTION_LIMIT, 16u,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-    if (!self->http) {
+    /* a standby hands the port to the active node it becomes: it must be
+       free again at once, connections in TIME_WAIT or not                */
+    *http_p = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+                               ntohs(addr.sin_port), NULL, NULL, s_answer, NULL,
+                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+                               MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                               MHD_OPTION_CONNECTION_LIMIT, 16u,
+                               MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    if (!*http_p) {
         snprintf(err, errlen, "metrics: cannot listen on %s", address);
         return -1;
     }
     return 0;
+}
+
+void metrics_http_publish(char *text)
+{
+    pthread_mutex_lock(&s_lock);
+    free(s_snapshot);
+    s_snapshot = text;
+    pthread_mutex_unlock(&s_lock);
 }
 
 void metrics_http_refresh(server_t *self)
@@ -222,11 +264,7 @@ void metrics_http_refresh(server_t *self)
     if (now < s_next_refresh)
         return;
     s_next_refresh = now + 1000;
-    char *fresh = metrics_render(self);
-    pthread_mutex_lock(&s_lock);
-    free(s_snapshot);
-    s_snapshot = fresh;
-    pthread_mutex_unlock(&s_lock);
+    metrics_http_publish(metrics_render(self));
 }
 
 int64_t metrics_http_wait_ms(const server_t *self, int64_t now)
@@ -236,13 +274,11 @@ int64_t metrics_http_wait_ms(const server_t *self, int64_t now)
     return s_next_refresh > now ? s_next_refresh - now : 0;
 }
 
-void metrics_http_stop(server_t *self)
+void metrics_http_stop(void **http_p)
 {
-    if (self->http)
-        MHD_stop_daemon(self->http);
-    self->http = NULL;
-    pthread_mutex_lock(&s_lock);
-    free(s_snapshot);
-    s_snapshot = NULL;
-    pthread_mutex_unlock(&s_lock);
+    if (*http_p)
+        MHD_stop_daemon(*http_p);
+    *http_p = NULL;
+    s_next_refresh = 0;
+    metrics_http_publish(NULL);
 }

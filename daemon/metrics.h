@@ -25,13 +25,21 @@ struct server;
 /*  Renders the whole exposition; caller frees. Ends with "# EOF".       */
 char *metrics_render(struct server *self);
 
-/*  HTTP endpoint ("127.0.0.1:9464" or ":9464"); NULL address: none.     */
-int metrics_http_start(struct server *self, const char *address, char *err, size_t errlen);
+/*  The exposition of a standby (standby.c): seinpost_node_active 0 and
+    the node it saw holding the lease (holder: "" when unknown).         */
+char *metrics_render_standby(const char *holder);
+
+/*  HTTP endpoint ("127.0.0.1:9464" or ":9464") in *http_p, serving what
+    was last published; a NULL address: none, and 0.                    */
+int metrics_http_start(void **http_p, const char *address, char *err, size_t errlen);
+/*  The endpoint's next answer; takes text (NULL: 404 until the next).   */
+void metrics_http_publish(char *text);
+/*  Renders and publishes self's exposition, at most once a second.      */
 void metrics_http_refresh(struct server *self);
 /*  Milliseconds until the snapshot is due again (the loop wakes for it, so
     that what Prometheus reads is never much more than a second old), or
     -1 without an HTTP endpoint.                                          */
 int64_t metrics_http_wait_ms(const struct server *self, int64_t now);
-void metrics_http_stop(struct server *self);
+void metrics_http_stop(void **http_p);
 
 #endif

@@ -239,12 +239,14 @@ server_t *server_new(const char *config_path, char *err, size_t errlen)
         || s_open_state(self, err, errlen) != 0 || s_bind(self, err, errlen) != 0
         || deliver_setup(self, err, errlen) != 0
         || upstream_open(self, err, errlen) != 0
-        || metrics_http_start(self, self->config->metrics_listen, err, errlen) != 0) {
+        || metrics_http_start(&self->http, self->config->metrics_listen, err, errlen) != 0) {
         if (!err[0])
             snprintf(err, errlen, "start-up failed");
         server_destroy(&self);
         return NULL;
     }
+    if (self->http)
+        metrics_http_refresh(self);     /* the endpoint answers from the start */
     return self;
 }
 
@@ -253,7 +255,7 @@ void server_destroy(server_t **self_p)
     if (!self_p || !*self_p)
         return;
     server_t *self = *self_p;
-    metrics_http_stop(self);
+    metrics_http_stop(&self->http);
     upstream_close(self);
     deliver_teardown(self);
     if (self->ingress)

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "metrics.h"
 #include "reload.h"
 #include "sp_proto.h"
 #include "sp_util.h"
@@ -16,9 +17,11 @@
 
 /*  The admin socket while the node waits: `seinpost status` hears that it
     is a standby and who is active; every other command is refused, since
-    only the active node may act on the queue.                         */
+    only the active node may act on the queue. The metrics endpoint says
+    the same to Prometheus.                                            */
 typedef struct {
     void *zmq, *admin;
+    void *http;                 /* metrics endpoint (metrics.h), or NULL */
     const char *node;
     const char *holder;         /* the last one seen, or "" */
 } s_admin_t;
@@ -26,6 +29,9 @@ typedef struct {
 static void s_admin_open(s_admin_t *a, const config_t *config)
 {
     int zero = 0;
+    char err[300];
+    if (!a->http && metrics_http_start(&a->http, config->metrics_listen, err, sizeof err) != 0)
+        sp_log(SP_LOG_WARNING, "standby: %s", err);
     if (!config->admin_endpoint || !(a->zmq = zmq_ctx_new())
         || !(a->admin = zmq_socket(a->zmq, ZMQ_ROUTER)))
         return;
@@ -45,6 +51,7 @@ static void s_admin_open(s_admin_t *a, const config_t *config)
 
 static void s_admin_close(s_admin_t *a)
 {
+    metrics_http_stop(&a->http);
     if (a->admin)
         zmq_close(a->admin);
     if (a->zmq)
@@ -130,6 +137,8 @@ int standby_wait(const config_t *config, volatile sig_atomic_t *stop, lease_t **
             server_notify_standby(last);
         if (!admin.zmq)
             s_admin_open(&admin, config);
+        if (admin.http)
+            metrics_http_publish(metrics_render_standby(last));
         s_nap(&admin, lease_ttl(lease) / 3 - (sp_clock_ms() - started), stop);
     }
     s_admin_close(&admin);

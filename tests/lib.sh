@@ -273,13 +273,15 @@ sp_events() {
 
 # Nodes taking turns on one PostgreSQL database (SP_DATABASE; tests 67,
 # 69). sp_pg_nodes, after sp_setup: node-a.yaml as the daemon's
-# configuration, node-b.yaml with its own ingress (PORT+5) and admin
-# socket, as on another machine; the emitter lists both ingresses.
+# configuration, node-b.yaml with its own ingress (PORT+5), admin
+# socket and metrics port (SP_METRICS's + 1), as on another machine; the
+# emitter lists both ingresses.
 sp_pg_nodes() {
     local port_b=$((SP_PORT_INGRESS + 5))
     cp "$SP_DIR/seinpost.yaml" "$SP_DIR/node-a.yaml"
     sed -e 's|ipc://admin.sock|ipc://admin-b.sock|' \
         -e "s|tcp://127.0.0.1:$SP_PORT_INGRESS\$|tcp://127.0.0.1:$port_b|" \
+        ${SP_METRICS:+-e "s|metrics: $SP_METRICS\$|metrics: ${SP_METRICS%:*}:$((${SP_METRICS##*:} + 1))|"} \
         "$SP_DIR/seinpost.yaml" > "$SP_DIR/node-b.yaml"
     sed -i "s|^endpoint: .*|endpoint: tcp://127.0.0.1:$SP_PORT_INGRESS,tcp://127.0.0.1:$port_b|" \
         "$SP_DIR/burgerzaken.yaml"

@@ -19,6 +19,7 @@ sp_emit $VNA_TYPE '{"gemeentecode":"0855","vastgesteldOp":"2026-11-22"}' >/dev/n
 "$SP_BIN/seinpost" metrics -c "$SP_DIR/seinpost.yaml" > "$SP_DIR/m1.txt" || fail "metrics command"
 /usr/bin/python3 tests/tools/openmetrics-check.py "$SP_DIR/m1.txt" > "$SP_DIR/m1.samples" || fail "format after"
 tail -1 "$SP_DIR/m1.txt" | grep -qx '# EOF' || fail "ends with # EOF"
+assert_eq "$(value 'seinpost_node_active{}' "$SP_DIR/m1.samples")" 1 "the node routes"
 assert_eq "$(value 'seinpost_signals_accepted_total{}' "$SP_DIR/m1.samples")" 4 "accepted counter"
 assert_eq "$(value 'seinpost_signals_rejected_total{code="TYPE_UNKNOWN"}' "$SP_DIR/m1.samples")" 1 "rejected by code"
 assert_eq "$(value 'seinpost_deliveries_total{outcome="delivered",subscriber="toeslagen"}' "$SP_DIR/m1.samples")" 3 "deliveries"

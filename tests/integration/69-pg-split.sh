@@ -5,7 +5,8 @@
 # lease ran out, stops before it reads a socket, and exits 75; a signal
 # that reached its socket while it slept is answered by nobody but the
 # new node, after the emitter's resend. At the partners' handlers every
-# signal arrives once, in order.
+# signal arrives once, in order. Each node's metrics endpoint says its
+# role (seinpost_node_active), the standby's also who is active.
 . "$(dirname "$0")/common.sh"
 PGD=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
 trap 'rc=$?; kill -CONT "$(cat "$SP_DIR/node-a.daemon.pid" 2>/dev/null)" 2>/dev/null
@@ -14,8 +15,20 @@ trap 'rc=$?; kill -CONT "$(cat "$SP_DIR/node-a.daemon.pid" 2>/dev/null)" 2>/dev/
 
 SP_DATABASE=$(tests/pg/pg-start "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
 SP_LEASE=1s
+SP_METRICS=127.0.0.1:$((PORT_BASE + 8))     # node b: PORT_BASE + 9
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null
 sp_pg_nodes || fail "node b's ingress not set"
+
+# metric NODE NAME{LABELS}: the sample's value on NODE's HTTP endpoint,
+# after the reference parser has read the whole exposition
+metric() {
+    local port=$((PORT_BASE + 8)) file=$SP_DIR/metrics-$1.txt
+    [ "$1" = node-b ] && port=$((PORT_BASE + 9))
+    curl -sf "http://127.0.0.1:$port/metrics" > "$file" || { echo "no answer"; return; }
+    /usr/bin/python3 tests/tools/openmetrics-check.py "$file" > "$file.samples" \
+        || { echo "not OpenMetrics"; return; }
+    grep -F "$2 " "$file.samples" | awk '{print $NF}' | cut -d. -f1
+}
 
 # sp_send ID: one signal, resent until ACCEPTED (OK or DUPLICATE)
 sp_send() {
@@ -51,6 +64,11 @@ echo "$out" | grep -q "^standby: seinpost-test@.* is active" || fail "node b's s
 out=$("$SP_BIN/seinpost" redeliver -c "$SP_DIR/node-b.yaml" 1 2>&1) \
     && fail "a standby took a redelivery: $out"
 echo "$out" | grep -q "standby: .* is active" || fail "node b's refusal: $out"
+assert_eq "$(metric node-a 'seinpost_node_active{}')" 1 "node a's metric, active"
+assert_eq "$(metric node-b 'seinpost_node_active{}')" 0 "node b's metric, standby"
+holder=$(jq -r .active <<<"$("$SP_BIN/seinpost" status -c "$SP_DIR/node-b.yaml" --json)")
+assert_eq "$(metric node-b "seinpost_standby_active_node_info{node=\"$holder\"}")" 1 \
+    "node b's metric naming the active node"
 for i in 1 2 3; do sp_send "split-$i" || fail "signal $i not accepted by node a"; done
 sp_wait_ge 10 3 sp_lines "$SP_DIR/toeslagen.out" || fail "node a did not deliver"
 
@@ -60,6 +78,9 @@ kill -STOP "$(cat "$SP_DIR/node-a.daemon.pid")"
 echo $! > "$SP_DIR/sender.pid"
 sp_wait 15 sp_is_active node-b || fail "node b did not take over"
 grep -q "took the lease (token 2)" "$SP_DIR/node-b.log" || fail "node b's token is not 2"
+# the port the standby served is the active node's now
+sp_wait 5 test "$(metric node-b 'seinpost_node_active{}')" = 1 \
+    || fail "node b's metric after the takeover: $(metric node-b 'seinpost_node_active{}')"
 for i in 5 6; do sp_send "split-$i" || fail "signal $i not accepted by node b"; done
 sp_wait 20 test -s "$SP_DIR/split-4" || fail "signal 4 was not accepted"
 rows=$(sp_sql "SELECT max(seq) FROM audit")
