@@ -921,6 +921,13 @@ static void s_parse_upstream(loader_t *ld, sp_yaml_node_t *root)
                                 keys);
     if (!map)
         return;
+    /* the link's record of what it took (protocol.md 6.3) is a SQLite file
+       beside the database, one per node: nodes taking turns on PostgreSQL
+       would each keep their own, and a takeover would forget what the
+       other node took                                                  */
+    if (cfg->database && db_target_is_postgresql(cfg->database))
+        s_error(ld, map, "upstream: a node link is not available with a PostgreSQL database "
+                "(its delivery record is a file of one node); use SQLite for this node");
     s_endpoint(ld, map, "upstream", "listen", false, &cfg->upstream_listen);
     s_string(ld, map, "upstream", "subscriber", false, &cfg->upstream_subscriber);
     if (!cfg->upstream_subscriber && cfg->node_name)

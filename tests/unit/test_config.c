@@ -455,7 +455,7 @@ TEST(bad_fixtures)
         "bad-signal-type.yaml", "bad-endpoint.yaml", "bad-tcp-plaintext.yaml",
         "bad-yaml-duplicate.yaml", "bad-syntax.yaml", "bad-key-missing.yaml",
         "bad-key-open.yaml", "bad-not-mapping.yaml", "bad-admin-abstract.yaml",
-        "bad-upstream.yaml",
+        "bad-upstream.yaml", "bad-pg-upstream.yaml",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         s_check_bad(names[i]);
