@@ -13,6 +13,8 @@
 #   SP_DATABASE (seinpost.db): a PostgreSQL URI runs the daemon on that
 #   database (tests/pg/pg-start); the node secret is then keys/node.secret
 #   and sp_sql asks the server with psql
+#   SP_UWV (""): a third partner, uwv (port PORT_BASE + 3), subscribed to
+#   geen-dubbele-bewoning in 0855
 
 : "${BIN:=build}"
 SP_BIN=$(cd "$BIN" && pwd)
@@ -22,7 +24,7 @@ sp_log() { printf '%s\n' "$*" >&2; }
 sp_keys() {
     local dir=$1 name
     mkdir -p "$dir/keys"
-    for name in node burgerzaken toeslagen belastingdienst; do
+    for name in node burgerzaken toeslagen belastingdienst ${SP_UWV:+uwv}; do
         "$SP_BIN/seinpost" keygen -o "$dir/keys/$name.key" | sed -n 's/^public_key: //p' \
             > "$dir/keys/$name.pubtext"
         "$SP_BIN/seinpost" keygen --curve -o "$dir/keys/$name.curve" \
@@ -118,6 +120,23 @@ subscribers:
           text: "AWR art. 53: gegevensverstrekking voor de heffing"
           activity: "https://verwerkingsregister.example/belastingdienst/bewoning"
 YAML
+    [ -n "${SP_UWV:-}" ] && cat >> "$SP_DIR/seinpost.yaml" <<YAML
+  - name: uwv
+    endpoint: tcp://127.0.0.1:$SP_PORT_UWV
+    public_key: $(sp_pub uwv)
+    curve_public_key: "$(sp_curvepub uwv)"
+    receipt_timeout: ${SP_RECEIPT_TIMEOUT:-2s}
+    retry: { initial: ${SP_RETRY_INITIAL:-200ms}, multiplier: 2, max_delay: ${SP_RETRY_MAX:-2s}, max_age: ${SP_MAX_AGE:-72h}, jitter: 0.1 }
+    subscriptions:
+      - name: bewoning-tilburg
+        type: nl.gemeente.burgerzaken.geen-dubbele-bewoning
+        filter:
+          - { field: data.gemeentecode, exact: "0855" }
+        grondslag:
+          text: "Wet SUWI art. 54: gegevensverstrekking voor uitkeringen"
+          activity: "https://verwerkingsregister.example/uwv/bewoning"
+YAML
+    return 0
 }
 
 sp_write_client_configs() {
@@ -129,9 +148,10 @@ curve_secret_key: keys/burgerzaken.curve
 server_curve_public_key: "$(sp_curvepub node)"
 YAML
     local name port
-    for name in toeslagen belastingdienst; do
+    for name in toeslagen belastingdienst ${SP_UWV:+uwv}; do
         port=$SP_PORT_TOESLAGEN
         [ "$name" = belastingdienst ] && port=$SP_PORT_BELASTINGDIENST
+        [ "$name" = uwv ] && port=$SP_PORT_UWV
         cat > "$SP_DIR/$name.yaml" <<YAML
 listen: tcp://127.0.0.1:$port
 signing_key: keys/$name.key
@@ -150,6 +170,7 @@ sp_setup() {
     SP_PORT_INGRESS=$2
     SP_PORT_TOESLAGEN=$(($2 + 1))
     SP_PORT_BELASTINGDIENST=$(($2 + 2))
+    SP_PORT_UWV=$(($2 + 3))    # the third partner, with SP_UWV set
     mkdir -p "$SP_DIR"
     sp_keys "$SP_DIR"
     sp_write_daemon_config

@@ -5,16 +5,16 @@
 # until it is answered ACCEPTED (resending the same event, so that a
 # resend is a DUPLICATE); the active node is killed with SIGKILL at
 # random moments, and PostgreSQL itself is stopped for 10 s once. The
-# checker reads what the partners' handlers received: every accepted
+# checker reads what the three partners' handlers received: every accepted
 # signal exactly once where it is routed, none that was not accepted,
 # every subscription's seqs in order without gaps; and `seinpost audit
 # verify --strict` finds the one chain the nodes wrote in turn intact. It
 # reports the time
 # from each kill to the next node's first ACCEPTED.
-#   KILLS (default 6)   SIGNALS: at least this many per emitter (default 40);
+#   KILLS (default 20)  SIGNALS: at least this many per emitter (default 40);
 #   the emitters go on until the kills are done
 . "$(dirname "$0")/common.sh"
-KILLS=${KILLS:-6}
+KILLS=${KILLS:-20}
 SIGNALS=${SIGNALS:-40}
 PGD=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
 trap 'rc=$?; touch "$SP_DIR/stop"; sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/null 2>&1
@@ -22,6 +22,7 @@ trap 'rc=$?; touch "$SP_DIR/stop"; sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/nu
 
 SP_DATABASE=$(tests/pg/pg-start "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
 SP_LEASE=${SP_LEASE:-1s}
+SP_UWV=1
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null
 sp_pg_nodes || fail "node b's ingress not set"
 
@@ -52,6 +53,7 @@ sp_emitter() {
 
 sp_start_partner toeslagen
 sp_start_partner belastingdienst
+sp_start_partner uwv
 sp_node node-a
 sp_wait 20 sp_active || fail "no node became active"
 first=$(sp_active)
@@ -90,17 +92,20 @@ cat "$SP_DIR/accepted1" "$SP_DIR/accepted2" > "$SP_DIR/accepted"
 accepted=$(sort -u -k1,1 "$SP_DIR/accepted" | wc -l)
 assert_eq "$accepted" $(( $(cat "$SP_DIR/emitter1.done") + $(cat "$SP_DIR/emitter2.done") )) \
     "signals accepted"
-# 0855: toeslagen; 0796: toeslagen and belastingdienst (protocol routing of tests/lib.sh)
+# 0855: toeslagen and uwv; 0796: toeslagen and belastingdienst (the routing of tests/lib.sh)
 want_t=$accepted
 want_b=$(awk '$2 == "0796"' "$SP_DIR/accepted" | sort -u -k1,1 | wc -l)
+want_u=$(awk '$2 == "0855"' "$SP_DIR/accepted" | sort -u -k1,1 | wc -l)
 sp_wait_ge 120 "$want_t" sp_lines "$SP_DIR/toeslagen.out" \
     || fail "toeslagen has $(sp_lines "$SP_DIR/toeslagen.out") of $want_t"
 sp_wait_ge 60 "$want_b" sp_lines "$SP_DIR/belastingdienst.out" \
     || fail "belastingdienst has $(sp_lines "$SP_DIR/belastingdienst.out") of $want_b"
+sp_wait_ge 60 "$want_u" sp_lines "$SP_DIR/uwv.out" \
+    || fail "uwv has $(sp_lines "$SP_DIR/uwv.out") of $want_u"
 sleep 2     # anything more that arrives would be a duplicate
 
 # the checker, at the handlers
-for p in toeslagen belastingdienst; do
+for p in toeslagen belastingdienst uwv; do
     jq -r '.event.id' "$SP_DIR/$p.out" | sort > "$SP_DIR/$p.ids"
     dup=$(uniq -d "$SP_DIR/$p.ids" | wc -l)
     assert_eq "$dup" 0 "$p: signals handled twice"
@@ -110,12 +115,17 @@ for p in toeslagen belastingdienst; do
 done
 awk '{ print $1 }' "$SP_DIR/accepted" | sort -u > "$SP_DIR/accepted.ids"
 awk '$2 == "0796" { print $1 }' "$SP_DIR/accepted" | sort -u > "$SP_DIR/accepted-b.ids"
+awk '$2 == "0855" { print $1 }' "$SP_DIR/accepted" | sort -u > "$SP_DIR/accepted-u.ids"
 lost_t=$(comm -23 "$SP_DIR/accepted.ids" "$SP_DIR/toeslagen.ids" | wc -l)
 lost_b=$(comm -23 "$SP_DIR/accepted-b.ids" "$SP_DIR/belastingdienst.ids" | wc -l)
-phantom=$(cat "$SP_DIR/toeslagen.ids" "$SP_DIR/belastingdienst.ids" | sort -u \
-          | comm -13 "$SP_DIR/accepted.ids" - | wc -l)
-assert_eq "$lost_t $lost_b" "0 0" "lost (toeslagen, belastingdienst)"
-assert_eq "$phantom" 0 "phantom signals"
+lost_u=$(comm -23 "$SP_DIR/accepted-u.ids" "$SP_DIR/uwv.ids" | wc -l)
+assert_eq "$lost_t $lost_b $lost_u" "0 0 0" "lost (toeslagen, belastingdienst, uwv)"
+# phantom: handled but never accepted, or handled where it is not routed
+phantom=$(cat "$SP_DIR/toeslagen.ids" "$SP_DIR/belastingdienst.ids" "$SP_DIR/uwv.ids" \
+          | sort -u | comm -13 "$SP_DIR/accepted.ids" - | wc -l)
+misrouted=$(( $(comm -13 "$SP_DIR/accepted-b.ids" "$SP_DIR/belastingdienst.ids" | wc -l)
+            + $(comm -13 "$SP_DIR/accepted-u.ids" "$SP_DIR/uwv.ids" | wc -l) ))
+assert_eq "$phantom $misrouted" "0 0" "phantom signals, signals where they are not routed"
 # one chain, whoever wrote it: stop the nodes, then verify it
 touch "$SP_DIR/stop"
 for name in node-a node-b; do sp_stop "$name-sup"; sp_stop "$name.daemon"; done
