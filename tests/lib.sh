@@ -292,6 +292,12 @@ sp_events() {
                                WHERE a.kind = '$row')"
 }
 
+# sp_blob_text COLUMN: SQL that reads a BLOB (bytea) column of JSON text
+# as text, on either engine
+sp_blob_text() {
+    if [ -n "${SP_DATABASE:-}" ]; then echo "convert_from($1, 'UTF8')"; else echo "CAST($1 AS TEXT)"; fi
+}
+
 # Nodes taking turns on one PostgreSQL database (SP_DATABASE; tests 67,
 # 69). sp_pg_nodes, after sp_setup: node-a.yaml as the daemon's
 # configuration, node-b.yaml with its own ingress (PORT+5), admin

@@ -23,7 +23,8 @@ state_of() {
 }
 state_is() { [ "$(state_of "$1")" = "$2" ]; }
 sp_wait 10 state_is dead-1 2 || fail "delivery dead-lettered (state $(state_of dead-1))"
-row=$(sp_sql "SELECT d.state, d.last_error, d.done_at - d.created_at, s.ce_id, s.event IS NOT NULL
+row=$(sp_sql "SELECT d.state, d.last_error, d.done_at - d.created_at, s.ce_id,
+                     CASE WHEN s.event IS NOT NULL THEN 1 ELSE 0 END
               FROM deliveries d JOIN signals s ON s.id = d.signal_id")
 echo "dead row: $row"
 IFS='|' read -r state error age ce_id has_event <<<"$row"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # 100 000 undelivered signals queued for a stopped partner: the backlog
-# lives in SQLite, not in the daemon's memory. Resident set (VmRSS) and its
+# lives in the database (SQLite, or PostgreSQL with SP_DATABASE), not in
+# the daemon's memory. Resident set (VmRSS) and its
 # peak (VmHWM) stay under 64 MiB. Runs on the release build (tests/run),
 # since ASan's shadow memory would hide what the daemon itself uses.
 . "$(dirname "$0")/common.sh"
@@ -31,7 +32,11 @@ sleep 3
 rss=$(vm VmRSS) hwm=$(vm VmHWM)
 pending=$(sp_sql "SELECT COUNT(*) FROM deliveries WHERE subscriber = 'toeslagen' AND state = 0")
 status=$("$SP_BIN/seinpost" status -c "$SP_DIR/seinpost.yaml" --json)
-db_kb=$(( $(stat -c %s "$SP_DIR/seinpost.db") / 1024 ))
+if [ -n "${SP_DATABASE:-}" ]; then
+    db_kb=$(( $(sp_sql "SELECT pg_database_size(current_database())") / 1024 ))
+else
+    db_kb=$(( $(stat -c %s "$SP_DIR/seinpost.db") / 1024 ))
+fi
 echo "signals: $N in ${secs}s ($((N / (secs > 0 ? secs : 1)))/s); database ${db_kb} KiB"
 echo "daemon VmRSS: start ${rss_start} KiB, now ${rss} KiB; VmHWM (peak) ${hwm} KiB; limit ${LIMIT_KB} KiB"
 echo "pending: $pending"

@@ -30,8 +30,8 @@ assert_eq "$(sp_sql "SELECT COUNT(*) FROM deliveries d JOIN signals s ON s.id = 
                      WHERE s.ce_id <> 'w-' || d.seq")" 0 "seq i carries the i-th signal"
 assert_eq "$(sp_lines "$SP_DIR/belastingdienst.out")" 0 "0855 bewoning is not for belastingdienst"
 # the window bounds what is in flight, so every batch holds at most 4
-batches=$(sp_sql "SELECT COUNT(*), MAX(json_array_length(CAST(header AS TEXT), '$.entries')),
-                         SUM(json_array_length(CAST(header AS TEXT), '$.entries'))
+batches=$(sp_sql "SELECT COUNT(*), MAX(json_array_length($(sp_blob_text header), '$.entries')),
+                         SUM(json_array_length($(sp_blob_text header), '$.entries'))
                   FROM batches WHERE subscriber = 'toeslagen'")
 echo "batches: count|largest|entries = $batches"
 IFS='|' read -r n_batches largest entries <<<"$batches"
@@ -40,10 +40,10 @@ IFS='|' read -r n_batches largest entries <<<"$batches"
 # each sent once: one entry of a batch.sent event per delivery; a try that found
 # the partner not yet connected (each audited as a delivery.retry) counts
 # in attempts too (protocol.md 8.4) but sent nothing
-assert_eq "$(sp_sql "SELECT COUNT(*), SUM(n = 1) FROM (SELECT COUNT(*) AS n
+assert_eq "$(sp_sql "SELECT COUNT(*), SUM(CASE WHEN n = 1 THEN 1 ELSE 0 END) FROM (SELECT COUNT(*) AS n
                      FROM audit a, json_each(a.detail, '\$.entries') e
                      WHERE a.kind = 'batch.sent' AND a.subscriber = 'toeslagen'
-                     GROUP BY json_extract(e.value, '\$[2]'))")" "$N|$N" "each sent once"
+                     GROUP BY json_extract(e.value, '\$[2]')) AS per_delivery")" "$N|$N" "each sent once"
 not_connected=$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.retry'
                         AND subscriber = 'toeslagen'
                         AND json_extract(detail, '\$.error') = 'partner not connected'")

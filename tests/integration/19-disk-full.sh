@@ -3,6 +3,7 @@
 # REJECTED STORAGE_UNAVAILABLE (never ACCEPTED and lost), the daemon backs
 # off instead of spinning, and when space returns it recovers by itself;
 # every signal it ACCEPTED is delivered, and counted once in the metrics.
+# sqlite-only: the database file is put on a small tmpfs; on PostgreSQL the disk is the server's
 . "$(dirname "$0")/common.sh"
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
 mkdir -p "$SP_DIR/db"

@@ -16,7 +16,7 @@ sleep 0.5                               # the partner has connected
 kill -STOP "$partner"
 
 sp_emit $GDB_TYPE "$GDB_DATA" >/dev/null || fail "first emit"
-sp_wait 5 sh -c "[ \$(sqlite3 '$SP_DIR/seinpost.db' 'SELECT COUNT(*) FROM batches') -ge 1 ]" \
+sp_wait_ge 5 1 sp_sql "SELECT COUNT(*) FROM batches" \
     || fail "the first batch was sent (after its linger)"
 sp_emit $GDB_TYPE "$(printf '%s' "$GDB_DATA" | sed 's/0855200000123456/0855200000654321/')" \
     >/dev/null || fail "second emit"

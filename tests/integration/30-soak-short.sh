@@ -21,6 +21,7 @@
 # ACCEPTED (phantom), one handled twice other than where a kill -9
 # interrupted its hand-over, out of order, and on the router-table checks
 # (missing receipts and the rest: see tests/soak/soak.py).
+# sqlite-only: the soak's checker reads the SQLite file and fills its disk; on PostgreSQL test 67 kills the nodes and stops the server
 . "$(dirname "$0")/common.sh"
 soak() {
     # in the background, so that a TERM from tests/run's timeout reaches it

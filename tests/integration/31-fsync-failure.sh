@@ -4,6 +4,7 @@
 # fsync failed, instead of answering for what may not be on the disk. After
 # a restart the emitter's resend is answered, every signal that got ACCEPTED
 # is there and delivered, and the audit chain verifies.
+# sqlite-only: the fsync that fails is the daemon's own on SQLite; on PostgreSQL the server syncs (test 67 stops the server)
 . "$(dirname "$0")/common.sh"
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
 SHIM=$(cd "$SP_BIN" && pwd)/tools/failsync.so

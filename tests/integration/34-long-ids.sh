@@ -66,7 +66,9 @@ out=$("$SP_BIN/seinpost" audit verify -c "$conf") || fail "audit verify: $out"
 sp_stop toeslagen
 emit bad-1 | grep -q "^ACCEPTED signal OK" || fail "bad-1 accepted"
 emit good-1 | grep -q "^ACCEPTED signal OK" || fail "good-1 accepted"
-sp_sql "UPDATE signals SET event = X'00' || substr(event, 2) WHERE ce_id = 'bad-1'"
+zero="X'00'"
+[ -n "${SP_DATABASE:-}" ] && zero="'\\x00'::bytea"
+sp_sql "UPDATE signals SET event = $zero || substr(event, 2) WHERE ce_id = 'bad-1'"
 assert_eq "$(state_of bad-1)$(state_of good-1)" 00 "both pending while the partner is down"
 sp_start_partner toeslagen
 sp_wait 15 state_is good-1 1 || fail "good-1 delivered (state $(state_of good-1)); bad-1 state $(state_of bad-1)"

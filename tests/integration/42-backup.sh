@@ -8,6 +8,7 @@
 # when they do not exist yet), anything that is not an earlier backup (a
 # key, the configuration, a directory), a directory that does not exist;
 # a stale FILE.tmp is replaced, not written through; "file:x" is a file.
+# sqlite-only: VACUUM INTO copies a SQLite file; test 70 backs PostgreSQL up with pg_dump
 . "$(dirname "$0")/common.sh"
 SP_CHECKPOINT=1s
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null

@@ -40,7 +40,7 @@ assert_eq "$(sp_lines "$SP_DIR/accepted")" 5 "accepted"
 # timeout, no retry in between): the test is about what the new process
 # acknowledges for a batch that follows unread ones
 first_sent() { sp_sql "SELECT MIN(b.sent_at) FROM batches b, json_each(b.header, '\$.entries') e
-                       WHERE json_extract(e.value, '\$.seq') = $1"; }
+                       WHERE CAST(json_extract(e.value, '\$.seq') AS INTEGER) = $1"; }
 sp_wait_ge 5 1 first_sent 5 || fail "seq 5 sent"
 t2=$(first_sent 2) t5=$(first_sent 5)
 assert_eq "$(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.retry' AND ts BETWEEN $t2 AND $t5")" 0 \

@@ -4,6 +4,7 @@
 # that is not an earlier backup), 2 for a usage error, 3 only for a
 # failure (no answer from the daemon, I/O). Before, the backup refusals
 # exited 3.
+# sqlite-only: most cases are refusals of seinpost backup, a SQLite copy; its PostgreSQL refusal is checked here without a server, and test 70 backs PostgreSQL up
 . "$(dirname "$0")/common.sh"
 sp_setup "$SP_DIR" $PORT_BASE >/dev/null
 conf=$SP_DIR/seinpost.yaml

@@ -14,3 +14,18 @@ CREATE FUNCTION json_each(doc text, path text) RETURNS TABLE(key integer, value 
 CREATE FUNCTION hex(b bytea) RETURNS text
     LANGUAGE sql IMMUTABLE
     RETURN upper(encode(b, 'hex'));
+CREATE FUNCTION json_array_length(doc text, path text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    RETURN jsonb_array_length(jsonb_path_query_first(doc::jsonb, path::jsonpath));
+-- batch headers are bytea on PostgreSQL, a BLOB of JSON text on SQLite
+CREATE FUNCTION json_array_length(doc bytea, path text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    RETURN json_array_length(convert_from(doc, 'UTF8'), path);
+-- GROUP_CONCAT(x, sep): the rows in the order they come
+CREATE FUNCTION group_concat_step(acc text, value text, sep text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    RETURN CASE WHEN value IS NULL THEN acc WHEN acc IS NULL THEN value ELSE acc || sep || value END;
+CREATE AGGREGATE group_concat(text, text) (SFUNC = group_concat_step, STYPE = text);
+CREATE FUNCTION json_each(doc bytea, path text) RETURNS TABLE(key integer, value text)
+    LANGUAGE sql IMMUTABLE
+    RETURN json_each(convert_from(doc, 'UTF8'), path);
