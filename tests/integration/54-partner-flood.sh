@@ -67,14 +67,14 @@ sp_wait 30 grep -q '^sent ' "$SP_DIR/flood.out" || fail "flood not sent: $(cat "
 sp_alive daemon || fail "daemon died"
 # every refused message is accounted for once its interval is over: in a
 # partner.refusals event's count, or written one by one
-last_total() { sp_sql "SELECT COALESCE(MAX(json_extract(detail, '\$.total')), 0) FROM audit
+last_total() { sp_sql "SELECT COALESCE(MAX(CAST(json_extract(detail, '\$.total') AS INTEGER)), 0) FROM audit
                        WHERE kind = 'partner.refusals' AND subscriber = 'toeslagen'"; }
 written() {   # what was written one by one: refusals audited, NACKs logged
     echo $(( $(sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'receipt.rejected'
                        AND subscriber = 'toeslagen'")
              + $(grep -c 'NACK SEQUENCE_GAP from toeslagen for a batch not in flight' "$SP_DIR/daemon.log") ))
 }
-counted() { sp_sql "SELECT COALESCE(SUM(json_extract(detail, '\$.count')), 0) FROM audit
+counted() { sp_sql "SELECT COALESCE(SUM(CAST(json_extract(detail, '\$.count') AS INTEGER)), 0) FROM audit
                     WHERE kind = 'partner.refusals' AND subscriber = 'toeslagen'"; }
 accounted() { echo $(( $(counted) + $(written) )); }
 sp_wait_ge $((INTERVAL_S + 5)) $NOISE accounted \

@@ -12,7 +12,9 @@ sp_start_daemon || fail "daemon start"
 sp_emit $GDB_TYPE "$GDB_DATA" 999993653 | grep -q ACCEPTED || fail "emit"
 sp_wait_ge 15 1 sp_sql "SELECT COUNT(*) FROM deliveries WHERE state = 2" || fail "dead-lettered"
 sp_stop daemon
-sp_sql "UPDATE deliveries SET last_error = 'X' || char(27) || '[2J' || char(10) || 'FORGED LINE'
+chr=char     # a character by its code: SQLite's char(), PostgreSQL's chr()
+[ -n "${SP_DATABASE:-}" ] && chr=chr
+sp_sql "UPDATE deliveries SET last_error = 'X' || $chr(27) || '[2J' || $chr(10) || 'FORGED LINE'
         WHERE state = 2"
 out=$("$SP_BIN/seinpost" deadletters -c "$conf") || fail "deadletters: $out"
 if printf '%s' "$out" | grep -q "$(printf '\033')"; then fail "a raw ESC reached the terminal"; fi

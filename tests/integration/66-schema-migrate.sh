@@ -4,6 +4,7 @@
 # what it did; a pending signal survives the migration and is delivered;
 # a database a later release wrote is refused by the daemon, by
 # --migrate and by the operator's tool, and is left as it was.
+# sqlite-only: its fixtures are SQLite files of earlier releases; on PostgreSQL the schema's migration is unit-tested (test_schema) and test 69 runs --migrate
 . "$(dirname "$0")/common.sh"
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null
 conf="$SP_DIR/seinpost.yaml"
