@@ -347,3 +347,78 @@ sp_active() {
     return 1
 }
 
+# Copies of the database to tamper with, as whoever runs the node can
+# (tests 21, 57), once the daemon is stopped. On SQLite a copy is a file
+# (DIR/pristine.db, DIR/copy.db with copy.db.secret); on PostgreSQL a
+# database of the same cluster (<test database>_pristine, _copy), made
+# with CREATE DATABASE ... TEMPLATE, which wants no session on the one
+# it copies: every helper's session ends with its command.
+#   sp_db_keep               keeps the database as it is now as the pristine
+#                            one; writes DIR/copy.yaml, the daemon's
+#                            configuration on the copy
+#   sp_db_copy               a fresh copy of the pristine database, with a
+#                            node secret of its own (file: sp_db_copy_secret)
+#   sp_db_sql [--csv] pristine|copy SQL   runs SQL on either, prints rows
+#                            as sp_sql does (or as CSV without a header)
+#   sp_by_engine SQLITE PG   prints the one for this engine (SQL that
+#                            differs: blob literals and functions)
+sp_by_engine() { if [ -n "${SP_DATABASE:-}" ]; then echo "$2"; else echo "$1"; fi; }
+
+# sp_db_name [SUFFIX]: the test database's name (with _SUFFIX);
+# sp_db_uri NAME: the URI of database NAME on the test's cluster
+sp_db_name() {
+    local base=${SP_DATABASE%%\?*}
+    echo "${base##*/}${1:+_$1}"
+}
+sp_db_uri() {
+    local base=${SP_DATABASE%%\?*}
+    echo "${base%/*}/$1${SP_DATABASE#"$base"}"
+}
+
+# sp_db_create NAME TEMPLATE: database NAME, a copy of TEMPLATE; from the
+# maintenance database postgres, as no session may be on TEMPLATE
+sp_db_create() {
+    psql -X -q -v ON_ERROR_STOP=1 "$(sp_db_uri postgres)" -c "SET client_min_messages = warning" \
+        -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 TEMPLATE $2" >/dev/null
+}
+
+sp_db_copy_secret() { sp_by_engine "$SP_DIR/copy.db.secret" "$SP_DIR/keys/copy.secret"; }
+
+sp_db_keep() {
+    if [ -z "${SP_DATABASE:-}" ]; then
+        cp "$SP_DIR/seinpost.db" "$SP_DIR/pristine.db" || return 1
+        sed "s|^database: .*|database: $SP_DIR/copy.db|" "$SP_DIR/seinpost.yaml" \
+            > "$SP_DIR/copy.yaml"
+        return
+    fi
+    sp_db_create "$(sp_db_name pristine)" "$(sp_db_name)" || return 1
+    local uri
+    uri=$(sp_db_uri "$(sp_db_name copy)")
+    sed -e "s|^database: .*|database: ${uri//&/\\&}|" \
+        -e "s|^  pseudonym_key: .*|  pseudonym_key: keys/copy.secret|" \
+        "$SP_DIR/seinpost.yaml" > "$SP_DIR/copy.yaml"
+}
+
+sp_db_copy() {
+    if [ -z "${SP_DATABASE:-}" ]; then
+        rm -f "$SP_DIR"/copy.db*
+        cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db" || return 1
+    else
+        sp_db_create "$(sp_db_name copy)" "$(sp_db_name pristine)" || return 1
+    fi
+    cp "$(sp_by_engine "$SP_DIR/seinpost.db.secret" "$SP_DIR/keys/node.secret")" \
+        "$(sp_db_copy_secret)"
+}
+
+sp_db_sql() {
+    local csv=
+    [ "$1" = --csv ] && { csv=1; shift; }
+    local which=$1
+    shift
+    if [ -n "${SP_DATABASE:-}" ]; then
+        psql -X -q -At ${csv:+--csv} -v ON_ERROR_STOP=1 "$(sp_db_uri "$(sp_db_name "$which")")" \
+            -c "$*"
+    else
+        sqlite3 ${csv:+-csv} "$SP_DIR/$which.db" "$@"
+    fi
+}

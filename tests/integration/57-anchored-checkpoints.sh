@@ -42,20 +42,26 @@ seinpost audit export --format chain -c "$conf" > "$SP_DIR/chain.jsonl" || fail 
 seinpost anchors -c "$SP_DIR/toeslagen.yaml" --check "$SP_DIR/chain.jsonl" | grep -q "^OK: all" \
     || fail "the partner finds its anchors in the exported chain"
 
-# ---- the insider's rewrite, on a copy
-cp "$SP_DIR/seinpost.db" "$SP_DIR/pristine.db"
-sed "s|database: .*|database: $SP_DIR/copy.db|" "$conf" > "$SP_DIR/copy.yaml"
-# rewrite.py DB MODE: MODE chain (delete checkpoints, change the first
-# routing's legal basis, re-hash), headers (also re-anchor and re-sign
-# every batch header with the node key), late (no checkpoints, the last
-# rows written 5 minutes later: a checkpoint was due and none came)
+# ---- the insider's rewrite, on a copy (on PostgreSQL: a database made
+# from the stopped daemon's, rewritten by SQL as the cluster's superuser)
+sp_db_keep || fail "keeping the stopped daemon's database"
+# rewrite.py ENGINE MODE KEYFILE AUDIT.csv BATCHES.csv prints the SQL that
+# rewrites the copy whose audit rows and batch headers the CSV files hold.
+# MODE chain (delete checkpoints, change the first routing's legal basis,
+# re-hash), headers (also re-anchor and re-sign every batch header with
+# the node key), late (no checkpoints, the last rows written 5 minutes
+# later: a checkpoint was due and none came)
 cat > "$SP_DIR/rewrite.py" <<'PY'
-import hashlib, json, sqlite3, sys
+import csv, hashlib, json, sys
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-db, mode, keyfile = sqlite3.connect(sys.argv[1]), sys.argv[2], sys.argv[3]
-db.execute("DELETE FROM checkpoints")
-rows = db.execute("SELECT seq, ts, kind, trace_id, signal_id, subscriber, detail"
-                  " FROM audit ORDER BY seq").fetchall()
+engine, mode, keyfile, audit_csv, batches_csv = sys.argv[1:6]
+def blob(b):    # SQLite and PostgreSQL write a blob literal differently
+    return ("X'%s'" if engine == "sqlite" else "'\\x%s'::bytea") % b.hex()
+def text(s):
+    return "'" + s.replace("'", "''") + "'"
+sql = ["BEGIN;", "DELETE FROM checkpoints;"]
+with open(audit_csv, encoding="utf-8", newline="") as f:
+    rows = [(int(r[0]), int(r[1])) + tuple(r[2:]) for r in csv.reader(f)]
 # the first routing: the first route of a signal.accepted (protocol.md 13.1)
 first_routed = next(r[0] for r in rows
                     if r[2] == "signal.accepted" and json.loads(r[6]).get("routes"))
@@ -68,28 +74,34 @@ for seq, ts, kind, trace, signal, sub, detail in rows:
         detail = json.dumps(d, separators=(",", ":"), ensure_ascii=True)
     if mode == "late" and seq > last - 2:
         ts += 300000
-    text = "\n".join([str(seq), str(ts), kind, trace or "", str(signal) if signal else "",
-                      sub or "", detail])
-    h = hashlib.sha256(prev + text.encode()).digest()
-    db.execute("UPDATE audit SET ts = ?, detail = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-               (ts, detail, prev, h, seq))
+    # a NULL reads from CSV as "", as the chain hashes it
+    h = hashlib.sha256(prev + "\n".join([str(seq), str(ts), kind, trace, signal, sub,
+                                         detail]).encode()).digest()
+    sql.append("UPDATE audit SET ts = %d, detail = %s, prev_hash = %s, hash = %s WHERE seq = %d;"
+               % (ts, text(detail), blob(prev), blob(h), seq))
     heads[seq], prev = h, h
 if mode == "headers":
     key = load_pem_private_key(open(keyfile, "rb").read(), None)
-    for bid, header in db.execute("SELECT id, header FROM batches").fetchall():
-        h = json.loads(header)
-        h["anchor"]["sha256"] = heads[h["anchor"]["seq"]].hex()
-        new = json.dumps(h, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-        sig = key.sign(b"seinpost/2 batch\0" + hashlib.sha256(new).digest())
-        db.execute("UPDATE batches SET header = ?, signature = ? WHERE id = ?", (new, sig, bid))
-db.commit()
+    with open(batches_csv, newline="") as f:
+        for bid, header in csv.reader(f):
+            h = json.loads(bytes.fromhex(header))
+            h["anchor"]["sha256"] = heads[h["anchor"]["seq"]].hex()
+            new = json.dumps(h, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+            sig = key.sign(b"seinpost/2 batch\0" + hashlib.sha256(new).digest())
+            sql.append("UPDATE batches SET header = %s, signature = %s WHERE id = %s;"
+                       % (blob(new), blob(sig), bid))
+print("\n".join(sql + ["COMMIT;"]))
 PY
 rewrite() {
-    rm -f "$SP_DIR"/copy.db*
-    cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"
-    cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
-    python3 "$SP_DIR/rewrite.py" "$SP_DIR/copy.db" "$1" "$SP_DIR/keys/node.key" \
-        || fail "rewriting ($1)"
+    local sql
+    sp_db_copy || fail "a copy to rewrite ($1)"
+    sp_db_sql --csv copy "SELECT seq, ts, kind, trace_id, signal_id, subscriber, detail
+                          FROM audit ORDER BY seq" > "$SP_DIR/audit.csv" \
+        && sp_db_sql --csv copy "SELECT id, hex(header) FROM batches" > "$SP_DIR/batches.csv" \
+        || fail "reading the copy ($1)"
+    sql=$(python3 "$SP_DIR/rewrite.py" "$(sp_by_engine sqlite postgresql)" "$1" \
+              "$SP_DIR/keys/node.key" "$SP_DIR/audit.csv" "$SP_DIR/batches.csv") \
+        && sp_db_sql copy "$sql" >/dev/null || fail "rewriting ($1)"
 }
 broken() {      # broken EXPECTED-TEXT [VERIFY-OPTION...]
     out=$(seinpost audit verify -c "$SP_DIR/copy.yaml" "${@:2}")
