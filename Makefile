@@ -48,7 +48,7 @@ LIBA   := $(BUILD)/libseinpost.a
 LIBSO  := $(BUILD)/libseinpost.so.0
 BINS   := $(BUILD)/seinpostd $(BUILD)/seinpost
 
-.PHONY: all deps check unit demo fuzz bench soak soak-old install clean
+.PHONY: all deps check check-pg unit demo fuzz bench soak soak-old install clean
 all: deps
 	@$(MAKE) --no-print-directory binaries
 
@@ -94,6 +94,12 @@ check: deps
 	@$(MAKE) --no-print-directory binaries
 	@$(MAKE) --no-print-directory binaries BUILD=build/asan OPT="-O1 -g" SAN="$(SANFLAGS)"
 	@tests/run build/asan build
+
+# every integration test with the daemon on PostgreSQL, but those marked
+# "# sqlite-only: REASON" (about 15 minutes; make check runs a core set)
+check-pg: deps
+	@$(MAKE) --no-print-directory binaries BUILD=build/asan OPT="-O1 -g" SAN="$(SANFLAGS)"
+	@tests/pg/run-integration build/asan
 
 unit: deps
 	@$(MAKE) --no-print-directory binaries BUILD=build/asan OPT="-O1 -g" SAN="$(SANFLAGS)"

@@ -461,13 +461,27 @@ static void s_status_filter(query_t *q, const char *status)
     s_text_arg(q, status);
 }
 
-static void s_subject_filter(query_t *q, const pseudonyms_t *p)
+/*  The signals whose data_subjects list holds an id: on PostgreSQL only
+    from a list that is an array, as jsonb_array_elements takes nothing
+    else (SQLite's json_each reads no row for a missing member).       */
+static const char *const s_subject_sql[] = {
+    [DB_SQLITE] = " UNION SELECT r.signal_id FROM audit r,"
+                  " json_each(r.detail, '$.data_subjects') j"
+                  " WHERE r.kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "')"
+                  " AND json_extract(j.value, '$.id') IN ",
+    [DB_POSTGRESQL] = " UNION SELECT r.signal_id FROM audit r CROSS JOIN LATERAL"
+                      " jsonb_array_elements(CASE WHEN jsonb_typeof(r.detail::jsonb"
+                      " -> 'data_subjects') = 'array' THEN r.detail::jsonb -> 'data_subjects'"
+                      " ELSE '[]' END) j(v)"
+                      " WHERE r.kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "')"
+                      " AND j.v ->> 'id' IN ",
+};
+
+static void s_subject_filter(query_t *q, db_engine_t engine, const pseudonyms_t *p)
 {
     s_sql(q, " AND a.signal_id IN (SELECT id FROM signals WHERE subject_pseudonym IN ");
     s_in_list(q, p);
-    s_sql(q, " UNION SELECT r.signal_id FROM audit r, json_each(r.detail, '$.data_subjects') j"
-             " WHERE r.kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED "')"
-             " AND json_extract(j.value, '$.id') IN ");
+    s_sql(q, s_subject_sql[engine]);
     s_in_list(q, p);
     s_sql(q, ")");
 }
@@ -494,7 +508,7 @@ static void s_filters(query_t *q, const audit_opts_t *o, const pseudonyms_t *p)
     if (o->status)
         s_status_filter(q, o->status);
     if (p && p->count > 0)
-        s_subject_filter(q, p);
+        s_subject_filter(q, db_engine(o->db), p);
 }
 
 /*  ---- list ------------------------------------------------------------- */
@@ -550,7 +564,7 @@ static int64_t s_list_from(const audit_opts_t *o)
         || o->subscriber || o->status || o->signal || o->subject)
         return 0;
     db_stmt_t *stmt = s_prepare_sql(o->db, "SELECT MIN(seq) FROM (SELECT seq FROM audit"
-                                           " ORDER BY seq DESC LIMIT ?)");
+                                           " ORDER BY seq DESC LIMIT ?) l");
     int64_t from = 0;
     if (stmt) {
         db_bind_int64(stmt, 1, o->limit);
@@ -635,9 +649,10 @@ static json_t *s_signal_json(db_stmt_t *stmt)
     before the node link, or for a signal taken from its emitter.       */
 static json_t *s_hops_json(db_t *db, int64_t signal_id)
 {
-    char sig[2 * AUDIT_SIG_PREFIX + 1];
+    char sig[2 * AUDIT_SIG_PREFIX + 1], sha[2 * SP_SHA256_SIZE + 1];
     json_t *list = json_array();
-    db_stmt_t *stmt = db_prepare(db, "SELECT b.upstream, b.key_id, lower(hex(b.sha256)),"
+    /* the hash as bytes, made hex here: PostgreSQL has no hex() */
+    db_stmt_t *stmt = db_prepare(db, "SELECT b.upstream, b.key_id, b.sha256,"
                                  " b.signature, b.received_at, r.subscription, r.seq, b.id"
                                  " FROM relays r JOIN upstream_batches b ON b.id = r.batch_id"
                                  " WHERE r.signal_id = ? ORDER BY b.received_at", false);
@@ -646,9 +661,12 @@ static json_t *s_hops_json(db_t *db, int64_t signal_id)
     db_bind_int64(stmt, 1, signal_id);
     while (db_step(stmt) == DB_ROW) {
         s_sig_prefix(stmt, 3, sig);
+        sha[0] = '\0';
+        if (db_column_bytes(stmt, 2) == SP_SHA256_SIZE)
+            sp_hex(db_column_blob(stmt, 2), SP_SHA256_SIZE, sha);
         json_t *hop = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "upstream",
                                 s_col(stmt, 0), "router_key_id", s_col(stmt, 1),
-                                "batch_sha256", s_col(stmt, 2), "router_signature_prefix",
+                                "batch_sha256", sha, "router_signature_prefix",
                                 sig, "subscription", s_col(stmt, 5), "seq",
                                 (json_int_t) db_column_int64(stmt, 6),
                                 "upstream_batch_id", (json_int_t) db_column_int64(stmt, 7));
@@ -1109,14 +1127,19 @@ static json_t *s_record(const audit_opts_t *o, const action_t *a, json_t *subjec
 }
 
 /*  Distinct data subjects ({id, type}) the signal's received or accepted
-    audit event lists.                                                   */
+    audit event lists; NULL when it cannot be read.                      */
 static json_t *s_subjects(export_aux_t *aux, int64_t signal_id)
 {
     json_t *list = json_array(), *subject;
     size_t i;
     db_reset(aux->received);
     db_bind_int64(aux->received, 1, signal_id);
-    if (db_step(aux->received) != DB_ROW)
+    db_step_t step = db_step(aux->received);
+    if (step == DB_ERROR) {
+        json_decref(list);
+        return NULL;
+    }
+    if (step != DB_ROW)
         return list;
     json_t *detail = json_loads(s_col(aux->received, 0), 0, NULL);
     json_array_foreach(json_object_get(detail, "data_subjects"), i, subject) {
@@ -1132,32 +1155,40 @@ static json_t *s_subjects(export_aux_t *aux, int64_t signal_id)
     return list;
 }
 
-/*  Fills the routed part of a: from the row itself or its routed event.  */
-static json_t *s_routed(export_aux_t *aux, action_t *a, json_t *detail)
+/*  Fills the routed part of a: from the row itself or its routed event,
+    its detail in *routed (NULL when there is none). -1 when it cannot be
+    read: PostgreSQL reports a query's errors at its first step.        */
+static int s_routed(export_aux_t *aux, action_t *a, json_t *detail, json_t **routed)
 {
+    *routed = NULL;
     if (strcmp(a->kind, AUDIT_ROUTED) == 0) {
         a->routed_seq = a->seq;
         a->routed_part = a->part;
         a->routed_ts = a->ts;
-        return json_incref(detail);
+        *routed = json_incref(detail);
+        return 0;
     }
     db_reset(aux->routed);
     db_bind_int64(aux->routed, 1, a->signal_id);
     db_bind_text(aux->routed, 2, a->subscriber, -1);
     db_bind_text(aux->routed, 3, a->subscription, -1);
     a->routed_ts = a->received_at;
-    if (db_step(aux->routed) != DB_ROW)
-        return NULL;
+    db_step_t step = db_step(aux->routed);
+    if (step != DB_ROW)
+        return step == DB_ERROR ? -1 : 0;
     a->routed_seq = db_column_int64(aux->routed, 0);
     a->routed_ts = db_column_int64(aux->routed, 1);
     a->routed_part = db_column_int64(aux->routed, 3);
-    return json_loads(s_col(aux->routed, 2), 0, NULL);
+    *routed = json_loads(s_col(aux->routed, 2), 0, NULL);
+    return 0;
 }
 
-static void s_export_action(const audit_opts_t *o, export_aux_t *aux, db_stmt_t *stmt)
+/*  The records of one action; -1 when what it refers to cannot be read. */
+static int s_export_action(const audit_opts_t *o, export_aux_t *aux, db_stmt_t *stmt)
 {
-    json_t *detail = json_loads(s_col(stmt, 4), 0, NULL), *subject;
+    json_t *detail = json_loads(s_col(stmt, 4), 0, NULL), *subject, *routed, *subjects = NULL;
     size_t i;
+    int rc = -1;
     action_t a = { .seq = db_column_int64(stmt, 0), .ts = db_column_int64(stmt, 1),
                    .kind = s_col(stmt, 2), .subscriber = s_col(stmt, 3),
                    .trace_id = s_col(stmt, 5), .signal_id = db_column_int64(stmt, 6),
@@ -1166,9 +1197,11 @@ static void s_export_action(const audit_opts_t *o, export_aux_t *aux, db_stmt_t 
     a.subscription = json_string_value(json_object_get(detail, "subscription"));
     if (!a.subscription)
         a.subscription = "";
-    json_t *routed = s_routed(aux, &a, detail);
+    if (s_routed(aux, &a, detail, &routed) != 0)
+        goto cleanup;
     a.activity = json_string_value(json_object_get(routed, "processing_activity_id"));
-    json_t *subjects = s_subjects(aux, a.signal_id);
+    if (!(subjects = s_subjects(aux, a.signal_id)))
+        goto cleanup;
     if (json_array_size(subjects) == 0)
         json_array_append_new(subjects, json_object());
     json_array_foreach(subjects, i, subject) {
@@ -1177,37 +1210,63 @@ static void s_export_action(const audit_opts_t *o, export_aux_t *aux, db_stmt_t 
             s_print_json(record);
         json_decref(record);
     }
+    rc = 0;
+cleanup:
     json_decref(subjects);
     json_decref(routed);
     json_decref(detail);
+    return rc;
 }
+
+/*  The routed events, receipts and dead letters, and the statements
+    export_aux_t reads beside them, in each engine's SQL.               */
+static const struct {
+    const char *actions, *routed, *received;
+} s_export_sql[] = {
+    [DB_SQLITE] = {
+        "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, a.trace_id, a.signal_id,"
+        " s.received_at, a.part FROM (" AUDIT_EVENTS_SQL("1 = 1") ") a JOIN signals s"
+        " ON s.id = a.signal_id WHERE a.kind"
+        " IN ('" AUDIT_ROUTED "', '" AUDIT_RECEIPT "', '" AUDIT_DEAD "')",
+        AUDIT_FIRST_ROUTED_SQL,
+        "SELECT detail FROM audit WHERE signal_id = ? AND kind IN ('" AUDIT_SIGNAL_RECEIVED
+        "', '" AUDIT_SIGNAL_ACCEPTED "') AND json_type(detail, '$.data_subjects') = 'array'"
+        " ORDER BY seq LIMIT 1" },
+    [DB_POSTGRESQL] = {
+        "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, a.trace_id, a.signal_id,"
+        " s.received_at, a.part FROM (" AUDIT_EVENTS_SQL_PG("1 = 1") ") a JOIN signals s"
+        " ON s.id = a.signal_id WHERE a.kind"
+        " IN ('" AUDIT_ROUTED "', '" AUDIT_RECEIPT "', '" AUDIT_DEAD "')",
+        AUDIT_FIRST_ROUTED_SQL_PG,
+        "SELECT detail FROM audit WHERE signal_id = ? AND kind IN ('" AUDIT_SIGNAL_RECEIVED
+        "', '" AUDIT_SIGNAL_ACCEPTED "') AND jsonb_typeof(detail::jsonb -> 'data_subjects')"
+        " = 'array' ORDER BY seq LIMIT 1" },
+};
 
 static int s_export(audit_opts_t *o)
 {
     query_t q = { .len = 0 };
     export_aux_t aux = { NULL, NULL };
     db_step_t step = DB_ERROR;
+    db_engine_t engine = db_engine(o->db);
     if (o->format && strcmp(o->format, "chain") == 0)
         return cmd_audit_export_chain(o->db, o->config->node_name);
     if (!o->format || strcmp(o->format, "logboek") != 0) {
         fprintf(stderr, "seinpost audit export: --format is logboek or chain\n");
         return CMD_USAGE;
     }
-    s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.subscriber, a.detail, a.trace_id, a.signal_id,"
-              " s.received_at, a.part FROM (" AUDIT_EVENTS_SQL("1") ") a JOIN signals s"
-              " ON s.id = a.signal_id WHERE a.kind"
-              " IN ('" AUDIT_ROUTED "', '" AUDIT_RECEIPT "', '" AUDIT_DEAD "')");
+    s_sql(&q, s_export_sql[engine].actions);
     s_filters(&q, o, NULL);
     s_sql(&q, " ORDER BY a.seq, a.part");
     db_stmt_t *stmt = s_prepare(o->db, &q);
-    aux.routed = s_prepare_sql(o->db, AUDIT_FIRST_ROUTED_SQL);
-    aux.received = s_prepare_sql(o->db, "SELECT detail FROM audit WHERE signal_id = ? AND"
-                                 " kind IN ('" AUDIT_SIGNAL_RECEIVED "', '" AUDIT_SIGNAL_ACCEPTED
-                                 "') AND json_type(detail, '$.data_subjects') = 'array'"
-                                 " ORDER BY seq LIMIT 1");
+    aux.routed = s_prepare_sql(o->db, s_export_sql[engine].routed);
+    aux.received = s_prepare_sql(o->db, s_export_sql[engine].received);
     if (stmt && aux.routed && aux.received)
         while ((step = db_step(stmt)) == DB_ROW)
-            s_export_action(o, &aux, stmt);
+            if (s_export_action(o, &aux, stmt) != 0) {
+                step = DB_ERROR;
+                break;
+            }
     if (stmt && step != DB_DONE)
         fprintf(stderr, "seinpost audit export: %s\n", db_errmsg(o->db));
     db_finalize(&stmt);

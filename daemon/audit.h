@@ -78,30 +78,34 @@ typedef struct audit audit_t;
     " FROM audit a, json_each(a.detail, '$.entries') e LEFT JOIN signals s" \
     " ON s.id = e.value ->> 1 WHERE a.kind = '" AUDIT_BATCH_RECEIPT "' AND (" where ")"
 
-/*  The same on PostgreSQL, whose JSON is jsonb: an entry's members keep
-    their JSON types (jsonb_build_object of -> values), and its detail
-    is jsonb's text (members in jsonb's order, a space after ':').      */
+/*  The same on PostgreSQL. Its entries are read as json, not jsonb,
+    which keeps members in the order they were written: an expanded
+    event's detail has its members in SQLite's order (audit list prints
+    them in that order), with members keeping their JSON types and
+    PostgreSQL's spacing (json_build_object, json_object_agg).        */
 #define AUDIT_EVENTS_SQL_PG(where) \
     "SELECT a.seq, 0 AS part, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber," \
     " a.detail FROM audit a WHERE a.kind NOT IN ('" AUDIT_BATCH_SENT "', '" \
     AUDIT_BATCH_RECEIPT "') AND (" where ")" \
     " UNION ALL SELECT a.seq, r.n, a.ts, '" AUDIT_ROUTED "', a.trace_id, a.signal_id," \
-    " r.v ->> 'subscriber', (r.v - 'subscriber')::text FROM audit a CROSS JOIN LATERAL" \
-    " jsonb_array_elements(a.detail::jsonb -> 'routes') WITH ORDINALITY r(v, n)" \
+    " r.v ->> 'subscriber', COALESCE((SELECT json_object_agg(m.k, m.v ORDER BY m.i)" \
+    " FROM json_each(r.v) WITH ORDINALITY m(k, v, i) WHERE m.k <> 'subscriber')," \
+    " '{}')::text FROM audit a CROSS JOIN LATERAL" \
+    " json_array_elements(a.detail::json -> 'routes') WITH ORDINALITY r(v, n)" \
     " WHERE a.kind = '" AUDIT_SIGNAL_ACCEPTED "' AND (" where ")" \
     " UNION ALL SELECT a.seq, e.n, a.ts, '" AUDIT_ATTEMPT "', s.trace_id," \
-    " (e.v ->> 0)::bigint, a.subscriber, jsonb_build_object('subscription', e.v -> 1," \
-    " 'seq', e.v -> 2, 'attempt', e.v -> 3, 'batch_id', a.detail::jsonb -> 'batch_id'," \
-    " 'outcome', a.detail::jsonb -> 'outcome')::text FROM audit a CROSS JOIN LATERAL" \
-    " jsonb_array_elements(a.detail::jsonb -> 'entries') WITH ORDINALITY e(v, n)" \
+    " (e.v ->> 0)::bigint, a.subscriber, json_build_object('subscription', e.v -> 1," \
+    " 'seq', e.v -> 2, 'attempt', e.v -> 3, 'batch_id', a.detail::json -> 'batch_id'," \
+    " 'outcome', a.detail::json -> 'outcome')::text FROM audit a CROSS JOIN LATERAL" \
+    " json_array_elements(a.detail::json -> 'entries') WITH ORDINALITY e(v, n)" \
     " LEFT JOIN signals s ON s.id = (e.v ->> 0)::bigint" \
     " WHERE a.kind = '" AUDIT_BATCH_SENT "' AND (" where ")" \
     " UNION ALL SELECT a.seq, e.n, a.ts, '" AUDIT_RECEIPT "', s.trace_id," \
-    " (e.v ->> 1)::bigint, a.subscriber, jsonb_build_object('subscription', e.v -> 2," \
-    " 'seq', e.v -> 3, 'receipt_id', a.detail::jsonb -> 'receipt_id', 'delivery_id'," \
-    " e.v -> 0, 'batch_id', a.detail::jsonb -> 'batch_id', 'received_at'," \
-    " a.detail::jsonb -> 'received_at')::text FROM audit a CROSS JOIN LATERAL" \
-    " jsonb_array_elements(a.detail::jsonb -> 'entries') WITH ORDINALITY e(v, n)" \
+    " (e.v ->> 1)::bigint, a.subscriber, json_build_object('subscription', e.v -> 2," \
+    " 'seq', e.v -> 3, 'receipt_id', a.detail::json -> 'receipt_id', 'delivery_id'," \
+    " e.v -> 0, 'batch_id', a.detail::json -> 'batch_id', 'received_at'," \
+    " a.detail::json -> 'received_at')::text FROM audit a CROSS JOIN LATERAL" \
+    " json_array_elements(a.detail::json -> 'entries') WITH ORDINALITY e(v, n)" \
     " LEFT JOIN signals s ON s.id = (e.v ->> 1)::bigint" \
     " WHERE a.kind = '" AUDIT_BATCH_RECEIPT "' AND (" where ")"
 

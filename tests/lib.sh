@@ -422,3 +422,17 @@ sp_db_sql() {
         sqlite3 ${csv:+-csv} "$SP_DIR/$which.db" "$@"
     fi
 }
+
+# sp_unhex: the bytes of the hex text on stdin. A blob read as hex()
+# (tests/pg/compat.sql defines it on PostgreSQL) comes out the same from
+# both engines, where psql shows a bytea as \x... and sqlite3 its bytes.
+sp_unhex() { python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read()))'; }
+
+# sp_db_dump: the whole database as SQL text (sqlite3 .dump, pg_dump)
+sp_db_dump() {
+    if [ -n "${SP_DATABASE:-}" ]; then
+        pg_dump --no-owner -d "$SP_DATABASE"
+    else
+        sqlite3 -cmd ".timeout 5000" "$SP_DIR/seinpost.db" .dump
+    fi
+}

@@ -38,8 +38,13 @@ jq -r 'select(.kind == "signal.received" or .kind == "signal.accepted") | (.deta
 
 # nowhere in clear: not in the database, its WAL, nor any audit output
 sp_stop daemon
-[ -z "$(sqlite3 "$SP_DIR/seinpost.db" .dump | grep -e $bsn -e $other)" ] || fail "a BSN in the database dump"
-grep -a -q -e $bsn -e $other "$SP_DIR"/seinpost.db* && fail "a BSN in the database files"
+sp_db_dump > "$SP_DIR/dump.sql" || fail "database dump"
+grep -q "INSERT INTO .*audit\|COPY .*audit" "$SP_DIR/dump.sql" || fail "the dump holds no audit rows"
+grep -q -e $bsn -e $other "$SP_DIR/dump.sql" && fail "a BSN in the database dump"
+# SQLite's files, WAL included (PostgreSQL's are the server's: its dump it is)
+if [ -z "${SP_DATABASE:-}" ]; then
+    grep -a -q -e $bsn -e $other "$SP_DIR"/seinpost.db* && fail "a BSN in the database files"
+fi
 for cmd in "list" "list --json" "export --format logboek" "show $a" "show $a --json"; do
     # shellcheck disable=SC2086
     "$SP_BIN/seinpost" audit $cmd -c "$conf" > "$SP_DIR/out.txt" || fail "audit $cmd"

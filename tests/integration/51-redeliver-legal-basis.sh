@@ -32,7 +32,7 @@ reload() {
     sp_wait_ge 5 $((n + 1)) reloads || fail "reload: $1"
 }
 refused_events() { sp_sql "SELECT COUNT(*) FROM audit WHERE kind = 'delivery.redeliver_refused'
-                           AND json_extract(detail, '$.delivery_id') = $1"; }
+                           AND CAST(json_extract(detail, '$.delivery_id') AS BIGINT) = $1"; }
 batches() { sp_sql "SELECT COUNT(*) FROM batches WHERE subscriber = 'toeslagen'"; }
 
 a=$(emit_id 0855 0855200000000001)
@@ -72,11 +72,13 @@ sp_wait_ge 10 1 sp_lines "$SP_DIR/fresh.out" || fail "the covered signal arrives
 sleep 0.5
 assert_eq "$(jq -r '.id' "$SP_DIR/fresh.out")" "$b" "the handler got the covered signal and nothing else"
 assert_eq "$(jq -r '.grondslag' "$SP_DIR/fresh.out")" "$NEW_BASIS" "the partner is told the basis of now"
-assert_eq "$(sp_sql "SELECT header FROM batches ORDER BY id DESC LIMIT 1" | jq -r '.entries[0].grondslag')" \
+assert_eq "$(sp_sql "SELECT hex(header) FROM batches ORDER BY id DESC LIMIT 1" | sp_unhex \
+            | jq -r '.entries[0].grondslag')" \
     "$NEW_BASIS" "the router-signed header carries the grondslag of now"
 assert_eq "$(sp_sql "SELECT json_extract(detail, '$.routed_grondslag') || '|' || json_extract(detail, '$.grondslag')
                      || '|' || json_extract(detail, '$.routed_processing_activity_id') FROM audit
-                     WHERE kind = 'delivery.redelivered' AND json_extract(detail, '$.delivery_id') = $b_new")" \
+                     WHERE kind = 'delivery.redelivered'
+                     AND CAST(json_extract(detail, '$.delivery_id') AS BIGINT) = $b_new")" \
     "$OLD_BASIS|$NEW_BASIS|https://verwerkingsregister.example/toeslagen/huurtoeslag-bewoning" \
     "the redelivery names the basis it was routed under and the one of now"
 [ "$(batches)" -gt "$before" ] || fail "test setup: nothing sent at all"

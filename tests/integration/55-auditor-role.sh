@@ -6,6 +6,7 @@
 # runs `audit verify`, `show` and `list` against a live daemon's database,
 # and again once the daemon has stopped. It cannot read the secret key or
 # the node secret, and verify says which checks that left out.
+# sqlite-only: access by the modes of the SQLite file, -wal and -shm; PostgreSQL grants it to roles
 . "$(dirname "$0")/common.sh"
 [ "$(id -u)" -eq 0 ] || fail "must run as root (CI does): it creates a second Unix user"
 GROUP=seinpost-audit

@@ -2,7 +2,8 @@
 # Strings from outside reach the terminal as text, never as control bytes:
 # an operator name sent over the admin socket, a legal-basis text from the
 # configuration (both with a newline and an ESC sequence) and a stored
-# source that is not UTF-8 are printed escaped by `audit show` and
+# source that is not UTF-8 (on PostgreSQL, which refuses to store one, a
+# source with control bytes) are printed escaped by `audit show` and
 # `audit list` (\n, \x1b, \xff), one output line per event; the --json
 # outputs stay valid JSON and keep the operator name exactly. (The table
 # of audit list cuts a long detail short: the name is checked in show.)
@@ -70,17 +71,29 @@ assert_eq "$(jq -r '.events[] | select(.kind == "delivery.redelivered") | .detai
     "$SP_DIR/show.json")" "$OPERATOR" "operator in audit show --json"
 
 # a stored string that is not UTF-8 (a row edited by hand): escaped in
-# the table, and in JSON, which cannot carry it raw, escaped the same way
+# the table, and in JSON, which cannot carry it raw, escaped the same way.
+# PostgreSQL (a UTF8 database) refuses such a string: there the edit must
+# fail, and the source without its \xff is checked: its control bytes
+# escaped in the table, and in JSON as JSON escapes, read back exactly.
 sp_stop daemon
-sp_sql "UPDATE signals SET source = CAST(X'6576696cff0a1b5b306d' AS TEXT) WHERE ce_id = '$id'"
+if [ -n "${SP_DATABASE:-}" ]; then
+    sp_sql "UPDATE signals SET source = convert_from('\x6576696cff0a1b5b306d', 'UTF8')
+            WHERE ce_id = '$id'" 2>/dev/null && fail "PostgreSQL stored a source that is not UTF-8"
+    sp_sql "UPDATE signals SET source = convert_from('\x6576696c0a1b5b306d', 'UTF8')
+            WHERE ce_id = '$id'" || fail "test setup: source with control bytes"
+    shown='evil\n\x1b[0m' raw=$'evil\n\x1b[0m'
+else
+    sp_sql "UPDATE signals SET source = CAST(X'6576696cff0a1b5b306d' AS TEXT) WHERE ce_id = '$id'"
+    shown='evil\xff\n\x1b[0m' raw=$shown
+fi
 "$SP_BIN/seinpost" audit show "$id" -c "$conf" > "$SP_DIR/show8.txt" || fail "show, not UTF-8"
 no_raw "$SP_DIR/show8.txt" "audit show of a source that is not UTF-8"
-has_line "$SP_DIR/show8.txt" "audit show" '  source    evil\xff\n\x1b[0m'
+has_line "$SP_DIR/show8.txt" "audit show" "  source    $shown"
 "$SP_BIN/seinpost" audit show "$id" -c "$conf" --json > "$SP_DIR/show8.json" || fail "show --json, not UTF-8"
-assert_eq "$(jq -r '.signal.source' "$SP_DIR/show8.json")" 'evil\xff\n\x1b[0m' \
+assert_eq "$(jq -r '.signal.source' "$SP_DIR/show8.json")" "$raw" \
     "a source that is not UTF-8 in audit show --json"
 "$SP_BIN/seinpost" audit list -c "$conf" --json --signal "$id" > "$SP_DIR/list8.json" \
     || fail "list --json, not UTF-8"
-assert_eq "$(jq -s 'map(select(.source == "evil\\xff\\n\\x1b[0m")) | length > 0' "$SP_DIR/list8.json")" \
-    true "a source that is not UTF-8 in audit list --json"
+assert_eq "$(jq -s --arg source "$raw" 'map(select(.source == $source)) | length > 0' \
+    "$SP_DIR/list8.json")" true "a source that is not UTF-8 in audit list --json"
 echo "audit show escape OK"
