@@ -26,14 +26,12 @@ kill -CONT "$(cat "$SP_DIR/toeslagen.pid")"
 sp_stop toeslagen
 out=$("$SP_BIN/seinpost" audit verify -c "$conf") || fail "the untouched trail verifies: $out"
 
-cp "$SP_DIR/seinpost.db" "$SP_DIR/pristine.db"
-sed "s|database: .*|database: $SP_DIR/copy.db|" "$conf" > "$SP_DIR/copy.yaml"
-q() { sqlite3 "$SP_DIR/pristine.db" "$1"; }
+# copies to tamper with, as whoever runs the node can (tests/lib.sh)
+sp_db_keep || fail "keeping the stopped daemon's database"
+q() { sp_db_sql pristine "$1"; }
 tamper() {      # tamper SQL EXPECTED-TEXT
-    rm -f "$SP_DIR"/copy.db*
-    cp "$SP_DIR/pristine.db" "$SP_DIR/copy.db"
-    cp "$SP_DIR/seinpost.db.secret" "$SP_DIR/copy.db.secret"
-    sqlite3 "$SP_DIR/copy.db" "$1" || fail "tampering: $1"
+    sp_db_copy || fail "a copy to tamper with"
+    sp_db_sql copy "$1" >/dev/null || fail "tampering: $1"
     out=$("$SP_BIN/seinpost" audit verify -c "$SP_DIR/copy.yaml")
     assert_eq $? 4 "exit code for: $1: $out"
     echo "$out" | grep -q "BROKEN: $2" || fail "expected BROKEN: $2, got: $out"
