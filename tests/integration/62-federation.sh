@@ -8,6 +8,7 @@
 # reaches no partner. `audit show` on the agency names the hop, and one
 # signal's whole path (emitter -> tilburg -> agency -> partner) verifies
 # offline from the three parties' records.
+# sqlite-only: its nodes keep their queues in SQLite files of their own (federation-lib.sh); a node link is refused with a PostgreSQL database
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/federation-lib.sh"
 python3 -c "import cryptography" 2>/dev/null || fail "python3-cryptography is needed"

@@ -5,6 +5,7 @@
 # recognises a resent signal by (source, id). Counted at the partners'
 # handlers: every signal of both cities arrives, none is lost, none is
 # handed on twice.
+# sqlite-only: its nodes keep their queues in SQLite files of their own (federation-lib.sh); a node link is refused with a PostgreSQL database
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/federation-lib.sh"
 PER_CITY=${FED_SIGNALS:-40}
