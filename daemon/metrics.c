@@ -235,12 +235,14 @@ int metrics_http_start(void **http_p, const char *address, char *err, size_t err
         snprintf(err, errlen, "metrics: '%s' is not HOST:PORT", address);
         return -1;
     }
-    /* a standby hands the port to the active node it becomes: it must be
-       free again at once, connections in TIME_WAIT or not                */
+    /* A standby hands the port to the active node it becomes, which binds
+       it at once: libmicrohttpd sets SO_REUSEADDR itself, so connections
+       left in TIME_WAIT do not hold it. Not MHD_OPTION_LISTENING_ADDRESS_
+       REUSE: that is SO_REUSEPORT, which would let two nodes on one host
+       share the port without a word.                                   */
     *http_p = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
                                ntohs(addr.sin_port), NULL, NULL, s_answer, NULL,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                               MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                                MHD_OPTION_CONNECTION_LIMIT, 16u,
                                MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!*http_p) {
