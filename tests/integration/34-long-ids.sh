@@ -66,10 +66,12 @@ out=$("$SP_BIN/seinpost" audit verify -c "$conf") || fail "audit verify: $out"
 sp_stop toeslagen
 emit bad-1 | grep -q "^ACCEPTED signal OK" || fail "bad-1 accepted"
 emit good-1 | grep -q "^ACCEPTED signal OK" || fail "good-1 accepted"
+assert_eq "$(state_of bad-1)$(state_of good-1)" 00 "both pending while the partner is down"
+# (bad-1 may be dead-lettered from the next try on, partner or not)
 zero="X'00'"
 [ -n "${SP_DATABASE:-}" ] && zero="'\\x00'::bytea"
 sp_sql "UPDATE signals SET event = $zero || substr(event, 2) WHERE ce_id = 'bad-1'"
-assert_eq "$(state_of bad-1)$(state_of good-1)" 00 "both pending while the partner is down"
+assert_eq "$(state_of good-1)" 0 "good-1 pending while the partner is down"
 sp_start_partner toeslagen
 sp_wait 15 state_is good-1 1 || fail "good-1 delivered (state $(state_of good-1)); bad-1 state $(state_of bad-1)"
 assert_eq "$(state_of bad-1)" 2 "bad-1 dead-lettered"
