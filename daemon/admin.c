@@ -125,13 +125,16 @@ static int s_collect_subscriber(server_t *self, json_t *arg, redeliver_t *r, cha
     }
     if (!(stmt = db_prepare(store_conn(self->store), REDELIVER_SELECT
                             " WHERE d.subscriber = ? AND d.state <> 0 AND (? = 0 OR d.state = 2)"
-                            " AND d.created_at >= ? ORDER BY d.id", false))) {
+                            " AND d.created_at >= ? ORDER BY d.id LIMIT ?", false))) {
         snprintf(err, errlen, "reading the queue: %s", store_errmsg(self->store));
         return -1;
     }
     db_bind_text(stmt, 1, name, -1);
     db_bind_int64(stmt, 2, json_is_true(json_object_get(arg, "dead_lettered")));
     db_bind_int64(stmt, 3, json_integer_value(json_object_get(arg, "since")));
+    /* one more than it takes tells that there are more; a server sends
+       the whole result at once, so it must not be the whole queue      */
+    db_bind_int64(stmt, 4, (int64_t) r->cap + 1);
     int rc = redeliver_collect(r, stmt, &found);
     db_finalize(&stmt);
     if (rc != 0)

@@ -200,7 +200,7 @@ static int s_collect(server_t *self, const sub_state_t *sub, const fetch_req_t *
                      redeliver_t *r, int64_t *purged)
 {
     static const char *const sql[2] = {
-        REDELIVER_SELECT FETCH_WHERE " AND s.event IS NOT NULL ORDER BY d.id",
+        REDELIVER_SELECT FETCH_WHERE " AND s.event IS NOT NULL ORDER BY d.id LIMIT ?",
         "SELECT COUNT(*) FROM deliveries d JOIN signals s ON s.id = d.signal_id"
         FETCH_WHERE " AND s.event IS NULL" };
     int rc = 0, found = 0;
@@ -214,8 +214,12 @@ static int s_collect(server_t *self, const sub_state_t *sub, const fetch_req_t *
         db_bind_text(stmt, 2, req->subscription->name, -1);
         db_bind_int64(stmt, 3, req->since_seq);
         db_bind_int64(stmt, 4, req->since_ms);
-        if (i == 0)
+        if (i == 0) {
+            /* one more than r takes says "more"; PostgreSQL sends the
+               whole result at once, so it is bounded here              */
+            db_bind_int64(stmt, 5, (int64_t) r->cap + 1);
             rc = redeliver_collect(r, stmt, &found);
+        }
         else
             *purged = db_step(stmt) == DB_ROW ? db_column_int64(stmt, 0) : 0;
         db_finalize(&stmt);

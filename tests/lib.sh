@@ -246,10 +246,13 @@ sp_emit() {
         --type "$type" ${subject:+--subject "$subject"} --data - --timeout 10000
 }
 
+# The tests' own queries see tests/pg/compat.sql's SQLite functions;
+# seinpost's sessions do not.
+SP_PG_TEST_PATH="-c search_path=public,sqlite_compat"
 sp_lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 sp_sql() {
     if [ -n "${SP_DATABASE:-}" ]; then
-        psql -X -q -At -v ON_ERROR_STOP=1 "$SP_DATABASE" -c "$*"
+        PGOPTIONS="$SP_PG_TEST_PATH" psql -X -q -At -v ON_ERROR_STOP=1 "$SP_DATABASE" -c "$*"
     else
         sqlite3 -cmd ".timeout 5000" "$SP_DIR/seinpost.db" "$@"
     fi
@@ -416,7 +419,8 @@ sp_db_sql() {
     local which=$1
     shift
     if [ -n "${SP_DATABASE:-}" ]; then
-        psql -X -q -At ${csv:+--csv} -v ON_ERROR_STOP=1 "$(sp_db_uri "$(sp_db_name "$which")")" \
+        PGOPTIONS="$SP_PG_TEST_PATH" psql -X -q -At ${csv:+--csv} -v ON_ERROR_STOP=1 \
+            "$(sp_db_uri "$(sp_db_name "$which")")" \
             -c "$*"
     else
         sqlite3 ${csv:+-csv} "$SP_DIR/$which.db" "$@"

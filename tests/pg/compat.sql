@@ -2,6 +2,13 @@
 -- own queries (sp_sql, sp_events in tests/lib.sh) use, for a test
 -- database on PostgreSQL. Tests only: seinpost itself speaks each
 -- engine's SQL. Loaded by tests/run into every test database.
+--
+-- In a schema of their own, which only the tests' sessions search
+-- (tests/lib.sh sets search_path for sp_sql): the daemon's and the CLI's
+-- sessions do not see these, so a SQLite function in seinpost's own SQL
+-- fails on PostgreSQL in the tests as it would in production.
+CREATE SCHEMA sqlite_compat;
+SET search_path = sqlite_compat, pg_catalog;
 CREATE FUNCTION json_extract(doc text, path text) RETURNS text
     LANGUAGE sql IMMUTABLE
     RETURN jsonb_path_query_first(doc::jsonb, path::jsonpath) #>> '{}';
