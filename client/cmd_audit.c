@@ -31,9 +31,9 @@
 
 #include "audit.h"
 #include "cmd.h"
-#include "sp_schema.h"
 #include "cmd_text.h"
 #include "config.h"
+#include "schema.h"
 #include "sp_event.h"
 #include "store.h"
 #include "vault.h"
@@ -117,26 +117,20 @@ static sqlite3 *s_sqlite_open(const char *path, bool immutable, char *err, size_
 }
 
 /*  Whether db, shown as name, is a seinpost database this tool can read:
-    0, or -1 with why.                                                 */
+    0, or -1 with why. The daemon's check, which only reads (schema.h):
+    a later release's tables may mean what this tool would misread. A
+    database without a table, where the daemon would create them, holds
+    nothing to read.                                                   */
 static int s_check_schema(db_t *db, const char *name, char *err, size_t errlen)
 {
-    db_stmt_t *stmt = db_prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'",
-                                 false);
-    if (!stmt || db_step(stmt) != DB_ROW) {
-        snprintf(err, errlen, "%s: not a seinpost database (%s)", name, db_errmsg(db));
-        db_finalize(&stmt);
-        return -1;
-    }
-    /* a later release's tables may mean what this tool would misread */
-    int version = (int) db_column_int64(stmt, 0);
-    db_finalize(&stmt);
-    if (version > SP_SCHEMA_VERSION) {
-        snprintf(err, errlen, "%s: the database is at schema version %d, newer than this "
-                 "seinpost knows (%d): use the release that wrote it, or a newer one",
-                 name, version, SP_SCHEMA_VERSION);
-        return -1;
-    }
-    return 0;
+    char why[512];
+    int found = 0;
+    int rc = schema_check(db, &found, why, sizeof why);
+    if (rc == 0 && found > 0)
+        return 0;
+    snprintf(err, errlen, "%s: %s", name,
+             rc == 0 ? "not a seinpost database: it has no tables" : why);
+    return -1;
 }
 
 /*  A SQLite file opened here, as db.h cannot (immutable), and wrapped.  */
