@@ -74,6 +74,11 @@ int cmd_audit_export_chain(db_t *db, const char *router);
     URI), refusing one that is not a seinpost database. Closed with
     db_destroy().                                                      */
 db_t *cmd_db_open(const char *target, char *err, size_t errlen);
+/*  A query of that database failed: says so on stderr, as "seinpost
+    COMMAND: reading WHAT: " and the database's message (escaped: it may
+    quote a stored value), and returns CMD_FAILED. A reader stops there
+    rather than print what it read so far as if it were all.           */
+int cmd_db_failed(const db_t *db, const char *command, const char *what);
 /*  A --since/--until argument: RFC 3339, a date (YYYY-MM-DD, UTC) or a
     duration before now ("2h", "30m", "7d"). Returns Unix ms, -1 if bad. */
 int64_t cmd_time_arg(const char *text);

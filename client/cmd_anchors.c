@@ -40,22 +40,31 @@ typedef struct {
     size_t count;
 } held_list_t;
 
+/*  Every anchor held for router; -1 when they cannot all be read (said):
+    a check of some of them would pass for a check of all.             */
 static int s_load_held(db_t *db, const char *router, held_list_t *held)
 {
+    static const char what[] = "the anchors held";
     size_t cap = 0;
+    db_step_t step;
     db_stmt_t *stmt = db_prepare(db, "SELECT seq, sha256, at FROM anchors WHERE router = ?"
                                  " ORDER BY seq", false);
-    if (!stmt)
+    if (!stmt) {
+        cmd_db_failed(db, "anchors", what);
         return -1;
+    }
     db_bind_text(stmt, 1, router, -1);
-    while (db_step(stmt) == DB_ROW) {
+    while ((step = db_step(stmt)) == DB_ROW) {
         if (db_column_bytes(stmt, 1) != SP_SHA256_SIZE)
             continue;
         if (held->count == cap) {
             cap = cap ? 2 * cap : 64;
             held_t *grown = realloc(held->rows, cap * sizeof *grown);
-            if (!grown)
-                break;
+            if (!grown) {
+                fprintf(stderr, "seinpost anchors: out of memory\n");
+                db_finalize(&stmt);
+                return -1;
+            }
             held->rows = grown;
         }
         held_t *row = &held->rows[held->count++];
@@ -64,20 +73,21 @@ static int s_load_held(db_t *db, const char *router, held_list_t *held)
         row->found = false;
         memcpy(row->hash, db_column_blob(stmt, 1), SP_SHA256_SIZE);
     }
+    if (step != DB_DONE)
+        cmd_db_failed(db, "anchors", what);
     db_finalize(&stmt);
-    return 0;
+    return step == DB_DONE ? 0 : -1;
 }
 
 static int s_list(db_t *db)
 {
+    db_step_t step;
     db_stmt_t *stmt = db_prepare(db, "SELECT router, seq, sha256, at FROM anchors"
                                  " ORDER BY router, seq", false);
-    if (!stmt) {
-        fprintf(stderr, "seinpost anchors: %s\n", db_errmsg(db));
-        return CMD_FAILED;
-    }
+    if (!stmt)
+        return cmd_db_failed(db, "anchors", "the anchors held");
     printf("%-24s %-10s %-64s %s\n", "ROUTER", "SEQ", "CHAIN HASH", "RECEIVED");
-    while (db_step(stmt) == DB_ROW) {
+    while ((step = db_step(stmt)) == DB_ROW) {
         char hex[2 * SP_SHA256_SIZE + 1] = "", when[40];
         if (db_column_bytes(stmt, 2) == SP_SHA256_SIZE)
             sp_hex(db_column_blob(stmt, 2), SP_SHA256_SIZE, hex);
@@ -90,8 +100,9 @@ static int s_list(db_t *db)
                (int64_t) db_column_int64(stmt, 1), hex, when);
         free(shown);
     }
+    int rc = step == DB_DONE ? CMD_OK : cmd_db_failed(db, "anchors", "the anchors held");
     db_finalize(&stmt);
-    return CMD_OK;
+    return rc;
 }
 
 /*  Reads the export's rows in order, recomputing the chain; marks every
@@ -184,10 +195,12 @@ static int s_check(db_t *db, const char *export_path)
     snprintf(router, sizeof router, "%s", name);
     /* the name comes from the export: printed escaped (cmd_text.h) */
     shown = cmd_text_escape(router, strlen(router));
-    if (!shown || s_load_held(db, router, &held) != 0) {
-        fprintf(stderr, "seinpost anchors: %s\n", db_errmsg(db));
+    if (!shown) {
+        fprintf(stderr, "seinpost anchors: out of memory\n");
         goto cleanup;
     }
+    if (s_load_held(db, router, &held) != 0)
+        goto cleanup;           /* said */
     if (held.count == 0) {
         fprintf(stderr, "seinpost anchors: this partner holds no anchor of router %s\n",
                 shown);

@@ -31,9 +31,9 @@
 
 #include "audit.h"
 #include "cmd.h"
-#include "sp_schema.h"
 #include "cmd_text.h"
 #include "config.h"
+#include "schema.h"
 #include "sp_event.h"
 #include "store.h"
 #include "vault.h"
@@ -60,6 +60,7 @@ typedef struct {
     const char *type, *source, *subscriber, *status, *signal, *subject, *format;
     long limit;
     const char *id;                 /* show: CloudEvents id */
+    char command[16];               /* "audit show": for messages */
 } audit_opts_t;
 
 /*  SQL text with its arguments, built from fixed fragments only.        */
@@ -116,26 +117,20 @@ static sqlite3 *s_sqlite_open(const char *path, bool immutable, char *err, size_
 }
 
 /*  Whether db, shown as name, is a seinpost database this tool can read:
-    0, or -1 with why.                                                 */
+    0, or -1 with why. The daemon's check, which only reads (schema.h):
+    a later release's tables may mean what this tool would misread. A
+    database without a table, where the daemon would create them, holds
+    nothing to read.                                                   */
 static int s_check_schema(db_t *db, const char *name, char *err, size_t errlen)
 {
-    db_stmt_t *stmt = db_prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'",
-                                 false);
-    if (!stmt || db_step(stmt) != DB_ROW) {
-        snprintf(err, errlen, "%s: not a seinpost database (%s)", name, db_errmsg(db));
-        db_finalize(&stmt);
-        return -1;
-    }
-    /* a later release's tables may mean what this tool would misread */
-    int version = (int) db_column_int64(stmt, 0);
-    db_finalize(&stmt);
-    if (version > SP_SCHEMA_VERSION) {
-        snprintf(err, errlen, "%s: the database is at schema version %d, newer than this "
-                 "seinpost knows (%d): use the release that wrote it, or a newer one",
-                 name, version, SP_SCHEMA_VERSION);
-        return -1;
-    }
-    return 0;
+    char why[512];
+    int found = 0;
+    int rc = schema_check(db, &found, why, sizeof why);
+    if (rc == 0 && found > 0)
+        return 0;
+    snprintf(err, errlen, "%s: %s", name,
+             rc == 0 ? "not a seinpost database: it has no tables" : why);
+    return -1;
 }
 
 /*  A SQLite file opened here, as db.h cannot (immutable), and wrapped.  */
@@ -205,6 +200,14 @@ db_t *cmd_db_open(const char *target, char *err, size_t errlen)
     return db;
 }
 
+int cmd_db_failed(const db_t *db, const char *command, const char *what)
+{
+    fprintf(stderr, "seinpost %s: reading %s: ", command, what);
+    cmd_text_fputs(db_errmsg(db), stderr);
+    fputc('\n', stderr);
+    return CMD_FAILED;
+}
+
 int64_t cmd_time_arg(const char *text)
 {
     char buf[40];
@@ -251,12 +254,16 @@ static void s_num_arg(query_t *q, int64_t num)
     q->num[q->count++] = num;
 }
 
-static db_stmt_t *s_prepare(db_t *db, const query_t *q)
+/*  q prepared with its arguments bound; NULL when it cannot be (said,
+    naming what it was to read).                                       */
+static db_stmt_t *s_prepare(const audit_opts_t *o, const query_t *q, const char *what)
 {
-    db_stmt_t *stmt = q->overflow ? NULL : db_prepare(db, q->sql, false);
+    db_stmt_t *stmt = q->overflow ? NULL : db_prepare(o->db, q->sql, false);
     if (!stmt) {
-        fprintf(stderr, "seinpost audit: query: %s\n",
-                q->overflow ? "too many filters" : db_errmsg(db));
+        if (q->overflow)
+            fprintf(stderr, "seinpost %s: too many filters\n", o->command);
+        else
+            cmd_db_failed(o->db, o->command, what);
         return NULL;
     }
     for (int i = 0; i < q->count; i++) {
@@ -268,11 +275,11 @@ static db_stmt_t *s_prepare(db_t *db, const query_t *q)
     return stmt;
 }
 
-static db_stmt_t *s_prepare_sql(db_t *db, const char *sql)
+static db_stmt_t *s_prepare_sql(const audit_opts_t *o, const char *sql, const char *what)
 {
     query_t q = { .len = 0 };
     s_sql(&q, sql);
-    return s_prepare(db, &q);
+    return s_prepare(o, &q, what);
 }
 
 static const char *s_col(db_stmt_t *stmt, int col)
@@ -557,52 +564,64 @@ static void s_print_event_row(json_t *raw)
 
 /*  The first chain row --limit needs to read: every row shows as one
     event or more, so without filters the last N events are among the
-    last N rows. 0 (all rows) with filters, or no limit.               */
+    last N rows. 0 (all rows) with filters, or no limit; -1 when it
+    cannot be read (said).                                             */
 static int64_t s_list_from(const audit_opts_t *o)
 {
+    static const char what[] = "the chain's last rows (--limit)";
     if (o->limit <= 0 || o->has_since || o->has_until || o->type || o->source
         || o->subscriber || o->status || o->signal || o->subject)
         return 0;
-    db_stmt_t *stmt = s_prepare_sql(o->db, "SELECT MIN(seq) FROM (SELECT seq FROM audit"
-                                           " ORDER BY seq DESC LIMIT ?) l");
-    int64_t from = 0;
-    if (stmt) {
-        db_bind_int64(stmt, 1, o->limit);
-        if (db_step(stmt) == DB_ROW)
-            from = db_column_int64(stmt, 0);
-    }
+    db_stmt_t *stmt = s_prepare_sql(o, "SELECT MIN(seq) FROM (SELECT seq FROM audit"
+                                       " ORDER BY seq DESC LIMIT ?) l", what);
+    if (!stmt)
+        return -1;
+    db_bind_int64(stmt, 1, o->limit);
+    int64_t from = -1;
+    if (db_step(stmt) == DB_ROW)
+        from = db_column_int64(stmt, 0);    /* an empty chain: NULL, read as 0 */
+    else
+        cmd_db_failed(o->db, o->command, what);
     db_finalize(&stmt);
     return from;
+}
+
+/*  The query of audit list, reading the chain from row from on.       */
+static void s_list_query(query_t *q, const audit_opts_t *o, const pseudonyms_t *p, int64_t from)
+{
+    if (o->limit > 0)
+        s_sql(q, "SELECT * FROM (");
+    s_sql(q, "SELECT a.seq, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber, a.detail,"
+             " s.ce_id, s.source, s.type, a.part FROM (");
+    s_sql(q, db_engine(o->db) == DB_POSTGRESQL ? AUDIT_EVENTS_SQL_PG("a.seq >= ?1")
+                                                : AUDIT_EVENTS_SQL("a.seq >= ?1"));
+    s_sql(q, ") a LEFT JOIN signals s ON s.id = a.signal_id WHERE 1 = 1");
+    s_num_arg(q, from);
+    s_filters(q, o, p);
+    s_sql(q, o->limit > 0 ? " ORDER BY a.seq DESC, a.part DESC LIMIT ?) l ORDER BY 1, 11"
+                          : " ORDER BY a.seq, a.part");
+    if (o->limit > 0)
+        s_num_arg(q, o->limit);
 }
 
 static int s_list(audit_opts_t *o)
 {
     query_t q = { .len = 0 };
     pseudonyms_t p = { .count = 0 };
-    int64_t rows = 0;
-    if (o->subject && s_pseudonyms(o, &p) != 0)
+    int64_t rows = 0, from = 0;
+    if ((o->subject && s_pseudonyms(o, &p) != 0) || (from = s_list_from(o)) < 0)
         return CMD_FAILED;
-    if (o->limit > 0)
-        s_sql(&q, "SELECT * FROM (");
-    s_sql(&q, "SELECT a.seq, a.ts, a.kind, a.trace_id, a.signal_id, a.subscriber, a.detail,"
-              " s.ce_id, s.source, s.type, a.part FROM (");
-    s_sql(&q, db_engine(o->db) == DB_POSTGRESQL ? AUDIT_EVENTS_SQL_PG("a.seq >= ?1")
-                                                 : AUDIT_EVENTS_SQL("a.seq >= ?1"));
-    s_sql(&q, ") a LEFT JOIN signals s ON s.id = a.signal_id WHERE 1 = 1");
-    s_num_arg(&q, s_list_from(o));
-    s_filters(&q, o, &p);
-    s_sql(&q, o->limit > 0 ? " ORDER BY a.seq DESC, a.part DESC LIMIT ?) l ORDER BY 1, 11"
-                           : " ORDER BY a.seq, a.part");
-    if (o->limit > 0)
-        s_num_arg(&q, o->limit);
-    db_stmt_t *stmt = s_prepare(o->db, &q);
+    s_list_query(&q, o, &p, from);
+    db_stmt_t *stmt = s_prepare(o, &q, "the audit events");
     if (!stmt)
         return CMD_FAILED;
-    if (!o->json)
+    /* PostgreSQL finds a query's error at its first step: stepped before
+       the table's head, so that a failure prints none, as on SQLite   */
+    db_step_t step = db_step(stmt);
+    if (step != DB_ERROR && !o->json)
         printf("%6s  %-24s  %-22s  %-36s  %-16s  %s\n", "SEQ", "TIME", "KIND", "SIGNAL",
                "SUBSCRIBER", "DETAIL");
-    db_step_t step;
-    while ((step = db_step(stmt)) == DB_ROW) {
+    for (; step == DB_ROW; step = db_step(stmt)) {
         json_t *row = s_event_json(stmt);
         if (o->json)
             s_print_json(row);
@@ -611,12 +630,11 @@ static int s_list(audit_opts_t *o)
         json_decref(row);
         rows++;
     }
+    int rc = step == DB_DONE ? CMD_OK : cmd_db_failed(o->db, o->command, "the audit events");
     db_finalize(&stmt);
-    if (step != DB_DONE)
-        fprintf(stderr, "seinpost audit list: %s\n", db_errmsg(o->db));
-    else if (!o->json)
+    if (rc == CMD_OK && !o->json)
         printf("%lld event%s\n", (long long) rows, rows == 1 ? "" : "s");
-    return step == DB_DONE ? CMD_OK : CMD_FAILED;
+    return rc;
 }
 
 /*  ---- show ------------------------------------------------------------- */
@@ -644,22 +662,45 @@ static json_t *s_signal_json(db_stmt_t *stmt)
     return signal;
 }
 
-/*  The hops before this node: each upstream node's signed batch that
-    carried the signal here (protocol.md 16). None on a database from
-    before the node link, or for a signal taken from its emitter.       */
-static json_t *s_hops_json(db_t *db, int64_t signal_id)
+/*  "the PART of the signal with store id ID", for a message.           */
+static const char *s_of_signal(char *buf, size_t len, const char *part, int64_t id)
 {
-    char sig[2 * AUDIT_SIG_PREFIX + 1], sha[2 * SP_SHA256_SIZE + 1];
-    json_t *list = json_array();
+    snprintf(buf, len, "the %s of the signal with store id %lld", part, (long long) id);
+    return buf;
+}
+
+/*  list once its query has stepped to its end, or NULL when it stopped
+    on an error (said): a section is never shown cut short as if whole. */
+static json_t *s_done(const audit_opts_t *o, db_stmt_t **stmt_p, db_step_t step, json_t *list,
+                      const char *what)
+{
+    if (step != DB_DONE) {
+        cmd_db_failed(o->db, o->command, what);
+        json_decref(list);
+        list = NULL;
+    }
+    db_finalize(stmt_p);
+    return list;
+}
+
+/*  The hops before this node: each upstream node's signed batch that
+    carried the signal here (protocol.md 16). None for a signal taken
+    from its emitter. NULL when they cannot be read (said).            */
+static json_t *s_hops_json(const audit_opts_t *o, int64_t signal_id)
+{
+    char sig[2 * AUDIT_SIG_PREFIX + 1], sha[2 * SP_SHA256_SIZE + 1], what[128];
+    db_step_t step;
+    s_of_signal(what, sizeof what, "upstream hops", signal_id);
     /* the hash as bytes, made hex here: PostgreSQL has no hex() */
-    db_stmt_t *stmt = db_prepare(db, "SELECT b.upstream, b.key_id, b.sha256,"
-                                 " b.signature, b.received_at, r.subscription, r.seq, b.id"
-                                 " FROM relays r JOIN upstream_batches b ON b.id = r.batch_id"
-                                 " WHERE r.signal_id = ? ORDER BY b.received_at", false);
+    db_stmt_t *stmt = s_prepare_sql(o, "SELECT b.upstream, b.key_id, b.sha256,"
+                                    " b.signature, b.received_at, r.subscription, r.seq, b.id"
+                                    " FROM relays r JOIN upstream_batches b ON b.id = r.batch_id"
+                                    " WHERE r.signal_id = ? ORDER BY b.received_at", what);
     if (!stmt)
-        return list;
+        return NULL;
+    json_t *list = json_array();
     db_bind_int64(stmt, 1, signal_id);
-    while (db_step(stmt) == DB_ROW) {
+    while ((step = db_step(stmt)) == DB_ROW) {
         s_sig_prefix(stmt, 3, sig);
         sha[0] = '\0';
         if (db_column_bytes(stmt, 2) == SP_SHA256_SIZE)
@@ -673,21 +714,23 @@ static json_t *s_hops_json(db_t *db, int64_t signal_id)
         s_set_time(hop, "received_at", db_column_int64(stmt, 4));
         json_array_append_new(list, hop);
     }
-    db_finalize(&stmt);
-    return list;
+    return s_done(o, &stmt, step, list, what);
 }
 
-static json_t *s_deliveries_json(db_t *db, int64_t signal_id)
+static json_t *s_deliveries_json(const audit_opts_t *o, int64_t signal_id)
 {
     static const char *const states[] = { "pending", "delivered", "dead" };
-    db_stmt_t *stmt = s_prepare_sql(db, "SELECT id, subscriber, subscription, seq, state,"
+    char what[128];
+    db_step_t step;
+    s_of_signal(what, sizeof what, "deliveries", signal_id);
+    db_stmt_t *stmt = s_prepare_sql(o, "SELECT id, subscriber, subscription, seq, state,"
                                     " attempts, receipt_id, last_error FROM deliveries"
-                                    " WHERE signal_id = ? ORDER BY id");
-    json_t *list = json_array();
+                                    " WHERE signal_id = ? ORDER BY id", what);
     if (!stmt)
-        return list;
+        return NULL;
+    json_t *list = json_array();
     db_bind_int64(stmt, 1, signal_id);
-    while (db_step(stmt) == DB_ROW) {
+    while ((step = db_step(stmt)) == DB_ROW) {
         int state = (int) db_column_int64(stmt, 4);
         json_t *row = json_pack("{s:I, s:o, s:o, s:I, s:s, s:i}", "delivery_id",
                                 (json_int_t) db_column_int64(stmt, 0),
@@ -700,43 +743,60 @@ static json_t *s_deliveries_json(db_t *db, int64_t signal_id)
         s_set_text(row, "last_error", stmt, 7);
         json_array_append_new(list, row);
     }
-    db_finalize(&stmt);
-    return list;
+    return s_done(o, &stmt, step, list, what);
 }
 
-/*  {id, key_id, signature_prefix} of a stored batch or receipt.          */
-static json_t *s_signed_ref(db_t *db, const char *sql, json_t *id)
+/*  In *ref {id, key_id, signature_prefix} of the stored batch or
+    receipt (name) with that id, NULL when there is none (no id, no such
+    row); -1 when it cannot be read (said).                            */
+static int s_signed_ref(const audit_opts_t *o, const char *sql, const char *name, json_t *id,
+                        json_t **ref)
 {
-    char sig[2 * AUDIT_SIG_PREFIX + 1];
-    json_t *ref = NULL;
-    db_stmt_t *stmt = json_is_integer(id) ? s_prepare_sql(db, sql) : NULL;
+    char sig[2 * AUDIT_SIG_PREFIX + 1], what[64];
+    *ref = NULL;
+    if (!json_is_integer(id))
+        return 0;
+    snprintf(what, sizeof what, "%s %lld", name, (long long) json_integer_value(id));
+    db_stmt_t *stmt = s_prepare_sql(o, sql, what);
     if (!stmt)
-        return NULL;
+        return -1;
     db_bind_int64(stmt, 1, json_integer_value(id));
-    if (db_step(stmt) == DB_ROW) {
+    db_step_t step = db_step(stmt);
+    if (step == DB_ROW) {
         s_sig_prefix(stmt, 1, sig);
-        ref = json_pack("{s:I, s:o, s:s}", "id", (json_int_t) json_integer_value(id),
-                        "key_id", s_str(stmt, 0), "signature_prefix", sig);
-    }
+        *ref = json_pack("{s:I, s:o, s:s}", "id", (json_int_t) json_integer_value(id),
+                         "key_id", s_str(stmt, 0), "signature_prefix", sig);
+    } else if (step == DB_ERROR)
+        cmd_db_failed(o->db, o->command, what);
     db_finalize(&stmt);
-    return ref;
+    return step == DB_ERROR ? -1 : 0;
 }
 
-static void s_enrich(db_t *db, json_t *event)
+/*  A receipt event gets its signed receipt, an attempt its signed batch;
+    -1 when one cannot be read (said).                                 */
+static int s_enrich(const audit_opts_t *o, json_t *event)
 {
+    static const struct {
+        const char *kind, *id, *name, *sql;
+    } refs[] = {
+        { AUDIT_RECEIPT, "receipt_id", "receipt",
+          "SELECT key_id, signature FROM receipts WHERE id = ?" },
+        { AUDIT_ATTEMPT, "batch_id", "batch",
+          "SELECT key_id, signature FROM batches WHERE id = ?" },
+    };
     const char *kind = json_string_value(json_object_get(event, "kind"));
-    json_t *detail = json_object_get(event, "detail"), *ref = NULL;
-    if (strcmp(kind, AUDIT_RECEIPT) == 0) {
-        ref = s_signed_ref(db, "SELECT key_id, signature FROM receipts WHERE id = ?",
-                           json_object_get(detail, "receipt_id"));
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+        json_t *ref = NULL;
+        if (strcmp(kind, refs[i].kind) != 0)
+            continue;
+        if (s_signed_ref(o, refs[i].sql, refs[i].name,
+                         json_object_get(json_object_get(event, "detail"), refs[i].id),
+                         &ref) != 0)
+            return -1;
         if (ref)
-            json_object_set_new(event, "receipt", ref);
-    } else if (strcmp(kind, AUDIT_ATTEMPT) == 0) {
-        ref = s_signed_ref(db, "SELECT key_id, signature FROM batches WHERE id = ?",
-                           json_object_get(detail, "batch_id"));
-        if (ref)
-            json_object_set_new(event, "batch", ref);
+            json_object_set_new(event, refs[i].name, ref);
     }
+    return 0;
 }
 
 /*  The signal's own events, and the retries of each subscriber's queue
@@ -761,14 +821,18 @@ static const char *const s_timeline_sql[] = {
     [DB_POSTGRESQL] = S_TIMELINE_SQL(AUDIT_EVENTS_SQL_PG),
 };
 
-static json_t *s_events_json(db_t *db, int64_t signal_id)
+static json_t *s_events_json(const audit_opts_t *o, int64_t signal_id)
 {
-    db_stmt_t *stmt = s_prepare_sql(db, s_timeline_sql[db_engine(db)]);
-    json_t *list = json_array();
+    char what[128];
+    db_step_t step = DB_ERROR;
+    bool enriched = true;
+    s_of_signal(what, sizeof what, "events", signal_id);
+    db_stmt_t *stmt = s_prepare_sql(o, s_timeline_sql[db_engine(o->db)], what);
     if (!stmt)
-        return list;
+        return NULL;
+    json_t *list = json_array();
     db_bind_int64(stmt, 1, signal_id);
-    while (db_step(stmt) == DB_ROW) {
+    while (enriched && (step = db_step(stmt)) == DB_ROW) {
         int64_t ts = db_column_int64(stmt, 1);
         json_t *event = json_pack("{s:I, s:I, s:o}", "seq",
                                   (json_int_t) db_column_int64(stmt, 0), "ts",
@@ -778,11 +842,14 @@ static json_t *s_events_json(db_t *db, int64_t signal_id)
         json_object_set_new(event, "detail", s_detail(stmt, 4));
         if ((int) db_column_int64(stmt, 5))
             json_object_set_new(event, "queue_wide", json_true());
-        s_enrich(db, event);
+        enriched = s_enrich(o, event) == 0;
         json_array_append_new(list, event);
     }
+    if (enriched)
+        return s_done(o, &stmt, step, list, what);
     db_finalize(&stmt);
-    return list;
+    json_decref(list);
+    return NULL;
 }
 
 static void s_event_text(json_t *event, char *buf, size_t len)
@@ -876,23 +943,43 @@ static void s_print_timeline(json_t *timeline)
     printf("\n");
 }
 
+/*  The whole timeline of the signal stmt is at in *timeline (NULL when
+    out of memory); -1 when a part of it cannot be read (said).        */
+static int s_timeline(const audit_opts_t *o, db_stmt_t *stmt, json_t **timeline)
+{
+    int64_t id = db_column_int64(stmt, G_ID);
+    json_t *hops = s_hops_json(o, id);
+    json_t *deliveries = hops ? s_deliveries_json(o, id) : NULL;
+    json_t *events = deliveries ? s_events_json(o, id) : NULL;
+    *timeline = NULL;
+    if (!events) {
+        json_decref(hops);
+        json_decref(deliveries);
+        return -1;
+    }
+    *timeline = json_pack("{s:o, s:o, s:o, s:o}", "signal", s_signal_json(stmt), "hops", hops,
+                          "deliveries", deliveries, "events", events);
+    return 0;
+}
+
 static int s_show(audit_opts_t *o)
 {
-    int found = 0;
+    static const char what[] = "the signals with that id";
+    int found = 0, rc = CMD_OK;
     db_step_t step;
-    db_stmt_t *stmt = s_prepare_sql(o->db, "SELECT id, source, ce_id, type, emitter,"
+    json_t *timeline;
+    db_stmt_t *stmt = s_prepare_sql(o, "SELECT id, source, ce_id, type, emitter,"
                                     " received_at, key_id, signature, event_sha256,"
                                     " trace_id, event IS NULL, purged_at FROM signals"
-                                    " WHERE ce_id = ? ORDER BY id");
+                                    " WHERE ce_id = ? ORDER BY id", what);
     if (!stmt)
         return CMD_FAILED;
     db_bind_text(stmt, 1, o->id, -1);
     while ((step = db_step(stmt)) == DB_ROW) {
-        int64_t id = db_column_int64(stmt, G_ID);
-        json_t *timeline = json_pack("{s:o, s:o, s:o, s:o}", "signal", s_signal_json(stmt),
-                                     "hops", s_hops_json(o->db, id),
-                                     "deliveries", s_deliveries_json(o->db, id),
-                                     "events", s_events_json(o->db, id));
+        if (s_timeline(o, stmt, &timeline) != 0) {
+            rc = CMD_FAILED;
+            break;
+        }
         json_t *shown = o->json ? NULL : cmd_text_json_shown(timeline);
         if (o->json)
             s_print_json(timeline);
@@ -902,17 +989,16 @@ static int s_show(audit_opts_t *o)
         json_decref(timeline);
         found++;
     }
+    if (rc == CMD_OK && step != DB_DONE)
+        rc = cmd_db_failed(o->db, o->command, what);
     db_finalize(&stmt);
-    if (step != DB_DONE) {
-        fprintf(stderr, "seinpost audit show: %s\n", db_errmsg(o->db));
-        return CMD_FAILED;
-    }
-    if (found == 0) {
+    if (rc == CMD_OK && found == 0) {
         fprintf(stderr, "seinpost audit show: no signal with id ");
         cmd_text_fputs(o->id, stderr);
         fputc('\n', stderr);
+        rc = CMD_REJECTED;
     }
-    return found ? CMD_OK : CMD_REJECTED;
+    return rc;
 }
 
 /*  ---- verify ----------------------------------------------------------- */
@@ -1183,7 +1269,8 @@ static int s_routed(export_aux_t *aux, action_t *a, json_t *detail, json_t **rou
     return 0;
 }
 
-/*  The records of one action; -1 when what it refers to cannot be read. */
+/*  The records of one action; -1 when what it refers to cannot be read
+    (said).                                                            */
 static int s_export_action(const audit_opts_t *o, export_aux_t *aux, db_stmt_t *stmt)
 {
     json_t *detail = json_loads(s_col(stmt, 4), 0, NULL), *subject, *routed, *subjects = NULL;
@@ -1197,11 +1284,15 @@ static int s_export_action(const audit_opts_t *o, export_aux_t *aux, db_stmt_t *
     a.subscription = json_string_value(json_object_get(detail, "subscription"));
     if (!a.subscription)
         a.subscription = "";
-    if (s_routed(aux, &a, detail, &routed) != 0)
+    if (s_routed(aux, &a, detail, &routed) != 0) {
+        cmd_db_failed(o->db, o->command, "the routing of a delivery");
         goto cleanup;
+    }
     a.activity = json_string_value(json_object_get(routed, "processing_activity_id"));
-    if (!(subjects = s_subjects(aux, a.signal_id)))
+    if (!(subjects = s_subjects(aux, a.signal_id))) {
+        cmd_db_failed(o->db, o->command, "the data subjects of a signal");
         goto cleanup;
+    }
     if (json_array_size(subjects) == 0)
         json_array_append_new(subjects, json_object());
     json_array_foreach(subjects, i, subject) {
@@ -1258,17 +1349,17 @@ static int s_export(audit_opts_t *o)
     s_sql(&q, s_export_sql[engine].actions);
     s_filters(&q, o, NULL);
     s_sql(&q, " ORDER BY a.seq, a.part");
-    db_stmt_t *stmt = s_prepare(o->db, &q);
-    aux.routed = s_prepare_sql(o->db, s_export_sql[engine].routed);
-    aux.received = s_prepare_sql(o->db, s_export_sql[engine].received);
-    if (stmt && aux.routed && aux.received)
+    db_stmt_t *stmt = s_prepare(o, &q, "the processing actions");
+    if (stmt && (aux.routed = s_prepare_sql(o, s_export_sql[engine].routed,
+                                            "the routing of a delivery"))
+        && (aux.received = s_prepare_sql(o, s_export_sql[engine].received,
+                                         "the data subjects of a signal"))) {
         while ((step = db_step(stmt)) == DB_ROW)
-            if (s_export_action(o, &aux, stmt) != 0) {
-                step = DB_ERROR;
-                break;
-            }
-    if (stmt && step != DB_DONE)
-        fprintf(stderr, "seinpost audit export: %s\n", db_errmsg(o->db));
+            if (s_export_action(o, &aux, stmt) != 0)
+                break;          /* said */
+        if (step == DB_ERROR)
+            cmd_db_failed(o->db, o->command, "the processing actions");
+    }
     db_finalize(&stmt);
     db_finalize(&aux.routed);
     db_finalize(&aux.received);
@@ -1440,5 +1531,6 @@ int cmd_audit(int argc, char **argv)
     }
     if (s_subcommands[sub].positional)
         o.id = argv[1 + optind];
+    snprintf(o.command, sizeof o.command, "audit %s", s_subcommands[sub].name);
     return s_run(sub, &o);
 }

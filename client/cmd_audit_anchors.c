@@ -23,6 +23,9 @@
 #include "sp_util.h"
 
 #define ANCHORS_EXIT_BROKEN 4
+/*  What a failing query was reading.                                   */
+#define ANCHORS_RECEIPTS "the receipts and their batches"
+#define ANCHORS_CHAIN "the audit chain at an anchor"
 
 static const char *s_text(db_stmt_t *stmt, int col)
 {
@@ -31,7 +34,8 @@ static const char *s_text(db_stmt_t *stmt, int col)
 }
 
 /*  One receipt's anchor: seq, hash (hex) from its batch header, and
-    whether the chain has that hash at seq. 0, or -1 for no anchor.     */
+    whether the chain has that hash at seq. 1, 0 for no anchor, -1 when
+    the chain cannot be read there: that is not an anchor missing.     */
 static int s_anchor_of(db_stmt_t *hash_at, const void *header, size_t len, int64_t *seq,
                        char hex[2 * SP_SHA256_SIZE + 1], bool *in_chain)
 {
@@ -40,14 +44,15 @@ static int s_anchor_of(db_stmt_t *hash_at, const void *header, size_t len, int64
     json_t *anchor = json_object_get(parsed, "anchor");
     const char *text = json_string_value(json_object_get(anchor, "sha256"));
     *seq = json_integer_value(json_object_get(anchor, "seq"));
-    int rc = *seq > 0 && text && sp_unhex(text, hash, sizeof hash) == 0 ? 0 : -1;
-    if (rc == 0) {
+    int rc = *seq > 0 && text && sp_unhex(text, hash, sizeof hash) == 0 ? 1 : 0;
+    if (rc == 1) {
         snprintf(hex, 2 * SP_SHA256_SIZE + 1, "%s", text);
         db_reset(hash_at);
         db_bind_int64(hash_at, 1, *seq);
-        *in_chain = db_step(hash_at) == DB_ROW
-                    && db_column_bytes(hash_at, 0) == SP_SHA256_SIZE
+        db_step_t step = db_step(hash_at);
+        *in_chain = step == DB_ROW && db_column_bytes(hash_at, 0) == SP_SHA256_SIZE
                     && memcmp(db_column_blob(hash_at, 0), hash, sizeof hash) == 0;
+        rc = step == DB_ERROR ? -1 : 1;
     }
     json_decref(parsed);
     return rc;
@@ -83,30 +88,40 @@ static void s_print_anchor(db_stmt_t *stmt, int64_t seq, const char *hex, bool i
 int cmd_audit_anchors(db_t *db, const char *subscriber, long limit, bool json)
 {
     db_stmt_t *hash_at = NULL;
-    int rc = CMD_FAILED, missing = 0;
+    db_step_t step;
+    int rc = CMD_FAILED, missing = 0, anchored = 0;
     db_stmt_t *stmt = db_prepare(db, "SELECT r.id, r.subscriber, r.received_at, r.batch_id,"
                                  " b.header FROM receipts r JOIN batches b ON b.id = r.batch_id"
                                  " WHERE (CAST(?1 AS TEXT) IS NULL OR r.subscriber = ?1)"
                                  " ORDER BY r.id DESC LIMIT ?2", false);
     if (!stmt || !(hash_at = db_prepare(db, "SELECT hash FROM audit WHERE seq = ?", false))) {
-        fprintf(stderr, "seinpost audit anchors: %s\n", db_errmsg(db));
+        cmd_db_failed(db, "audit anchors", stmt ? ANCHORS_CHAIN : ANCHORS_RECEIPTS);
         goto cleanup;
     }
     if (subscriber)
         db_bind_text(stmt, 1, subscriber, -1);
     db_bind_int64(stmt, 2, limit > 0 ? limit : INT64_MAX);     /* both engines' "all" */
-    if (!json)
+    /* stepped before the head: PostgreSQL finds a query's error there */
+    step = db_step(stmt);
+    if (step != DB_ERROR && !json)
         printf("%-8s %-16s %-24s %-8s %-10s %-19s %s\n", "RECEIPT", "SUBSCRIBER",
                "RECEIVED", "BATCH", "ANCHOR", "CHAIN HASH", "");
-    while (db_step(stmt) == DB_ROW) {
+    for (; step == DB_ROW; step = db_step(stmt)) {
         char hex[2 * SP_SHA256_SIZE + 1];
         int64_t seq = 0;
         bool in_chain = false;
-        if (s_anchor_of(hash_at, db_column_blob(stmt, 4), db_column_bytes(stmt, 4),
-                        &seq, hex, &in_chain) != 0)
+        anchored = s_anchor_of(hash_at, db_column_blob(stmt, 4), db_column_bytes(stmt, 4),
+                               &seq, hex, &in_chain);
+        if (anchored < 0)
+            break;
+        if (anchored == 0)
             continue;           /* a batch from before anchors */
         missing += !in_chain;
         s_print_anchor(stmt, seq, hex, in_chain, json);
+    }
+    if (step != DB_DONE) {
+        cmd_db_failed(db, "audit anchors", anchored < 0 ? ANCHORS_CHAIN : ANCHORS_RECEIPTS);
+        goto cleanup;
     }
     rc = missing ? ANCHORS_EXIT_BROKEN : CMD_OK;
     if (missing)
@@ -126,12 +141,14 @@ int cmd_audit_export_chain(db_t *db, const char *router)
     json_t *head = json_pack("{s:i, s:s}", "seinpost_chain", 1, "router", router);
     char *line = json_dumps(head, JSON_COMPACT);
     json_decref(head);
-    if (!line || !(stmt = db_prepare(db, "SELECT seq, ts, kind, trace_id, signal_id,"
-                                     " subscriber, detail, hash FROM audit ORDER BY seq",
-                                     false))) {
-        fprintf(stderr, "seinpost audit export: %s\n", db_errmsg(db));
-        free(line);
+    if (!line) {
+        fprintf(stderr, "seinpost audit export: out of memory\n");
         return CMD_FAILED;
+    }
+    if (!(stmt = db_prepare(db, "SELECT seq, ts, kind, trace_id, signal_id, subscriber,"
+                            " detail, hash FROM audit ORDER BY seq", false))) {
+        free(line);
+        return cmd_db_failed(db, "audit export", "the audit chain");
     }
     puts(line);
     free(line);
@@ -153,10 +170,7 @@ int cmd_audit_export_chain(db_t *db, const char *router)
         free(line);
         json_decref(row);
     }
+    int rc = step == DB_DONE ? CMD_OK : cmd_db_failed(db, "audit export", "the audit chain");
     db_finalize(&stmt);
-    if (step != DB_DONE) {
-        fprintf(stderr, "seinpost audit export: %s\n", db_errmsg(db));
-        return CMD_FAILED;
-    }
-    return fflush(stdout) == 0 ? CMD_OK : CMD_FAILED;
+    return rc == CMD_OK && fflush(stdout) != 0 ? CMD_FAILED : rc;
 }

@@ -71,15 +71,15 @@ static int s_list_dead(db_t *db, const char *subscriber, bool json)
                                  " JOIN signals s ON s.id = d.signal_id WHERE d.state = 2"
                                  " AND (CAST(?1 AS TEXT) IS NULL OR d.subscriber = ?1)"
                                  " ORDER BY d.id", false);
-    if (!stmt) {
-        fprintf(stderr, "seinpost deadletters: %s\n", db_errmsg(db));
-        return CMD_FAILED;
-    }
+    if (!stmt)
+        return cmd_db_failed(db, "deadletters", "the dead-lettered deliveries");
     db_bind_text(stmt, 1, subscriber, -1);
-    if (!json)
+    /* stepped before the head: PostgreSQL finds a query's error there */
+    step = db_step(stmt);
+    if (step != DB_ERROR && !json)
         printf("%8s  %-16s  %-24s  %5s  %-36s  %3s  %-24s  %s\n", "DELIVERY", "SUBSCRIBER",
                "SUBSCRIPTION", "SEQ", "SIGNAL", "TRY", "DEAD SINCE", "REASON");
-    while ((step = db_step(stmt)) == DB_ROW) {
+    for (; step == DB_ROW; step = db_step(stmt)) {
         json_t *row = s_dead_json(stmt);
         char *text = json && row ? json_dumps(row, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
         if (text)
@@ -90,11 +90,11 @@ static int s_list_dead(db_t *db, const char *subscriber, bool json)
         json_decref(row);
         count++;
     }
+    int rc = step == DB_DONE ? CMD_OK
+                             : cmd_db_failed(db, "deadletters", "the dead-lettered deliveries");
     db_finalize(&stmt);
-    if (step != DB_DONE) {
-        fprintf(stderr, "seinpost deadletters: %s\n", db_errmsg(db));
-        return CMD_FAILED;
-    }
+    if (rc != CMD_OK)
+        return rc;
     if (!json)
         printf("%d dead-lettered deliver%s\n", count, count == 1 ? "y" : "ies");
     return CMD_OK;

@@ -22,7 +22,9 @@ int schema_apply(db_t *db, int *found, char *err, size_t errlen);
 
 /*  For a database opened read-only: -1 with the reason in err when it is
     not a seinpost database or newer than SP_SCHEMA_VERSION; *found as
-    above. An older one reads as it is (the readers know every version). */
+    above. An older one reads as it is (the readers know every version).
+    It only reads: the operator's tool checks with it too (cmd_audit.c),
+    so that both refuse a database in the same words.                   */
 int schema_check(db_t *db, int *found, char *err, size_t errlen);
 
 #endif

@@ -82,4 +82,18 @@ assert_eq "$(list --limit 2 | jq -r '.kind' | tr '\n' ' ')" "delivery.receipt da
 assert_eq $? 2 "a bad time is a usage error"
 "$SP_BIN/seinpost" audit list -c "$conf" | head -1 | grep -q "^ *SEQ *TIME *KIND" || fail "table header"
 "$SP_BIN/seinpost" audit list -c "$conf" | tail -1 | grep -q "^$(wc -l < "$SP_DIR/all.jsonl") events$" || fail "table count"
+
+# A query that fails (a damaged or foreign database) stops the list:
+# exit 3, what it was reading and the database's message, and no table
+# (PostgreSQL reports the error at the first row, SQLite before it).
+sp_db_keep || fail "keeping the stopped daemon's database"
+sp_db_copy && sp_db_sql copy "ALTER TABLE signals RENAME COLUMN ce_id TO event_id" >/dev/null \
+    || fail "breaking a copy"
+for args in "" --json "--limit 2"; do
+    out=$("$SP_BIN/seinpost" audit list -c "$SP_DIR/copy.yaml" $args 2>"$SP_DIR/list.err")
+    assert_eq $? 3 "audit list $args on a copy it cannot read: $(cat "$SP_DIR/list.err")"
+    assert_eq "$out" "" "audit list $args on a copy it cannot read prints nothing"
+    grep -q "^seinpost audit list: reading the audit events: .*ce_id" "$SP_DIR/list.err" \
+        || fail "audit list $args names what failed: $(cat "$SP_DIR/list.err")"
+done
 echo "audit list OK"

@@ -65,4 +65,29 @@ block belastingdienst | grep -q "delivery.receipt .*signed by partner key $(sp_s
 assert_eq "$(block belastingdienst | grep -c 'delivery.retry')" 0 "no retries for belastingdienst"
 "$SP_BIN/seinpost" audit show no-such-signal -c "$conf" >/dev/null 2>&1
 assert_eq $? 1 "unknown id"
+
+# A part of the timeline that cannot be read (a damaged or foreign
+# database, SQL a release gets wrong on one engine) stops show: exit 3,
+# what it was reading and the database's message, and nothing printed
+# as if the signal had no hops, deliveries or receipts.
+sp_stop daemon
+sp_db_keep || fail "keeping the stopped daemon's database"
+broken() {      # broken SQL READING MESSAGE: show on a copy SQL broke
+    local json out
+    sp_db_copy && sp_db_sql copy "$1" >/dev/null || fail "breaking a copy: $1"
+    for json in "" --json; do
+        out=$("$SP_BIN/seinpost" audit show "$id" -c "$SP_DIR/copy.yaml" $json \
+                  2>"$SP_DIR/show.err")
+        assert_eq $? 3 "audit show $json after $1: $(cat "$SP_DIR/show.err")"
+        assert_eq "$out" "" "audit show $json after $1 prints nothing"
+        grep -q "^seinpost audit show: reading $2: .*$3" "$SP_DIR/show.err" \
+            || fail "audit show $json after $1 names what failed: $(cat "$SP_DIR/show.err")"
+    done
+}
+broken "DROP TABLE relays" "the upstream hops of the signal with store id $signal" relays
+broken "ALTER TABLE deliveries RENAME COLUMN last_error TO error" \
+    "the deliveries of the signal with store id $signal" last_error
+broken "DROP TABLE batches" "batch [0-9]*" batches
+broken "DROP TABLE receipts" "receipt [0-9]*" receipts
+broken "ALTER TABLE signals RENAME COLUMN purged_at TO purged" "the signals with that id" purged_at
 echo "audit show OK"

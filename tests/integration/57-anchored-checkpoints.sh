@@ -139,4 +139,13 @@ broken "audit events from [0-9]* on are covered by no checkpoint"
 out=$(seinpost audit verify -c "$SP_DIR/copy.yaml" --lenient) || fail "lenient: $out"
 echo "$out" | grep -q "^note: --lenient: 1 stretch of the chain went without a checkpoint" \
     || fail "lenient names the stretch: $out"
+# a chain that cannot be read at an anchor is a failure (3) that names
+# what it was reading, not an anchor missing from it (4, NOT IN CHAIN)
+sp_db_copy && sp_db_sql copy "ALTER TABLE audit RENAME COLUMN hash TO row_hash" >/dev/null \
+    || fail "breaking a copy"
+out=$(seinpost audit anchors -c "$SP_DIR/copy.yaml" 2>&1)
+assert_eq $? 3 "audit anchors on a chain it cannot read: $out"
+echo "$out" | grep -q "NOT IN CHAIN" && fail "an unreadable chain shown as rewritten: $out"
+echo "$out" | grep -q "^seinpost audit anchors: reading the audit chain at an anchor: .*hash" \
+    || fail "audit anchors names what failed: $out"
 echo "$held"; echo "$anchors" | head -3; echo "anchored checkpoints OK"

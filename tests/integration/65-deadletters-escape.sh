@@ -22,4 +22,14 @@ printf '%s\n' "$out" | grep -q '^FORGED LINE' && fail "a forged output line"
 printf '%s' "$out" | grep -qF 'X\x1b[2J\nFORGED LINE' || fail "shown escaped: $out"
 "$SP_BIN/seinpost" deadletters -c "$conf" --json | jq -e 'select(.reason | contains("\nFORGED"))' \
     >/dev/null || fail "--json keeps the exact string"
+# a database it cannot read (damaged, foreign): exit 3, what it was
+# reading and the database's message, and no table
+sp_db_keep && sp_db_copy || fail "a copy"
+sp_db_sql copy "ALTER TABLE deliveries RENAME COLUMN last_error TO error" >/dev/null \
+    || fail "breaking the copy"
+out=$("$SP_BIN/seinpost" deadletters -c "$SP_DIR/copy.yaml" 2>"$SP_DIR/dead.err")
+assert_eq $? 3 "deadletters on a copy it cannot read: $(cat "$SP_DIR/dead.err")"
+assert_eq "$out" "" "deadletters on a copy it cannot read prints nothing"
+grep -q "^seinpost deadletters: reading the dead-lettered deliveries: .*last_error" \
+    "$SP_DIR/dead.err" || fail "deadletters names what failed: $(cat "$SP_DIR/dead.err")"
 echo "deadletters escape OK"

@@ -3,7 +3,8 @@
 # --migrate` brings an older database to this release's schema and says
 # what it did; a pending signal survives the migration and is delivered;
 # a database a later release wrote is refused by the daemon, by
-# --migrate and by the operator's tool, and is left as it was.
+# --migrate and by the operator's tool, in the same words, and is left
+# as it was.
 # sqlite-only: its fixtures are SQLite files of earlier releases; on PostgreSQL the schema's migration is unit-tested (test_schema) and test 69 runs --migrate
 . "$(dirname "$0")/common.sh"
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null
@@ -49,7 +50,27 @@ grep -q "schema version $newer, newer than this release knows ($version)" "$SP_D
 out=$("$SP_BIN/seinpostd" -c "$conf" --migrate 2>&1) && fail "--migrate took a newer schema: $out"
 echo "$out" | grep -q "schema version $newer, newer" || fail "--migrate gave no reason: $out"
 out=$("$SP_BIN/seinpost" audit verify -c "$conf" 2>&1) && fail "audit verify read a newer schema"
-echo "$out" | grep -q "schema version $newer, newer than this seinpost knows" \
+echo "$out" | grep -q "schema version $newer, newer than this release knows ($version)" \
     || fail "audit verify gave no reason: $out"
 cmp -s "$db" "$SP_DIR/newer.copy" || fail "the refused database was changed"
+
+# another program's database: refused by both in the same words; one
+# without any table, which the daemon would make its own, is nothing
+# the operator's tool can read
+other="$SP_DIR/other.db"
+sed "s|^database: .*|database: $other|" "$conf" > "$SP_DIR/other.yaml"
+sqlite3 "$other" "CREATE TABLE accounts(id INTEGER PRIMARY KEY)" && chmod 600 "$other" \
+    || fail "another program's database"
+out=$("$SP_BIN/seinpostd" -c "$SP_DIR/other.yaml" --migrate 2>&1) && fail "--migrate took it: $out"
+echo "$out" | grep -q "$other: not a seinpost database: it has tables but no schema_version" \
+    || fail "--migrate on another program's database: $out"
+out=$("$SP_BIN/seinpost" audit list -c "$SP_DIR/other.yaml" 2>&1)
+assert_eq $? 3 "audit list on another program's database: $out"
+echo "$out" | grep -q "$other: not a seinpost database: it has tables but no schema_version" \
+    || fail "audit list on another program's database: $out"
+sqlite3 "$other" "DROP TABLE accounts" || fail "an empty database"
+out=$("$SP_BIN/seinpost" audit list -c "$SP_DIR/other.yaml" 2>&1)
+assert_eq $? 3 "audit list on a database without tables: $out"
+echo "$out" | grep -q "$other: not a seinpost database: it has no tables" \
+    || fail "audit list on a database without tables: $out"
 echo "schema migrate OK"
