@@ -20,6 +20,12 @@ static void s_print_table(json_t *raw)
     if (!status)
         return;
     const char *role = json_string_value(json_object_get(status, "role"));
+    const char *trouble = json_string_value(json_object_get(status, "database_error"));
+    if (role && strcmp(role, "standby") == 0 && trouble) {
+        printf("standby: the database does not answer: %s (this node tries again)\n", trouble);
+        json_decref(status);
+        return;
+    }
     if (role && strcmp(role, "standby") == 0) {
         printf("standby: %s is active (this node takes over when its lease runs out)\n",
                json_string_value(json_object_get(status, "active")));

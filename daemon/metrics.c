@@ -161,12 +161,19 @@ char *metrics_render(server_t *self)
     return b.text;
 }
 
-char *metrics_render_standby(const char *holder)
+char *metrics_render_standby(const char *holder, bool database_up)
 {
     buf_t b = { 0 };
     s_role(&b, false);
+    s_family(&b, "seinpost_standby_database_up", "gauge",
+             "1: this standby's last question to the database was answered.");
+    s_put(&b, "seinpost_standby_database_up %d\n", database_up ? 1 : 0);
     s_family(&b, "seinpost_standby_active_node", "info",
              "The node holding the lease, as this standby last saw it.");
+    if (!holder[0]) {
+        s_put(&b, "# EOF\n");
+        return b.text;
+    }
     s_put(&b, "seinpost_standby_active_node_info{node=\"");
     /* another node's name, read from the database: escaped as a label */
     for (const char *c = holder; *c; c++) {

@@ -7,6 +7,7 @@
 #ifndef METRICS_H_INCLUDED
 #define METRICS_H_INCLUDED
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define METRICS_BUCKETS 18
@@ -25,9 +26,10 @@ struct server;
 /*  Renders the whole exposition; caller frees. Ends with "# EOF".       */
 char *metrics_render(struct server *self);
 
-/*  The exposition of a standby (standby.c): seinpost_node_active 0 and
-    the node it saw holding the lease (holder: "" when unknown).         */
-char *metrics_render_standby(const char *holder);
+/*  The exposition of a standby (standby.c): seinpost_node_active 0,
+    whether the database answered, and the node it saw holding the lease
+    (holder: "" when unknown: no sample then).                          */
+char *metrics_render_standby(const char *holder, bool database_up);
 
 /*  HTTP endpoint ("127.0.0.1:9464" or ":9464") in *http_p, serving what
     was last published; a NULL address: none, and 0.                    */

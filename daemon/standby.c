@@ -23,7 +23,8 @@ typedef struct {
     void *zmq, *admin;
     void *http;                 /* metrics endpoint (metrics.h), or NULL */
     const char *node;
-    const char *holder;         /* the last one seen, or "" */
+    const char *holder;         /* the last one seen holding the lease, or "" */
+    const char *trouble;        /* why the database cannot be asked, or "" */
 } s_admin_t;
 
 static void s_admin_open(s_admin_t *a, const config_t *config)
@@ -67,6 +68,8 @@ static void s_admin_answer(s_admin_t *a, sp_frames_t *f)
     if (status) {
         json_t *body = json_pack("{s:s, s:s, s:s}", "node", a->node, "role", "standby",
                                  "active", a->holder);
+        if (body && a->trouble[0])
+            json_object_set_new(body, "database_error", json_string(a->trouble));
         text = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
     }
@@ -118,8 +121,8 @@ int standby_wait(const config_t *config, volatile sig_atomic_t *stop, lease_t **
 {
     lease_t *lease = lease_new(config->database, config->node_name, config->lease_ms,
                                err, errlen);
-    char last[300] = "", why[512] = "";
-    s_admin_t admin = { .node = config->node_name, .holder = last };
+    char last[300] = "", why[512] = "", holder[300] = "", trouble[512] = "";
+    s_admin_t admin = { .node = config->node_name, .holder = holder, .trouble = trouble };
     if (!lease)
         return -1;
     while (!*stop) {
@@ -133,12 +136,16 @@ int standby_wait(const config_t *config, volatile sig_atomic_t *stop, lease_t **
             return 0;
         }
         s_report(lease, rc, why, last, sizeof last);
+        /* last is what the log said: the holder, or why nobody could be
+           asked; status and metrics keep the two apart                 */
+        snprintf(holder, sizeof holder, "%s", rc == 0 ? last : "");
+        snprintf(trouble, sizeof trouble, "%s", rc == 0 ? "" : why);
         if (rc == 0)
             server_notify_standby(last);
         if (!admin.zmq)
             s_admin_open(&admin, config);
         if (admin.http)
-            metrics_http_publish(metrics_render_standby(last));
+            metrics_http_publish(metrics_render_standby(holder, rc == 0));
         s_nap(&admin, lease_ttl(lease) / 3 - (sp_clock_ms() - started), stop);
     }
     s_admin_close(&admin);

@@ -51,6 +51,7 @@ uri() {     # uri SSLMODE CA PASSFILE
     echo "postgresql://seinpost_app@127.0.0.1:$PORT/seinpost?sslmode=$1&sslrootcert=$2&passfile=$3&connect_timeout=5"
 }
 SP_DATABASE=$(uri verify-full "$t/ca.crt" "$SP_DIR/pgpass")
+SP_METRICS=127.0.0.1:$((PORT_BASE + 8))
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null
 grep -q "$PASSWORD" "$SP_DIR/seinpost.yaml" && fail "test setup: the password is in the configuration"
 
@@ -73,6 +74,20 @@ refused() {     # refused NAME URI REASON-PATTERN
     grep -q "standby: .*trying again" "$SP_DIR/$1.log" || fail "$1: $(cat "$SP_DIR/$1.log")"
     out=$("$SP_BIN/seinpost" status -c "$SP_DIR/$1.yaml" --json 2>&1)
     assert_eq "$(jq -r .role <<<"$out")" standby "$1: its role ($out)"
+    assert_eq "$(jq -r .active <<<"$out")" "" "$1: no node named active ($out)"
+    jq -r .database_error <<<"$out" | grep -q -i -e "$3" || fail "$1: status gives no reason: $out"
+    "$SP_BIN/seinpost" status -c "$SP_DIR/$1.yaml" | grep -q "^standby: the database does not answer: " \
+        || fail "$1: status says: $("$SP_BIN/seinpost" status -c "$SP_DIR/$1.yaml")"
+    # Prometheus hears the role and that the database does not answer;
+    # the reason, which names the server, stays in the log and on the
+    # admin socket
+    curl -sf "http://$SP_METRICS/metrics" > "$SP_DIR/$1.metrics" || fail "$1: no metrics"
+    /usr/bin/python3 tests/tools/openmetrics-check.py "$SP_DIR/$1.metrics" > "$SP_DIR/$1.samples" \
+        || fail "$1: metrics not OpenMetrics"
+    grep -qx 'seinpost_node_active{} 0' "$SP_DIR/$1.samples" || fail "$1: $(cat "$SP_DIR/$1.samples")"
+    grep -qx 'seinpost_standby_database_up{} 0' "$SP_DIR/$1.samples" \
+        || fail "$1: $(cat "$SP_DIR/$1.samples")"
+    grep -q "active_node_info" "$SP_DIR/$1.samples" && fail "$1: an active node named: $(cat "$SP_DIR/$1.samples")"
     sp_stop "$1"
     grep -q "ready: ingress" "$SP_DIR/$1.log" && fail "$1: the node started routing"
 }
