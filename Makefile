@@ -98,8 +98,9 @@ check: deps
 # every integration test with the daemon on PostgreSQL, but those marked
 # "# sqlite-only: REASON" (about 15 minutes; make check runs a core set)
 check-pg: deps
+	@$(MAKE) --no-print-directory binaries
 	@$(MAKE) --no-print-directory binaries BUILD=build/asan OPT="-O1 -g" SAN="$(SANFLAGS)"
-	@tests/pg/run-integration build/asan
+	@tests/pg/run-integration --release build build/asan
 
 unit: deps
 	@$(MAKE) --no-print-directory binaries BUILD=build/asan OPT="-O1 -g" SAN="$(SANFLAGS)"

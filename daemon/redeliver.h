@@ -57,7 +57,9 @@ int redeliver_open(redeliver_t *r, server_t *self, size_t cap, json_t *requester
 void redeliver_close(redeliver_t *r);
 /*  Steps stmt (a REDELIVER_SELECT) into r->rows, counting each row in
     *found; pending ones are counted in already_pending, not kept. 0 or
-    -1 (the store).                                                     */
+    -1 (the store). A query with LIMIT r->cap + 1 (so that r->more is
+    known without reading the rest) must exclude pending rows, which do
+    not take a place in r->rows.                                        */
 int redeliver_collect(redeliver_t *r, db_stmt_t *stmt, int *found);
 /*  In id order and each once: the new seqs keep the old order.         */
 void redeliver_sort_unique(redeliver_t *r);
