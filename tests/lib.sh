@@ -35,6 +35,19 @@ sp_keys() {
 sp_pub() { cat "$SP_DIR/keys/$1.pubtext"; }
 sp_curvepub() { cat "$SP_DIR/keys/$1.curvepub"; }
 
+# sp_subscriber_yaml NAME PORT: a subscriber's entry up to its
+# subscriptions, with the retry settings of the variables above
+sp_subscriber_yaml() {
+    cat <<YAML
+  - name: $1
+    endpoint: tcp://127.0.0.1:$2
+    public_key: $(sp_pub "$1")
+    curve_public_key: "$(sp_curvepub "$1")"
+    receipt_timeout: ${SP_RECEIPT_TIMEOUT:-2s}
+    retry: { initial: ${SP_RETRY_INITIAL:-200ms}, multiplier: 2, max_delay: ${SP_RETRY_MAX:-2s}, max_age: ${SP_MAX_AGE:-72h}, jitter: 0.1 }
+YAML
+}
+
 sp_write_daemon_config() {
     cat > "$SP_DIR/seinpost.yaml" <<YAML
 node:
@@ -97,12 +110,7 @@ subscribers:
         grondslag:
           text: "Awir art. 9 en 10: toetsing huishouden voor huurtoeslag"
           activity: "https://verwerkingsregister.example/toeslagen/huurtoeslag-bewoning"
-  - name: belastingdienst
-    endpoint: tcp://127.0.0.1:$SP_PORT_BELASTINGDIENST
-    public_key: $(sp_pub belastingdienst)
-    curve_public_key: "$(sp_curvepub belastingdienst)"
-    receipt_timeout: ${SP_RECEIPT_TIMEOUT:-2s}
-    retry: { initial: ${SP_RETRY_INITIAL:-200ms}, multiplier: 2, max_delay: ${SP_RETRY_MAX:-2s}, max_age: ${SP_MAX_AGE:-72h}, jitter: 0.1 }
+$(sp_subscriber_yaml belastingdienst "$SP_PORT_BELASTINGDIENST")
     subscriptions:
       - name: verblijf-tilburg
         type: nl.gemeente.burgerzaken.verblijft-niet-op-adres
@@ -121,12 +129,7 @@ subscribers:
           activity: "https://verwerkingsregister.example/belastingdienst/bewoning"
 YAML
     [ -n "${SP_UWV:-}" ] && cat >> "$SP_DIR/seinpost.yaml" <<YAML
-  - name: uwv
-    endpoint: tcp://127.0.0.1:$SP_PORT_UWV
-    public_key: $(sp_pub uwv)
-    curve_public_key: "$(sp_curvepub uwv)"
-    receipt_timeout: ${SP_RECEIPT_TIMEOUT:-2s}
-    retry: { initial: ${SP_RETRY_INITIAL:-200ms}, multiplier: 2, max_delay: ${SP_RETRY_MAX:-2s}, max_age: ${SP_MAX_AGE:-72h}, jitter: 0.1 }
+$(sp_subscriber_yaml uwv "$SP_PORT_UWV")
     subscriptions:
       - name: bewoning-tilburg
         type: nl.gemeente.burgerzaken.geen-dubbele-bewoning
