@@ -380,7 +380,7 @@ void ingress_drain(server_t *self)
 {
     emit_t *emits = self->emits;
     size_t count = 0;
-    while (count < SERVER_INGRESS_BURST && self->reply_count < SERVER_INGRESS_BURST
+    while (count < self->ingress_burst && self->reply_count < SERVER_INGRESS_BURST
            && s_receive(self, &emits[count]))
         count++;
     s_verify_all(self, emits, count);

@@ -62,9 +62,32 @@ static void s_depose(server_t *self, const char *why)
     self->stop = 1;
 }
 
-/*  Renews the lease a third of its time after the last renewal, and
-    stops the node the moment its own clock says the lease may have run
-    out (after a pause, say): before it reads a socket or sends a batch. */
+/*  Renews the lease once a third of its time has passed since the last
+    renewal. Never while our own transaction is open: it holds the lease
+    row (the fence), and the renewal on the lease's connection would wait
+    for it until the server ended our session. So it is also asked after
+    every commit, as a busy turn may hold transactions open at each of
+    s_keep_lease()'s points. False when another node holds the lease.  */
+static bool s_renew_lease(server_t *self, int64_t now)
+{
+    if (!self->lease || self->deposed || now < lease_renew_at(self->lease)
+        || store_in_transaction(self->store))
+        return !self->deposed;
+    char why[512];
+    int64_t token = lease_token(self->lease);
+    int rc = lease_acquire(self->lease, now, why, sizeof why);
+    if (rc == 0 || (rc == 1 && lease_token(self->lease) != token)) {
+        s_depose(self, "another node holds the lease");
+        return false;
+    }
+    if (rc < 0)
+        sp_log(SP_LOG_WARNING, "renewing the lease: %s", why);
+    return true;
+}
+
+/*  Stops the node the moment its own clock says the lease may have run
+    out (after a pause, say): before it reads a socket or sends a batch;
+    renews it when due.                                                 */
 static bool s_keep_lease(server_t *self, int64_t now)
 {
     if (!self->lease || self->deposed)
@@ -75,21 +98,7 @@ static bool s_keep_lease(server_t *self, int64_t now)
         s_depose(self, "the lease ran out before it could be renewed");
         return false;
     }
-    /* never while our own transaction is open: it holds the lease row
-       (the fence), and the renewal on the lease's connection would wait
-       for it until the server ended our session                      */
-    if (now >= lease_renew_at(self->lease) && !store_in_transaction(self->store)) {
-        char why[512];
-        int64_t token = lease_token(self->lease);
-        int rc = lease_acquire(self->lease, now, why, sizeof why);
-        if (rc == 0 || (rc == 1 && lease_token(self->lease) != token)) {
-            s_depose(self, "another node holds the lease");
-            return false;
-        }
-        if (rc < 0)
-            sp_log(SP_LOG_WARNING, "renewing the lease: %s", why);
-    }
-    return true;
+    return s_renew_lease(self, now);
 }
 
 /*  After a failed transaction nothing of the turn happened: replies turn
@@ -186,6 +195,7 @@ int server_commit(server_t *self)
         audit_synced(self->audit);
     } else if (self->unsynced_since == 0)
         self->unsynced_since = sp_clock_ms();
+    s_renew_lease(self, sp_clock_ms());
     return 0;
 }
 

@@ -203,6 +203,8 @@ static int s_open_state(server_t *self, char *err, size_t errlen)
         free(secret);
         return -1;
     }
+    self->ingress_burst = db_engine(store_conn(self->store)) == DB_POSTGRESQL
+        ? SERVER_INGRESS_BURST_PG : SERVER_INGRESS_BURST;
     int found = store_schema_found(self->store);
     if (found > 0 && found < SP_SCHEMA_VERSION) {
         char name[512];

@@ -19,6 +19,10 @@
 #include "verifier.h"
 
 #define SERVER_INGRESS_BURST 1024   /* messages handled per loop turn */
+/*  On PostgreSQL each statement is a round trip: 1 024 EMITs took 1-2 s
+    on a loaded machine, one transaction holding the lease row past the
+    time to renew it. 128 keep a transaction near a tenth of a second.  */
+#define SERVER_INGRESS_BURST_PG 128
 #define SERVER_BATCH_MAX 32         /* signals per DELIVER message */
 
 /*  A reply waiting for the commit that makes its signal durable.         */
@@ -145,6 +149,7 @@ typedef struct server {
     verify_job_t *verify_jobs;
     verifier_t *verifier;
     size_t reply_count;
+    size_t ingress_burst;           /* EMITs taken per transaction */
     int *emitter_in_flight;     /* unanswered EMITs per emitter this turn */
     sub_state_t *subs;
     size_t sub_count;
