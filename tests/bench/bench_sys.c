@@ -61,6 +61,30 @@ static void s_child_remove(pid_t pid)
         }
 }
 
+/*  bench_cleanup_set(): run after the children were stopped, once.     */
+static char *const *s_cleanup;
+
+void bench_cleanup_set(char *const argv[])
+{
+    s_cleanup = argv;
+}
+
+/*  Also from the signal handler: fork, execv and waitpid only.         */
+static void s_run_cleanup(void)
+{
+    char *const *argv = s_cleanup;
+    s_cleanup = NULL;
+    if (!argv)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
 void bench_die(const char *fmt, ...)
 {
     va_list ap;
@@ -69,9 +93,11 @@ void bench_die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    if (getpid() == s_parent)
+    if (getpid() == s_parent) {
         while (s_child_count > 0)
             bench_stop(s_children[s_child_count - 1], SIGTERM, 10000);
+        s_run_cleanup();
+    }
     exit(1);
 }
 
@@ -171,6 +197,7 @@ static void s_on_interrupt(int sig)
 {
     for (size_t i = 0; i < s_child_count; i++)
         kill(s_children[i], SIGTERM);
+    s_run_cleanup();
     _exit(128 + sig);
 }
 
