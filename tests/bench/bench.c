@@ -11,7 +11,8 @@
       bench [--quick] [--only ingress,ingress1,presigned,e2e,rate,scaling,backlog]
             [--no-peer] [--no-pg]
             [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep]
-            [--perf DIR] [--window N] [--backlog N] [--levels 1,10,100,1000]
+            [--perf DIR] [--window N] [--backlog N] [--pg-backlog N]
+            [--levels 1,10,100,1000]
             [--strict] [--wait-quiet SECONDS] [--rate-subs N]
 
     Phases (each on a fresh database / a fresh Redis):
@@ -36,7 +37,9 @@
     seinpost on PostgreSQL (unless --no-pg) runs ingress, e2e, rate and
     backlog once more, with its rows under SQLite's: one private cluster
     (tests/pg/pg-start: unix socket, fsync and synchronous_commit on) in
-    WORKDIR/pg, a fresh database per measurement; its server CPU counts
+    WORKDIR/pg, a fresh database per measurement; its backlog is
+    --pg-backlog signals (default the backlog's size, at most 200 000:
+    at PostgreSQL's rate 1 M takes a quarter of an hour); its server CPU counts
     every PostgreSQL process, and the notes give what the server counted
     per signal (transactions, commits, WAL flushes and bytes). When the
     cluster does not start, those rows say failed.
@@ -88,7 +91,7 @@ static struct {
     int port;
     double ingress_s, e2e_s, rate_s, scale_s;
     int e2e_window, rate, rate_subs, drain_cap_s, wait_quiet_s;
-    long backlog_n;
+    long backlog_n, pg_backlog_n;
 } O;
 
 static bench_sp_env_t ENV;
@@ -120,6 +123,7 @@ typedef struct {
     bool failed;
     bench_pg_counts_t pg;
     double pg_n;
+    int pg_analyses;                /* of its deliveries table; -1 unknown */
 } meas_t;
 
 static const int LEVELS[4] = { 1, 10, 100, 1000 };
@@ -146,6 +150,7 @@ typedef struct {
     int64_t *resent_at;             /* RESEND_SLOTS, by index modulo */
     pid_t perf;
     char db[64];                    /* PostgreSQL: the rig's database */
+    char db_uri[sizeof PGC.uri + 64];
     bench_pg_counts_t pg0;          /* its counts when the daemon was ready */
 } rig_t;
 
@@ -300,10 +305,9 @@ static void rig_up(rig_t *r, int sys, const char *name, int nsubs, bool consumer
     r->col.need = nsubs;
     bench_event_run(++s_run_counter);
     if (sys != PEER) {
-        char uri[sizeof PGC.uri + 64];
         if (sys == PG)
-            bench_pg_create(&PGC, name, r->db, sizeof r->db, uri, sizeof uri);
-        bench_sp_config(&ENV, r->dir, nsubs, 256, sys == PG ? uri : NULL);
+            bench_pg_create(&PGC, name, r->db, sizeof r->db, r->db_uri, sizeof r->db_uri);
+        bench_sp_config(&ENV, r->dir, nsubs, 256, sys == PG ? r->db_uri : NULL);
         if (consumers_now && nsubs > 0)
             rig_consumers(r);       /* partners bind first; the daemon connects */
         r->server = bench_sp_daemon(&ENV, r->dir);
@@ -355,6 +359,7 @@ static void s_pg_count(rig_t *r, meas_t *m)
     m->pg.wal_writes = c.wal_writes - r->pg0.wal_writes;
     m->pg.cpu_s = c.cpu_s - r->pg0.cpu_s;
     m->pg_n = (double) (r->next - 1 - m->refused);
+    m->pg_analyses = bench_pg_analyses(r->db_uri);
 }
 
 /*  m: the measurement the rig's PostgreSQL counts go to.                */
@@ -932,6 +937,7 @@ static void phase_backlog(void)
     for (int sys = 0; sys < NSYS; sys++) {
         rig_t r;
         meas_t *m = &R_backlog[sys];
+        long n = sys == PG ? O.pg_backlog_n : O.backlog_n;
         if (!s_runs(sys, "backlog", m))
             continue;
         rig_up(&r, sys, "backlog", 1, false);
@@ -939,9 +945,9 @@ static void phase_backlog(void)
         s_warm(&r, 100);
         s_wait_quiet(&r);
         bench_log("backlog %s: queueing %ld signals for a consumer that is down", s_name(sys),
-                  O.backlog_n);
+                  n);
         meas_t fill = { 0 };
-        run_window(&r, 1000, 0, (uint64_t) O.backlog_n, &fill);
+        run_window(&r, 1000, 0, (uint64_t) n, &fill);
         m->fill_rate = fill.rate;
         m->fill_other_pct = fill.other_pct;
         m->resent = fill.resent;
@@ -1209,8 +1215,9 @@ static void s_table_backlog_pg(void)
         return;
     snprintf(both, sizeof both, "fill %.0f%%, drain %.0f%%", g->fill_other_pct, g->other_pct);
     s_other_row = both;
-    s_row("4. backlog, on PostgreSQL: seinpostd RSS, MiB", true, 1, V1(g->rss_mib),
-          V1(p->rss_mib), "report", -1);
+    snprintf(label, sizeof label, "4. backlog of %ld, on PostgreSQL: seinpostd RSS, MiB",
+             O.pg_backlog_n);
+    s_row(label, true, 1, V1(g->rss_mib), V1(p->rss_mib), "report", -1);
     s_row("4. backlog, on PostgreSQL: seinpostd peak RSS (VmHWM), MiB", true, 1,
           V1(g->hwm_mib), V1(p->hwm_mib), "", -1);
     s_row("4. backlog, on PostgreSQL: queueing rate, 1000 in flight, signals/s", true, 1,
@@ -1461,10 +1468,11 @@ static void s_machine(void)
             "always), hiredis %d.%d.%d\n", SP_VERSION_STRING, zmaj, zmin, zpat,
             bench_redis_version(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
     s_print("- durations: ingress %.0f s per level, end to end %.0f s, fixed rate %d/s for "
-            "%.0f s, scaling %.0f s per point, backlog %ld signals (drain capped at %d s); "
+            "%.0f s, scaling %.0f s per point, backlog %ld signals (on PostgreSQL %ld; drain "
+            "capped at %d s); "
             "each measurement waited up to %d s for other load below 10 %%\n",
-            O.ingress_s, O.e2e_s, O.rate, O.rate_s, O.scale_s, O.backlog_n, O.drain_cap_s,
-            O.wait_quiet_s);
+            O.ingress_s, O.e2e_s, O.rate, O.rate_s, O.scale_s, O.backlog_n, O.pg_backlog_n,
+            O.drain_cap_s, O.wait_quiet_s);
     s_machine_pg();
 }
 
@@ -1478,9 +1486,10 @@ static void s_note_pg(const char *what, const meas_t *m)
             "warm-up, the daemon's start to its stop): %.3f write transactions (xids), %.3f "
             "commits, %.3f rollbacks, %.3f WAL flushes (pg_stat_wal wal_sync), %.3f WAL "
             "writes, %.2f KiB of WAL; %.1f signals per commit; PostgreSQL's processes "
-            "%.1f µs CPU\n", what, n, m->pg.xids / n, m->pg.commits / n, m->pg.rollbacks / n,
-            m->pg.wal_syncs / n, m->pg.wal_writes / n, m->pg.wal_bytes / n / 1024.0,
-            m->pg.commits > 0 ? n / m->pg.commits : NAN, m->pg.cpu_s * 1e6 / n);
+            "%.1f µs CPU; table deliveries analysed %d time(s) by then\n", what, n,
+            m->pg.xids / n, m->pg.commits / n, m->pg.rollbacks / n, m->pg.wal_syncs / n,
+            m->pg.wal_writes / n, m->pg.wal_bytes / n / 1024.0,
+            m->pg.commits > 0 ? n / m->pg.commits : NAN, m->pg.cpu_s * 1e6 / n, m->pg_analyses);
 }
 
 static void s_notes_pg(void)
@@ -1624,8 +1633,8 @@ static void s_usage(int status)
     fprintf(status ? stderr : stdout, "usage: bench [--quick] "
             "[--only ingress,ingress1,presigned,e2e,rate,scaling,backlog] "
             "[--no-peer] [--no-pg] [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep] "
-            "[--perf DIR] [--window N] [--backlog N] [--levels 1,10,100,1000] [--strict] "
-            "[--wait-quiet SECONDS] [--rate-subs N]\n"
+            "[--perf DIR] [--window N] [--backlog N] [--pg-backlog N] [--levels 1,10,100,1000] "
+            "[--strict] [--wait-quiet SECONDS] [--rate-subs N]\n"
             "See docs/benchmarks.md for what each phase and option does.\n");
     exit(status);
 }
@@ -1643,7 +1652,7 @@ int main(int argc, char **argv)
     O.port = 27400;
     O.e2e_window = 256;
     O.rate_subs = E2E_PARTNERS;
-    long backlog = 0;
+    long backlog = 0, pg_backlog = 0;
     int wait_quiet = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1663,6 +1672,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--port") == 0) O.port = atoi(argv[++i]);
         else if (strcmp(a, "--window") == 0) O.e2e_window = atoi(argv[++i]);
         else if (strcmp(a, "--backlog") == 0) backlog = atol(argv[++i]);
+        else if (strcmp(a, "--pg-backlog") == 0) pg_backlog = atol(argv[++i]);
         else if (strcmp(a, "--wait-quiet") == 0) wait_quiet = atoi(argv[++i]);
         else if (strcmp(a, "--rate-subs") == 0) O.rate_subs = atoi(argv[++i]);
         else s_usage(2);
@@ -1676,6 +1686,8 @@ int main(int argc, char **argv)
     O.rate = 1000;
     O.rate_s = O.quick ? 5 : 30;
     O.backlog_n = backlog ? backlog : O.quick ? 100000 : 1000000;
+    /* at PostgreSQL's rate a backlog of 1 M would take a quarter of an hour */
+    O.pg_backlog_n = pg_backlog ? pg_backlog : O.backlog_n < 200000 ? O.backlog_n : 200000;
     O.drain_cap_s = O.quick ? 60 : 400;
     O.wait_quiet_s = wait_quiet >= 0 ? wait_quiet : O.quick ? 0 : 60;
     if (readlink("/proc/self/exe", O.self_exe, sizeof O.self_exe - 1) < 0)

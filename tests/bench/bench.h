@@ -199,5 +199,6 @@ void bench_pg_wait_idle(bench_pg_t *pg, const char *db);   /* its sessions gone 
 void bench_pg_drop(bench_pg_t *pg, const char *db);
 double bench_pg_cpu_s(const bench_pg_t *pg);
 void bench_pg_counts(bench_pg_t *pg, const char *db, bench_pg_counts_t *c);
+int bench_pg_analyses(const char *uri);     /* ANALYZEs of its deliveries, -1 */
 
 #endif

@@ -283,3 +283,22 @@ void bench_pg_counts(bench_pg_t *pg, const char *db, bench_pg_counts_t *c)
     c->cpu_s = bench_pg_cpu_s(pg);
     PQclear(res);
 }
+
+/*  How often the deliveries table of a rig's database had been analysed
+    (by autovacuum or anyone), -1 if unknown: until it is, the planner
+    has no statistics for it, and its plans for the queue's queries
+    differ (docs/benchmarks.md, PostgreSQL beside SQLite).              */
+int bench_pg_analyses(const char *uri)
+{
+    PGconn *conn = PQconnectdb(uri);
+    int n = -1;
+    if (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, "SELECT analyze_count + autoanalyze_count FROM "
+                               "pg_stat_user_tables WHERE relname = 'deliveries'");
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+            n = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    PQfinish(conn);
+    return n;
+}
