@@ -38,11 +38,11 @@
     backlog once more, with its rows under SQLite's: one private cluster
     (tests/pg/pg-start: unix socket, fsync and synchronous_commit on) in
     WORKDIR/pg, a fresh database per measurement; its backlog is
-    --pg-backlog signals (default the backlog's size, at most 200 000:
-    at PostgreSQL's rate 1 M takes a quarter of an hour); its server CPU counts
-    every PostgreSQL process, and the notes give what the server counted
-    per signal (transactions, commits, WAL flushes and bytes). When the
-    cluster does not start, those rows say failed.
+    --pg-backlog signals (default the backlog's size, at most 200 000: at
+    PostgreSQL's rate 1 M takes a quarter of an hour); its server CPU
+    counts every PostgreSQL process, and the notes give what the server
+    counted per signal (transactions, commits, WAL flushes and bytes).
+    When the cluster does not start, those rows say failed.
     The table goes to stdout and to --out (default WORKDIR/../results.md).
     Exit status: 0 when it ran (whatever the targets say), 1 when it could
     not run, 3 with --strict when a target was missed.
@@ -732,17 +732,13 @@ static const char *s_name(int sys)
     return sys == SP ? "seinpost" : sys == PG ? "seinpost on PostgreSQL" : "peer";
 }
 
-/*  name is an item of the comma-separated list.                         */
-static bool s_listed(const char *list, const char *name)
-{
-    const char *p = strstr(list, name);
-    size_t len = strlen(name);
-    return p && (p == list || p[-1] == ',') && (p[len] == '\0' || p[len] == ',');
-}
-
 static bool s_phase(const char *name)
 {
-    return !O.only || s_listed(O.only, name);
+    if (!O.only)
+        return true;
+    const char *p = strstr(O.only, name);
+    size_t len = strlen(name);
+    return p && (p == O.only || p[-1] == ',') && (p[len] == '\0' || p[len] == ',');
 }
 
 /*  Whether a phase runs sys: seinpost on SQLite always, the peer unless
