@@ -63,6 +63,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -121,6 +122,7 @@ typedef struct {
        database counted from the daemon's start to its stop, and for how
        many signals (the warm-up's too)                                 */
     bool failed;
+    char why[256];                  /* why it failed, for its row */
     bench_pg_counts_t pg;
     double pg_n;
     int pg_analyses;                /* of its deliveries table; -1 unknown */
@@ -152,6 +154,7 @@ typedef struct {
     char db[64];                    /* PostgreSQL: the rig's database */
     char db_uri[sizeof PGC.uri + 64];
     bench_pg_counts_t pg0;          /* its counts when the daemon was ready */
+    bool died;                      /* the server exited on its own */
 } rig_t;
 
 #define RESEND_SLOTS 4096
@@ -321,6 +324,44 @@ static void rig_up(rig_t *r, int sys, const char *name, int nsubs, bool consumer
             rig_consumers(r);
         r->prod = bench_redis_producer(O.port + 20);
     }
+    bench_watch_start(r->server);
+}
+
+/*  The rig's server exited on its own (a deposed seinpostd on PostgreSQL
+    does, by design): a PostgreSQL measurement ends there and its rows
+    say failed (rig_down); for the others the harness stops, as before. */
+static bool s_gone(rig_t *r)
+{
+    if (!bench_watch_died())
+        return false;
+    if (r->sys != PG)
+        bench_die("%s: the server exited during the measurement; see its log", r->dir);
+    if (!r->died)
+        bench_log("%s: seinpostd exited during the measurement; its rows will say failed",
+                  r->dir);
+    r->died = true;
+    return true;
+}
+
+/*  How it ended (status: its wait status) and the last line of its log,
+    which says why.                                                      */
+static void s_died_why(rig_t *r, meas_t *m, int status)
+{
+    char path[PATH_MAX + 16], line[512], last[512] = "no log";
+    snprintf(path, sizeof path, "%s/daemon.log", r->dir);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (line[0] != '\n')
+            snprintf(last, sizeof last, "%s", line);
+    if (f)
+        fclose(f);
+    last[strcspn(last, "\n")] = '\0';
+    for (char *c = last; *c; c++)
+        *c = *c == '|' ? '/' : *c;      /* a table cell */
+    m->failed = true;
+    snprintf(m->why, sizeof m->why, "seinpostd %s %d during the measurement; its log's last "
+             "line: %.160s", WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
+             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), last);
 }
 
 static void rig_perf_start(rig_t *r, const char *what)
@@ -365,6 +406,7 @@ static void s_pg_count(rig_t *r, meas_t *m)
 /*  m: the measurement the rig's PostgreSQL counts go to.                */
 static void rig_down(rig_t *r, meas_t *m)
 {
+    bench_watch_stop();
     rig_perf_stop(r);
     if (r->prod)
         r->prod->destroy(r->prod);
@@ -377,6 +419,8 @@ static void rig_down(rig_t *r, meas_t *m)
     int status = bench_stop(r->server, SIGTERM, 120000);
     if (status != 0)
         bench_log("%s: server exit status %d (see its log)", r->dir, status);
+    if (r->died)
+        s_died_why(r, m, status);
     if (r->sys == PG) {
         s_pg_count(r, m);
         if (!O.keep)
@@ -427,8 +471,11 @@ static void s_resend_overdue(rig_t *r, int64_t now, meas_t *m)
         if (r->acked[idx] || now - r->resent_at[idx % RESEND_SLOTS] < RESEND_AFTER_NS
             || now - s_sent_at(r, idx) < RESEND_AFTER_NS)
             continue;
-        if (r->prod->send(r->prod, idx) != 0)
+        if (r->prod->send(r->prod, idx) != 0) {
+            if (s_gone(r))
+                return;
             bench_die("%s: resend: %s", r->dir, strerror(errno));
+        }
         r->resent_at[idx % RESEND_SLOTS] = now;
         if (m->resent++ < 3)
             bench_log("%s: no answer to signal %" PRIu64 " within %.0f s: resent", r->dir, idx,
@@ -456,13 +503,17 @@ static void run_window(rig_t *r, int window, double secs, uint64_t max_n, meas_t
     bench_load_begin(&load, r);
     for (;;) {
         int64_t now = bench_now_ns();
-        if (!ended && (now >= t_end || (max_n && counted >= max_n) || r->next >= CAP - 1)) {
+        bool gone = s_gone(r);
+        if (!ended && (gone || now >= t_end || (max_n && counted >= max_n)
+                       || r->next >= CAP - 1)) {
             ended = true;
             t1 = now;
             cpu1 = s_server_cpu_s(r);
             self1 = s_self_cpu_s();
             bench_load_end(&load, r, m, (double) (now - t0) / 1e9);
         }
+        if (gone)
+            break;
         if (max_n && now >= rss_next) {
             long kib = bench_proc_kib(r->server, "VmRSS");
             if ((double) kib / 1024.0 > m->hwm_mib)
@@ -472,8 +523,11 @@ static void run_window(rig_t *r, int window, double secs, uint64_t max_n, meas_t
         while (!ended && inflight < (uint64_t) window && (!max_n || sent < max_n)) {
             uint64_t idx = r->next++;
             s_mark_sent(r, idx);
-            if (p->send(p, idx) != 0)
+            if (p->send(p, idx) != 0) {
+                if (s_gone(r))
+                    break;
                 bench_die("%s: send: %s", r->dir, strerror(errno));
+            }
             inflight++;
             sent++;
         }
@@ -562,7 +616,7 @@ static void run_rate(rig_t *r, int rate, double secs, meas_t *m)
     bench_load_t load;
     bench_load_begin(&load, r);
     prctl(PR_SET_TIMERSLACK, 1UL);      /* poll timeouts to the microsecond */
-    while (sent < total || inflight > 0) {
+    while ((sent < total || inflight > 0) && !s_gone(r)) {
         int64_t now = bench_now_ns();
         while (sent < total && now >= due - 100000) {
             double lag = (double) (now - due) / 1e6;
@@ -570,8 +624,11 @@ static void run_rate(rig_t *r, int rate, double secs, meas_t *m)
                 m->lag_max_ms = lag;
             uint64_t idx = r->next++;
             s_mark_sent(r, idx);
-            if (p->send(p, idx) != 0)
+            if (p->send(p, idx) != 0) {
+                if (s_gone(r))
+                    break;
                 bench_die("%s: send: %s", r->dir, strerror(errno));
+            }
             last_send = now;
             sent++;
             inflight++;
@@ -629,7 +686,7 @@ static void run_rate(rig_t *r, int rate, double secs, meas_t *m)
 static void s_wait_complete(rig_t *r, uint64_t base, uint64_t want, int timeout_s)
 {
     int64_t limit = bench_now_ns() + (int64_t) timeout_s * 1000000000LL;
-    while (atomic_load(&r->col.completed) - base < want) {
+    while (atomic_load(&r->col.completed) - base < want && !s_gone(r)) {
         uint64_t idx;
         bool ok;
         r->prod->recv(r->prod, &idx, &ok, 0);       /* keep the acks flowing */
@@ -658,7 +715,7 @@ static void run_e2e(rig_t *r, int window, double secs, meas_t *m)
     uint64_t last_done = 0;
     for (;;) {
         int64_t now = bench_now_ns();
-        if (now >= t_end || r->next >= CAP - 1)
+        if (now >= t_end || r->next >= CAP - 1 || s_gone(r))
             break;
         uint64_t done = atomic_load(&c->completed) - c_base;
         if (done != last_done) {
@@ -670,8 +727,11 @@ static void run_e2e(rig_t *r, int window, double secs, meas_t *m)
         while (sent - done - (m->refused - refused0) < (uint64_t) window) {
             uint64_t idx = r->next++;
             s_mark_sent(r, idx);
-            if (p->send(p, idx) != 0)
+            if (p->send(p, idx) != 0) {
+                if (s_gone(r))
+                    break;
                 bench_die("%s: send: %s", r->dir, strerror(errno));
+            }
             sent++;
         }
         /* collect the acks without waiting on them */
@@ -757,6 +817,8 @@ static bool s_runs(int sys, const char *phase, meas_t *m)
     if (O.no_pg || !listed)
         return false;
     m->failed = !PGC.up;
+    if (m->failed)
+        snprintf(m->why, sizeof m->why, "PostgreSQL did not start (see the notes)");
     return PGC.up;
 }
 
@@ -989,7 +1051,7 @@ static void phase_backlog(void)
             double rss = (double) bench_proc_kib(r.server, "VmRSS") / 1024.0;
             if (rss > m->drain_rss_max_mib)
                 m->drain_rss_max_mib = rss;
-            if (got >= m->target || now > limit)
+            if (got >= m->target || now > limit || s_gone(&r))
                 break;
         }
         int64_t t1 = bench_now_ns();
@@ -1132,14 +1194,15 @@ static int s_ok(bool ran, bool cond) { return !ran ? -1 : cond ? 1 : 0; }
 
 /*  Whether to print the PostgreSQL rows of a measurement (what: their
     label's start): none with --no-pg or when it was not run; one failed
-    row in their place when the cluster did not start. They carry no
-    target: the targets are issue 19's, for the default store.          */
+    row in their place when the cluster did not start or the daemon
+    exited during it. They carry no target: the targets are issue 19's,
+    for the default store.                                              */
 static bool s_pg_rows(const char *what, const meas_t *m)
 {
     if (m->failed)
-        s_print("| %s, on PostgreSQL | **failed**: PostgreSQL did not start (see the notes) "
-                "| | | | %s | |\n", what, s_status(0));
-    return m->ran && !O.no_pg;
+        s_print("| %s, on PostgreSQL | **failed**: %s | | | | %s | |\n", what, m->why,
+                s_status(0));
+    return m->ran && !m->failed && !O.no_pg;
 }
 
 /*  ----------------------------------------------- the PostgreSQL rows */
@@ -1475,7 +1538,7 @@ static void s_machine(void)
 /*  What PostgreSQL counted per signal over each rig's life.             */
 static void s_note_pg(const char *what, const meas_t *m)
 {
-    if (!m->ran || m->pg_n <= 0)
+    if (!m->ran || m->failed || m->pg_n <= 0)
         return;
     double n = m->pg_n;
     s_print("- on PostgreSQL, %s: per signal, over the database's life (%.0f signals with the "

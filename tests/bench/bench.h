@@ -55,6 +55,12 @@ void bench_trap_interrupts(void);   /* SIGINT/TERM/HUP: stop children, exit */
     after its children: for what is not its child, the PostgreSQL cluster
     pg_ctl started. argv must stay valid; NULL unsets it.                */
 void bench_cleanup_set(char *const argv[]);
+/*  Watches one server (pid): bench_watch_died() turns true once it has
+    exited, and the main thread's blocking call is interrupted (EINTR)
+    then. Start from the main thread; stop before stopping the server. */
+void bench_watch_start(pid_t pid);
+void bench_watch_stop(void);
+bool bench_watch_died(void);
 int bench_run(char *const argv[], const char *log_path);  /* spawn + wait */
 
 /*  Latency set, nanoseconds.                                             */
