@@ -9,7 +9,7 @@
     number in flight.
 
       bench [--quick] [--only ingress,ingress1,presigned,e2e,rate,scaling,backlog]
-            [--no-peer] [--no-pg]
+            [--no-peer] [--no-pg] [--pg-statements]
             [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep]
             [--perf DIR] [--window N] [--backlog N] [--pg-backlog N]
             [--levels 1,10,100,1000]
@@ -41,8 +41,10 @@
     --pg-backlog signals (default the backlog's size, at most 200 000: at
     PostgreSQL's rate 1 M takes a quarter of an hour); its server CPU
     counts every PostgreSQL process, and the notes give what the server
-    counted per signal (transactions, commits, WAL flushes and bytes).
-    When the cluster does not start, those rows say failed.
+    counted per signal (transactions, commits, WAL flushes and bytes;
+    with --pg-statements, which loads pg_stat_statements and so costs
+    a little, also the statements and their execution time). When the
+    cluster does not start, those rows say failed.
     The table goes to stdout and to --out (default WORKDIR/../results.md).
     Exit status: 0 when it ran (whatever the targets say), 1 when it could
     not run, 3 with --strict when a target was missed.
@@ -86,7 +88,7 @@ static const char *const PG_PHASES[] = { "ingress", "e2e", "rate", "backlog" };
 
 /*  -------------------------------------------------------------- options */
 static struct {
-    bool quick, no_peer, no_pg, keep, strict;
+    bool quick, no_peer, no_pg, pg_statements, keep, strict;
     const char *bin, *only, *perf, *out, *levels;
     char work[PATH_MAX], self_exe[PATH_MAX], out_buf[PATH_MAX];
     int port;
@@ -126,6 +128,7 @@ typedef struct {
     bench_pg_counts_t pg;
     double pg_n;
     int pg_analyses;                /* of its deliveries table; -1 unknown */
+    char pg_statements[1536];       /* --pg-statements: what ran, per signal */
 } meas_t;
 
 static const int LEVELS[4] = { 1, 10, 100, 1000 };
@@ -315,8 +318,10 @@ static void rig_up(rig_t *r, int sys, const char *name, int nsubs, bool consumer
             rig_consumers(r);       /* partners bind first; the daemon connects */
         r->server = bench_sp_daemon(&ENV, r->dir);
         r->prod = bench_sp_producer(&ENV);
-        if (sys == PG)
+        if (sys == PG) {
             bench_pg_counts(&PGC, r->db, &r->pg0);
+            bench_pg_statements_reset(&PGC);
+        }
     } else {
         r->server = bench_redis_server(O.port + 20, r->dir);
         bench_redis_setup(O.port + 20, nsubs);
@@ -401,6 +406,7 @@ static void s_pg_count(rig_t *r, meas_t *m)
     m->pg.cpu_s = c.cpu_s - r->pg0.cpu_s;
     m->pg_n = (double) (r->next - 1 - m->refused);
     m->pg_analyses = bench_pg_analyses(r->db_uri);
+    bench_pg_statements(&PGC, r->db, m->pg_n, m->pg_statements, sizeof m->pg_statements);
 }
 
 /*  m: the measurement the rig's PostgreSQL counts go to.                */
@@ -1549,6 +1555,8 @@ static void s_note_pg(const char *what, const meas_t *m)
             m->pg.xids / n, m->pg.commits / n, m->pg.rollbacks / n, m->pg.wal_syncs / n,
             m->pg.wal_writes / n, m->pg.wal_bytes / n / 1024.0,
             m->pg.commits > 0 ? n / m->pg.commits : NAN, m->pg.cpu_s * 1e6 / n, m->pg_analyses);
+    if (m->pg_statements[0])
+        s_print("- on PostgreSQL, %s, pg_stat_statements: %s\n", what, m->pg_statements);
 }
 
 static void s_notes_pg(void)
@@ -1681,7 +1689,7 @@ static void s_pg_up(void)
     if (!realpath("tests/pg", scripts))
         snprintf(scripts, sizeof scripts, "tests/pg");
     bench_log("PostgreSQL: starting a private cluster in %s (tests/pg/pg-start)", dir);
-    if (bench_pg_start(&PGC, scripts, dir, log) != 0)
+    if (bench_pg_start(&PGC, scripts, dir, log, O.pg_statements) != 0)
         bench_log("PostgreSQL did not start; its rows will say failed: %s", PGC.error);
     else
         bench_log("PostgreSQL: %s", PGC.about);
@@ -1691,7 +1699,7 @@ static void s_usage(int status)
 {
     fprintf(status ? stderr : stdout, "usage: bench [--quick] "
             "[--only ingress,ingress1,presigned,e2e,rate,scaling,backlog] "
-            "[--no-peer] [--no-pg] [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep] "
+            "[--no-peer] [--no-pg] [--pg-statements] [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep] "
             "[--perf DIR] [--window N] [--backlog N] [--pg-backlog N] [--levels 1,10,100,1000] "
             "[--strict] [--wait-quiet SECONDS] [--rate-subs N]\n"
             "See docs/benchmarks.md for what each phase and option does.\n");
@@ -1718,6 +1726,7 @@ int main(int argc, char **argv)
         if (strcmp(a, "--quick") == 0) O.quick = true;
         else if (strcmp(a, "--no-peer") == 0) O.no_peer = true;
         else if (strcmp(a, "--no-pg") == 0) O.no_pg = true;
+        else if (strcmp(a, "--pg-statements") == 0) O.pg_statements = true;
         else if (strcmp(a, "--keep") == 0) O.keep = true;
         else if (strcmp(a, "--strict") == 0) O.strict = true;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) s_usage(0);

@@ -193,10 +193,13 @@ typedef struct {
     pid_t postmaster;
     struct pg_conn *conn;           /* the harness's own session */
     bool up;
+    bool statements;                /* pg_stat_statements loaded */
 } bench_pg_t;
 
-/*  Runs SCRIPTS/pg-start DIR (output to log); 0, or -1 with pg->error.  */
-int bench_pg_start(bench_pg_t *pg, const char *scripts, const char *dir, const char *log);
+/*  Runs SCRIPTS/pg-start DIR (output to log), and with statements starts
+    it again with pg_stat_statements loaded; 0, or -1 with pg->error.   */
+int bench_pg_start(bench_pg_t *pg, const char *scripts, const char *dir, const char *log,
+                   bool statements);
 void bench_pg_stop(bench_pg_t *pg, bool keep);  /* pg-stop; data removed unless keep */
 /*  A fresh database for the rig: its name in db, its URI in uri.       */
 void bench_pg_create(bench_pg_t *pg, const char *rig, char *db, size_t dblen,
@@ -206,5 +209,9 @@ void bench_pg_drop(bench_pg_t *pg, const char *db);
 double bench_pg_cpu_s(const bench_pg_t *pg);
 void bench_pg_counts(bench_pg_t *pg, const char *db, bench_pg_counts_t *c);
 int bench_pg_analyses(const char *uri);     /* ANALYZEs of its deliveries, -1 */
+/*  With pg_stat_statements: forget what ran so far; what ran in db since,
+    per signal (n), as one line of text ("" without it).                */
+void bench_pg_statements_reset(bench_pg_t *pg);
+void bench_pg_statements(bench_pg_t *pg, const char *db, double n, char *out, size_t len);
 
 #endif

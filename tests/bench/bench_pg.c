@@ -102,7 +102,42 @@ static int s_postmaster(bench_pg_t *pg)
     return -1;
 }
 
-int bench_pg_start(bench_pg_t *pg, const char *scripts, const char *dir, const char *log)
+/*  pg-start [--again] DIR, then the harness's session.                  */
+static int s_start(bench_pg_t *pg, char *start, bool again)
+{
+    char *argv[] = { start, again ? "--again" : pg->dir, again ? pg->dir : NULL, NULL };
+    pg->uri[0] = '\0';
+    int status = bench_run(argv, pg->log);
+    if (s_read_start_log(pg, pg->log, status) != 0 || s_postmaster(pg) != 0)
+        return -1;
+    pg->conn = PQconnectdb(pg->uri);
+    if (PQstatus(pg->conn) == CONNECTION_OK)
+        return 0;
+    snprintf(pg->error, sizeof pg->error, "cannot connect to %s: %s", pg->uri,
+             PQerrorMessage(pg->conn));
+    return -1;
+}
+
+/*  pg_stat_statements is loaded at the server's start only: set, then
+    the cluster started again; its view lives in the database "seinpost",
+    and counts the statements of every database.                       */
+static int s_load_statements(bench_pg_t *pg, char *start)
+{
+    s_exec(pg, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
+    PQfinish(pg->conn);
+    pg->conn = NULL;
+    if (bench_run(pg->stop_argv, pg->log) != 0 || s_start(pg, start, true) != 0) {
+        snprintf(pg->error + strlen(pg->error), sizeof pg->error - strlen(pg->error),
+                 " (starting again with pg_stat_statements)");
+        return -1;
+    }
+    s_exec(pg, "CREATE EXTENSION pg_stat_statements");
+    pg->statements = true;
+    return 0;
+}
+
+int bench_pg_start(bench_pg_t *pg, const char *scripts, const char *dir, const char *log,
+                   bool statements)
 {
     char start[PATH_MAX + 16];
     memset(pg, 0, sizeof *pg);
@@ -121,16 +156,7 @@ int bench_pg_start(bench_pg_t *pg, const char *scripts, const char *dir, const c
     unlink(pg->log);
     /* from here on a death of the harness stops the cluster as well */
     bench_cleanup_set(pg->stop_argv);
-    char *argv[] = { start, pg->dir, NULL };
-    int status = bench_run(argv, pg->log);
-    if (s_read_start_log(pg, pg->log, status) != 0 || s_postmaster(pg) != 0) {
-        bench_pg_stop(pg, true);
-        return -1;
-    }
-    pg->conn = PQconnectdb(pg->uri);
-    if (PQstatus(pg->conn) != CONNECTION_OK) {
-        snprintf(pg->error, sizeof pg->error, "cannot connect to %s: %s", pg->uri,
-                 PQerrorMessage(pg->conn));
+    if (s_start(pg, start, false) != 0 || (statements && s_load_statements(pg, start) != 0)) {
         bench_pg_stop(pg, true);
         return -1;
     }
@@ -314,4 +340,40 @@ int bench_pg_analyses(const char *uri)
     }
     PQfinish(conn);
     return n;
+}
+
+void bench_pg_statements_reset(bench_pg_t *pg)
+{
+    if (pg->statements)
+        s_exec(pg, "SELECT pg_stat_statements_reset()");
+}
+
+/*  The statements db ran since the reset, per signal (n signals): how
+    many and their execution time, then the heaviest by execution time,
+    each with its calls per signal and time per call.                  */
+void bench_pg_statements(bench_pg_t *pg, const char *db, double n, char *out, size_t len)
+{
+    static const char sql[] =
+        "SELECT calls, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 72)"
+        " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)"
+        " ORDER BY total_exec_time DESC";
+    out[0] = '\0';
+    if (!pg->statements || n <= 0)
+        return;
+    PGresult *res = s_query(pg, sql, db);
+    double calls = 0, ms = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        calls += strtod(PQgetvalue(res, i, 0), NULL);
+        ms += strtod(PQgetvalue(res, i, 1), NULL);
+    }
+    size_t at = (size_t) snprintf(out, len, "%.2f statements per signal, %.1f µs of server "
+                                  "execution per signal; the heaviest:", calls / n,
+                                  ms * 1000 / n);
+    for (int i = 0; i < PQntuples(res) && i < 6 && at < len; i++) {
+        double c = strtod(PQgetvalue(res, i, 0), NULL), t = strtod(PQgetvalue(res, i, 1), NULL);
+        at += (size_t) snprintf(out + at, len - at, "%s %.3f × `%s` (%.1f µs each)",
+                                i ? ";" : "", c / n, PQgetvalue(res, i, 2),
+                                c > 0 ? t * 1000 / c : 0);
+    }
+    PQclear(res);
 }
