@@ -9,9 +9,10 @@
     number in flight.
 
       bench [--quick] [--only ingress,ingress1,presigned,e2e,rate,scaling,backlog]
-            [--no-peer]
+            [--no-peer] [--no-pg] [--pg-statements]
             [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep]
-            [--perf DIR] [--window N] [--backlog N] [--levels 1,10,100,1000]
+            [--perf DIR] [--window N] [--backlog N] [--pg-backlog N]
+            [--levels 1,10,100,1000]
             [--strict] [--wait-quiet SECONDS] [--rate-subs N]
 
     Phases (each on a fresh database / a fresh Redis):
@@ -33,6 +34,17 @@
                 CPU per signal
       backlog   1 000 000 signals for a consumer that is down: server RSS;
                 then it comes back: drain rate
+    seinpost on PostgreSQL (unless --no-pg) runs ingress, e2e, rate and
+    backlog once more, with its rows under SQLite's: one private cluster
+    (tests/pg/pg-start: unix socket, fsync and synchronous_commit on) in
+    WORKDIR/pg, a fresh database per measurement; its backlog is
+    --pg-backlog signals (default the backlog's size, at most 200 000: at
+    PostgreSQL's rate 1 M takes a quarter of an hour); its server CPU
+    counts every PostgreSQL process, and the notes give what the server
+    counted per signal (transactions, commits, WAL flushes and bytes;
+    with --pg-statements, which loads pg_stat_statements and so costs
+    a little, also the statements and their execution time). When the
+    cluster does not start, those rows say failed.
     The table goes to stdout and to --out (default WORKDIR/../results.md).
     Exit status: 0 when it ran (whatever the targets say), 1 when it could
     not run, 3 with --strict when a target was missed.
@@ -53,6 +65,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -63,23 +76,29 @@
 #include "seinpost.h"
 #include "bench.h"
 
-#define SP 0
+#define SP 0                        /* seinpost on SQLite */
 #define PEER 1
+#define PG 2                        /* seinpost on PostgreSQL */
+#define NSYS 3
+/* the phases with PostgreSQL rows */
+static const char *const PG_PHASES[] = { "ingress", "e2e", "rate", "backlog" };
+#define PG_NPHASES (sizeof PG_PHASES / sizeof PG_PHASES[0])
 #define CAP ((size_t) 6 << 20)      /* signal indexes tracked per rig */
 #define E2E_PARTNERS 3
 
 /*  -------------------------------------------------------------- options */
 static struct {
-    bool quick, no_peer, keep, strict;
+    bool quick, no_peer, no_pg, pg_statements, keep, strict;
     const char *bin, *only, *perf, *out, *levels;
     char work[PATH_MAX], self_exe[PATH_MAX], out_buf[PATH_MAX];
     int port;
     double ingress_s, e2e_s, rate_s, scale_s;
     int e2e_window, rate, rate_subs, drain_cap_s, wait_quiet_s;
-    long backlog_n;
+    long backlog_n, pg_backlog_n;
 } O;
 
 static bench_sp_env_t ENV;
+static bench_pg_t PGC;              /* the PostgreSQL cluster of the run */
 static int s_run_counter;
 
 /*  ------------------------------------------------------------ results */
@@ -101,12 +120,21 @@ typedef struct {
     uint64_t stalls;
     double fsync_p50, fsync_p99;
     double presign_s;               /* presigned: time the signing took */
+    /* PostgreSQL: the cluster did not start (a failed row); what the
+       database counted from the daemon's start to its stop, and for how
+       many signals (the warm-up's too)                                 */
+    bool failed;
+    char why[256];                  /* why it failed, for its row */
+    bench_pg_counts_t pg;
+    double pg_n;
+    int pg_analyses;                /* of its deliveries table; -1 unknown */
+    char pg_statements[1536];       /* --pg-statements: what ran, per signal */
 } meas_t;
 
 static const int LEVELS[4] = { 1, 10, 100, 1000 };
 static const int SCALE[3] = { 1, 3, 10 };
-static meas_t R_ingress[2][4], R_e2e[2], R_rate[2], R_backlog[2], R_scale[2][3];
-static meas_t R_ingress1[2], R_presigned[2];
+static meas_t R_ingress[NSYS][4], R_e2e[NSYS], R_rate[NSYS], R_backlog[NSYS];
+static meas_t R_scale[NSYS][3], R_ingress1[NSYS], R_presigned[NSYS];
 
 #define STALL_MS 10.0               /* fixed rate: a send this slow is a stall */
 #define PRESIGN_PER_S 20000         /* presigned: signatures made per second run */
@@ -126,6 +154,10 @@ typedef struct {
     unsigned char *acked;           /* by index: acknowledgement received */
     int64_t *resent_at;             /* RESEND_SLOTS, by index modulo */
     pid_t perf;
+    char db[64];                    /* PostgreSQL: the rig's database */
+    char db_uri[sizeof PGC.uri + 64];
+    bench_pg_counts_t pg0;          /* its counts when the daemon was ready */
+    bool died;                      /* the server exited on its own */
 } rig_t;
 
 #define RESEND_SLOTS 4096
@@ -160,6 +192,13 @@ static double s_machine_busy_s(void)
     return (double) (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double) sysconf(_SC_CLK_TCK);
 }
 
+/*  On PostgreSQL the server is seinpostd and the cluster's processes.   */
+static double s_server_cpu_s(rig_t *r)
+{
+    double cpu = bench_proc_cpu_s(r->server);
+    return r->sys == PG ? cpu + bench_pg_cpu_s(&PGC) : cpu;
+}
+
 static double s_consumers_s(rig_t *r)
 {
     double sum = 0;
@@ -172,7 +211,7 @@ static double s_consumers_s(rig_t *r)
 
 static double s_ours_s(rig_t *r)
 {
-    double sum = s_self_cpu_s() + bench_proc_cpu_s(r->server);
+    double sum = s_self_cpu_s() + s_server_cpu_s(r);
     for (int k = 0; k < r->nconsumers; k++) {
         double c = bench_proc_cpu_s(r->consumers[k]);
         sum += c > 0 ? c : 0;
@@ -239,7 +278,7 @@ static void rig_consumers(rig_t *r)
         int fds[2];
         if (pipe2(fds, O_CLOEXEC) != 0)
             bench_die("pipe: %s", strerror(errno));
-        r->consumers[k] = r->sys == SP
+        r->consumers[k] = r->sys != PEER
             ? bench_sp_partner(&ENV, O.self_exe, r->dir, k, fds[1])
             : bench_redis_consumer(O.self_exe, r->dir, O.port + 20, k, fds[1]);
         close(fds[1]);
@@ -263,19 +302,26 @@ static void rig_up(rig_t *r, int sys, const char *name, int nsubs, bool consumer
     if (!r->acked || !r->resent_at)
         bench_die("out of memory");
     if (snprintf(r->dir, sizeof r->dir, "%s/%s-%s", O.work, name,
-                 sys == SP ? "seinpost" : "redis") >= (int) sizeof r->dir)
+                 sys == SP ? "seinpost" : sys == PG ? "postgresql" : "redis")
+        >= (int) sizeof r->dir)
         bench_die("work directory path too long");
     s_rm_rf(r->dir);
     s_mkdir_p(r->dir);
     bench_collector_init(&r->col, CAP);
     r->col.need = nsubs;
     bench_event_run(++s_run_counter);
-    if (sys == SP) {
-        bench_sp_config(&ENV, r->dir, nsubs, 256);
+    if (sys != PEER) {
+        if (sys == PG)
+            bench_pg_create(&PGC, name, r->db, sizeof r->db, r->db_uri, sizeof r->db_uri);
+        bench_sp_config(&ENV, r->dir, nsubs, 256, sys == PG ? r->db_uri : NULL);
         if (consumers_now && nsubs > 0)
             rig_consumers(r);       /* partners bind first; the daemon connects */
         r->server = bench_sp_daemon(&ENV, r->dir);
         r->prod = bench_sp_producer(&ENV);
+        if (sys == PG) {
+            bench_pg_counts(&PGC, r->db, &r->pg0);
+            bench_pg_statements_reset(&PGC);
+        }
     } else {
         r->server = bench_redis_server(O.port + 20, r->dir);
         bench_redis_setup(O.port + 20, nsubs);
@@ -283,6 +329,44 @@ static void rig_up(rig_t *r, int sys, const char *name, int nsubs, bool consumer
             rig_consumers(r);
         r->prod = bench_redis_producer(O.port + 20);
     }
+    bench_watch_start(r->server);
+}
+
+/*  The rig's server exited on its own (a deposed seinpostd on PostgreSQL
+    does, by design): a PostgreSQL measurement ends there and its rows
+    say failed (rig_down); for the others the harness stops, as before. */
+static bool s_gone(rig_t *r)
+{
+    if (!bench_watch_died())
+        return false;
+    if (r->sys != PG)
+        bench_die("%s: the server exited during the measurement; see its log", r->dir);
+    if (!r->died)
+        bench_log("%s: seinpostd exited during the measurement; its rows will say failed",
+                  r->dir);
+    r->died = true;
+    return true;
+}
+
+/*  How it ended (status: its wait status) and the last line of its log,
+    which says why.                                                      */
+static void s_died_why(rig_t *r, meas_t *m, int status)
+{
+    char path[PATH_MAX + 16], line[512], last[512] = "no log";
+    snprintf(path, sizeof path, "%s/daemon.log", r->dir);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (line[0] != '\n')
+            snprintf(last, sizeof last, "%s", line);
+    if (f)
+        fclose(f);
+    last[strcspn(last, "\n")] = '\0';
+    for (char *c = last; *c; c++)
+        *c = *c == '|' ? '/' : *c;      /* a table cell */
+    m->failed = true;
+    snprintf(m->why, sizeof m->why, "seinpostd %s %d during the measurement; its log's last "
+             "line: %.160s", WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
+             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), last);
 }
 
 static void rig_perf_start(rig_t *r, const char *what)
@@ -306,8 +390,29 @@ static void rig_perf_stop(rig_t *r)
     r->perf = 0;
 }
 
-static void rig_down(rig_t *r)
+/*  What the rig's database counted from the daemon's start to its stop
+    (its sessions ended, so their last counts are in), per signal sent. */
+static void s_pg_count(rig_t *r, meas_t *m)
 {
+    bench_pg_counts_t c;
+    bench_pg_wait_idle(&PGC, r->db);
+    bench_pg_counts(&PGC, r->db, &c);
+    m->pg.xids = c.xids - r->pg0.xids;
+    m->pg.commits = c.commits - r->pg0.commits;
+    m->pg.rollbacks = c.rollbacks - r->pg0.rollbacks;
+    m->pg.wal_bytes = c.wal_bytes - r->pg0.wal_bytes;
+    m->pg.wal_syncs = c.wal_syncs - r->pg0.wal_syncs;
+    m->pg.wal_writes = c.wal_writes - r->pg0.wal_writes;
+    m->pg.cpu_s = c.cpu_s - r->pg0.cpu_s;
+    m->pg_n = (double) (r->next - 1 - m->refused);
+    m->pg_analyses = bench_pg_analyses(r->db_uri);
+    bench_pg_statements(&PGC, r->db, m->pg_n, m->pg_statements, sizeof m->pg_statements);
+}
+
+/*  m: the measurement the rig's PostgreSQL counts go to.                */
+static void rig_down(rig_t *r, meas_t *m)
+{
+    bench_watch_stop();
     rig_perf_stop(r);
     if (r->prod)
         r->prod->destroy(r->prod);
@@ -320,6 +425,13 @@ static void rig_down(rig_t *r)
     int status = bench_stop(r->server, SIGTERM, 120000);
     if (status != 0)
         bench_log("%s: server exit status %d (see its log)", r->dir, status);
+    if (r->died)
+        s_died_why(r, m, status);
+    if (r->sys == PG) {
+        s_pg_count(r, m);
+        if (!O.keep)
+            bench_pg_drop(&PGC, r->db);
+    }
     bench_collector_free(&r->col);
     free(r->acked);
     free(r->resent_at);
@@ -365,8 +477,11 @@ static void s_resend_overdue(rig_t *r, int64_t now, meas_t *m)
         if (r->acked[idx] || now - r->resent_at[idx % RESEND_SLOTS] < RESEND_AFTER_NS
             || now - s_sent_at(r, idx) < RESEND_AFTER_NS)
             continue;
-        if (r->prod->send(r->prod, idx) != 0)
+        if (r->prod->send(r->prod, idx) != 0) {
+            if (s_gone(r))
+                return;
             bench_die("%s: resend: %s", r->dir, strerror(errno));
+        }
         r->resent_at[idx % RESEND_SLOTS] = now;
         if (m->resent++ < 3)
             bench_log("%s: no answer to signal %" PRIu64 " within %.0f s: resent", r->dir, idx,
@@ -384,7 +499,7 @@ static void run_window(rig_t *r, int window, double secs, uint64_t max_n, meas_t
     uint64_t inflight = 0, counted = 0, sent = 0;
     int64_t t0 = bench_now_ns(), t_end = secs > 0 ? t0 + (int64_t) (secs * 1e9) : INT64_MAX;
     int64_t t1 = 0, progress = t0, scan_at = t0 + 1000000000;
-    double cpu0 = bench_proc_cpu_s(r->server), cpu1 = 0, self0 = s_self_cpu_s(), self1 = 0;
+    double cpu0 = s_server_cpu_s(r), cpu1 = 0, self0 = s_self_cpu_s(), self1 = 0;
     double cpu_mark[4] = { cpu0, 0, 0, 0 };
     uint64_t n_mark[4] = { 0, max_n / 10, max_n - max_n / 10, max_n };
     int marks = 1;
@@ -394,13 +509,17 @@ static void run_window(rig_t *r, int window, double secs, uint64_t max_n, meas_t
     bench_load_begin(&load, r);
     for (;;) {
         int64_t now = bench_now_ns();
-        if (!ended && (now >= t_end || (max_n && counted >= max_n) || r->next >= CAP - 1)) {
+        bool gone = s_gone(r);
+        if (!ended && (gone || now >= t_end || (max_n && counted >= max_n)
+                       || r->next >= CAP - 1)) {
             ended = true;
             t1 = now;
-            cpu1 = bench_proc_cpu_s(r->server);
+            cpu1 = s_server_cpu_s(r);
             self1 = s_self_cpu_s();
             bench_load_end(&load, r, m, (double) (now - t0) / 1e9);
         }
+        if (gone)
+            break;
         if (max_n && now >= rss_next) {
             long kib = bench_proc_kib(r->server, "VmRSS");
             if ((double) kib / 1024.0 > m->hwm_mib)
@@ -410,15 +529,18 @@ static void run_window(rig_t *r, int window, double secs, uint64_t max_n, meas_t
         while (!ended && inflight < (uint64_t) window && (!max_n || sent < max_n)) {
             uint64_t idx = r->next++;
             s_mark_sent(r, idx);
-            if (p->send(p, idx) != 0)
+            if (p->send(p, idx) != 0) {
+                if (s_gone(r))
+                    break;
                 bench_die("%s: send: %s", r->dir, strerror(errno));
+            }
             inflight++;
             sent++;
         }
         if (inflight == 0) {
             if (!ended) {       /* max_n reached */
                 t1 = bench_now_ns();
-                cpu1 = bench_proc_cpu_s(r->server);
+                cpu1 = s_server_cpu_s(r);
                 self1 = s_self_cpu_s();
                 bench_load_end(&load, r, m, (double) (t1 - t0) / 1e9);
             }
@@ -461,7 +583,7 @@ static void run_window(rig_t *r, int window, double secs, uint64_t max_n, meas_t
             bench_lat_add(&lat, progress - s_sent_at(r, idx));
             counted++;
             if (max_n && marks < 4 && counted == n_mark[marks]) {
-                cpu_mark[marks] = bench_proc_cpu_s(r->server);
+                cpu_mark[marks] = s_server_cpu_s(r);
                 marks++;
             }
         }
@@ -496,11 +618,11 @@ static void run_rate(rig_t *r, int rate, double secs, meas_t *m)
     int64_t period = 1000000000LL / rate;
     uint64_t total = (uint64_t) (secs * rate), sent = 0, inflight = 0, counted = 0;
     int64_t t0 = bench_now_ns(), due = t0, last_send = t0, progress = t0;
-    double cpu0 = bench_proc_cpu_s(r->server);
+    double cpu0 = s_server_cpu_s(r);
     bench_load_t load;
     bench_load_begin(&load, r);
     prctl(PR_SET_TIMERSLACK, 1UL);      /* poll timeouts to the microsecond */
-    while (sent < total || inflight > 0) {
+    while ((sent < total || inflight > 0) && !s_gone(r)) {
         int64_t now = bench_now_ns();
         while (sent < total && now >= due - 100000) {
             double lag = (double) (now - due) / 1e6;
@@ -508,8 +630,11 @@ static void run_rate(rig_t *r, int rate, double secs, meas_t *m)
                 m->lag_max_ms = lag;
             uint64_t idx = r->next++;
             s_mark_sent(r, idx);
-            if (p->send(p, idx) != 0)
+            if (p->send(p, idx) != 0) {
+                if (s_gone(r))
+                    break;
                 bench_die("%s: send: %s", r->dir, strerror(errno));
+            }
             last_send = now;
             sent++;
             inflight++;
@@ -549,7 +674,7 @@ static void run_rate(rig_t *r, int rate, double secs, meas_t *m)
             m->stalls++;
         counted++;
     }
-    double cpu1 = bench_proc_cpu_s(r->server);
+    double cpu1 = s_server_cpu_s(r);
     bench_load_end(&load, r, m, (double) (bench_now_ns() - t0) / 1e9);
     m->ran = true;
     m->n = counted;
@@ -567,7 +692,7 @@ static void run_rate(rig_t *r, int rate, double secs, meas_t *m)
 static void s_wait_complete(rig_t *r, uint64_t base, uint64_t want, int timeout_s)
 {
     int64_t limit = bench_now_ns() + (int64_t) timeout_s * 1000000000LL;
-    while (atomic_load(&r->col.completed) - base < want) {
+    while (atomic_load(&r->col.completed) - base < want && !s_gone(r)) {
         uint64_t idx;
         bool ok;
         r->prod->recv(r->prod, &idx, &ok, 0);       /* keep the acks flowing */
@@ -589,14 +714,14 @@ static void run_e2e(rig_t *r, int window, double secs, meas_t *m)
     atomic_store(&c->lat_from, t0);
     atomic_store(&c->lat_to, t_end);
     uint64_t d0 = atomic_load(&c->deliveries);
-    double cpu0 = bench_proc_cpu_s(r->server), self0 = s_self_cpu_s(), cons0 = s_consumers_s(r);
+    double cpu0 = s_server_cpu_s(r), self0 = s_self_cpu_s(), cons0 = s_consumers_s(r);
     int64_t progress = t0;
     bench_load_t load;
     bench_load_begin(&load, r);
     uint64_t last_done = 0;
     for (;;) {
         int64_t now = bench_now_ns();
-        if (now >= t_end || r->next >= CAP - 1)
+        if (now >= t_end || r->next >= CAP - 1 || s_gone(r))
             break;
         uint64_t done = atomic_load(&c->completed) - c_base;
         if (done != last_done) {
@@ -608,8 +733,11 @@ static void run_e2e(rig_t *r, int window, double secs, meas_t *m)
         while (sent - done - (m->refused - refused0) < (uint64_t) window) {
             uint64_t idx = r->next++;
             s_mark_sent(r, idx);
-            if (p->send(p, idx) != 0)
+            if (p->send(p, idx) != 0) {
+                if (s_gone(r))
+                    break;
                 bench_die("%s: send: %s", r->dir, strerror(errno));
+            }
             sent++;
         }
         /* collect the acks without waiting on them */
@@ -630,7 +758,7 @@ static void run_e2e(rig_t *r, int window, double secs, meas_t *m)
         bench_collector_wait(c, done + c_base, 1);
     }
     int64_t t1 = bench_now_ns();
-    double cpu1 = bench_proc_cpu_s(r->server), self1 = s_self_cpu_s(), cons1 = s_consumers_s(r);
+    double cpu1 = s_server_cpu_s(r), self1 = s_self_cpu_s(), cons1 = s_consumers_s(r);
     bench_load_end(&load, r, m, (double) (t1 - t0) / 1e9);
     uint64_t done = atomic_load(&c->completed) - c_base;
     uint64_t deliveries = atomic_load(&c->deliveries) - d0;
@@ -665,7 +793,10 @@ static void s_warm(rig_t *r, int window)
 }
 
 /*  ------------------------------------------------------------- phases */
-static const char *s_name(int sys) { return sys == SP ? "seinpost" : "peer"; }
+static const char *s_name(int sys)
+{
+    return sys == SP ? "seinpost" : sys == PG ? "seinpost on PostgreSQL" : "peer";
+}
 
 static bool s_phase(const char *name)
 {
@@ -676,7 +807,26 @@ static bool s_phase(const char *name)
     return p && (p == O.only || p[-1] == ',') && (p[len] == '\0' || p[len] == ',');
 }
 
-static int s_systems(void) { return O.no_peer ? 1 : 2; }
+/*  Whether a phase runs sys: seinpost on SQLite always, the peer unless
+    --no-peer, seinpost on PostgreSQL in PG_PHASES unless --no-pg. When
+    the cluster did not start, m is marked failed instead: its rows say
+    so rather than go missing.                                           */
+static bool s_runs(int sys, const char *phase, meas_t *m)
+{
+    if (sys == PEER)
+        return !O.no_peer;
+    if (sys == SP)
+        return true;
+    bool listed = false;
+    for (size_t i = 0; i < PG_NPHASES; i++)
+        listed = listed || strcmp(PG_PHASES[i], phase) == 0;
+    if (O.no_pg || !listed)
+        return false;
+    m->failed = !PGC.up;
+    if (m->failed)
+        snprintf(m->why, sizeof m->why, "PostgreSQL did not start (see the notes)");
+    return PGC.up;
+}
 
 static bool s_level(int level)
 {
@@ -697,9 +847,11 @@ static bool s_level(int level)
 static void phase_ingress(void)
 {
     for (int l = 0; l < 4; l++)
-        for (int sys = 0; sys < s_systems() && s_level(LEVELS[l]); sys++) {
+        for (int sys = 0; sys < NSYS && s_level(LEVELS[l]); sys++) {
             rig_t r;
             char name[32];
+            if (!s_runs(sys, "ingress", &R_ingress[sys][l]))
+                continue;
             snprintf(name, sizeof name, "ingress-%d", LEVELS[l]);
             rig_up(&r, sys, name, 0, true);
             s_warm(&r, LEVELS[l]);
@@ -708,7 +860,7 @@ static void phase_ingress(void)
             rig_perf_start(&r, name);
             meas_t *m = &R_ingress[sys][l];
             run_window(&r, LEVELS[l], O.ingress_s, 0, m);
-            rig_down(&r);
+            rig_down(&r, m);
             bench_log("ingress %-8s %4d in flight: %8.0f signals/s  p50 %.3f ms  p99 %.3f ms  "
                       "server CPU %.1f us/signal  client CPU %.1f us/signal  other load %.0f%%",
                       s_name(sys), LEVELS[l], m->rate, m->p50, m->p99, m->cpu_us, m->client_us,
@@ -722,21 +874,23 @@ static void phase_ingress(void)
     that deliveries still queued when the window closed count as well.  */
 static void phase_ingress1(void)
 {
-    for (int sys = 0; sys < s_systems(); sys++) {
+    for (int sys = 0; sys < NSYS; sys++) {
         rig_t r;
         meas_t *m = &R_ingress1[sys];
+        if (!s_runs(sys, "ingress1", m))
+            continue;
         rig_up(&r, sys, "ingress1", 1, true);
         s_warm(&r, 100);
         s_wait_quiet(&r);
         rig_perf_start(&r, "ingress1");
         uint64_t base = atomic_load(&r.col.completed), first = r.next;
-        double cpu0 = bench_proc_cpu_s(r.server);
+        double cpu0 = s_server_cpu_s(&r);
         run_window(&r, 100, O.ingress_s, 0, m);
         uint64_t accepted = r.next - first - m->refused;
         s_wait_complete(&r, base, accepted, 120);
-        double cpu1 = bench_proc_cpu_s(r.server);
+        double cpu1 = s_server_cpu_s(&r);
         m->cpu_us = accepted ? (cpu1 - cpu0) * 1e6 / (double) accepted : NAN;
-        rig_down(&r);
+        rig_down(&r, m);
         bench_log("ingress1 %-8s 100 in flight, 1 consumer: %8.0f signals/s  p50 %.3f ms  "
                   "p99 %.3f ms  server CPU %.1f us/signal (ingress + delivery + receipt)  "
                   "other load %.0f%%", s_name(sys), m->rate, m->p50, m->p99, m->cpu_us,
@@ -751,12 +905,14 @@ static void phase_ingress1(void)
 static void phase_presigned(void)
 {
     uint64_t n = (uint64_t) (O.ingress_s * PRESIGN_PER_S);
-    for (int sys = 0; sys < s_systems(); sys++) {
+    for (int sys = 0; sys < NSYS; sys++) {
         rig_t r;
         meas_t *m = &R_presigned[sys];
+        if (!s_runs(sys, "presigned", m))
+            continue;
         rig_up(&r, sys, "presigned", 0, true);
         s_warm(&r, 100);
-        if (sys == SP) {
+        if (sys != PEER) {
             int64_t t = bench_now_ns();
             bench_sp_presign(r.prod, r.next, n);
             m->presign_s = (double) (bench_now_ns() - t) / 1e9;
@@ -764,7 +920,7 @@ static void phase_presigned(void)
         s_wait_quiet(&r);
         rig_perf_start(&r, "presigned");
         run_window(&r, 100, O.ingress_s, n, m);
-        rig_down(&r);
+        rig_down(&r, m);
         if (m->n + m->refused >= n)
             bench_log("presigned %s: all %" PRIu64 " signals sent after %.1f s (the run ends "
                       "there)", s_name(sys), n, m->secs);
@@ -784,7 +940,7 @@ static void s_e2e(int sys, int nsubs, double secs, meas_t *m, const char *name)
     if (nsubs == E2E_PARTNERS)
         rig_perf_start(&r, name);
     run_e2e(&r, O.e2e_window, secs, m);
-    rig_down(&r);
+    rig_down(&r, m);
     bench_log("%s %-8s %2d consumers, %d in flight: %7.0f signals/s  %7.0f deliveries/s  "
               "p50 %.2f ms  p99 %.2f ms (verified: p50 %.2f p99 %.2f)  server CPU %.1f "
               "us/signal  harness CPU %.1f us/signal  consumer CPU %.1f us/delivery  other load "
@@ -795,7 +951,9 @@ static void s_e2e(int sys, int nsubs, double secs, meas_t *m, const char *name)
 
 static void phase_e2e(void)
 {
-    for (int sys = 0; sys < s_systems(); sys++) {
+    for (int sys = 0; sys < NSYS; sys++) {
+        if (!s_runs(sys, "e2e", &R_e2e[sys]))
+            continue;
         s_e2e(sys, E2E_PARTNERS, O.e2e_s, &R_e2e[sys], "e2e-3");
         R_scale[sys][1] = R_e2e[sys];
     }
@@ -804,8 +962,10 @@ static void phase_e2e(void)
 static void phase_scaling(void)
 {
     for (int i = 0; i < 3; i += 2)
-        for (int sys = 0; sys < s_systems(); sys++) {
+        for (int sys = 0; sys < NSYS; sys++) {
             char name[32];
+            if (!s_runs(sys, "scaling", &R_scale[sys][i]))
+                continue;
             snprintf(name, sizeof name, "scaling-%d", SCALE[i]);
             s_e2e(sys, SCALE[i], O.scale_s, &R_scale[sys][i], name);
         }
@@ -815,15 +975,17 @@ static void s_fsync_probe(double *p50, double *p99);
 
 static void phase_rate(void)
 {
-    for (int sys = 0; sys < s_systems(); sys++) {
+    for (int sys = 0; sys < NSYS; sys++) {
         rig_t r;
+        meas_t *m = &R_rate[sys];
+        if (!s_runs(sys, "rate", m))
+            continue;
         rig_up(&r, sys, "rate", O.rate_subs, true);
         s_warm(&r, 10);
         s_wait_quiet(&r);
         rig_perf_start(&r, "rate");
-        meas_t *m = &R_rate[sys];
         run_rate(&r, O.rate, O.rate_s, m);
-        rig_down(&r);
+        rig_down(&r, m);
         /* the disk as it is now: a stall above is often the disk's, not ours */
         s_fsync_probe(&m->fsync_p50, &m->fsync_p99);
         bench_log("rate %-8s %d/s for %.0f s (achieved %.0f/s, send lag max %.2f ms): "
@@ -836,17 +998,20 @@ static void phase_rate(void)
 
 static void phase_backlog(void)
 {
-    for (int sys = 0; sys < s_systems(); sys++) {
+    for (int sys = 0; sys < NSYS; sys++) {
         rig_t r;
         meas_t *m = &R_backlog[sys];
+        long n = sys == PG ? O.pg_backlog_n : O.backlog_n;
+        if (!s_runs(sys, "backlog", m))
+            continue;
         rig_up(&r, sys, "backlog", 1, false);
         uint64_t first = r.next;
         s_warm(&r, 100);
         s_wait_quiet(&r);
         bench_log("backlog %s: queueing %ld signals for a consumer that is down", s_name(sys),
-                  O.backlog_n);
+                  n);
         meas_t fill = { 0 };
-        run_window(&r, 1000, 0, (uint64_t) O.backlog_n, &fill);
+        run_window(&r, 1000, 0, (uint64_t) n, &fill);
         m->fill_rate = fill.rate;
         m->fill_other_pct = fill.other_pct;
         m->resent = fill.resent;
@@ -864,7 +1029,7 @@ static void phase_backlog(void)
         /* the consumer comes back */
         int64_t t0 = bench_now_ns(), t_first = 0;
         /* CPU at the first delivery and after every tenth of the backlog */
-        double cpu0 = bench_proc_cpu_s(r.server), cpu_mark[11] = { 0 };
+        double cpu0 = s_server_cpu_s(&r), cpu_mark[11] = { 0 };
         uint64_t n_mark[11], n_at[11] = { 0 };    /* target and count seen */
         for (int i = 0; i <= 10; i++)
             n_mark[i] = m->target * (uint64_t) i / 10;
@@ -880,23 +1045,23 @@ static void phase_backlog(void)
             got = atomic_load(&r.col.deliveries);
             if (got > 0 && !t_first) {
                 t_first = now;
-                cpu_mark[0] = bench_proc_cpu_s(r.server);
+                cpu_mark[0] = s_server_cpu_s(&r);
                 n_at[0] = got;
                 marks = 1;
             }
             while (marks > 0 && marks < 11 && got >= n_mark[marks]) {
-                cpu_mark[marks] = bench_proc_cpu_s(r.server);
+                cpu_mark[marks] = s_server_cpu_s(&r);
                 n_at[marks] = got;
                 marks++;
             }
             double rss = (double) bench_proc_kib(r.server, "VmRSS") / 1024.0;
             if (rss > m->drain_rss_max_mib)
                 m->drain_rss_max_mib = rss;
-            if (got >= m->target || now > limit)
+            if (got >= m->target || now > limit || s_gone(&r))
                 break;
         }
         int64_t t1 = bench_now_ns();
-        double cpu1 = bench_proc_cpu_s(r.server);
+        double cpu1 = s_server_cpu_s(&r);
         bench_load_end(&load, &r, m, (double) (t1 - t0) / 1e9);
         m->drained = got;
         m->drain_s = (double) (t1 - t0) / 1e9;
@@ -912,7 +1077,7 @@ static void phase_backlog(void)
                   / (double) (n_at[i + 1] - n_at[i]) : NAN;
         m->hwm_mib = (double) bench_proc_kib(r.server, "VmHWM") / 1024.0;
         m->ran = true;
-        rig_down(&r);
+        rig_down(&r, m);
         bench_log("backlog %s: drained %" PRIu64 " of %" PRIu64 " in %.1f s: %.0f signals/s "
                   "(first delivery after %.2f s); RSS max while draining %.1f MiB; CPU/signal "
                   "first tenth %.1f us, last tenth %.1f us", s_name(sys), got, m->target,
@@ -1033,6 +1198,107 @@ static void s_row(const char *label, bool ran, int n, const double *sp, const do
 
 static int s_ok(bool ran, bool cond) { return !ran ? -1 : cond ? 1 : 0; }
 
+/*  Whether to print the PostgreSQL rows of a measurement (what: their
+    label's start): none with --no-pg or when it was not run; one failed
+    row in their place when the cluster did not start or the daemon
+    exited during it. They carry no target: the targets are issue 19's,
+    for the default store.                                              */
+static bool s_pg_rows(const char *what, const meas_t *m)
+{
+    if (m->failed)
+        s_print("| %s, on PostgreSQL | **failed**: %s | | | | %s | |\n", what, m->why,
+                s_status(0));
+    return m->ran && !m->failed && !O.no_pg;
+}
+
+/*  ----------------------------------------------- the PostgreSQL rows */
+/*  Printed under the SQLite rows they mirror, with the same peer figures
+    and ratios to them.                                                  */
+static void s_table_ingress_pg(int l)
+{
+    char label[160];
+    const meas_t *g = &R_ingress[PG][l], *p = &R_ingress[PEER][l];
+    snprintf(label, sizeof label, "1. ingress, %d in flight", LEVELS[l]);
+    if (!s_pg_rows(label, g))
+        return;
+    snprintf(label, sizeof label, "1. ingress, %d in flight, on PostgreSQL: signals/s",
+             LEVELS[l]);
+    s_other_row = s_other(g, p);
+    s_row(label, true, 1, V1(g->rate), V1(p->rate), "report", -1);
+    snprintf(label, sizeof label, "1. ingress, %d in flight, on PostgreSQL: p50 / p99 "
+             "emit→ack, ms", LEVELS[l]);
+    s_row(label, true, 2, V2(g->p50, g->p99), V2(p->p50, p->p99), "", -1);
+    snprintf(label, sizeof label, "1. ingress, %d in flight, on PostgreSQL: server CPU per "
+             "signal (seinpostd + PostgreSQL), µs", LEVELS[l]);
+    s_row(label, true, 1, V1(g->cpu_us), V1(p->cpu_us), "", -1);
+}
+
+static void s_table_e2e_pg(void)
+{
+    char label[160];
+    const meas_t *g = &R_e2e[PG], *p = &R_e2e[PEER];
+    if (!s_pg_rows("2. end to end", g))
+        return;
+    snprintf(label, sizeof label, "2. end to end, on PostgreSQL, 3 partners, %d in flight: "
+             "signals/s", O.e2e_window);
+    s_other_row = s_other(g, p);
+    s_row(label, true, 1, V1(g->rate), V1(p->rate), "report", -1);
+    s_row("2. end to end, on PostgreSQL: deliveries/s", true, 1, V1(g->rate2), V1(p->rate2),
+          "", -1);
+    s_row("2. end to end, on PostgreSQL: p50 / p99 emit→receipt, ms", true, 2,
+          V2(g->p50, g->p99), V2(p->p50, p->p99), "", -1);
+    s_row("2. end to end, on PostgreSQL: server CPU per signal (seinpostd + PostgreSQL), µs",
+          true, 1, V1(g->cpu_us), V1(p->cpu_us), "", -1);
+}
+
+static void s_table_rate_pg(void)
+{
+    char label[160];
+    const meas_t *g = &R_rate[PG], *p = &R_rate[PEER];
+    snprintf(label, sizeof label, "3. %d signals/s", O.rate);
+    if (!s_pg_rows(label, g))
+        return;
+    snprintf(label, sizeof label, "3. %d signals/s, on PostgreSQL: p50 / p99 / p99.9 "
+             "emit→ack, ms", O.rate);
+    s_other_row = s_other(g, p);
+    s_row(label, true, 3, V3(g->p50, g->p99, g->p999), V3(p->p50, p->p99, p->p999),
+          "report", -1);
+    snprintf(label, sizeof label, "3. fixed rate, on PostgreSQL: stalls (emit→ack > %.0f ms) "
+             "/ disk fdatasync p99 measured after the run, ms", STALL_MS);
+    s_row(label, true, 2, V2((double) g->stalls, g->fsync_p99),
+          V2((double) p->stalls, p->fsync_p99), "", -1);
+}
+
+/*  RSS is seinpostd's alone: PostgreSQL's memory is its own settings'
+    (shared_buffers), whatever the backlog.                             */
+static void s_table_backlog_pg(void)
+{
+    char label[160];
+    static char both[64];
+    const meas_t *g = &R_backlog[PG], *p = &R_backlog[PEER];
+    if (!s_pg_rows("4. backlog", g))
+        return;
+    snprintf(both, sizeof both, "fill %.0f%%, drain %.0f%%", g->fill_other_pct, g->other_pct);
+    s_other_row = both;
+    snprintf(label, sizeof label, "4. backlog of %ld, on PostgreSQL: seinpostd RSS, MiB",
+             O.pg_backlog_n);
+    s_row(label, true, 1, V1(g->rss_mib), V1(p->rss_mib), "report", -1);
+    s_row("4. backlog, on PostgreSQL: seinpostd peak RSS (VmHWM), MiB", true, 1,
+          V1(g->hwm_mib), V1(p->hwm_mib), "", -1);
+    s_row("4. backlog, on PostgreSQL: queueing rate, 1000 in flight, signals/s", true, 1,
+          V1(g->fill_rate), V1(p->fill_rate), "", -1);
+    snprintf(label, sizeof label, "4. backlog, on PostgreSQL: drain when the partner returns, "
+             "signals/s%s", g->drained < g->target ? " (cap reached: partial)" : "");
+    s_row(label, true, 1, V1(g->drain_rate), V1(p->drain_rate), "", -1);
+    s_row("4. backlog, on PostgreSQL: server CPU per signal queued, first / last tenth, µs",
+          true, 2, V2(g->fill_cpu_first, g->fill_cpu_last),
+          V2(p->fill_cpu_first, p->fill_cpu_last), "", -1);
+    s_row("4. backlog, on PostgreSQL: server CPU per signal drained, first / last tenth, µs",
+          true, 2, V2(g->drain_cpu_tenth[0], g->drain_cpu_tenth[9]),
+          V2(p->drain_cpu_tenth[0], p->drain_cpu_tenth[9]), "", -1);
+}
+
+/*  ------------------------------------------------------ the SQLite rows */
 /*  The targets are issue 19's: absolute where the profile gave a floor
     (CPU per signal), ratios to the peer in the same run elsewhere. A ratio
     target is not judged without the peer.                               */
@@ -1055,6 +1321,7 @@ static void s_table_ingress(void)
                  LEVELS[l], LEVELS[l] == 100 ? " (0 subscribers)" : "");
         s_row(label, ran, 1, V1(s->cpu_us), V1(p->cpu_us), LEVELS[l] == 100 ? "≤ 90" : "",
               LEVELS[l] == 100 ? s_ok(ran, s->cpu_us <= 90) : -1);
+        s_table_ingress_pg(l);
     }
     meas_t *s = &R_ingress1[SP], *p = &R_ingress1[PEER];
     s_other_row = s_other(s, p);
@@ -1086,6 +1353,7 @@ static void s_table_e2e_rate(void)
           V2(p->p50, p->p99), "", -1);
     s_row("2. end to end: server CPU per signal, µs", s->ran, 1, V1(s->cpu_us),
           V1(p->cpu_us), "", -1);
+    s_table_e2e_pg();
     s = &R_rate[SP];
     p = &R_rate[PEER];
     snprintf(label, sizeof label, "3. %d signals/s for %.0f s, %d partner%s: p50 / p99 / "
@@ -1098,6 +1366,7 @@ static void s_table_e2e_rate(void)
     snprintf(target, sizeof target, "report");
     s_row(label, s->ran, 2, V2((double) s->stalls, s->fsync_p99),
           V2((double) p->stalls, p->fsync_p99), target, -1);
+    s_table_rate_pg();
 }
 
 static void s_table_backlog(void)
@@ -1129,6 +1398,7 @@ static void s_table_backlog(void)
     s_row("4. backlog: server CPU per signal drained, first / last tenth, µs", s->ran, 2,
           V2(s->drain_cpu_tenth[0], s->drain_cpu_tenth[9]),
           V2(p->drain_cpu_tenth[0], p->drain_cpu_tenth[9]), "", -1);
+    s_table_backlog_pg();
 }
 
 static void s_table_scaling(void)
@@ -1201,6 +1471,28 @@ static void s_fsync_probe(double *p50, double *p99)
     bench_lat_free(&lat);
 }
 
+/*  What the rows "on PostgreSQL" ran on, or why there are none.        */
+static void s_machine_pg(void)
+{
+    if (O.no_pg) {
+        s_print("- PostgreSQL: not run (--no-pg)\n");
+        return;
+    }
+    if (PGC.error[0]) {
+        s_print("- PostgreSQL: **did not start**, its rows are failed: %s\n", PGC.error);
+        return;
+    }
+    if (!PGC.about[0])
+        return;                     /* no phase with PostgreSQL rows ran */
+    s_print("- rows \"on PostgreSQL\": the same seinpostd with `database:` a fresh database "
+            "of a private cluster (tests/pg/pg-start) in %s, on the same disk as SQLite and "
+            "Redis, reached over its unix socket (no TCP), on the same machine (its CPUs "
+            "shared by seinpostd, PostgreSQL, the harness and the partners); %s; node.lease "
+            "3 s (the default: every transaction first checks the lease, SELECT ... FOR "
+            "SHARE); server CPU there is seinpostd's and every PostgreSQL process's\n",
+            PGC.dir, PGC.about);
+}
+
 static void s_machine(void)
 {
     char cpu[256] = "?", line[PATH_MAX + 256], disk[512], rot[64];
@@ -1241,10 +1533,44 @@ static void s_machine(void)
             "always), hiredis %d.%d.%d\n", SP_VERSION_STRING, zmaj, zmin, zpat,
             bench_redis_version(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
     s_print("- durations: ingress %.0f s per level, end to end %.0f s, fixed rate %d/s for "
-            "%.0f s, scaling %.0f s per point, backlog %ld signals (drain capped at %d s); "
+            "%.0f s, scaling %.0f s per point, backlog %ld signals (on PostgreSQL %ld; drain "
+            "capped at %d s); "
             "each measurement waited up to %d s for other load below 10 %%\n",
-            O.ingress_s, O.e2e_s, O.rate, O.rate_s, O.scale_s, O.backlog_n, O.drain_cap_s,
-            O.wait_quiet_s);
+            O.ingress_s, O.e2e_s, O.rate, O.rate_s, O.scale_s, O.backlog_n, O.pg_backlog_n,
+            O.drain_cap_s, O.wait_quiet_s);
+    s_machine_pg();
+}
+
+/*  What PostgreSQL counted per signal over each rig's life.             */
+static void s_note_pg(const char *what, const meas_t *m)
+{
+    if (!m->ran || m->failed || m->pg_n <= 0)
+        return;
+    double n = m->pg_n;
+    s_print("- on PostgreSQL, %s: per signal, over the database's life (%.0f signals with the "
+            "warm-up, the daemon's start to its stop): %.3f write transactions (xids), %.3f "
+            "commits, %.3f rollbacks, %.3f WAL flushes (pg_stat_wal wal_sync), %.3f WAL "
+            "writes, %.2f KiB of WAL; %.1f signals per commit; PostgreSQL's processes "
+            "%.1f µs CPU; table deliveries analysed %d time(s) by then\n", what, n,
+            m->pg.xids / n, m->pg.commits / n, m->pg.rollbacks / n, m->pg.wal_syncs / n,
+            m->pg.wal_writes / n, m->pg.wal_bytes / n / 1024.0,
+            m->pg.commits > 0 ? n / m->pg.commits : NAN, m->pg.cpu_s * 1e6 / n, m->pg_analyses);
+    if (m->pg_statements[0])
+        s_print("- on PostgreSQL, %s, pg_stat_statements: %s\n", what, m->pg_statements);
+}
+
+static void s_notes_pg(void)
+{
+    char what[64];
+    for (int l = 0; l < 4; l++) {
+        snprintf(what, sizeof what, "ingress, %d in flight", LEVELS[l]);
+        s_note_pg(what, &R_ingress[PG][l]);
+    }
+    s_note_pg("end to end, 3 partners", &R_e2e[PG]);
+    s_note_pg("fixed rate", &R_rate[PG]);
+    s_note_pg("backlog, fill and drain", &R_backlog[PG]);
+    if (PGC.error[0])
+        s_print("- PostgreSQL did not start: %s\n", PGC.error);
 }
 
 static void s_notes(void)
@@ -1308,7 +1634,7 @@ static void s_notes(void)
                     p->cpu_us);
         s_print("\n");
     }
-    for (int sys = 0; sys < s_systems(); sys++) {
+    for (int sys = 0; sys < NSYS; sys++) {
         const meas_t *b = &R_backlog[sys];
         if (!b->ran)
             continue;
@@ -1325,6 +1651,7 @@ static void s_notes(void)
             s_print(" %.1f", b->drain_cpu_tenth[i]);
         s_print("\n");
     }
+    s_notes_pg();
     s_print("\n%d PASS, %d FAIL\n", s_pass, s_fail);
 }
 
@@ -1347,13 +1674,34 @@ static void s_check_ports(void)
     }
 }
 
+/*  One cluster for the run, when a phase with PostgreSQL rows will run.
+    When it does not start, the run goes on and those rows say so.      */
+static void s_pg_up(void)
+{
+    char dir[PATH_MAX + 8], log[PATH_MAX + 16], scripts[PATH_MAX];
+    bool wanted = false;
+    for (size_t i = 0; i < PG_NPHASES; i++)
+        wanted = wanted || s_phase(PG_PHASES[i]);
+    if (O.no_pg || !wanted)
+        return;
+    snprintf(dir, sizeof dir, "%s/pg", O.work);
+    snprintf(log, sizeof log, "%s/pg-start.log", O.work);
+    if (!realpath("tests/pg", scripts))
+        snprintf(scripts, sizeof scripts, "tests/pg");
+    bench_log("PostgreSQL: starting a private cluster in %s (tests/pg/pg-start)", dir);
+    if (bench_pg_start(&PGC, scripts, dir, log, O.pg_statements) != 0)
+        bench_log("PostgreSQL did not start; its rows will say failed: %s", PGC.error);
+    else
+        bench_log("PostgreSQL: %s", PGC.about);
+}
+
 static void s_usage(int status)
 {
     fprintf(status ? stderr : stdout, "usage: bench [--quick] "
             "[--only ingress,ingress1,presigned,e2e,rate,scaling,backlog] "
-            "[--no-peer] [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep] "
-            "[--perf DIR] [--window N] [--backlog N] [--levels 1,10,100,1000] [--strict] "
-            "[--wait-quiet SECONDS] [--rate-subs N]\n"
+            "[--no-peer] [--no-pg] [--pg-statements] [--bin DIR] [--dir WORKDIR] [--port N] [--out FILE] [--keep] "
+            "[--perf DIR] [--window N] [--backlog N] [--pg-backlog N] [--levels 1,10,100,1000] "
+            "[--strict] [--wait-quiet SECONDS] [--rate-subs N]\n"
             "See docs/benchmarks.md for what each phase and option does.\n");
     exit(status);
 }
@@ -1371,12 +1719,14 @@ int main(int argc, char **argv)
     O.port = 27400;
     O.e2e_window = 256;
     O.rate_subs = E2E_PARTNERS;
-    long backlog = 0;
+    long backlog = 0, pg_backlog = 0;
     int wait_quiet = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--quick") == 0) O.quick = true;
         else if (strcmp(a, "--no-peer") == 0) O.no_peer = true;
+        else if (strcmp(a, "--no-pg") == 0) O.no_pg = true;
+        else if (strcmp(a, "--pg-statements") == 0) O.pg_statements = true;
         else if (strcmp(a, "--keep") == 0) O.keep = true;
         else if (strcmp(a, "--strict") == 0) O.strict = true;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) s_usage(0);
@@ -1390,6 +1740,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--port") == 0) O.port = atoi(argv[++i]);
         else if (strcmp(a, "--window") == 0) O.e2e_window = atoi(argv[++i]);
         else if (strcmp(a, "--backlog") == 0) backlog = atol(argv[++i]);
+        else if (strcmp(a, "--pg-backlog") == 0) pg_backlog = atol(argv[++i]);
         else if (strcmp(a, "--wait-quiet") == 0) wait_quiet = atoi(argv[++i]);
         else if (strcmp(a, "--rate-subs") == 0) O.rate_subs = atoi(argv[++i]);
         else s_usage(2);
@@ -1403,6 +1754,8 @@ int main(int argc, char **argv)
     O.rate = 1000;
     O.rate_s = O.quick ? 5 : 30;
     O.backlog_n = backlog ? backlog : O.quick ? 100000 : 1000000;
+    /* at PostgreSQL's rate a backlog of 1 M would take a quarter of an hour */
+    O.pg_backlog_n = pg_backlog ? pg_backlog : O.backlog_n < 200000 ? O.backlog_n : 200000;
     O.drain_cap_s = O.quick ? 60 : 400;
     O.wait_quiet_s = wait_quiet >= 0 ? wait_quiet : O.quick ? 0 : 60;
     if (readlink("/proc/self/exe", O.self_exe, sizeof O.self_exe - 1) < 0)
@@ -1434,6 +1787,7 @@ int main(int argc, char **argv)
     bench_log("keys and configuration in %s", O.work);
     bench_sp_keys(&ENV);
     int64_t t_start = bench_now_ns();
+    s_pg_up();
     if (s_phase("ingress"))
         phase_ingress();
     if (s_phase("ingress1"))
@@ -1448,6 +1802,8 @@ int main(int argc, char **argv)
         phase_scaling();
     if (s_phase("backlog"))
         phase_backlog();
+    if (PGC.up)
+        bench_pg_stop(&PGC, O.keep);
     s_out = fopen(O.out, "w");
     if (!s_out)
         bench_log("%s: %s (table on stdout only)", O.out, strerror(errno));

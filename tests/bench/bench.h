@@ -6,6 +6,8 @@
     bench_sp.c     seinpost: keys, daemon configuration, the emitter as a
                    producer, the partner child process
     bench_redis.c  the peer: redis-server, XADD producer, consumer child
+    bench_pg.c     seinpost on PostgreSQL: the private cluster, a database
+                   per measurement, its processes' CPU, its counts
 
     A *producer* sends numbered 1 KiB signals and receives one durable
     acknowledgement per signal (seinpost: ACCEPTED; Redis: the XADD reply
@@ -19,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -48,6 +51,16 @@ pid_t bench_spawn(char *const argv[], const char *log_path, int pass_fd);
 int bench_stop(pid_t pid, int sig, int timeout_ms);
 bool bench_alive(pid_t pid);        /* not exited (reaps it if it has) */
 void bench_trap_interrupts(void);   /* SIGINT/TERM/HUP: stop children, exit */
+/*  A command run (and waited for) when the harness dies or is interrupted,
+    after its children: for what is not its child, the PostgreSQL cluster
+    pg_ctl started. argv must stay valid; NULL unsets it.                */
+void bench_cleanup_set(char *const argv[]);
+/*  Watches one server (pid): bench_watch_died() turns true once it has
+    exited, and the main thread's blocking call is interrupted (EINTR)
+    then. Start from the main thread; stop before stopping the server. */
+void bench_watch_start(pid_t pid);
+void bench_watch_stop(void);
+bool bench_watch_died(void);
 int bench_run(char *const argv[], const char *log_path);  /* spawn + wait */
 
 /*  Latency set, nanoseconds.                                             */
@@ -132,9 +145,11 @@ typedef struct {
 
 void bench_sp_keys(bench_sp_env_t *env);
 /*  Writes DIR/seinpost.yaml: nsubs subscribers, one subscription each,
-    a filter every bench signal matches.                                  */
+    a filter every bench signal matches. database: NULL for SQLite
+    (DIR/seinpost.db), else a PostgreSQL URI (the node secret is then
+    DIR/node.secret, and node.lease its default).                        */
 void bench_sp_config(const bench_sp_env_t *env, const char *dir, int nsubs,
-                     int window);
+                     int window, const char *database);
 pid_t bench_sp_daemon(const bench_sp_env_t *env, const char *dir);
 bench_producer_t *bench_sp_producer(const bench_sp_env_t *env);
 /*  Signs signals from..from+n-1 now, so that send() of those indexes only
@@ -157,5 +172,46 @@ pid_t bench_redis_consumer(const char *self_exe, const char *dir, int port, int 
                            int fd);
 int bench_redis_consumer_main(int argc, char **argv);
 const char *bench_redis_version(void);
+
+/*  ----------------------------------------------------------- PostgreSQL */
+typedef struct {
+    double xids;                    /* write transactions (an xid each) */
+    double commits, rollbacks;      /* pg_stat_database, the rig's database */
+    double wal_bytes;               /* how far pg_current_wal_lsn() moved */
+    double wal_syncs, wal_writes;   /* pg_stat_wal: WAL flushes and writes */
+    double cpu_s;                   /* the cluster's processes */
+} bench_pg_counts_t;
+
+typedef struct {
+    char dir[PATH_MAX];             /* tests/pg/pg-start DIR */
+    char log[PATH_MAX];             /* pg-start's and pg-stop's output */
+    char uri[1024];                 /* the cluster's database "seinpost" */
+    char about[512];                /* version and settings */
+    char error[PATH_MAX + 512];     /* why it did not start */
+    char stop_exe[PATH_MAX];
+    char *stop_argv[3];             /* pg-stop DIR: bench_cleanup_set */
+    pid_t postmaster;
+    struct pg_conn *conn;           /* the harness's own session */
+    bool up;
+    bool statements;                /* pg_stat_statements loaded */
+} bench_pg_t;
+
+/*  Runs SCRIPTS/pg-start DIR (output to log), and with statements starts
+    it again with pg_stat_statements loaded; 0, or -1 with pg->error.   */
+int bench_pg_start(bench_pg_t *pg, const char *scripts, const char *dir, const char *log,
+                   bool statements);
+void bench_pg_stop(bench_pg_t *pg, bool keep);  /* pg-stop; data removed unless keep */
+/*  A fresh database for the rig: its name in db, its URI in uri.       */
+void bench_pg_create(bench_pg_t *pg, const char *rig, char *db, size_t dblen,
+                     char *uri, size_t urilen);
+void bench_pg_wait_idle(bench_pg_t *pg, const char *db);   /* its sessions gone */
+void bench_pg_drop(bench_pg_t *pg, const char *db);
+double bench_pg_cpu_s(const bench_pg_t *pg);
+void bench_pg_counts(bench_pg_t *pg, const char *db, bench_pg_counts_t *c);
+int bench_pg_analyses(const char *uri);     /* ANALYZEs of its deliveries, -1 */
+/*  With pg_stat_statements: forget what ran so far; what ran in db since,
+    per signal (n), as one line of text ("" without it).                */
+void bench_pg_statements_reset(bench_pg_t *pg);
+void bench_pg_statements(bench_pg_t *pg, const char *db, double n, char *out, size_t len);
 
 #endif

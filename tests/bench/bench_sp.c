@@ -59,7 +59,8 @@ void bench_sp_keys(bench_sp_env_t *env)
 }
 
 /*  ------------------------------------------------------------- config */
-void bench_sp_config(const bench_sp_env_t *env, const char *dir, int nsubs, int window)
+void bench_sp_config(const bench_sp_env_t *env, const char *dir, int nsubs, int window,
+                     const char *database)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/seinpost.yaml", dir);
@@ -71,11 +72,16 @@ void bench_sp_config(const bench_sp_env_t *env, const char *dir, int nsubs, int 
         "node:\n"
         "  name: seinpost-bench\n"
         "  signing_key: %s/node.key\n"
-        "  curve_secret_key: %s/node.curve\n"
+        "  curve_secret_key: %s/node.curve\n",
+        nsubs, env->keys, env->keys);
+    /* PostgreSQL has no file beside which the node secret would go */
+    if (database)
+        fprintf(f, "  pseudonym_key: %s/node.secret\n", dir);
+    fprintf(f,
         "listen:\n"
         "  ingress: tcp://127.0.0.1:%d\n"
         "  admin: ipc://admin.sock\n"
-        "database: seinpost.db\n"
+        "database: \"%s\"\n"
         "limits:\n"
         "  clock_skew: 0s\n"
         "audit:\n"
@@ -98,8 +104,8 @@ void bench_sp_config(const bench_sp_env_t *env, const char *dir, int nsubs, int 
         "    types:\n"
         "      - nl.gemeente.burgerzaken.geen-dubbele-bewoning\n"
         "subscribers:%s\n",
-        nsubs, env->keys, env->keys, env->port, env->emitter_pub, env->emitter_curvepub,
-        nsubs == 0 ? " []" : "");
+        env->port, database ? database : "seinpost.db", env->emitter_pub,
+        env->emitter_curvepub, nsubs == 0 ? " []" : "");
     for (int k = 0; k < nsubs; k++)
         fprintf(f,
             "  - name: p%d\n"

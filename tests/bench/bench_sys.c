@@ -61,6 +61,30 @@ static void s_child_remove(pid_t pid)
         }
 }
 
+/*  bench_cleanup_set(): run after the children were stopped, once.     */
+static char *const *s_cleanup;
+
+void bench_cleanup_set(char *const argv[])
+{
+    s_cleanup = argv;
+}
+
+/*  Also from the signal handler: fork, execv and waitpid only.         */
+static void s_run_cleanup(void)
+{
+    char *const *argv = s_cleanup;
+    s_cleanup = NULL;
+    if (!argv)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
 void bench_die(const char *fmt, ...)
 {
     va_list ap;
@@ -69,9 +93,11 @@ void bench_die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    if (getpid() == s_parent)
+    if (getpid() == s_parent) {
         while (s_child_count > 0)
             bench_stop(s_children[s_child_count - 1], SIGTERM, 10000);
+        s_run_cleanup();
+    }
     exit(1);
 }
 
@@ -171,6 +197,7 @@ static void s_on_interrupt(int sig)
 {
     for (size_t i = 0; i < s_child_count; i++)
         kill(s_children[i], SIGTERM);
+    s_run_cleanup();
     _exit(128 + sig);
 }
 
@@ -211,6 +238,82 @@ int bench_run(char *const argv[], const char *log_path)
     if (rc != pid)
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*  -------------------------------------------------------------- watch */
+/*  A thread looks at the watched server every 100 ms; when it has exited
+    (a zombie, or gone), it says so and interrupts the main thread with
+    SIGUSR1: a ZeroMQ send to a peer that went away waits for ever (the
+    emitter's queue is full), and the signal ends that wait with EINTR.
+    Nothing is reaped here.                                             */
+static struct {
+    pid_t pid;
+    pthread_t thread, main;
+    atomic_bool stop, died;
+    bool running;
+} s_watch;
+
+static void s_on_usr1(int sig)
+{
+    (void) sig;
+}
+
+static bool s_exited(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return !p || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/*  Once it has exited, the main thread is interrupted every 100 ms until
+    the watch stops: a send may block again after the first interrupt. */
+static void *s_watch_loop(void *arg)
+{
+    (void) arg;
+    while (!atomic_load(&s_watch.stop)) {
+        if (atomic_load(&s_watch.died) || s_exited(s_watch.pid)) {
+            atomic_store(&s_watch.died, true);
+            pthread_kill(s_watch.main, SIGUSR1);
+        }
+        bench_sleep_ms(100);
+    }
+    return NULL;
+}
+
+void bench_watch_start(pid_t pid)
+{
+    struct sigaction sa = { .sa_handler = s_on_usr1 };    /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    bench_watch_stop();
+    s_watch.pid = pid;
+    s_watch.main = pthread_self();
+    atomic_store(&s_watch.stop, false);
+    atomic_store(&s_watch.died, false);
+    if (pthread_create(&s_watch.thread, NULL, s_watch_loop, NULL) != 0)
+        bench_die("pthread_create: %s", strerror(errno));
+    s_watch.running = true;
+}
+
+void bench_watch_stop(void)
+{
+    if (!s_watch.running)
+        return;
+    atomic_store(&s_watch.stop, true);
+    pthread_join(s_watch.thread, NULL);
+    s_watch.running = false;
+}
+
+bool bench_watch_died(void)
+{
+    return atomic_load(&s_watch.died);
 }
 
 /*  ---------------------------------------------------------- latencies */
