@@ -1,11 +1,14 @@
 # tests/bench/bench.mk - `make bench`: seinpost against a peer broker
 # (Redis streams, appendfsync always), side by side. Included by the
-# Makefile; not part of `make check`.
+# Makefile; not part of `make check`. seinpost runs on SQLite and, in
+# the phases with rows "on PostgreSQL", on PostgreSQL too.
 #
-#   make bench                   full run (about 15 minutes), table in
+#   make bench                   full run (about 17 minutes), table in
 #                                $(BUILD)/bench/results.md
 #   make bench BENCH_QUICK=1     short sanity run (backlog of 100 000)
 #   make bench BENCH_ARGS='--only ingress,e2e --no-peer'
+#   make bench BENCH_ARGS=--no-pg   without the rows of seinpost on PostgreSQL
+#                                (a private cluster, tests/pg/pg-start)
 #   make bench BENCH_PORT=37400  ports: N (ingress), N+1.. (partners), N+20 (Redis)
 #   make bench BENCH_STRICT=1    exit status 3 when a target is missed
 #   make bench-callgrind         daemon instructions per signal under
