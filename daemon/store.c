@@ -48,10 +48,14 @@ static const char *s_sql[ST_COUNT] = {
                          " AND id BETWEEN ? AND ?",
     [ST_RECEIPT_INSERT] = "INSERT INTO receipts(subscriber, received_at, body, signature,"
                           " key_id, batch_id) VALUES(?,?,?,?,?,?)",
+    /* the state is checked by the caller, not here: with "state = 0" in
+       the WHERE, PostgreSQL plans the lookup on the partial index
+       deliveries_pending until deliveries is analysed, and reads every
+       pending delivery of the subscriber (21 ms at 100 000, not 0.05)  */
     [ST_ACK_FIND] =
-        "SELECT d.id, d.signal_id, s.trace_id FROM deliveries d"
+        "SELECT d.id, d.signal_id, s.trace_id, d.state FROM deliveries d"
         " JOIN signals s ON s.id = d.signal_id"
-        " WHERE d.subscriber = ? AND d.subscription = ? AND d.seq = ? AND d.state = 0",
+        " WHERE d.subscriber = ? AND d.subscription = ? AND d.seq = ?",
     [ST_ACK_MARK] =
         "UPDATE deliveries SET state = 1, receipt_id = ?, batch_id = ?, done_at = ?,"
         " last_error = NULL WHERE id = ? AND state = 0",
@@ -736,7 +740,7 @@ int store_delivery_ack(store_t *self, const char *subscriber, const char *subscr
     s_bind_text(find, 2, subscription);
     db_bind_int64(find, 3, seq);
     db_step_t step = s_step(self, find);
-    bool found = step == DB_ROW;
+    bool found = step == DB_ROW && db_column_int64(find, 3) == DELIVERY_PENDING;
     if (found) {
         *delivery_id = db_column_int64(find, 0);
         *signal_id = db_column_int64(find, 1);
@@ -745,7 +749,7 @@ int store_delivery_ack(store_t *self, const char *subscriber, const char *subscr
     db_reset(find);
     db_clear_bindings(find);
     if (!found)
-        return step == DB_DONE ? 0 : -1;
+        return step == DB_DONE || step == DB_ROW ? 0 : -1;
     db_bind_int64(mark, 1, receipt_id);
     db_bind_int64(mark, 2, batch_id);
     db_bind_int64(mark, 3, now);
