@@ -40,6 +40,8 @@ _Noreturn void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 
 /*  CPU seconds of a process: utime + stime, plus cutime + cstime (children
     it waited for, e.g. Redis's AOF rewrite). -1 when it is gone.         */
 double bench_proc_cpu_s(pid_t pid);
+/*  The same, with the process's parent in *ppid: one read of its stat.   */
+double bench_proc_stat(pid_t pid, pid_t *ppid);
 /*  A "Vm...:" line of /proc/PID/status in KiB ("VmRSS", "VmHWM"); -1.    */
 long bench_proc_kib(pid_t pid, const char *field);
 

@@ -242,24 +242,6 @@ void bench_pg_drop(bench_pg_t *pg, const char *db)
 }
 
 /*  --------------------------------------------------------------- counts */
-static pid_t s_ppid(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');    /* the name may hold anything */
-    char state;
-    long ppid;
-    if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2)
-        return -1;
-    return (pid_t) ppid;
-}
-
 static double s_children_cpu_s(pid_t parent)
 {
     double sum = 0;
@@ -268,11 +250,10 @@ static double s_children_cpu_s(pid_t parent)
     while (d && (e = readdir(d)) != NULL) {
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
-        pid_t pid = (pid_t) atol(e->d_name);
-        if (s_ppid(pid) != parent)
-            continue;
-        double c = bench_proc_cpu_s(pid);
-        sum += c > 0 ? c : 0;
+        pid_t ppid = -1;
+        double c = bench_proc_stat((pid_t) atol(e->d_name), &ppid);
+        if (ppid == parent && c > 0)
+            sum += c;
     }
     if (d)
         closedir(d);

@@ -103,6 +103,12 @@ void bench_die(const char *fmt, ...)
 
 double bench_proc_cpu_s(pid_t pid)
 {
+    pid_t ppid;
+    return bench_proc_stat(pid, &ppid);
+}
+
+double bench_proc_stat(pid_t pid, pid_t *ppid)
+{
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
     FILE *f = fopen(path, "r");
@@ -124,6 +130,7 @@ double bench_proc_cpu_s(pid_t pid)
                &state, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
                &v[9], &v[10], &v[11], &v[12], &v[13]) != 15)
         return -1;
+    *ppid = (pid_t) v[0];
     double hz = (double) sysconf(_SC_CLK_TCK);
     return (double) (v[10] + v[11] + v[12] + v[13]) / hz;
 }
