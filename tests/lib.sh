@@ -304,6 +304,25 @@ sp_blob_text() {
     if [ -n "${SP_DATABASE:-}" ]; then echo "convert_from($1, 'UTF8')"; else echo "CAST($1 AS TEXT)"; fi
 }
 
+# sp_pg_dir VAR: a new directory for a PostgreSQL cluster of the test's
+# own (tests/pg/pg-start), its path in VAR; sp_pg_stop_all (on exit, by
+# tests/integration/common.sh) stops each cluster by its PID and removes
+# its directory, the newest first: a replica before its primary.
+SP_PG_DIRS=()
+sp_pg_dir() {
+    local dir
+    dir=$(mktemp -d /tmp/seinpost-pg.XXXXXX) || return 1
+    SP_PG_DIRS+=("$dir")
+    printf -v "$1" '%s' "$dir"
+}
+sp_pg_stop_all() {
+    local i
+    for ((i = ${#SP_PG_DIRS[@]} - 1; i >= 0; i--)); do
+        tests/pg/pg-stop "${SP_PG_DIRS[i]}" >/dev/null 2>&1
+        rm -rf "${SP_PG_DIRS[i]}"
+    done
+}
+
 # Nodes taking turns on one PostgreSQL database (SP_DATABASE; tests 67,
 # 69). sp_pg_nodes, after sp_setup: node-a.yaml as the daemon's
 # configuration, node-b.yaml with its own ingress (PORT+5), admin

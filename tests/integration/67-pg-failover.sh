@@ -16,9 +16,10 @@
 . "$(dirname "$0")/common.sh"
 KILLS=${KILLS:-20}
 SIGNALS=${SIGNALS:-40}
-PGD=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
-trap 'rc=$?; touch "$SP_DIR/stop"; sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/null 2>&1
-      rm -rf "$PGD"; [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
+sp_pg_dir PGD || fail "no directory for PostgreSQL"
+# the supervisors first, or they start the nodes again
+trap 'rc=$?; touch "$SP_DIR/stop"; sp_stop_all; sp_pg_stop_all
+      [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
 
 SP_DATABASE=$(tests/pg/pg-start "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
 SP_LEASE=${SP_LEASE:-1s}

@@ -8,10 +8,9 @@
 # signal arrives once, in order. Each node's metrics endpoint says its
 # role (seinpost_node_active), the standby's also who is active.
 . "$(dirname "$0")/common.sh"
-PGD=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
+sp_pg_dir PGD || fail "no directory for PostgreSQL"
 trap 'rc=$?; kill -CONT "$(cat "$SP_DIR/node-a.daemon.pid" 2>/dev/null)" 2>/dev/null
-      sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/null 2>&1
-      rm -rf "$PGD"; [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
+      sp_stop_all; sp_pg_stop_all; [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
 
 SP_DATABASE=$(tests/pg/pg-start "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
 SP_LEASE=1s

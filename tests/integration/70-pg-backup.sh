@@ -7,11 +7,8 @@
 # delivers what was pending in it, each signal once.
 # Without SP_DATABASE it starts a PostgreSQL of its own.
 . "$(dirname "$0")/common.sh"
-PGD=
 if [ -z "${SP_DATABASE:-}" ]; then
-    PGD=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
-    trap 'rc=$?; sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"
-          [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
+    sp_pg_dir PGD || fail "no directory for PostgreSQL"
     SP_DATABASE=$(tests/pg/pg-start "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
 fi
 SP_CHECKPOINT=1s

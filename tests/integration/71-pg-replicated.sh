@@ -9,11 +9,7 @@
 # was ACCEPTED, delivers each to the partner's handler exactly once, and
 # `seinpost audit verify --strict` passes on the promoted copy.
 . "$(dirname "$0")/common.sh"
-PGP=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
-PGR=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
-trap 'rc=$?; sp_stop_all; tests/pg/pg-stop "$PGR" >/dev/null 2>&1
-      tests/pg/pg-stop "$PGP" >/dev/null 2>&1; rm -rf "$PGP" "$PGR"
-      [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
+sp_pg_dir PGP && sp_pg_dir PGR || fail "no directories for PostgreSQL"
 
 SP_DATABASE=$(tests/pg/pg-start "$PGP") || fail "the primary did not start (tests/pg/pg-start)"
 replica=$(tests/pg/pg-start --replica-of "$PGP" "$PGR") || fail "the replica did not start"

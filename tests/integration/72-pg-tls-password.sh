@@ -10,9 +10,7 @@
 # server is down, the node then waits as a standby and tries again (the
 # database may come back), saying why: it routes nothing.
 . "$(dirname "$0")/common.sh"
-PGD=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
-trap 'rc=$?; sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"
-      [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
+sp_pg_dir PGD || fail "no directory for PostgreSQL"
 PORT=$((PORT_BASE + 7))
 admin=$(tests/pg/pg-start --tcp "$PORT" "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
 a() { psql -X -q -At -v ON_ERROR_STOP=1 "$admin" -c "$*"; }

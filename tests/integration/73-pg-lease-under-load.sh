@@ -9,9 +9,7 @@
 # between turns with no transaction open: the node deposed itself within
 # seconds.
 . "$(dirname "$0")/common.sh"
-PGD=$(mktemp -d /tmp/seinpost-pg.XXXXXX)
-trap 'rc=$?; sp_stop_all; tests/pg/pg-stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"
-      [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
+sp_pg_dir PGD || fail "no directory for PostgreSQL"
 SP_DATABASE=$(tests/pg/pg-start "$PGD") || fail "PostgreSQL did not start (tests/pg/pg-start)"
 SP_LEASE=3s
 sp_setup "$SP_DIR" "$PORT_BASE" >/dev/null

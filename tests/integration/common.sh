@@ -9,7 +9,7 @@ TEST_NUM=$((10#${TEST_NAME%%-*}))
 SP_DIR=$(mktemp -d "/tmp/seinpost-$TEST_NAME.XXXXXX")
 # SP_PORT_OFFSET (0): moves every port, so that two runs can share a machine
 PORT_BASE=$((21000 + TEST_NUM * 10 + ${SP_PORT_OFFSET:-0}))
-trap 'rc=$?; sp_stop_all; [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
+trap 'rc=$?; sp_stop_all; sp_pg_stop_all; [ $rc -eq 0 ] && rm -rf "$SP_DIR" || echo "kept $SP_DIR"' EXIT
 
 fail() { echo "FAIL: $*" >&2; [ -f "$SP_DIR/daemon.log" ] && tail -20 "$SP_DIR/daemon.log" >&2; exit 1; }
 assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
