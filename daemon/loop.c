@@ -65,9 +65,8 @@ static void s_depose(server_t *self, const char *why)
 /*  Renews the lease once a third of its time has passed since the last
     renewal. Never while our own transaction is open: it holds the lease
     row (the fence), and the renewal on the lease's connection would wait
-    for it until the server ended our session. So it is also asked after
-    every commit, as a busy turn may hold transactions open at each of
-    s_keep_lease()'s points. False when another node holds the lease.  */
+    for it until the server ended our session. False when another node
+    holds the lease.                                                    */
 static bool s_renew_lease(server_t *self, int64_t now)
 {
     if (!self->lease || self->deposed || now < lease_renew_at(self->lease)
@@ -86,8 +85,11 @@ static bool s_renew_lease(server_t *self, int64_t now)
 }
 
 /*  Stops the node the moment its own clock says the lease may have run
-    out (after a pause, say): before it reads a socket or sends a batch;
-    renews it when due.                                                 */
+    out (after a pause, say): before it reads a socket or sends a batch,
+    and after every commit; renews it when due. After every commit too,
+    as a busy turn may hold a transaction open at each of its other
+    points. The clock comes first: a node resumed after a pause knows
+    without asking that its lease is gone.                              */
 static bool s_keep_lease(server_t *self, int64_t now)
 {
     if (!self->lease || self->deposed)
@@ -195,7 +197,8 @@ int server_commit(server_t *self)
         audit_synced(self->audit);
     } else if (self->unsynced_since == 0)
         self->unsynced_since = sp_clock_ms();
-    s_renew_lease(self, sp_clock_ms());
+    if (self->lease)
+        s_keep_lease(self, sp_clock_ms());
     return 0;
 }
 
