@@ -161,6 +161,22 @@ char *metrics_render(server_t *self)
     return b.text;
 }
 
+/*  "name{label="value"} 1", the value escaped as OpenMetrics wants: it
+    is another node's name, read from the database.                   */
+static void s_label_sample(buf_t *b, const char *name, const char *label, const char *value)
+{
+    s_put(b, "%s{%s=\"", name, label);
+    for (const char *c = value; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            s_put(b, "\\%c", *c);
+        else if (*c == '\n')
+            s_put(b, "\\n");
+        else
+            s_put(b, "%c", *c);
+    }
+    s_put(b, "\"} 1\n");
+}
+
 char *metrics_render_standby(const char *holder, bool database_up)
 {
     buf_t b = { 0 };
@@ -170,21 +186,8 @@ char *metrics_render_standby(const char *holder, bool database_up)
     s_put(&b, "seinpost_standby_database_up %d\n", database_up ? 1 : 0);
     s_family(&b, "seinpost_standby_active_node", "info",
              "The node holding the lease, as this standby last saw it.");
-    if (!holder[0]) {
-        s_put(&b, "# EOF\n");
-        return b.text;
-    }
-    s_put(&b, "seinpost_standby_active_node_info{node=\"");
-    /* another node's name, read from the database: escaped as a label */
-    for (const char *c = holder; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            s_put(&b, "\\%c", *c);
-        else if (*c == '\n')
-            s_put(&b, "\\n");
-        else
-            s_put(&b, "%c", *c);
-    }
-    s_put(&b, "\"} 1\n");
+    if (holder[0])
+        s_label_sample(&b, "seinpost_standby_active_node_info", "node", holder);
     s_put(&b, "# EOF\n");
     return b.text;
 }
